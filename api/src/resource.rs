@@ -1,0 +1,100 @@
+//! The custom resource: one `MultiNicNodeConfig` per node, named after the node.
+//!
+//! Field names and shapes follow the predecessor's resource so that its CRs parse
+//! unchanged; everything added since is optional.
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use crate::rules::*;
+use crate::status::MultiNicNodeConfigStatus;
+
+/// Desired secondary NICs of one node.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "multinic.io",
+    version = "v1alpha1",
+    kind = "MultiNicNodeConfig",
+    plural = "multinicnodeconfigs",
+    shortname = "mnc",
+    namespaced,
+    status = "MultiNicNodeConfigStatus",
+    validation = Rule::new(CEL_NAME_MATCHES_NODE).message("metadata.name must equal spec.nodeName: name the CR after its node"),
+    printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.state"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct MultiNicNodeConfigSpec {
+    /// The node this config is for; equals `metadata.name`.
+    #[schemars(length(min = 1, max = 253))]
+    pub node_name: String,
+    /// The VM's system UUID; when set, the daemon applies nothing unless the host's
+    /// `/sys/class/dmi/id/product_uuid` equals it (case-insensitively).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub instance_id: Option<String>,
+    /// The secondary NICs, at most ten.
+    #[schemars(length(max = 10))]
+    #[x_kube(validation = Rule::new(CEL_UNIQUE_MACS).message("macAddress values must be unique"))]
+    #[x_kube(validation = Rule::new(CEL_UNIQUE_NAMES).message("name values must be unique"))]
+    pub interfaces: Vec<InterfaceSpec>,
+}
+
+/// One secondary NIC, found on the host by its MAC address.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(CEL_ADDRESS_IS_IPV4).message("address must be an IPv4 address such as 11.11.11.37"))]
+#[x_kube(validation = Rule::new(CEL_CIDR_IS_IPV4).message("cidr must be an IPv4 prefix such as 11.11.11.0/24"))]
+#[x_kube(validation = Rule::new(CEL_ADDRESS_IN_CIDR).message("address must lie inside cidr"))]
+pub struct InterfaceSpec {
+    /// The upstream (cloud) port id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    /// The upstream port UUID, kept for reference (predecessor field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub port_id: Option<String>,
+    /// MAC address of the NIC, e.g. `fa:16:3e:1c:1a:6e`.
+    #[schemars(pattern(MAC_PATTERN), length(max = 17))]
+    pub mac_address: String,
+    /// Static IPv4 address, inside `cidr`.
+    #[schemars(pattern(IPV4_PATTERN), length(max = 15))]
+    pub address: String,
+    /// The subnet, e.g. `11.11.11.0/24`; the prefix length comes from it.
+    #[schemars(pattern(IPV4_CIDR_PATTERN), length(max = 18))]
+    pub cidr: String,
+    /// MTU in bytes (68–9000); left as it is when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 68, max = 9000))]
+    pub mtu: Option<u32>,
+    /// Interface name to give (`multinic0` … `multinic9`); the lowest free one when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(NAME_PATTERN), length(max = 9))]
+    pub name: Option<String>,
+    /// Extra routes through this NIC. A default route (`to: 0.0.0.0/0`) is only
+    /// ever installed when listed here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub routes: Vec<RouteSpec>,
+    /// DNS servers for this NIC's connection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 4), inner(pattern(IPV4_PATTERN)))]
+    pub dns: Vec<String>,
+}
+
+/// A static IPv4 route through a secondary NIC.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteSpec {
+    /// Destination prefix, e.g. `10.20.0.0/16`.
+    #[schemars(pattern(IPV4_CIDR_PATTERN))]
+    pub to: String,
+    /// Next hop; on-link when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(IPV4_PATTERN))]
+    pub via: Option<String>,
+    /// Route metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<u32>,
+}

@@ -1,0 +1,42 @@
+//! The validation rules of the resource, written once.
+//!
+//! The CRD schema (patterns, ranges, `maxItems`, CEL rules) and the Rust
+//! [`validate`](crate::validate) both read these constants, so the admission-time
+//! and the daemon-side checks cannot drift apart.
+
+/// Most interfaces one node config may list (`multinic0` … `multinic9`).
+pub const MAX_INTERFACES: usize = 10;
+/// Smallest MTU accepted (the IPv4 minimum, RFC 791).
+pub const MTU_MIN: u32 = 68;
+/// Largest MTU accepted (jumbo frames).
+pub const MTU_MAX: u32 = 9000;
+/// A unicast-or-not Ethernet MAC, colon separated, either case.
+pub const MAC_PATTERN: &str = "^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$";
+/// The names multinic gives: `multinic0` … `multinic9`.
+pub const NAME_PATTERN: &str = "^multinic[0-9]$";
+/// Dotted-quad IPv4 address (CEL checks the range of each octet).
+pub const IPV4_PATTERN: &str = r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$";
+/// IPv4 CIDR such as `11.11.11.0/24`.
+pub const IPV4_CIDR_PATTERN: &str = r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$";
+/// Longest string the schema accepts where no other bound applies (keeps CEL cost bounded).
+pub const MAX_STRING: u32 = 253;
+/// Most extra routes per interface.
+pub const MAX_ROUTES: usize = 16;
+/// Most DNS servers per interface.
+pub const MAX_DNS: usize = 4;
+
+/// CEL: `metadata.name` must equal `spec.nodeName` (one CR per node, named after it).
+pub const CEL_NAME_MATCHES_NODE: &str = "self.metadata.name == self.spec.nodeName";
+/// CEL: MAC addresses are unique within a spec, case-insensitively.
+pub const CEL_UNIQUE_MACS: &str =
+    "self.all(a, self.filter(b, b.macAddress.lowerAscii() == a.macAddress.lowerAscii()).size() == 1)";
+/// CEL: explicit names are unique within a spec.
+pub const CEL_UNIQUE_NAMES: &str =
+    "self.all(a, !has(a.name) || self.filter(b, has(b.name) && b.name == a.name).size() == 1)";
+/// CEL: `address` lies inside `cidr`.
+pub const CEL_ADDRESS_IN_CIDR: &str =
+    "!isIP(self.address) || !isCIDR(self.cidr) || cidr(self.cidr).containsIP(ip(self.address))";
+/// CEL: `address` is a valid IPv4 address.
+pub const CEL_ADDRESS_IS_IPV4: &str = "isIP(self.address) && ip(self.address).family() == 4";
+/// CEL: `cidr` is a valid IPv4 prefix.
+pub const CEL_CIDR_IS_IPV4: &str = "isCIDR(self.cidr) && cidr(self.cidr).ip().family() == 4";

@@ -1,0 +1,315 @@
+//! The status block the node's daemon writes, and how per-interface results fold
+//! into it. Pure: the caller passes the time and the previous status, so that an
+//! unchanged result gives an identical status (and no API write).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::resource::MultiNicNodeConfigSpec;
+
+/// Overall state of a node's config.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NodeState {
+    /// Not looked at yet.
+    #[default]
+    Pending,
+    /// Being applied, or a repair is pending.
+    InProgress,
+    /// Every interface is configured.
+    Configured,
+    /// Some or all interfaces failed, were blocked or were not found.
+    Failed,
+}
+
+/// State of one interface.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InterfaceState {
+    /// Up with the desired address and MTU.
+    Configured,
+    /// Applying failed (and was rolled back), or the input was invalid.
+    Failed,
+    /// Not applied yet.
+    Pending,
+    /// Refused by a safety rule; see reason.
+    Blocked,
+    /// Actual state differs from the desired one; a repair is pending.
+    Drifted,
+    /// No NIC with this MAC on the host.
+    NotFound,
+}
+
+impl InterfaceState {
+    /// Whether this state counts as a failure for `status.state` and exit codes.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Self::Failed | Self::Blocked | Self::NotFound)
+    }
+}
+
+/// Status of one interface, keyed by its name in `interfaceStatuses`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct InterfaceStatus {
+    /// Upstream port id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    /// MAC of the NIC.
+    pub mac_address: String,
+    /// Desired address with prefix length, e.g. `11.11.11.37/24`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Desired MTU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// Current state.
+    pub state: InterfaceState,
+    /// Machine-readable reason (CamelCase).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Human-readable detail.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// When this entry last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<Time>,
+}
+
+/// An interface that is not configured, as listed in `failedInterfaces`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedInterface {
+    /// Upstream port id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    /// MAC of the NIC.
+    pub mac_address: String,
+    /// The interface name (key in `interfaceStatuses`).
+    pub name: String,
+    /// Why it is not configured.
+    pub reason: String,
+}
+
+/// A NIC on the host that nobody configures, so that an operator can write a spec.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoveredNic {
+    /// MAC (permanent MAC where the kernel has one).
+    pub mac_address: String,
+    /// Current kernel name.
+    pub name: String,
+    /// Operational state (`up`, `down`, …).
+    pub state: String,
+    /// Kernel driver, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// Current MTU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+}
+
+/// Status of a `MultiNicNodeConfig`, written by the node's daemon only.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MultiNicNodeConfigStatus {
+    /// Overall state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<NodeState>,
+    /// Machine-readable reason for the state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Human-readable summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Hash of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<String>,
+    /// Network backend that applied it (`networkmanager`, `networkd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// When the status last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<Time>,
+    /// `Ready`, and `Degraded` when anything is drifted, blocked or failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Per-interface status keyed by interface name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub interface_statuses: BTreeMap<String, InterfaceStatus>,
+    /// The interfaces that are not configured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_interfaces: Vec<FailedInterface>,
+    /// NICs nobody configures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discovered: Vec<DiscoveredNic>,
+}
+
+/// What happened to one interface in a pass; the input of [`fold`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceResult {
+    /// Key in `interfaceStatuses`: the interface's name, or `interfaces[N]` when it has none.
+    pub key: String,
+    /// Upstream port id.
+    pub id: Option<i64>,
+    /// MAC as written in the spec, normalised.
+    pub mac_address: String,
+    /// Desired address with prefix length.
+    pub address: Option<String>,
+    /// Desired MTU.
+    pub mtu: Option<u32>,
+    /// Resulting state.
+    pub state: InterfaceState,
+    /// Machine-readable reason.
+    pub reason: String,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+/// Everything [`fold`] needs besides the per-interface results.
+#[derive(Clone, Debug, Default)]
+pub struct FoldInput<'a> {
+    /// `metadata.generation` of the CR.
+    pub generation: Option<i64>,
+    /// [`spec_hash`] of the spec.
+    pub spec_hash: String,
+    /// Backend name.
+    pub backend: Option<String>,
+    /// Spec-wide failure (e.g. invalid spec, instance id mismatch): `(reason, message)`.
+    pub spec_failure: Option<(String, String)>,
+    /// NICs nobody configures.
+    pub discovered: Vec<DiscoveredNic>,
+    /// The status currently on the CR, to keep timestamps of what did not change.
+    pub previous: Option<&'a MultiNicNodeConfigStatus>,
+}
+
+/// Fold per-interface results into the status block. Timestamps of entries and
+/// conditions that did not change are kept from `input.previous`, so an unchanged
+/// outcome gives an identical status.
+pub fn fold(results: &[InterfaceResult], input: FoldInput<'_>, now: Time) -> MultiNicNodeConfigStatus {
+    let previous = input.previous;
+    let mut interface_statuses = BTreeMap::new();
+    let mut failed_interfaces = Vec::new();
+    for r in results {
+        let mut entry = InterfaceStatus {
+            id: r.id,
+            mac_address: r.mac_address.clone(),
+            address: r.address.clone(),
+            mtu: r.mtu,
+            state: r.state,
+            reason: r.reason.clone(),
+            message: r.message.clone(),
+            last_updated: None,
+        };
+        let before = previous.and_then(|p| p.interface_statuses.get(&r.key));
+        entry.last_updated = match before {
+            Some(b) if InterfaceStatus { last_updated: None, ..b.clone() } == entry => b.last_updated.clone(),
+            _ => Some(now.clone()),
+        };
+        if r.state.is_failure() {
+            failed_interfaces.push(FailedInterface {
+                id: r.id,
+                mac_address: r.mac_address.clone(),
+                name: r.key.clone(),
+                reason: r.reason.clone(),
+            });
+        }
+        interface_statuses.insert(r.key.clone(), entry);
+    }
+
+    let (state, reason, message) = summarize(results, input.spec_failure.as_ref());
+    let degraded = results.iter().any(|r| r.state != InterfaceState::Configured) || input.spec_failure.is_some();
+    let conditions = vec![
+        condition("Ready", state == NodeState::Configured, &reason, &message, input.generation, previous, &now),
+        condition("Degraded", degraded, &reason, &message, input.generation, previous, &now),
+    ];
+
+    let mut status = MultiNicNodeConfigStatus {
+        state: Some(state),
+        reason: Some(reason),
+        message: Some(message),
+        observed_generation: input.generation,
+        spec_hash: Some(input.spec_hash),
+        backend: input.backend,
+        last_updated: None,
+        conditions,
+        interface_statuses,
+        failed_interfaces,
+        discovered: input.discovered,
+    };
+    status.last_updated = match previous {
+        Some(p) if MultiNicNodeConfigStatus { last_updated: None, ..p.clone() } == status => p.last_updated.clone(),
+        _ => Some(now),
+    };
+    status
+}
+
+fn summarize(results: &[InterfaceResult], spec_failure: Option<&(String, String)>) -> (NodeState, String, String) {
+    if let Some((reason, message)) = spec_failure {
+        return (NodeState::Failed, reason.clone(), message.clone());
+    }
+    let count = |f: fn(InterfaceState) -> bool| results.iter().filter(|r| f(r.state)).count();
+    let total = results.len();
+    let configured = count(|s| s == InterfaceState::Configured);
+    let failed = count(InterfaceState::is_failure);
+    let pending = total - configured - failed;
+    if failed == 0 && pending == 0 {
+        let message = format!("{configured}/{total} interfaces configured");
+        return (NodeState::Configured, "Configured".into(), message);
+    }
+    if failed == 0 {
+        let drifted = count(|s| s == InterfaceState::Drifted);
+        let reason = if drifted > 0 { "Drifted" } else { "Applying" };
+        return (NodeState::InProgress, reason.into(), format!("{configured}/{total} configured, {pending} pending"));
+    }
+    let names: Vec<String> = results
+        .iter()
+        .filter(|r| r.state.is_failure())
+        .map(|r| format!("{} ({})", r.key, r.reason))
+        .collect();
+    let message = format!("{configured}/{total} configured; not configured: {}", names.join(", "));
+    let reason = if configured > 0 {
+        "PartiallyFailed".to_string()
+    } else {
+        let mut reasons: Vec<&str> = results.iter().filter(|r| r.state.is_failure()).map(|r| r.reason.as_str()).collect();
+        reasons.dedup();
+        if reasons.len() == 1 { reasons[0].to_string() } else { "Failed".to_string() }
+    };
+    (NodeState::Failed, reason, message)
+}
+
+fn condition(
+    type_: &str,
+    true_: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    previous: Option<&MultiNicNodeConfigStatus>,
+    now: &Time,
+) -> Condition {
+    let status = if true_ { "True" } else { "False" }.to_string();
+    let before = previous.and_then(|p| p.conditions.iter().find(|c| c.type_ == type_));
+    let last_transition_time = match before {
+        Some(b) if b.status == status => b.last_transition_time.clone(),
+        _ => now.clone(),
+    };
+    Condition {
+        type_: type_.into(),
+        status,
+        reason: reason.into(),
+        message: message.into(),
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// A short, stable hash of the spec: its canonical JSON through SHA-256, 16 hex digits.
+pub fn spec_hash(spec: &MultiNicNodeConfigSpec) -> String {
+    let json = serde_json::to_vec(spec).expect("a spec always serializes");
+    let digest = Sha256::digest(&json);
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,272 @@
+//! Daemon-side validation of a `MultiNicNodeConfig`, with the same rules as the CRD
+//! schema (see [`crate::rules`]), because the CRD may be installed without them and
+//! files can be wrong. Every error names its field path, e.g.
+//! `spec.interfaces[2].macAddress`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use kube::ResourceExt;
+
+use crate::mac::MacAddr;
+use crate::resource::{InterfaceSpec, MultiNicNodeConfig, RouteSpec};
+use crate::rules::*;
+
+/// One problem in the input, at a field path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON-ish path of the field, e.g. `spec.interfaces[2].mtu`.
+    pub path: String,
+    /// What is wrong and what is expected.
+    pub message: String,
+    /// Index into `spec.interfaces` when the error belongs to one interface.
+    pub interface: Option<usize>,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// A static route, parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ValidRoute {
+    /// Destination prefix.
+    pub to: Ipv4Net,
+    /// Next hop, if any.
+    pub via: Option<Ipv4Addr>,
+    /// Metric, if any.
+    pub metric: Option<u32>,
+}
+
+/// One interface of the spec, parsed and checked.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ValidInterface {
+    /// Position in `spec.interfaces`.
+    pub index: usize,
+    /// Upstream port id.
+    pub id: Option<i64>,
+    /// MAC the NIC is found by.
+    pub mac: MacAddr,
+    /// Address and prefix length (from `cidr`).
+    pub address: Ipv4Net,
+    /// MTU to set, if any.
+    pub mtu: Option<u32>,
+    /// Explicit name, if any.
+    pub name: Option<String>,
+    /// Extra routes.
+    pub routes: Vec<ValidRoute>,
+    /// DNS servers.
+    pub dns: Vec<Ipv4Addr>,
+}
+
+/// The spec once validated: the interfaces that passed, and every error found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ValidSpec {
+    /// `spec.nodeName`.
+    pub node_name: String,
+    /// `spec.instanceId`.
+    pub instance_id: Option<String>,
+    /// Interfaces without errors, in spec order.
+    pub interfaces: Vec<ValidInterface>,
+    /// Every error, spec-wide ones first.
+    pub errors: Vec<FieldError>,
+}
+
+impl ValidSpec {
+    /// Errors that concern the whole spec rather than one interface.
+    pub fn spec_errors(&self) -> impl Iterator<Item = &FieldError> {
+        self.errors.iter().filter(|e| e.interface.is_none())
+    }
+}
+
+/// Validate a resource. Interfaces with errors are left out of
+/// [`ValidSpec::interfaces`]; the caller decides whether any error stops the whole run
+/// (`multinicd apply --file`) or only that interface (the CR watch).
+pub fn validate(cr: &MultiNicNodeConfig) -> ValidSpec {
+    let spec = &cr.spec;
+    let mut errors = Vec::new();
+    let mut spec_error = |path: &str, message: String| {
+        errors.push(FieldError { path: path.into(), message, interface: None });
+    };
+    if spec.node_name.is_empty() {
+        spec_error("spec.nodeName", "must be set to the node's name".into());
+    } else if !is_dns_subdomain(&spec.node_name) {
+        spec_error("spec.nodeName", format!("{:?} is not a valid node name (lowercase DNS subdomain)", spec.node_name));
+    }
+    let name = cr.name_any();
+    if !name.is_empty() && name != spec.node_name {
+        spec_error("metadata.name", format!("{name:?} must equal spec.nodeName {:?}: name the CR after its node", spec.node_name));
+    }
+    if let Some(id) = &spec.instance_id
+        && (id.is_empty() || id.len() > 64)
+    {
+        spec_error("spec.instanceId", "must be the VM's system UUID (1-64 characters) or left out".into());
+    }
+    if spec.interfaces.len() > MAX_INTERFACES {
+        spec_error(
+            "spec.interfaces",
+            format!("lists {} interfaces; at most {MAX_INTERFACES} are supported (multinic0 … multinic9)", spec.interfaces.len()),
+        );
+    }
+
+    let mut parsed = Vec::new();
+    for (index, iface) in spec.interfaces.iter().enumerate() {
+        match check_interface(index, iface) {
+            Ok(valid) => parsed.push(Some(valid)),
+            Err(mut e) => {
+                errors.append(&mut e);
+                parsed.push(None);
+            }
+        }
+    }
+    duplicates(spec.interfaces.iter().map(|i| i.mac_address.to_ascii_lowercase()), "macAddress", &mut errors);
+    duplicates(spec.interfaces.iter().map(|i| i.name.clone().unwrap_or_default()), "name", &mut errors);
+
+    let bad: Vec<usize> = errors.iter().filter_map(|e| e.interface).collect();
+    let interfaces = if spec.interfaces.len() > MAX_INTERFACES {
+        Vec::new()
+    } else {
+        parsed.into_iter().flatten().filter(|i| !bad.contains(&i.index)).collect()
+    };
+    ValidSpec { node_name: spec.node_name.clone(), instance_id: spec.instance_id.clone(), interfaces, errors }
+}
+
+fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut err = |field: &str, message: String| {
+        errors.push(FieldError { path: format!("spec.interfaces[{index}].{field}"), message, interface: Some(index) });
+    };
+    let mac = match iface.mac_address.parse::<MacAddr>() {
+        Ok(mac) if mac.is_zero() => {
+            err("macAddress", "00:00:00:00:00:00 is not a NIC's MAC".into());
+            None
+        }
+        Ok(mac) => Some(mac),
+        Err(e) => {
+            err("macAddress", format!("{e}; expected six colon-separated hex octets such as fa:16:3e:1c:1a:6e"));
+            None
+        }
+    };
+    let address = match parse_ipv4(&iface.address) {
+        Ok(a) => Some(a),
+        Err(()) => {
+            err("address", format!("{:?} is not an IPv4 address; expected e.g. 11.11.11.37", iface.address));
+            None
+        }
+    };
+    let cidr = match parse_cidr(&iface.cidr) {
+        Ok(c) => Some(c),
+        Err(()) => {
+            err("cidr", format!("{:?} is not an IPv4 prefix; expected e.g. 11.11.11.0/24", iface.cidr));
+            None
+        }
+    };
+    if let (Some(a), Some(c)) = (address, cidr)
+        && !c.contains(&a)
+    {
+        err("address", format!("{a} is outside cidr {c}; use an address inside the subnet or fix cidr"));
+    }
+    if let Some(mtu) = iface.mtu
+        && !(MTU_MIN..=MTU_MAX).contains(&mtu)
+    {
+        err("mtu", format!("{mtu} is out of range; use {MTU_MIN}-{MTU_MAX} or leave it out"));
+    }
+    if let Some(name) = &iface.name
+        && !is_multinic_name(name)
+    {
+        err("name", format!("{name:?} is not allowed; use multinic0 … multinic9 or leave it out"));
+    }
+    if iface.routes.len() > MAX_ROUTES {
+        err("routes", format!("lists {} routes; at most {MAX_ROUTES}", iface.routes.len()));
+    }
+    let mut routes = Vec::new();
+    for (r, route) in iface.routes.iter().enumerate() {
+        match check_route(route) {
+            Ok(v) => routes.push(v),
+            Err((field, message)) => err(&format!("routes[{r}].{field}"), message),
+        }
+    }
+    if iface.dns.len() > MAX_DNS {
+        err("dns", format!("lists {} servers; at most {MAX_DNS}", iface.dns.len()));
+    }
+    let mut dns = Vec::new();
+    for (d, server) in iface.dns.iter().enumerate() {
+        match parse_ipv4(server) {
+            Ok(a) => dns.push(a),
+            Err(()) => err(&format!("dns[{d}]"), format!("{server:?} is not an IPv4 address")),
+        }
+    }
+    match (mac, address, cidr) {
+        (Some(mac), Some(a), Some(c)) if errors.is_empty() => Ok(ValidInterface {
+            index,
+            id: iface.id,
+            mac,
+            address: Ipv4Net::new(a, c.prefix_len()).expect("prefix length comes from a parsed prefix"),
+            mtu: iface.mtu,
+            name: iface.name.clone(),
+            routes,
+            dns,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn check_route(route: &RouteSpec) -> Result<ValidRoute, (&'static str, String)> {
+    let to = parse_cidr(&route.to)
+        .map_err(|()| ("to", format!("{:?} is not an IPv4 prefix; expected e.g. 10.20.0.0/16 (0.0.0.0/0 for a default route)", route.to)))?;
+    let via = match &route.via {
+        None => None,
+        Some(v) => Some(parse_ipv4(v).map_err(|()| ("via", format!("{v:?} is not an IPv4 address")))?),
+    };
+    Ok(ValidRoute { to: to.trunc(), via, metric: route.metric })
+}
+
+fn duplicates(values: impl Iterator<Item = String>, field: &str, errors: &mut Vec<FieldError>) {
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    for (index, value) in values.enumerate() {
+        if !value.is_empty() {
+            groups.entry(value).or_default().push(index);
+        }
+    }
+    let mut clashes: Vec<(String, Vec<usize>)> = groups.into_iter().filter(|(_, at)| at.len() > 1).collect();
+    clashes.sort_by_key(|(_, at)| at[0]);
+    for (value, at) in clashes {
+        for &index in &at {
+            let others: Vec<String> = at.iter().filter(|&&o| o != index).map(|o| format!("spec.interfaces[{o}]")).collect();
+            errors.push(FieldError {
+                path: format!("spec.interfaces[{index}].{field}"),
+                message: format!("{value} is also used by {}; each {field} must be unique", others.join(", ")),
+                interface: Some(index),
+            });
+        }
+    }
+}
+
+/// Strict dotted-quad: exactly four decimal octets, no leading `+`, no shorthand.
+fn parse_ipv4(s: &str) -> Result<Ipv4Addr, ()> {
+    s.parse::<Ipv4Addr>().map_err(|_| ())
+}
+
+fn parse_cidr(s: &str) -> Result<Ipv4Net, ()> {
+    s.parse::<Ipv4Net>().map_err(|_| ())
+}
+
+/// True for `multinic0` … `multinic9`.
+pub fn is_multinic_name(name: &str) -> bool {
+    name.len() == 9 && name.starts_with("multinic") && name.as_bytes()[8].is_ascii_digit()
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
