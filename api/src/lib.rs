@@ -8,13 +8,12 @@ pub mod rules;
 pub mod status;
 pub mod validate;
 
+pub use mac::MacAddr;
 pub use resource::{InterfaceSpec, MultiNicNodeConfig, MultiNicNodeConfigSpec, RouteSpec};
 pub use status::{
-    FoldInput, InterfaceResult, fold, spec_hash,
-    DiscoveredNic, FailedInterface, InterfaceState, InterfaceStatus, MultiNicNodeConfigStatus,
-    NodeState,
+    DiscoveredNic, FailedInterface, FoldInput, InterfaceResult, InterfaceState, InterfaceStatus,
+    MultiNicNodeConfigStatus, NodeState, fold, spec_hash,
 };
-pub use mac::MacAddr;
 pub use validate::{FieldError, ValidInterface, ValidRoute, ValidSpec, is_multinic_name, validate};
 
 /// The API group of the resource.

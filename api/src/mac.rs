@@ -26,7 +26,9 @@ impl FromStr for MacAddr {
         let mut out = [0u8; 6];
         let mut parts = s.split(':');
         for byte in &mut out {
-            let part = parts.next().ok_or_else(|| format!("{s:?} has fewer than six octets"))?;
+            let part = parts
+                .next()
+                .ok_or_else(|| format!("{s:?} has fewer than six octets"))?;
             if part.len() != 2 {
                 return Err(format!("{s:?}: octet {part:?} must be two hex digits"));
             }
@@ -53,6 +55,12 @@ impl fmt::Debug for MacAddr {
     }
 }
 
+impl serde::Serialize for MacAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,7 +73,14 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "fa:16:3e:1c:1a", "fa:16:3e:1c:1a:6e:00", "fa-16-3e-1c-1a-6e", "fa:16:3e:1c:1a:6g", "fa:16:3e:1c:1a:6"] {
+        for bad in [
+            "",
+            "fa:16:3e:1c:1a",
+            "fa:16:3e:1c:1a:6e:00",
+            "fa-16-3e-1c-1a-6e",
+            "fa:16:3e:1c:1a:6g",
+            "fa:16:3e:1c:1a:6",
+        ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad} parsed");
         }
     }

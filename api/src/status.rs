@@ -190,7 +190,11 @@ pub struct FoldInput<'a> {
 /// Fold per-interface results into the status block. Timestamps of entries and
 /// conditions that did not change are kept from `input.previous`, so an unchanged
 /// outcome gives an identical status.
-pub fn fold(results: &[InterfaceResult], input: FoldInput<'_>, now: Time) -> MultiNicNodeConfigStatus {
+pub fn fold(
+    results: &[InterfaceResult],
+    input: FoldInput<'_>,
+    now: Time,
+) -> MultiNicNodeConfigStatus {
     let previous = input.previous;
     let mut interface_statuses = BTreeMap::new();
     let mut failed_interfaces = Vec::new();
@@ -207,7 +211,14 @@ pub fn fold(results: &[InterfaceResult], input: FoldInput<'_>, now: Time) -> Mul
         };
         let before = previous.and_then(|p| p.interface_statuses.get(&r.key));
         entry.last_updated = match before {
-            Some(b) if InterfaceStatus { last_updated: None, ..b.clone() } == entry => b.last_updated.clone(),
+            Some(b)
+                if InterfaceStatus {
+                    last_updated: None,
+                    ..b.clone()
+                } == entry =>
+            {
+                b.last_updated.clone()
+            }
             _ => Some(now.clone()),
         };
         if r.state.is_failure() {
@@ -222,10 +233,29 @@ pub fn fold(results: &[InterfaceResult], input: FoldInput<'_>, now: Time) -> Mul
     }
 
     let (state, reason, message) = summarize(results, input.spec_failure.as_ref());
-    let degraded = results.iter().any(|r| r.state != InterfaceState::Configured) || input.spec_failure.is_some();
+    let degraded = results
+        .iter()
+        .any(|r| r.state != InterfaceState::Configured)
+        || input.spec_failure.is_some();
     let conditions = vec![
-        condition("Ready", state == NodeState::Configured, &reason, &message, input.generation, previous, &now),
-        condition("Degraded", degraded, &reason, &message, input.generation, previous, &now),
+        condition(
+            "Ready",
+            state == NodeState::Configured,
+            &reason,
+            &message,
+            input.generation,
+            previous,
+            &now,
+        ),
+        condition(
+            "Degraded",
+            degraded,
+            &reason,
+            &message,
+            input.generation,
+            previous,
+            &now,
+        ),
     ];
 
     let mut status = MultiNicNodeConfigStatus {
@@ -242,13 +272,23 @@ pub fn fold(results: &[InterfaceResult], input: FoldInput<'_>, now: Time) -> Mul
         discovered: input.discovered,
     };
     status.last_updated = match previous {
-        Some(p) if MultiNicNodeConfigStatus { last_updated: None, ..p.clone() } == status => p.last_updated.clone(),
+        Some(p)
+            if MultiNicNodeConfigStatus {
+                last_updated: None,
+                ..p.clone()
+            } == status =>
+        {
+            p.last_updated.clone()
+        }
         _ => Some(now),
     };
     status
 }
 
-fn summarize(results: &[InterfaceResult], spec_failure: Option<&(String, String)>) -> (NodeState, String, String) {
+fn summarize(
+    results: &[InterfaceResult],
+    spec_failure: Option<&(String, String)>,
+) -> (NodeState, String, String) {
     if let Some((reason, message)) = spec_failure {
         return (NodeState::Failed, reason.clone(), message.clone());
     }
@@ -264,20 +304,35 @@ fn summarize(results: &[InterfaceResult], spec_failure: Option<&(String, String)
     if failed == 0 {
         let drifted = count(|s| s == InterfaceState::Drifted);
         let reason = if drifted > 0 { "Drifted" } else { "Applying" };
-        return (NodeState::InProgress, reason.into(), format!("{configured}/{total} configured, {pending} pending"));
+        return (
+            NodeState::InProgress,
+            reason.into(),
+            format!("{configured}/{total} configured, {pending} pending"),
+        );
     }
     let names: Vec<String> = results
         .iter()
         .filter(|r| r.state.is_failure())
         .map(|r| format!("{} ({})", r.key, r.reason))
         .collect();
-    let message = format!("{configured}/{total} configured; not configured: {}", names.join(", "));
+    let message = format!(
+        "{configured}/{total} configured; not configured: {}",
+        names.join(", ")
+    );
     let reason = if configured > 0 {
         "PartiallyFailed".to_string()
     } else {
-        let mut reasons: Vec<&str> = results.iter().filter(|r| r.state.is_failure()).map(|r| r.reason.as_str()).collect();
+        let mut reasons: Vec<&str> = results
+            .iter()
+            .filter(|r| r.state.is_failure())
+            .map(|r| r.reason.as_str())
+            .collect();
         reasons.dedup();
-        if reasons.len() == 1 { reasons[0].to_string() } else { "Failed".to_string() }
+        if reasons.len() == 1 {
+            reasons[0].to_string()
+        } else {
+            "Failed".to_string()
+        }
     };
     (NodeState::Failed, reason, message)
 }

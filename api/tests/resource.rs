@@ -9,7 +9,10 @@ const PREDECESSOR: &str = include_str!("fixtures/predecessor-example.yaml");
 fn predecessor_example_parses_unchanged_and_is_valid() {
     let cr: MultiNicNodeConfig = serde_yaml::from_str(PREDECESSOR).expect("predecessor CR parses");
     assert_eq!(cr.spec.node_name, "viola2-biz-worker01");
-    assert_eq!(cr.spec.instance_id.as_deref(), Some("b4975c5f-50bb-479f-9e7b-a430815ae852"));
+    assert_eq!(
+        cr.spec.instance_id.as_deref(),
+        Some("b4975c5f-50bb-479f-9e7b-a430815ae852")
+    );
     assert_eq!(cr.spec.interfaces.len(), 2);
     assert_eq!(cr.spec.interfaces[1].mac_address, "fa:16:3e:0a:17:3b");
     assert_eq!(cr.spec.interfaces[1].mtu, Some(1450));
@@ -18,13 +21,17 @@ fn predecessor_example_parses_unchanged_and_is_valid() {
     assert_eq!(valid.interfaces[0].address.to_string(), "11.11.11.37/24");
 
     // Round trip: what we write back is what we read.
-    let again: MultiNicNodeConfig = serde_yaml::from_str(&serde_yaml::to_string(&cr).unwrap()).unwrap();
+    let again: MultiNicNodeConfig =
+        serde_yaml::from_str(&serde_yaml::to_string(&cr).unwrap()).unwrap();
     assert_eq!(again.spec, cr.spec);
 }
 
 #[test]
 fn committed_crd_is_current() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/multinic/crds/multinicnodeconfigs.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../charts/multinic/crds/multinicnodeconfigs.yaml"
+    );
     let committed = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         committed == crd_yaml(),
@@ -46,7 +53,12 @@ fn crd_schema_carries_the_shared_rules() {
     assert_eq!(item["routes"]["maxItems"], rules::MAX_ROUTES as u64);
     assert_eq!(item["dns"]["maxItems"], rules::MAX_DNS as u64);
     let rules_of = |v: &serde_json::Value| -> Vec<String> {
-        v["x-kubernetes-validations"].as_array().unwrap().iter().map(|r| r["rule"].as_str().unwrap().to_string()).collect()
+        v["x-kubernetes-validations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["rule"].as_str().unwrap().to_string())
+            .collect()
     };
     assert!(rules_of(ifaces).contains(&rules::CEL_UNIQUE_MACS.to_string()));
     assert!(rules_of(ifaces).contains(&rules::CEL_UNIQUE_NAMES.to_string()));

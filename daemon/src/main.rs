@@ -1,1 +1,5 @@
-fn main(){}
+//! multinicd: configures the secondary NICs of a Kubernetes node.
+#![allow(missing_docs)]
+mod observe;
+mod plan;
+fn main() {}

@@ -1,0 +1,544 @@
+//! The planner: desired spec + observed links + what multinic owns → a plan per
+//! interface. Pure (no I/O), and the one place that holds the safety rules of
+//! DESIGN.md, so that every backend obeys them alike.
+//!
+//! Order of decisions for each desired interface:
+//! 1. find its link by MAC (permanent MAC first);
+//! 2. give it a name (explicit name, then the `multinicN` it carries, then the one
+//!    multinic gave it before, then the lowest free one);
+//! 3. refuse when a safety rule says so ([`Block`]);
+//! 4. compare with what is owned and observed: nothing, update, or create.
+
+mod naming;
+mod safety;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use ipnet::Ipv4Net;
+use multinic_api::{MacAddr, ValidInterface};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::observe::Link;
+pub use safety::Policy;
+
+/// A configuration multinic created earlier (an NM connection, networkd files),
+/// as its backend reads it back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Owned {
+    /// MAC the configuration is bound to.
+    pub mac: MacAddr,
+    /// Name multinic gave the link.
+    pub name: String,
+    /// The link's kernel name before multinic renamed it, to restore on cleanup.
+    pub original_name: Option<String>,
+    /// [`config_hash`] of what was applied.
+    pub config_hash: String,
+    /// Addresses the configuration gives.
+    pub addresses: Vec<Ipv4Net>,
+    /// Whether the configuration is active on its device right now.
+    pub active: bool,
+    /// Backend's handle (D-Bus object path, file path).
+    pub handle: String,
+}
+
+/// Where a planned interface is on the host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LinkRef {
+    /// Kernel index.
+    pub index: u32,
+    /// Current kernel name.
+    pub name: String,
+}
+
+/// Why an interface is refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason")]
+pub enum Block {
+    /// The MAC belongs to the loopback device.
+    Loopback,
+    /// The link holds the default route (the node's primary network).
+    DefaultRoute,
+    /// The link's name matches a protected pattern.
+    ProtectedName {
+        /// The pattern it matched.
+        pattern: String,
+    },
+    /// The link is up with addresses multinic did not give it.
+    ForeignAddresses {
+        /// Those addresses.
+        addresses: Vec<String>,
+    },
+    /// The name the interface must have is carried by a link with another MAC.
+    NameTaken {
+        /// The name.
+        name: String,
+        /// The other link's MAC.
+        other_mac: Option<MacAddr>,
+    },
+    /// All of `multinic0` … `multinic9` are taken.
+    NoFreeName,
+    /// More than one link carries this MAC.
+    AmbiguousMac {
+        /// Their names.
+        links: Vec<String>,
+    },
+}
+
+impl Block {
+    /// CamelCase reason for status.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Block::Loopback => "Loopback",
+            Block::DefaultRoute => "DefaultRouteInterface",
+            Block::ProtectedName { .. } => "ProtectedInterface",
+            Block::ForeignAddresses { .. } => "ForeignAddresses",
+            Block::NameTaken { .. } => "NameTakenByOtherMac",
+            Block::NoFreeName => "NoFreeName",
+            Block::AmbiguousMac { .. } => "AmbiguousMac",
+        }
+    }
+
+    /// Whether this block deserves journald priority `crit`: a name carried by a NIC
+    /// with another MAC means the node's NIC layout is not what the cluster thinks.
+    pub fn is_critical(&self) -> bool {
+        matches!(self, Block::NameTaken { .. })
+    }
+}
+
+impl fmt::Display for Block {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Block::Loopback => write!(f, "the MAC belongs to the loopback device"),
+            Block::DefaultRoute => write!(
+                f,
+                "the link holds the default route (primary network); multinic never touches it"
+            ),
+            Block::ProtectedName { pattern } => {
+                write!(f, "the link's name matches protected pattern {pattern:?}")
+            }
+            Block::ForeignAddresses { addresses } => {
+                write!(
+                    f,
+                    "the link is up with addresses multinic did not give it ({}); remove them or fix the MAC",
+                    addresses.join(", ")
+                )
+            }
+            Block::NameTaken { name, other_mac } => match other_mac {
+                Some(mac) => write!(
+                    f,
+                    "{name} already exists with MAC {mac}; not renaming anything: check the spec's MAC or free the name"
+                ),
+                None => write!(
+                    f,
+                    "{name} already exists with another MAC; not renaming anything"
+                ),
+            },
+            Block::NoFreeName => write!(f, "multinic0 … multinic9 are all taken"),
+            Block::AmbiguousMac { links } => write!(
+                f,
+                "several links carry this MAC ({}); refusing to guess",
+                links.join(", ")
+            ),
+        }
+    }
+}
+
+/// Why an owned interface needs an update.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "why", content = "details")]
+pub enum Change {
+    /// The spec changed since it was applied.
+    ConfigChanged,
+    /// The spec did not change but the host no longer matches it.
+    Drift(Vec<String>),
+}
+
+/// What to do for one interface.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action")]
+pub enum Step {
+    /// Already as desired: no write at all.
+    Nothing,
+    /// Not configured by multinic yet.
+    Create,
+    /// Configured by multinic, but not as desired.
+    Update(Change),
+    /// Refused by a safety rule.
+    Blocked(Block),
+    /// No link with this MAC.
+    NotFound,
+}
+
+impl Step {
+    /// Short lowercase label for tables.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Step::Nothing => "nothing",
+            Step::Create => "create",
+            Step::Update(Change::ConfigChanged) => "update",
+            Step::Update(Change::Drift(_)) => "repair",
+            Step::Blocked(_) => "blocked",
+            Step::NotFound => "not-found",
+        }
+    }
+}
+
+/// The plan for one desired interface.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InterfacePlan {
+    /// The desired interface.
+    #[serde(skip)]
+    pub desired: ValidInterface,
+    /// MAC (for output).
+    pub mac: MacAddr,
+    /// Name it gets (or would get).
+    pub name: Option<String>,
+    /// Its link, when found.
+    pub link: Option<LinkRef>,
+    /// What multinic owns for this MAC.
+    #[serde(skip)]
+    pub owned: Option<Owned>,
+    /// The step.
+    pub step: Step,
+    /// [`config_hash`] of the desired configuration.
+    #[serde(skip)]
+    pub config_hash: String,
+    /// Interfaces (indices into [`Plan::interfaces`]) that must be applied first,
+    /// because they carry the name this one gets.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<usize>,
+}
+
+impl InterfacePlan {
+    /// The link must be renamed from its current name before it is configured.
+    pub fn rename_from(&self) -> Option<&str> {
+        match (&self.link, &self.name) {
+            (Some(link), Some(name)) if &link.name != name => Some(&link.name),
+            _ => None,
+        }
+    }
+}
+
+/// An owned configuration to remove: its MAC is no longer in the spec (or cleanup).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Removal {
+    /// The configuration.
+    pub owned: Owned,
+    /// Its link, when present.
+    pub link: Option<LinkRef>,
+    /// Kernel name to give the link back, when multinic renamed it.
+    pub restore_name: Option<String>,
+}
+
+/// The whole plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// One entry per desired interface, in spec order.
+    pub interfaces: Vec<InterfacePlan>,
+    /// Owned configurations to remove, done before the interfaces are applied.
+    pub removals: Vec<Removal>,
+}
+
+impl Plan {
+    /// Indices of the interfaces to apply, wave by wave: every interface comes after
+    /// those in its [`InterfacePlan::after`]; each wave may run concurrently.
+    pub fn waves(&self) -> Vec<Vec<usize>> {
+        let mut done = vec![false; self.interfaces.len()];
+        let mut out = Vec::new();
+        loop {
+            let wave: Vec<usize> = (0..self.interfaces.len())
+                .filter(|&k| {
+                    !done[k] && matches!(self.interfaces[k].step, Step::Create | Step::Update(_))
+                })
+                .filter(|&k| self.interfaces[k].after.iter().all(|&j| done[j]))
+                .collect();
+            if wave.is_empty() {
+                return out;
+            }
+            for &k in &wave {
+                done[k] = true;
+            }
+            out.push(wave);
+        }
+    }
+
+    /// True when applying this plan writes nothing.
+    pub fn is_noop(&self) -> bool {
+        self.removals.is_empty()
+            && self
+                .interfaces
+                .iter()
+                .all(|i| matches!(i.step, Step::Nothing | Step::Blocked(_) | Step::NotFound))
+    }
+}
+
+/// Plan `desired` against the host. See the module docs for the order of decisions.
+pub fn plan(desired: &[ValidInterface], links: &[Link], owned: &[Owned], policy: &Policy) -> Plan {
+    let found: Vec<Found<'_>> = desired.iter().map(|d| find_link(d.mac, links)).collect();
+    let names = naming::assign(desired, &found, links, owned);
+
+    let removals: Vec<Removal> = owned
+        .iter()
+        .filter(|o| !desired.iter().any(|d| d.mac == o.mac))
+        .map(|o| removal(o, links))
+        .collect();
+
+    let interfaces = desired
+        .iter()
+        .zip(found)
+        .zip(names)
+        .map(|((d, found), name)| {
+            let owned = owned.iter().find(|o| o.mac == d.mac).cloned();
+            let hash = name
+                .as_deref()
+                .map(|n| config_hash(d, n))
+                .unwrap_or_default();
+            let (link, step) = match found {
+                Found::None => (None, Step::NotFound),
+                Found::Many(many) => (
+                    None,
+                    Step::Blocked(Block::AmbiguousMac {
+                        links: many.iter().map(|l| l.name.clone()).collect(),
+                    }),
+                ),
+                Found::One(link) => {
+                    let step = match safety::check(d, link, owned.as_ref(), name.as_deref(), policy)
+                    {
+                        Some(block) => Step::Blocked(block),
+                        None => decide(
+                            d,
+                            link,
+                            owned.as_ref(),
+                            name.as_deref().unwrap_or_default(),
+                            &hash,
+                        ),
+                    };
+                    (
+                        Some(LinkRef {
+                            index: link.index,
+                            name: link.name.clone(),
+                        }),
+                        step,
+                    )
+                }
+            };
+            InterfacePlan {
+                desired: d.clone(),
+                mac: d.mac,
+                name,
+                link,
+                owned,
+                step,
+                config_hash: hash,
+                after: Vec::new(),
+            }
+        })
+        .collect();
+    let mut plan = Plan {
+        interfaces,
+        removals,
+    };
+    resolve_name_holders(&mut plan, links);
+    plan
+}
+
+/// The name an interface must get may be carried by another link now. That is fine
+/// when the other link leaves the name first: a removal that restores its kernel
+/// name, or another planned interface that is renamed away (then this one waits for
+/// it, see [`InterfacePlan::after`]). Otherwise the interface is blocked: multinic
+/// never renames a NIC it was not asked to.
+fn resolve_name_holders(plan: &mut Plan, links: &[Link]) {
+    for i in 0..plan.interfaces.len() {
+        let this = &plan.interfaces[i];
+        let (Some(name), Some(own)) = (&this.name, &this.link) else {
+            continue;
+        };
+        if !matches!(this.step, Step::Create | Step::Update(_)) {
+            continue;
+        }
+        let Some(holder) = links
+            .iter()
+            .find(|l| &l.name == name && l.index != own.index)
+        else {
+            continue;
+        };
+        let restored = plan.removals.iter().any(|r| {
+            r.link.as_ref().is_some_and(|l| l.index == holder.index) && r.restore_name.is_some()
+        });
+        if restored {
+            continue;
+        }
+        let moving = plan.interfaces.iter().position(|j| {
+            j.link.as_ref().is_some_and(|l| l.index == holder.index)
+                && j.name.as_ref() != Some(&holder.name)
+        });
+        let taken = Step::Blocked(Block::NameTaken {
+            name: name.clone(),
+            other_mac: holder.hw_mac(),
+        });
+        match moving {
+            Some(j) => plan.interfaces[i].after.push(j),
+            None => plan.interfaces[i].step = taken,
+        }
+    }
+    // An interface whose predecessor cannot go (blocked, or waiting in a cycle)
+    // cannot go either.
+    loop {
+        let mut changed = false;
+        for i in 0..plan.interfaces.len() {
+            let i_plan = &plan.interfaces[i];
+            if !matches!(i_plan.step, Step::Create | Step::Update(_)) || i_plan.after.is_empty() {
+                continue;
+            }
+            let stuck = i_plan.after.iter().any(|&j| {
+                !matches!(plan.interfaces[j].step, Step::Create | Step::Update(_))
+                    || waits_on(plan, j, i)
+            });
+            if stuck {
+                let name = i_plan.name.clone().unwrap_or_default();
+                let other_mac = plan.interfaces[i_plan.after[0]]
+                    .link
+                    .as_ref()
+                    .and_then(|l| links.iter().find(|x| x.index == l.index))
+                    .and_then(Link::hw_mac);
+                plan.interfaces[i].step = Step::Blocked(Block::NameTaken { name, other_mac });
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// Whether interface `from` (transitively) waits on interface `to`.
+fn waits_on(plan: &Plan, from: usize, to: usize) -> bool {
+    let mut stack = vec![from];
+    let mut seen = vec![false; plan.interfaces.len()];
+    while let Some(k) = stack.pop() {
+        if k == to {
+            return true;
+        }
+        if !std::mem::replace(&mut seen[k], true) {
+            stack.extend(&plan.interfaces[k].after);
+        }
+    }
+    false
+}
+
+/// Links carrying a MAC.
+pub(crate) enum Found<'a> {
+    None,
+    One(&'a Link),
+    Many(Vec<&'a Link>),
+}
+
+impl<'a> Found<'a> {
+    pub(crate) fn link(&self) -> Option<&'a Link> {
+        match self {
+            Found::One(l) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+/// Permanent MAC first: a bond or bridge may copy a NIC's current MAC, never its
+/// permanent one.
+fn find_link(mac: MacAddr, links: &[Link]) -> Found<'_> {
+    let by_perm: Vec<&Link> = links.iter().filter(|l| l.perm_mac == Some(mac)).collect();
+    let candidates = if by_perm.is_empty() {
+        links.iter().filter(|l| l.mac == Some(mac)).collect()
+    } else {
+        by_perm
+    };
+    match candidates.len() {
+        0 => Found::None,
+        1 => Found::One(candidates[0]),
+        _ => Found::Many(candidates),
+    }
+}
+
+fn removal(owned: &Owned, links: &[Link]) -> Removal {
+    let link = find_link(owned.mac, links).link();
+    let restore_name = match (link, &owned.original_name) {
+        (Some(l), Some(original)) if l.name == owned.name && original != &l.name => {
+            // Never restore onto a name another link carries now.
+            (!links.iter().any(|other| &other.name == original)).then(|| original.clone())
+        }
+        _ => None,
+    };
+    Removal {
+        owned: owned.clone(),
+        link: link.map(|l| LinkRef {
+            index: l.index,
+            name: l.name.clone(),
+        }),
+        restore_name,
+    }
+}
+
+fn decide(d: &ValidInterface, link: &Link, owned: Option<&Owned>, name: &str, hash: &str) -> Step {
+    let Some(owned) = owned else {
+        return Step::Create;
+    };
+    if owned.config_hash != hash {
+        return Step::Update(Change::ConfigChanged);
+    }
+    let mut drift = verify(d, name, link).err().unwrap_or_default();
+    if !owned.active {
+        drift.push("configuration is not active on the device".into());
+    }
+    if drift.is_empty() {
+        Step::Nothing
+    } else {
+        Step::Update(Change::Drift(drift))
+    }
+}
+
+/// Does the link look as desired? Up, named as planned, exactly the desired IPv4
+/// address, and the desired MTU when one is set. Returns the differences.
+pub fn verify(d: &ValidInterface, name: &str, link: &Link) -> Result<(), Vec<String>> {
+    let mut diffs = Vec::new();
+    if link.name != name {
+        diffs.push(format!("name is {}, want {name}", link.name));
+    }
+    if !link.up {
+        diffs.push("link is down".into());
+    }
+    let v4 = link.ipv4();
+    if v4 != [d.address] {
+        let have: Vec<String> = v4.iter().map(|a| a.to_string()).collect();
+        diffs.push(format!(
+            "IPv4 addresses are [{}], want [{}]",
+            have.join(", "),
+            d.address
+        ));
+    }
+    if let Some(mtu) = d.mtu
+        && link.mtu != mtu
+    {
+        diffs.push(format!("MTU is {}, want {mtu}", link.mtu));
+    }
+    if diffs.is_empty() { Ok(()) } else { Err(diffs) }
+}
+
+/// Hash of everything multinic applies for an interface (not its MAC, which keys it,
+/// nor its upstream id). Stored with the owned configuration to tell "changed".
+pub fn config_hash(d: &ValidInterface, name: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("v1|{name}|{}|{:?}|", d.address, d.mtu));
+    for r in &d.routes {
+        h.update(format!("r:{}>{:?}@{:?}|", r.to, r.via, r.metric));
+    }
+    for s in &d.dns {
+        h.update(format!("dns:{s}|"));
+    }
+    h.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -1,0 +1,474 @@
+//! Planner tests: the rules one by one, then proptest invariants over random hosts.
+
+use ipnet::{IpNet, Ipv4Net};
+use multinic_api::{MacAddr, ValidInterface};
+use proptest::prelude::*;
+
+use super::*;
+use crate::observe::Link;
+
+fn mac(n: u8) -> MacAddr {
+    MacAddr([0xfa, 0x16, 0x3e, 0, 0, n])
+}
+
+fn link(index: u32, name: &str, m: MacAddr) -> Link {
+    Link {
+        index,
+        name: name.into(),
+        mac: Some(m),
+        perm_mac: None,
+        up: false,
+        oper_state: "down".into(),
+        mtu: 1500,
+        addresses: vec![],
+        driver: Some("virtio_net".into()),
+        loopback: false,
+        default_route: false,
+    }
+}
+
+fn host() -> Vec<Link> {
+    let mut lo = link(1, "lo", MacAddr([0; 6]));
+    lo.loopback = true;
+    lo.up = true;
+    lo.addresses = vec!["127.0.0.1/8".parse().unwrap()];
+    let mut eth0 = link(2, "eth0", mac(0xee));
+    eth0.up = true;
+    eth0.default_route = true;
+    eth0.addresses = vec!["192.0.2.10/24".parse().unwrap()];
+    vec![lo, eth0, link(3, "ens4", mac(1)), link(4, "ens5", mac(2))]
+}
+
+fn want(m: MacAddr, addr: &str) -> ValidInterface {
+    ValidInterface {
+        index: 0,
+        id: None,
+        mac: m,
+        address: addr.parse().unwrap(),
+        mtu: Some(1450),
+        name: None,
+        routes: vec![],
+        dns: vec![],
+    }
+}
+
+#[test]
+fn fresh_nics_get_lowest_names_in_spec_order() {
+    let p = plan(
+        &[
+            want(mac(2), "198.51.100.2/24"),
+            want(mac(1), "198.51.100.1/24"),
+        ],
+        &host(),
+        &[],
+        &Policy::default(),
+    );
+    assert_eq!(p.interfaces[0].name.as_deref(), Some("multinic0"));
+    assert_eq!(p.interfaces[1].name.as_deref(), Some("multinic1"));
+    assert_eq!(p.interfaces[0].rename_from(), Some("ens5"));
+    assert!(matches!(p.interfaces[0].step, Step::Create));
+}
+
+#[test]
+fn explicit_name_wins_and_others_skip_it() {
+    let mut a = want(mac(1), "198.51.100.1/24");
+    a.name = Some("multinic0".into());
+    let p = plan(
+        &[want(mac(2), "198.51.100.2/24"), a],
+        &host(),
+        &[],
+        &Policy::default(),
+    );
+    assert_eq!(p.interfaces[0].name.as_deref(), Some("multinic1"));
+    assert_eq!(p.interfaces[1].name.as_deref(), Some("multinic0"));
+}
+
+#[test]
+fn primary_and_loopback_are_blocked() {
+    let p = plan(
+        &[
+            want(mac(0xee), "198.51.100.1/24"),
+            want(MacAddr([0; 6]), "198.51.100.2/24"),
+        ],
+        &host(),
+        &[],
+        &Policy::default(),
+    );
+    assert_eq!(p.interfaces[0].step, Step::Blocked(Block::DefaultRoute));
+    assert_eq!(p.interfaces[1].step, Step::Blocked(Block::Loopback));
+}
+
+#[test]
+fn protected_name_is_blocked_even_without_default_route() {
+    let mut links = host();
+    links[1].default_route = false;
+    let p = plan(
+        &[want(mac(0xee), "198.51.100.1/24")],
+        &links,
+        &[],
+        &Policy::default(),
+    );
+    assert_eq!(
+        p.interfaces[0].step,
+        Step::Blocked(Block::ProtectedName {
+            pattern: "eth0".into()
+        })
+    );
+    let custom = Policy::new(&["ens*".into()]).unwrap();
+    let p = plan(&[want(mac(1), "198.51.100.1/24")], &host(), &[], &custom);
+    assert_eq!(
+        p.interfaces[0].step,
+        Step::Blocked(Block::ProtectedName {
+            pattern: "ens*".into()
+        })
+    );
+}
+
+#[test]
+fn up_with_foreign_address_is_blocked_but_link_local_is_not() {
+    let mut links = host();
+    links[2].up = true;
+    links[2].addresses = vec!["fe80::1/64".parse().unwrap()];
+    let p = plan(
+        &[want(mac(1), "198.51.100.1/24")],
+        &links,
+        &[],
+        &Policy::default(),
+    );
+    assert_eq!(p.interfaces[0].step, Step::Create);
+    links[2].addresses.push("203.0.113.5/24".parse().unwrap());
+    let p = plan(
+        &[want(mac(1), "198.51.100.1/24")],
+        &links,
+        &[],
+        &Policy::default(),
+    );
+    assert!(
+        matches!(&p.interfaces[0].step, Step::Blocked(Block::ForeignAddresses { addresses }) if addresses == &["203.0.113.5/24"])
+    );
+}
+
+#[test]
+fn name_taken_by_other_mac_is_blocked_loudly() {
+    let mut links = host();
+    links.push(link(5, "multinic0", mac(9)));
+    let mut a = want(mac(1), "198.51.100.1/24");
+    a.name = Some("multinic0".into());
+    let p = plan(&[a], &links, &[], &Policy::default());
+    let Step::Blocked(block) = &p.interfaces[0].step else {
+        panic!("not blocked: {:?}", p.interfaces[0].step)
+    };
+    assert_eq!(
+        block,
+        &Block::NameTaken {
+            name: "multinic0".into(),
+            other_mac: Some(mac(9))
+        }
+    );
+    assert!(block.is_critical());
+    // Without an explicit name it simply gets the next free one.
+    let p = plan(
+        &[want(mac(1), "198.51.100.1/24")],
+        &links,
+        &[],
+        &Policy::default(),
+    );
+    assert_eq!(p.interfaces[0].name.as_deref(), Some("multinic1"));
+}
+
+#[test]
+fn missing_mac_is_not_found_and_others_proceed() {
+    let p = plan(
+        &[
+            want(mac(7), "198.51.100.7/24"),
+            want(mac(1), "198.51.100.1/24"),
+        ],
+        &host(),
+        &[],
+        &Policy::default(),
+    );
+    assert_eq!(p.interfaces[0].step, Step::NotFound);
+    assert_eq!(p.interfaces[1].step, Step::Create);
+}
+
+#[test]
+fn permanent_mac_wins_over_a_copied_one() {
+    let mut links = host();
+    let mut bond = link(9, "bond0", mac(1));
+    bond.perm_mac = None;
+    links[2].perm_mac = Some(mac(1));
+    links.push(bond);
+    let p = plan(
+        &[want(mac(1), "198.51.100.1/24")],
+        &links,
+        &[],
+        &Policy::default(),
+    );
+    assert_eq!(p.interfaces[0].link.as_ref().unwrap().name, "ens4");
+}
+
+#[test]
+fn two_links_with_one_mac_are_ambiguous() {
+    let mut links = host();
+    links.push(link(9, "ens9", mac(1)));
+    let p = plan(
+        &[want(mac(1), "198.51.100.1/24")],
+        &links,
+        &[],
+        &Policy::default(),
+    );
+    assert!(matches!(
+        p.interfaces[0].step,
+        Step::Blocked(Block::AmbiguousMac { .. })
+    ));
+}
+
+#[test]
+fn applied_spec_plans_nothing_and_a_change_plans_update() {
+    let desired = vec![want(mac(1), "198.51.100.1/24")];
+    let (links, owned) = apply_sim(
+        &plan(&desired, &host(), &[], &Policy::default()),
+        host(),
+        vec![],
+    );
+    let again = plan(&desired, &links, &owned, &Policy::default());
+    assert!(again.is_noop(), "{again:?}");
+    let mut changed = desired.clone();
+    changed[0].mtu = Some(9000);
+    assert_eq!(
+        plan(&changed, &links, &owned, &Policy::default()).interfaces[0].step,
+        Step::Update(Change::ConfigChanged)
+    );
+}
+
+#[test]
+fn flushed_address_is_drift() {
+    let desired = vec![want(mac(1), "198.51.100.1/24")];
+    let (mut links, owned) = apply_sim(
+        &plan(&desired, &host(), &[], &Policy::default()),
+        host(),
+        vec![],
+    );
+    links[2].addresses.clear();
+    let p = plan(&desired, &links, &owned, &Policy::default());
+    assert!(
+        matches!(&p.interfaces[0].step, Step::Update(Change::Drift(d)) if d[0].contains("IPv4")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn removed_interface_is_removed_and_its_name_restored() {
+    let desired = vec![
+        want(mac(1), "198.51.100.1/24"),
+        want(mac(2), "198.51.100.2/24"),
+    ];
+    let (links, owned) = apply_sim(
+        &plan(&desired, &host(), &[], &Policy::default()),
+        host(),
+        vec![],
+    );
+    let p = plan(&desired[1..], &links, &owned, &Policy::default());
+    assert_eq!(p.removals.len(), 1);
+    assert_eq!(p.removals[0].restore_name.as_deref(), Some("ens4"));
+    assert_eq!(p.interfaces[0].name.as_deref(), Some("multinic1"));
+    assert_eq!(p.interfaces[0].step, Step::Nothing);
+}
+
+#[test]
+fn cleanup_plan_removes_every_owned_and_nothing_else() {
+    let desired = vec![
+        want(mac(1), "198.51.100.1/24"),
+        want(mac(2), "198.51.100.2/24"),
+    ];
+    let (links, owned) = apply_sim(
+        &plan(&desired, &host(), &[], &Policy::default()),
+        host(),
+        vec![],
+    );
+    let p = plan(&[], &links, &owned, &Policy::default());
+    assert!(p.interfaces.is_empty());
+    let restored: Vec<_> = p
+        .removals
+        .iter()
+        .map(|r| r.restore_name.clone().unwrap())
+        .collect();
+    assert_eq!(restored, vec!["ens4", "ens5"]);
+}
+
+/// What a backend would leave behind after executing `plan` successfully.
+fn apply_sim(plan: &Plan, mut links: Vec<Link>, mut owned: Vec<Owned>) -> (Vec<Link>, Vec<Owned>) {
+    for r in &plan.removals {
+        owned.retain(|o| o.mac != r.owned.mac);
+        if let Some(l) = r
+            .link
+            .as_ref()
+            .and_then(|lr| links.iter_mut().find(|l| l.index == lr.index))
+        {
+            l.addresses
+                .retain(|a| !matches!(a, IpNet::V4(v4) if r.owned.addresses.contains(v4)));
+            if let Some(n) = &r.restore_name {
+                l.name = n.clone();
+            }
+        }
+    }
+    for i in plan
+        .waves()
+        .into_iter()
+        .flatten()
+        .map(|k| &plan.interfaces[k])
+    {
+        let lr = i.link.as_ref().unwrap();
+        let l = links.iter_mut().find(|l| l.index == lr.index).unwrap();
+        let name = i.name.clone().unwrap();
+        let original = i
+            .owned
+            .as_ref()
+            .and_then(|o| o.original_name.clone())
+            .or_else(|| (l.name != name).then(|| l.name.clone()));
+        l.name = name.clone();
+        l.up = true;
+        l.addresses.retain(|a| !matches!(a, IpNet::V4(_)));
+        l.addresses.push(IpNet::V4(i.desired.address));
+        if let Some(m) = i.desired.mtu {
+            l.mtu = m;
+        }
+        owned.retain(|o| o.mac != i.mac);
+        owned.push(Owned {
+            mac: i.mac,
+            name,
+            original_name: original,
+            config_hash: i.config_hash.clone(),
+            addresses: vec![i.desired.address],
+            active: true,
+            handle: format!("sim/{}", i.mac),
+        });
+    }
+    (links, owned)
+}
+
+/// A random host: loopback, a primary with the default route, NICs from a small MAC
+/// pool with random names (some protected, some `multinicN`), some up with
+/// addresses; and a random spec over the same MAC pool.
+fn arb_case() -> impl Strategy<Value = (Vec<Link>, Vec<ValidInterface>)> {
+    let names = prop::sample::select(vec![
+        "ens4",
+        "ens5",
+        "ens6",
+        "ens7",
+        "eth1",
+        "multinic0",
+        "multinic1",
+        "multinic5",
+        "veth9",
+        "eth0",
+        "docker0",
+    ]);
+    let nic = (1u8..9, names, any::<bool>(), prop::option::of(1u8..200));
+    let spec_iface = (
+        0u8..10,
+        1u8..250,
+        prop::option::of(0u8..10),
+        prop::option::of(68u32..9000),
+    );
+    (
+        prop::collection::vec(nic, 0..8),
+        prop::collection::vec(spec_iface, 1..6),
+    )
+        .prop_map(|(nics, spec)| {
+            let mut links = host()[..2].to_vec();
+            for (i, (m, name, up, addr)) in nics.into_iter().enumerate() {
+                if links
+                    .iter()
+                    .any(|l| l.name == name || l.mac == Some(mac(m)))
+                {
+                    continue;
+                }
+                let mut l = link(10 + i as u32, name, mac(m));
+                l.up = up;
+                if let Some(a) = addr {
+                    l.addresses.push(IpNet::V4(
+                        Ipv4Net::new([203, 0, 113, a].into(), 24).unwrap(),
+                    ));
+                }
+                links.push(l);
+            }
+            let mut desired: Vec<ValidInterface> = Vec::new();
+            for (m, host_part, name, mtu) in spec {
+                let m = if m == 0 { mac(0xee) } else { mac(m) };
+                let name = name.map(|n| format!("multinic{n}"));
+                if desired
+                    .iter()
+                    .any(|d| d.mac == m || (name.is_some() && d.name == name))
+                {
+                    continue;
+                }
+                let mut d = want(m, &format!("198.51.100.{host_part}/24"));
+                d.index = desired.len();
+                d.name = name;
+                d.mtu = mtu;
+                desired.push(d);
+            }
+            (links, desired)
+        })
+}
+
+fn touched(p: &Plan) -> impl Iterator<Item = &InterfacePlan> {
+    p.interfaces
+        .iter()
+        .filter(|i| matches!(i.step, Step::Create | Step::Update(_)))
+}
+
+proptest! {
+    #[test]
+    fn never_a_step_on_a_protected_or_unmatched_link((links, desired) in arb_case()) {
+        let policy = Policy::default();
+        let p = plan(&desired, &links, &[], &policy);
+        for i in touched(&p) {
+            let lr = i.link.as_ref().unwrap();
+            let l = links.iter().find(|l| l.index == lr.index).unwrap();
+            prop_assert_eq!(l.hw_mac(), Some(i.mac));
+            prop_assert!(!l.loopback && !l.default_route);
+            prop_assert!(policy.protected_by(&l.name).is_none());
+            prop_assert!(!l.up || l.given_addresses().next().is_none(), "up link with foreign addresses touched: {:?}", l);
+            let name = i.name.as_ref().unwrap();
+            let waits_for = |o: &Link| i.after.iter().any(|&j| p.interfaces[j].link.as_ref().is_some_and(|lr| lr.index == o.index));
+            prop_assert!(!links.iter().any(|o| &o.name == name && o.index != l.index && !waits_for(o)), "{} collides", name);
+        }
+        prop_assert!(p.removals.is_empty());
+    }
+
+    #[test]
+    fn planning_after_applying_is_a_noop((links, desired) in arb_case()) {
+        let policy = Policy::default();
+        let first = plan(&desired, &links, &[], &policy);
+        let (links2, owned2) = apply_sim(&first, links, vec![]);
+        let second = plan(&desired, &links2, &owned2, &policy);
+        prop_assert!(second.is_noop(), "{:?}", second);
+        for (a, b) in first.interfaces.iter().zip(&second.interfaces) {
+            if matches!(a.step, Step::Create | Step::Update(_)) {
+                prop_assert_eq!(&a.name, &b.name);
+            }
+        }
+    }
+
+    #[test]
+    fn names_survive_removing_another_interface((links, desired) in arb_case(), drop in any::<prop::sample::Index>()) {
+        let policy = Policy::default();
+        let first = plan(&desired, &links, &[], &policy);
+        let (links2, owned2) = apply_sim(&first, links, vec![]);
+        let gone = drop.index(desired.len());
+        let mut fewer = desired.clone();
+        fewer.remove(gone);
+        let second = plan(&fewer, &links2, &owned2, &policy);
+        for b in &second.interfaces {
+            let a = first.interfaces.iter().find(|a| a.mac == b.mac).unwrap();
+            if matches!(a.step, Step::Create | Step::Update(_)) {
+                prop_assert_eq!(&a.name, &b.name);
+                prop_assert_eq!(&b.step, &Step::Nothing);
+            }
+        }
+        let removed = usize::from(matches!(first.interfaces[gone].step, Step::Create | Step::Update(_)));
+        prop_assert_eq!(second.removals.len(), removed);
+    }
+}
