@@ -1,5 +1,136 @@
-//! multinicd: configures the secondary NICs of a Kubernetes node.
-#![allow(missing_docs)]
+//! multinicd: turns the raw secondary NICs of a Kubernetes node into configured
+//! interfaces (found by MAC, named `multinic0`…`multinic9`, MTU and static address
+//! set, up) through NetworkManager over D-Bus, without touching the primary network.
+
+mod backend;
+mod commands;
+mod config;
 mod observe;
 mod plan;
-fn main() {}
+mod report;
+mod source;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use commands::{Exit, Format};
+
+const EXAMPLES: &str = "\
+Examples:
+  multinicd plan --file node.yaml          # what would change, touches nothing
+  multinicd apply --file node.yaml -o json # configure the NICs, print the status
+  multinicd inventory                      # NICs on this host and their roles
+  multinicd cleanup                        # remove everything multinic configured
+
+Exit codes: 0 all interfaces configured, 1 some failed/blocked/not found,
+2 invalid input or usage, 3 backend (D-Bus, NetworkManager) unreachable.";
+
+#[derive(Parser)]
+#[command(name = "multinicd", version, about, after_help = EXAMPLES)]
+struct Cli {
+    /// Config file; its drop-ins are read from PATH.d/*.yaml.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace); MULTINIC_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply a MultiNicNodeConfig from a file once, then print the resulting status.
+    Apply {
+        /// The resource YAML.
+        #[arg(short, long)]
+        file: PathBuf,
+        /// Output format of the status.
+        #[arg(short, long, default_value = "yaml", value_parser = ["yaml", "json"])]
+        output: String,
+    },
+    /// Show what apply would change, per interface, and why; touches nothing.
+    Plan {
+        /// The resource YAML.
+        #[arg(short, long)]
+        file: PathBuf,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Remove everything multinic configured on this host, and nothing else.
+    Cleanup,
+    /// List the host's NICs: which are protected and why, which are multinic's.
+    Inventory {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+        /// After the list, print a line for each link or address change (hot-plug,
+        /// rename, address added or removed) until interrupted.
+        #[arg(short, long)]
+        watch: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let settings = match config::Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("multinicd: config: {e}");
+            return Exit::Invalid.into();
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("multinicd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Apply { file, output } => {
+                let format = if output == "json" {
+                    Format::Json
+                } else {
+                    Format::Yaml
+                };
+                commands::apply(&settings, &file, format).await
+            }
+            Command::Plan { file, output } => commands::plan(&settings, &file, output).await,
+            Command::Cleanup => commands::cleanup(&settings).await,
+            Command::Inventory { output, watch } => {
+                commands::inventory(&settings, output, watch).await
+            }
+        }
+    });
+    match result {
+        Ok(exit) => exit.into(),
+        Err(fatal) => {
+            eprintln!("multinicd: {}", fatal.message);
+            fatal.exit.into()
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MULTINIC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,127 @@
+//! Network backends: one interface for NetworkManager and (later) systemd-networkd,
+//! so that the planner, the transaction and the status code do not know which one
+//! runs.
+
+pub mod networkmanager;
+mod transaction;
+
+use multinic_api::MacAddr;
+
+pub use transaction::{Outcome, apply_plan, remove_all};
+
+use crate::observe::netlink::NetlinkError;
+use crate::plan::{InterfacePlan, LinkRef, Owned};
+
+/// A failed backend operation, with the interface it concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// No system bus.
+    #[error("cannot connect to the system D-Bus: {0}")]
+    Bus(#[source] zbus::Error),
+    /// The network manager does not own its name on the bus.
+    #[error("{service} is not running on the system bus (looked for {bus_name})")]
+    NotRunning {
+        /// human name
+        service: &'static str,
+        /// bus name looked for
+        bus_name: &'static str,
+    },
+    /// Reading the backend's state failed.
+    #[error("{op}: {source}")]
+    Read {
+        /// what was read
+        op: &'static str,
+        /// the error
+        #[source]
+        source: zbus::Error,
+    },
+    /// A call about one interface failed.
+    #[error("{op} for {iface} ({mac}): {source}")]
+    Call {
+        /// the D-Bus method
+        op: &'static str,
+        /// interface name
+        iface: String,
+        /// its MAC
+        mac: MacAddr,
+        /// the error
+        #[source]
+        source: zbus::Error,
+    },
+    /// A netlink step (rename, observe) failed.
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    /// The link did not reach the desired state in time.
+    #[error("{iface} ({mac}) did not reach the desired state within {millis} ms: {diffs}")]
+    Verify {
+        /// interface name
+        iface: String,
+        /// its MAC
+        mac: MacAddr,
+        /// how long we waited
+        millis: u128,
+        /// what still differs
+        diffs: String,
+    },
+}
+
+impl BackendError {
+    /// True when the backend itself cannot be reached (exit code 3).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            BackendError::Bus(_) | BackendError::NotRunning { .. } | BackendError::Read { .. }
+        )
+    }
+
+    /// CamelCase reason for status.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            BackendError::Bus(_) | BackendError::NotRunning { .. } | BackendError::Read { .. } => {
+                "BackendUnavailable"
+            }
+            BackendError::Call { .. } => "BackendCallFailed",
+            BackendError::Netlink(_) => "NetlinkFailed",
+            BackendError::Verify { .. } => "VerifyFailed",
+        }
+    }
+}
+
+/// What a network manager must offer multinic. Each interface is applied as a
+/// transaction: [`Backend::begin`] → (rename) → [`Backend::configure`] → verify →
+/// [`Backend::commit`] or [`Backend::rollback`].
+#[allow(async_fn_in_trait)]
+pub trait Backend {
+    /// A started transaction (NM: a checkpoint).
+    type Txn;
+
+    /// `networkmanager` or `networkd`.
+    fn name(&self) -> &'static str;
+
+    /// Everything multinic configured earlier, read back. Reads only.
+    async fn owned(&self) -> Result<Vec<Owned>, BackendError>;
+
+    /// Start a transaction covering one link.
+    async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<Self::Txn, BackendError>;
+
+    /// Take an owned, active configuration off its link (before a rename).
+    async fn release(&self, txn: &Self::Txn, owned: &Owned) -> Result<(), BackendError>;
+
+    /// Write and activate the configuration; returns the handle of a configuration
+    /// it created (so that a rollback can delete it).
+    async fn configure(
+        &self,
+        txn: &Self::Txn,
+        plan: &InterfacePlan,
+        original_name: Option<&str>,
+    ) -> Result<Option<String>, BackendError>;
+
+    /// Keep the changes.
+    async fn commit(&self, txn: Self::Txn) -> Result<(), BackendError>;
+
+    /// Undo the changes; `created` is what [`Backend::configure`] created, if anything.
+    async fn rollback(&self, txn: Self::Txn, created: Option<&str>) -> Result<(), BackendError>;
+
+    /// Delete an owned configuration.
+    async fn remove(&self, owned: &Owned) -> Result<(), BackendError>;
+}

@@ -1,0 +1,333 @@
+//! The NetworkManager backend: profiles over D-Bus, each interface inside its own
+//! NM checkpoint (CheckpointCreate → change → verify → CheckpointDestroy, or
+//! CheckpointRollback), which NM also rolls back by itself if multinicd dies.
+
+pub mod dbus;
+pub mod settings;
+
+use std::collections::{HashMap, HashSet};
+
+use futures::future::join_all;
+use multinic_api::MacAddr;
+use zbus::proxy::CacheProperties;
+use zbus::zvariant::{ObjectPath, OwnedObjectPath};
+
+use self::dbus::*;
+use super::{Backend, BackendError};
+use crate::plan::{InterfacePlan, LinkRef, Owned};
+
+/// A NetworkManager reached over the system bus.
+pub struct NetworkManagerBackend {
+    conn: zbus::Connection,
+    nm: NetworkManagerProxy<'static>,
+    settings: NmSettingsProxy<'static>,
+    rollback_timeout_secs: u32,
+}
+
+/// One interface's checkpoint.
+pub struct Checkpoint {
+    path: OwnedObjectPath,
+    device: OwnedObjectPath,
+    iface: String,
+    mac: MacAddr,
+}
+
+impl NetworkManagerBackend {
+    /// Connect to the system bus and check that NetworkManager is there.
+    /// `rollback_timeout_secs` is how long NM waits before rolling a checkpoint back
+    /// on its own (when multinicd dies mid-change).
+    pub async fn connect(rollback_timeout_secs: u32) -> Result<Self, BackendError> {
+        let conn = zbus::Connection::system()
+            .await
+            .map_err(BackendError::Bus)?;
+        Self::on(conn, rollback_timeout_secs).await
+    }
+
+    /// Use an existing bus connection.
+    pub async fn on(
+        conn: zbus::Connection,
+        rollback_timeout_secs: u32,
+    ) -> Result<Self, BackendError> {
+        let bus = zbus::fdo::DBusProxy::new(&conn)
+            .await
+            .map_err(BackendError::Bus)?;
+        let name = zbus::names::BusName::try_from(NM_BUS_NAME).expect("valid bus name");
+        let running = bus
+            .name_has_owner(name)
+            .await
+            .map_err(|e| BackendError::Bus(e.into()))?;
+        if !running {
+            return Err(BackendError::NotRunning {
+                service: "NetworkManager",
+                bus_name: NM_BUS_NAME,
+            });
+        }
+        let nm = NetworkManagerProxy::builder(&conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(BackendError::Bus)?;
+        let settings = NmSettingsProxy::builder(&conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(BackendError::Bus)?;
+        Ok(NetworkManagerBackend {
+            conn,
+            nm,
+            settings,
+            rollback_timeout_secs,
+        })
+    }
+
+    async fn connection(&self, path: &str) -> zbus::Result<NmConnectionProxy<'static>> {
+        NmConnectionProxy::builder(&self.conn)
+            .path(path.to_string())?
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+    }
+
+    /// Profiles that are activated right now.
+    async fn activated_profiles(&self) -> Result<HashSet<OwnedObjectPath>, BackendError> {
+        let read = |source| BackendError::Read {
+            op: "reading active connections",
+            source,
+        };
+        let actives = self.nm.active_connections().await.map_err(read)?;
+        let states = join_all(actives.iter().map(|path| async move {
+            let ac = NmActiveConnectionProxy::builder(&self.conn)
+                .path(path.clone())?
+                .cache_properties(CacheProperties::No)
+                .build()
+                .await?;
+            let (profile, state) = futures::try_join!(ac.connection(), ac.state())?;
+            Ok::<_, zbus::Error>((profile, state))
+        }))
+        .await;
+        let mut out = HashSet::new();
+        for s in states {
+            // An active connection may vanish between the two reads: skip it.
+            if let Ok((profile, state)) = s
+                && state == NM_ACTIVE_CONNECTION_STATE_ACTIVATED
+            {
+                out.insert(profile);
+            }
+        }
+        Ok(out)
+    }
+
+    fn call<'a>(
+        &self,
+        op: &'static str,
+        iface: &'a str,
+        mac: MacAddr,
+    ) -> impl Fn(zbus::Error) -> BackendError + 'a {
+        move |source| BackendError::Call {
+            op,
+            iface: iface.to_string(),
+            mac,
+            source,
+        }
+    }
+}
+
+impl Backend for NetworkManagerBackend {
+    type Txn = Checkpoint;
+
+    fn name(&self) -> &'static str {
+        "networkmanager"
+    }
+
+    async fn owned(&self) -> Result<Vec<Owned>, BackendError> {
+        let paths =
+            self.settings
+                .list_connections()
+                .await
+                .map_err(|source| BackendError::Read {
+                    op: "listing NM profiles",
+                    source,
+                })?;
+        let profiles = join_all(paths.iter().map(|p| async move {
+            let c = self.connection(p.as_str()).await?;
+            Ok::<_, zbus::Error>((p.as_str().to_string(), c.get_settings().await?))
+        }))
+        .await;
+        let active = self.activated_profiles().await?;
+        let mut owned = Vec::new();
+        for profile in profiles {
+            // A profile deleted between list and read is simply not there.
+            let Ok((path, s)) = profile else { continue };
+            if let Some(mut o) = settings::owned_from(&s, &path) {
+                o.active = active.iter().any(|a| a.as_str() == path);
+                owned.push(o);
+            }
+        }
+        owned.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(owned)
+    }
+
+    async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<Checkpoint, BackendError> {
+        let device = self
+            .nm
+            .get_device_by_ip_iface(&link.name)
+            .await
+            .map_err(self.call("GetDeviceByIpIface", &link.name, mac))?;
+        let path = self
+            .nm
+            .checkpoint_create(
+                &[&device.as_ref()],
+                self.rollback_timeout_secs,
+                NM_CHECKPOINT_CREATE_FLAG_NONE,
+            )
+            .await
+            .map_err(self.call("CheckpointCreate", &link.name, mac))?;
+        Ok(Checkpoint {
+            path,
+            device,
+            iface: link.name.clone(),
+            mac,
+        })
+    }
+
+    async fn release(&self, txn: &Checkpoint, owned: &Owned) -> Result<(), BackendError> {
+        let device = NmDeviceProxy::builder(&self.conn)
+            .path(txn.device.clone())
+            .map_err(self.call("Device", &owned.name, owned.mac))?
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(self.call("Device", &owned.name, owned.mac))?;
+        let active = device.active_connection().await.map_err(self.call(
+            "Device.ActiveConnection",
+            &owned.name,
+            owned.mac,
+        ))?;
+        if active.as_str() != "/" {
+            self.nm
+                .deactivate_connection(&active.as_ref())
+                .await
+                .map_err(self.call("DeactivateConnection", &owned.name, owned.mac))?;
+        }
+        Ok(())
+    }
+
+    async fn configure(
+        &self,
+        txn: &Checkpoint,
+        plan: &InterfacePlan,
+        original_name: Option<&str>,
+    ) -> Result<Option<String>, BackendError> {
+        let name = plan.name.as_deref().unwrap_or_default();
+        let call = |op| self.call(op, name, plan.mac);
+        let ours = settings::build(&settings::Profile {
+            desired: &plan.desired,
+            name,
+            original_name,
+            config_hash: &plan.config_hash,
+        });
+        let (profile, created) = match &plan.owned {
+            Some(owned) => {
+                let c = self
+                    .connection(&owned.handle)
+                    .await
+                    .map_err(call("Connection"))?;
+                let existing = c.get_settings().await.map_err(call("GetSettings"))?;
+                let merged = settings::merge(ours, &existing);
+                c.update2(
+                    merged,
+                    NM_SETTINGS_UPDATE2_FLAG_TO_DISK | NM_SETTINGS_UPDATE2_FLAG_BLOCK_AUTOCONNECT,
+                    HashMap::new(),
+                )
+                .await
+                .map_err(call("Update2"))?;
+                (owned.handle.clone(), None)
+            }
+            None => {
+                let flags = NM_SETTINGS_ADD_CONNECTION2_FLAG_TO_DISK
+                    | NM_SETTINGS_ADD_CONNECTION2_FLAG_BLOCK_AUTOCONNECT;
+                let (path, _) = self
+                    .settings
+                    .add_connection2(ours, flags, HashMap::new())
+                    .await
+                    .map_err(call("AddConnection2"))?;
+                (path.as_str().to_string(), Some(path.as_str().to_string()))
+            }
+        };
+        let profile_path = ObjectPath::try_from(profile.as_str())
+            .map_err(|e| call("ActivateConnection")(e.into()))?;
+        let root = ObjectPath::from_static_str_unchecked("/");
+        if let Err(e) = self
+            .nm
+            .activate_connection(&profile_path, &txn.device.as_ref(), &root)
+            .await
+        {
+            // Hand the created profile to the rollback even though activation failed.
+            return match created {
+                Some(c) => {
+                    let conn = self.connection(&c).await;
+                    if let Ok(conn) = conn {
+                        let _ = conn.delete().await;
+                    }
+                    Err(call("ActivateConnection")(e))
+                }
+                None => Err(call("ActivateConnection")(e)),
+            };
+        }
+        Ok(created)
+    }
+
+    async fn commit(&self, txn: Checkpoint) -> Result<(), BackendError> {
+        self.nm
+            .checkpoint_destroy(&txn.path.as_ref())
+            .await
+            .map_err(self.call("CheckpointDestroy", &txn.iface, txn.mac))
+    }
+
+    async fn rollback(&self, txn: Checkpoint, created: Option<&str>) -> Result<(), BackendError> {
+        let result = self
+            .nm
+            .checkpoint_rollback(&txn.path.as_ref())
+            .await
+            .map_err(self.call("CheckpointRollback", &txn.iface, txn.mac));
+        // Without DELETE_NEW_CONNECTIONS (which would delete every profile created
+        // since, including other interfaces' ones) a created profile is ours to delete.
+        if let Some(path) = created
+            && let Ok(c) = self.connection(path).await
+        {
+            c.delete()
+                .await
+                .map_err(self.call("Delete", &txn.iface, txn.mac))?;
+        }
+        let failed: Vec<String> = result?
+            .into_iter()
+            .filter(|(_, code)| *code != 0)
+            .map(|(dev, code)| format!("{dev}: {code}"))
+            .collect();
+        if !failed.is_empty() {
+            return Err(self.call("CheckpointRollback", &txn.iface, txn.mac)(
+                zbus::Error::Failure(failed.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, owned: &Owned) -> Result<(), BackendError> {
+        let c = self.connection(&owned.handle).await.map_err(self.call(
+            "Connection",
+            &owned.name,
+            owned.mac,
+        ))?;
+        match c.delete().await {
+            Ok(()) => Ok(()),
+            // Already gone is what we wanted.
+            Err(zbus::Error::MethodError(name, _, _))
+                if name.as_str().ends_with("UnknownMethod")
+                    || name.as_str().ends_with("UnknownObject") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.call("Delete", &owned.name, owned.mac)(e)),
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! NM connection profiles as typed D-Bus values: what multinic writes, and how it
+//! recognises its own profiles when reading them back. Pure, so that the exact
+//! settings are tested without a NetworkManager.
+//!
+//! A profile is bound to its NIC by MAC (`802-3-ethernet.mac-address`, no
+//! `interface-name`), has a UUID derived from the MAC, and carries `user.data` keys
+//! that mark it as multinic's. Only profiles with `multinic.managed=yes` are ever
+//! updated or deleted.
+
+use std::collections::HashMap;
+
+use ipnet::Ipv4Net;
+use multinic_api::{MacAddr, ValidInterface};
+use uuid::Uuid;
+use zbus::zvariant::{OwnedValue, Value};
+
+use super::dbus::{OwnedSettings, Settings};
+use crate::plan::Owned;
+
+/// `user.data` key marking a profile as multinic's.
+pub const KEY_MANAGED: &str = "multinic.managed";
+/// `user.data` key: the MAC the profile was made for.
+pub const KEY_MAC: &str = "multinic.mac";
+/// `user.data` key: the name multinic gave the link.
+pub const KEY_NAME: &str = "multinic.name";
+/// `user.data` key: the kernel name before multinic renamed the link.
+pub const KEY_ORIGINAL_NAME: &str = "multinic.original-name";
+/// `user.data` key: hash of what was applied (see `plan::config_hash`).
+pub const KEY_CONFIG_HASH: &str = "multinic.config-hash";
+
+/// Namespace of the UUIDv5 profile ids (a fixed random UUID, never to change).
+const UUID_NAMESPACE: Uuid = Uuid::from_u128(0x6d756c74_696e_4963_8e6f_6465636f6e66);
+
+/// The deterministic profile UUID of a MAC: re-creating a profile gives the same id.
+pub fn profile_uuid(mac: MacAddr) -> String {
+    Uuid::new_v5(&UUID_NAMESPACE, format!("multinic:{mac}").as_bytes()).to_string()
+}
+
+/// What goes into one profile.
+pub struct Profile<'a> {
+    /// The desired interface.
+    pub desired: &'a ValidInterface,
+    /// The name the link gets.
+    pub name: &'a str,
+    /// The link's kernel name before multinic renamed it.
+    pub original_name: Option<&'a str>,
+    /// `plan::config_hash` of it.
+    pub config_hash: &'a str,
+}
+
+/// Build the settings of a profile.
+pub fn build(p: &Profile<'_>) -> Settings<'static> {
+    let d = p.desired;
+    let mut connection: HashMap<&str, Value<'static>> = HashMap::new();
+    connection.insert("id", Value::from(p.name.to_string()));
+    connection.insert("uuid", Value::from(profile_uuid(d.mac)));
+    connection.insert("type", Value::from("802-3-ethernet"));
+    connection.insert("autoconnect", Value::from(true));
+
+    let mut ethernet: HashMap<&str, Value<'static>> = HashMap::new();
+    ethernet.insert("mac-address", Value::from(d.mac.0.to_vec()));
+    if let Some(mtu) = d.mtu {
+        ethernet.insert("mtu", Value::from(mtu));
+    }
+
+    let mut ipv4: HashMap<&str, Value<'static>> = HashMap::new();
+    ipv4.insert("method", Value::from("manual"));
+    ipv4.insert("address-data", Value::from(vec![address(d.address)]));
+    // A default route only when the spec lists one explicitly.
+    let default_route = d.routes.iter().any(|r| r.to.prefix_len() == 0);
+    ipv4.insert("never-default", Value::from(!default_route));
+    if !d.routes.is_empty() {
+        let routes: Vec<HashMap<String, Value<'static>>> = d
+            .routes
+            .iter()
+            .map(|r| {
+                let mut m = HashMap::new();
+                m.insert("dest".to_string(), Value::from(r.to.network().to_string()));
+                m.insert(
+                    "prefix".to_string(),
+                    Value::from(u32::from(r.to.prefix_len())),
+                );
+                if let Some(via) = r.via {
+                    m.insert("next-hop".to_string(), Value::from(via.to_string()));
+                }
+                if let Some(metric) = r.metric {
+                    m.insert("metric".to_string(), Value::from(metric));
+                }
+                m
+            })
+            .collect();
+        ipv4.insert("route-data", Value::from(routes));
+    }
+    if !d.dns.is_empty() {
+        // `ipv4.dns` is `au` in network byte order.
+        let dns: Vec<u32> = d
+            .dns
+            .iter()
+            .map(|a| u32::from_le_bytes(a.octets()))
+            .collect();
+        ipv4.insert("dns", Value::from(dns));
+    }
+
+    let mut ipv6: HashMap<&str, Value<'static>> = HashMap::new();
+    // No link-local address or router advertisements on a secondary NIC.
+    ipv6.insert("method", Value::from("disabled"));
+
+    let mut data: HashMap<String, String> = HashMap::new();
+    data.insert(KEY_MANAGED.into(), "yes".into());
+    data.insert(KEY_MAC.into(), d.mac.to_string());
+    data.insert(KEY_NAME.into(), p.name.into());
+    data.insert(KEY_CONFIG_HASH.into(), p.config_hash.into());
+    if let Some(original) = p.original_name {
+        data.insert(KEY_ORIGINAL_NAME.into(), original.into());
+    }
+    let mut user: HashMap<&str, Value<'static>> = HashMap::new();
+    user.insert("data", Value::from(data));
+
+    HashMap::from([
+        ("connection", connection),
+        ("802-3-ethernet", ethernet),
+        ("ipv4", ipv4),
+        ("ipv6", ipv6),
+        ("user", user),
+    ])
+}
+
+fn address(net: Ipv4Net) -> HashMap<String, Value<'static>> {
+    HashMap::from([
+        ("address".to_string(), Value::from(net.addr().to_string())),
+        (
+            "prefix".to_string(),
+            Value::from(u32::from(net.prefix_len())),
+        ),
+    ])
+}
+
+/// Keys that must not survive an update: NM prefers the deprecated `addresses` and
+/// `routes` over `address-data`/`route-data` when both are sent, and `interface-name`
+/// would unbind the profile from its MAC after a rename.
+const DROP_ON_UPDATE: &[(&str, &str)] = &[
+    ("connection", "interface-name"),
+    ("ipv4", "addresses"),
+    ("ipv4", "routes"),
+    ("ipv6", "addresses"),
+    ("ipv6", "routes"),
+    ("ipv6", "address-data"),
+    ("ipv6", "route-data"),
+];
+
+/// Our settings on top of the existing ones, so that an update keeps whatever an
+/// admin or NM itself added (other settings, other keys).
+pub fn merge<'a>(ours: Settings<'static>, existing: &'a OwnedSettings) -> Settings<'a> {
+    let mut out: Settings<'a> = HashMap::new();
+    for (group, keys) in existing {
+        let kept: HashMap<&str, Value<'a>> = keys
+            .iter()
+            .filter(|(k, _)| !DROP_ON_UPDATE.contains(&(group.as_str(), k.as_str())))
+            .filter_map(|(k, v)| Value::try_from(v).ok().map(|v| (k.as_str(), v)))
+            .collect();
+        out.insert(group.as_str(), kept);
+    }
+    for (group, keys) in ours {
+        let entry = out.entry(group).or_default();
+        for (k, v) in keys {
+            entry.insert(k, v);
+        }
+    }
+    out
+}
+
+/// The owned record of a profile, when it is multinic's. `active` is filled in by
+/// the caller.
+pub fn owned_from(settings: &OwnedSettings, handle: &str) -> Option<Owned> {
+    let data = user_data(settings)?;
+    if data.get(KEY_MANAGED).map(String::as_str) != Some("yes") {
+        return None;
+    }
+    let mac: MacAddr = data.get(KEY_MAC)?.parse().ok()?;
+    let addresses = settings
+        .get("ipv4")
+        .and_then(|g| g.get("address-data"))
+        .and_then(|v| Vec::<HashMap<String, OwnedValue>>::try_from(v.try_clone().ok()?).ok())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| {
+            let addr: String = m.get("address")?.try_clone().ok()?.try_into().ok()?;
+            let prefix: u32 = m.get("prefix")?.try_clone().ok()?.try_into().ok()?;
+            Ipv4Net::new(addr.parse().ok()?, u8::try_from(prefix).ok()?).ok()
+        })
+        .collect();
+    Some(Owned {
+        mac,
+        name: data.get(KEY_NAME)?.clone(),
+        original_name: data.get(KEY_ORIGINAL_NAME).cloned(),
+        config_hash: data.get(KEY_CONFIG_HASH).cloned().unwrap_or_default(),
+        addresses,
+        active: false,
+        handle: handle.to_string(),
+    })
+}
+
+fn user_data(settings: &OwnedSettings) -> Option<HashMap<String, String>> {
+    let v = settings.get("user")?.get("data")?;
+    HashMap::<String, String>::try_from(v.try_clone().ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iface() -> ValidInterface {
+        ValidInterface {
+            index: 0,
+            id: Some(7),
+            mac: "fa:16:3e:00:00:01".parse().unwrap(),
+            address: "198.51.100.7/24".parse().unwrap(),
+            mtu: Some(9000),
+            name: None,
+            routes: vec![],
+            dns: vec!["10.1.2.3".parse().unwrap()],
+        }
+    }
+
+    fn owned(settings: Settings<'static>) -> OwnedSettings {
+        settings
+            .into_iter()
+            .map(|(g, keys)| {
+                (
+                    g.to_string(),
+                    keys.into_iter()
+                        .map(|(k, v)| (k.to_string(), v.try_to_owned().unwrap()))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn profile_is_bound_by_mac_marked_and_never_default() {
+        let d = iface();
+        let s = build(&Profile {
+            desired: &d,
+            name: "multinic0",
+            original_name: Some("ens4"),
+            config_hash: "abc",
+        });
+        assert_eq!(
+            s["802-3-ethernet"]["mac-address"],
+            Value::from(vec![0xfau8, 0x16, 0x3e, 0, 0, 1])
+        );
+        assert_eq!(s["802-3-ethernet"]["mtu"], Value::from(9000u32));
+        assert!(!s["connection"].contains_key("interface-name"));
+        assert_eq!(s["connection"]["uuid"], Value::from(profile_uuid(d.mac)));
+        assert_eq!(s["ipv4"]["method"], Value::from("manual"));
+        assert_eq!(s["ipv4"]["never-default"], Value::from(true));
+        assert_eq!(s["ipv4"]["dns"], Value::from(vec![50462986u32]));
+        assert_eq!(s["ipv6"]["method"], Value::from("disabled"));
+        let back = owned_from(&owned(s), "/p/1").expect("our own profile is recognised");
+        assert_eq!(back.mac, d.mac);
+        assert_eq!(back.name, "multinic0");
+        assert_eq!(back.original_name.as_deref(), Some("ens4"));
+        assert_eq!(back.config_hash, "abc");
+        assert_eq!(back.addresses, vec![d.address]);
+    }
+
+    #[test]
+    fn uuid_is_stable_per_mac() {
+        let a = profile_uuid("fa:16:3e:00:00:01".parse().unwrap());
+        assert_eq!(a, profile_uuid("FA:16:3E:00:00:01".parse().unwrap()));
+        assert_ne!(a, profile_uuid("fa:16:3e:00:00:02".parse().unwrap()));
+    }
+
+    #[test]
+    fn default_route_only_when_listed() {
+        let mut d = iface();
+        d.routes.push(multinic_api::ValidRoute {
+            to: "0.0.0.0/0".parse().unwrap(),
+            via: Some("198.51.100.1".parse().unwrap()),
+            metric: None,
+        });
+        let s = build(&Profile {
+            desired: &d,
+            name: "multinic0",
+            original_name: None,
+            config_hash: "h",
+        });
+        assert_eq!(s["ipv4"]["never-default"], Value::from(false));
+    }
+
+    #[test]
+    fn foreign_profile_is_not_ours() {
+        let mut s = build(&Profile {
+            desired: &iface(),
+            name: "multinic0",
+            original_name: None,
+            config_hash: "h",
+        });
+        s.remove("user");
+        assert!(owned_from(&owned(s), "/p/2").is_none());
+    }
+
+    #[test]
+    fn merge_keeps_unknown_settings_and_drops_deprecated_keys() {
+        let d = iface();
+        let mut before = owned(build(&Profile {
+            desired: &d,
+            name: "multinic0",
+            original_name: None,
+            config_hash: "h",
+        }));
+        before
+            .entry("ethtool".into())
+            .or_default()
+            .insert("feature-tso".into(), OwnedValue::from(false));
+        before
+            .get_mut("ipv4")
+            .unwrap()
+            .insert("addresses".into(), OwnedValue::from(7u32));
+        before
+            .get_mut("ipv4")
+            .unwrap()
+            .insert("may-fail".into(), OwnedValue::from(false));
+        let mut changed = d.clone();
+        changed.mtu = Some(1450);
+        let ours = build(&Profile {
+            desired: &changed,
+            name: "multinic0",
+            original_name: None,
+            config_hash: "h2",
+        });
+        let merged = merge(ours, &before);
+        assert_eq!(merged["ethtool"]["feature-tso"], Value::from(false));
+        assert_eq!(merged["ipv4"]["may-fail"], Value::from(false));
+        assert!(!merged["ipv4"].contains_key("addresses"));
+        assert_eq!(merged["802-3-ethernet"]["mtu"], Value::from(1450u32));
+    }
+}

@@ -1,0 +1,243 @@
+//! Applying a plan: removals first (they free names), then interfaces wave by wave
+//! (see `Plan::waves`), each wave concurrently, each interface its own transaction:
+//! begin → rename → configure → verify → commit, or roll back (and rename back) on
+//! any failure. One interface failing never stops the others.
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use multinic_api::InterfaceState;
+use tracing::{error, info, warn};
+
+use super::{Backend, BackendError};
+use crate::observe::netlink::Netlink;
+use crate::plan::{self, InterfacePlan, Plan, Removal, Step};
+
+/// How one interface ended.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Index into `Plan::interfaces`.
+    pub index: usize,
+    /// Resulting state.
+    pub state: InterfaceState,
+    /// CamelCase reason.
+    pub reason: String,
+    /// Detail.
+    pub message: String,
+}
+
+/// How one removal ended.
+#[derive(Debug)]
+pub struct RemovalOutcome {
+    /// The MAC of the removed configuration.
+    pub mac: multinic_api::MacAddr,
+    /// Name it had.
+    pub name: String,
+    /// The error, if any.
+    pub error: Option<BackendError>,
+}
+
+/// Remove the plan's removals; errors are collected, not fatal.
+pub async fn remove_all<B: Backend>(
+    backend: &B,
+    net: &Netlink,
+    removals: &[Removal],
+) -> Vec<RemovalOutcome> {
+    join_all(removals.iter().map(|r| async move {
+        let result = remove_one(backend, net, r).await;
+        match &result {
+            Ok(()) => info!(interface = %r.owned.name, mac = %r.owned.mac, backend = backend.name(), restored = ?r.restore_name, "removed owned configuration"),
+            Err(e) => warn!(interface = %r.owned.name, mac = %r.owned.mac, backend = backend.name(), error = %e, "removal failed"),
+        }
+        RemovalOutcome { mac: r.owned.mac, name: r.owned.name.clone(), error: result.err() }
+    }))
+    .await
+}
+
+async fn remove_one<B: Backend>(
+    backend: &B,
+    net: &Netlink,
+    r: &Removal,
+) -> Result<(), BackendError> {
+    backend.remove(&r.owned).await?;
+    if let (Some(link), Some(name)) = (&r.link, &r.restore_name) {
+        net.rename(link.index, name, &r.owned.addresses).await?;
+    }
+    Ok(())
+}
+
+/// Apply the interfaces of `plan` (not its removals; see [`remove_all`]).
+pub async fn apply_plan<B: Backend>(
+    backend: &B,
+    net: &Netlink,
+    plan: &Plan,
+    verify_timeout: Duration,
+) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = plan
+        .interfaces
+        .iter()
+        .enumerate()
+        .filter_map(|(i, ip)| settled(i, ip))
+        .collect();
+    for wave in plan.waves() {
+        let done = join_all(
+            wave.into_iter()
+                .map(|i| apply_one(backend, net, i, &plan.interfaces[i], verify_timeout)),
+        )
+        .await;
+        outcomes.extend(done);
+    }
+    outcomes.sort_by_key(|o| o.index);
+    outcomes
+}
+
+/// Interfaces whose outcome is known without touching anything.
+fn settled(index: usize, ip: &InterfacePlan) -> Option<Outcome> {
+    let (state, reason, message) = match &ip.step {
+        Step::Nothing => (
+            InterfaceState::Configured,
+            "Configured".into(),
+            "up to date".into(),
+        ),
+        Step::NotFound => (
+            InterfaceState::NotFound,
+            "MacNotFound".into(),
+            format!("no link with MAC {} on this host", ip.mac),
+        ),
+        Step::Blocked(b) => (InterfaceState::Blocked, b.reason().into(), b.to_string()),
+        Step::Create | Step::Update(_) => return None,
+    };
+    if let Step::Blocked(b) = &ip.step {
+        let name = ip.name.as_deref().unwrap_or("-");
+        if b.is_critical() {
+            error!(interface = name, mac = %ip.mac, reason = b.reason(), priority = "crit", "BLOCKED: {b}");
+        } else {
+            warn!(interface = name, mac = %ip.mac, reason = b.reason(), "blocked: {b}");
+        }
+    }
+    Some(Outcome {
+        index,
+        state,
+        reason,
+        message,
+    })
+}
+
+async fn apply_one<B: Backend>(
+    backend: &B,
+    net: &Netlink,
+    index: usize,
+    ip: &InterfacePlan,
+    verify_timeout: Duration,
+) -> Outcome {
+    let name = ip.name.clone().unwrap_or_default();
+    let link = ip
+        .link
+        .clone()
+        .expect("planned create/update always has a link");
+    let started = Instant::now();
+    let txn = match backend.begin(&link, ip.mac).await {
+        Ok(t) => t,
+        Err(e) => {
+            warn!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, "cannot start transaction");
+            return Outcome {
+                index,
+                state: InterfaceState::Failed,
+                reason: e.reason().into(),
+                message: e.to_string(),
+            };
+        }
+    };
+    let mut renamed_from: Option<String> = None;
+    let mut created: Option<String> = None;
+    let result: Result<(), BackendError> = async {
+        if let Some(from) = ip.rename_from() {
+            if let Some(owned) = ip.owned.as_ref().filter(|o| o.active) {
+                backend.release(&txn, owned).await?;
+            }
+            let ours = ip
+                .owned
+                .as_ref()
+                .map(|o| o.addresses.clone())
+                .unwrap_or_default();
+            net.rename(link.index, &name, &ours).await?;
+            renamed_from = Some(from.to_string());
+        }
+        let original = ip
+            .owned
+            .as_ref()
+            .and_then(|o| o.original_name.clone())
+            .or_else(|| renamed_from.clone());
+        created = backend.configure(&txn, ip, original.as_deref()).await?;
+        wait_verified(net, ip, &name, link.index, verify_timeout).await
+    }
+    .await;
+
+    match result {
+        Ok(()) => {
+            if let Err(e) = backend.commit(txn).await {
+                warn!(interface = %name, mac = %ip.mac, error = %e, "commit failed; the change stays applied");
+            }
+            let (reason, message) = match &ip.step {
+                Step::Update(plan::Change::Drift(d)) => {
+                    ("DriftRepaired", format!("repaired: {}", d.join("; ")))
+                }
+                Step::Update(_) => ("Updated", "configuration updated".to_string()),
+                _ => ("Configured", "configured".to_string()),
+            };
+            info!(interface = %name, mac = %ip.mac, backend = backend.name(), address = %ip.desired.address, mtu = ?ip.desired.mtu, elapsed_ms = started.elapsed().as_millis() as u64, "{message}");
+            Outcome {
+                index,
+                state: InterfaceState::Configured,
+                reason: reason.into(),
+                message,
+            }
+        }
+        Err(e) => {
+            let mut message = format!("{e}; rolled back");
+            if let Err(rb) = backend.rollback(txn, created.as_deref()).await {
+                message.push_str(&format!(" (rollback: {rb})"));
+            }
+            if let Some(from) = &renamed_from
+                && let Err(rn) = net.rename(link.index, from, &[ip.desired.address]).await
+            {
+                message.push_str(&format!(" (renaming back to {from}: {rn})"));
+            }
+            error!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, "apply failed, rolled back");
+            Outcome {
+                index,
+                state: InterfaceState::Failed,
+                reason: "RolledBack".into(),
+                message,
+            }
+        }
+    }
+}
+
+async fn wait_verified(
+    net: &Netlink,
+    ip: &InterfacePlan,
+    name: &str,
+    index: u32,
+    timeout: Duration,
+) -> Result<(), BackendError> {
+    let start = Instant::now();
+    loop {
+        let diffs = match net.link(index).await? {
+            Some(link) => match plan::verify(&ip.desired, name, &link) {
+                Ok(()) => return Ok(()),
+                Err(d) => d,
+            },
+            None => vec!["link vanished".into()],
+        };
+        if start.elapsed() >= timeout {
+            return Err(BackendError::Verify {
+                iface: name.into(),
+                mac: ip.mac,
+                millis: timeout.as_millis(),
+                diffs: diffs.join("; "),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

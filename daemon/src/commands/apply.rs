@@ -1,0 +1,168 @@
+//! `multinicd apply --file` and `multinicd plan --file`.
+
+use std::path::Path;
+
+use multinic_api::status::{FoldInput, InterfaceState, fold, spec_hash};
+use multinic_api::{MultiNicNodeConfig, NodeState, ValidSpec, validate};
+
+use super::{Exit, Fatal, Format, connect, print_data};
+use crate::backend::{Backend, apply_plan, remove_all};
+use crate::config::Settings;
+use crate::plan::{self, Change, Plan, Step};
+use crate::report;
+use crate::source;
+
+fn load(file: &Path) -> Result<(MultiNicNodeConfig, ValidSpec), Fatal> {
+    let cr = source::read_file(file).map_err(Fatal::invalid)?;
+    let valid = validate(&cr);
+    if !valid.errors.is_empty() {
+        let lines: Vec<String> = valid
+            .errors
+            .iter()
+            .map(|e| format!("{}: {e}", file.display()))
+            .collect();
+        return Err(Fatal::invalid(format!(
+            "{}\nnothing was changed; fix the fields above and run again",
+            lines.join("\n")
+        )));
+    }
+    Ok((cr, valid))
+}
+
+/// One pass from a file: validate, plan, apply, verify; print the status block.
+pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<Exit, Fatal> {
+    let (cr, valid) = load(file)?;
+    let (net, backend) = connect(settings).await?;
+    let gate =
+        source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
+    let links = net.links().await?;
+    let owned = backend.owned().await?;
+    let plan = plan::plan(&valid.interfaces, &links, &owned, &settings.policy);
+
+    if plan.is_noop() {
+        tracing::info!(node = %valid.node_name, backend = backend.name(), "nothing to do: every interface is as desired");
+    }
+    let mut removal_failed = false;
+    let outcomes = if let Some((reason, message)) = &gate {
+        tracing::error!(node = %valid.node_name, reason = %reason, "{message}");
+        Vec::new()
+    } else {
+        for r in remove_all(&backend, &net, &plan.removals).await {
+            if let Some(e) = r.error {
+                removal_failed = true;
+                eprintln!("warning: removing {} ({}): {e}", r.name, r.mac);
+            }
+        }
+        apply_plan(&backend, &net, &plan, settings.rollback_timeout / 2).await
+    };
+
+    let results = report::results(&plan, &outcomes);
+    let links_after = net.links().await?;
+    let owned_after = backend.owned().await.unwrap_or(owned);
+    let status = fold(
+        &results,
+        FoldInput {
+            generation: cr.metadata.generation,
+            spec_hash: spec_hash(&cr.spec),
+            backend: Some(backend.name().to_string()),
+            spec_failure: gate,
+            discovered: report::discovered(&links_after, &plan, &owned_after, &settings.policy),
+            previous: cr.status.as_ref(),
+        },
+        multinic_api::now(),
+    );
+    print_data(&serde_json::json!({ "status": status }), format);
+    let all_ok = status.state == Some(NodeState::Configured)
+        && results
+            .iter()
+            .all(|r| r.state == InterfaceState::Configured);
+    Ok(if all_ok && !removal_failed {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
+}
+
+/// Dry run: what `apply` would do, per interface, and why. Touches nothing.
+pub async fn plan(settings: &Settings, file: &Path, format: Format) -> Result<Exit, Fatal> {
+    let (_, valid) = load(file)?;
+    let (net, backend) = connect(settings).await?;
+    let gate =
+        source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
+    let links = net.links().await?;
+    let owned = backend.owned().await?;
+    let plan = plan::plan(&valid.interfaces, &links, &owned, &settings.policy);
+    if format == Format::Table {
+        if let Some((reason, message)) = &gate {
+            println!("{reason}: {message}");
+        }
+        print!("{}", plan_table(&plan));
+    } else {
+        print_data(&plan, format);
+    }
+    let blocked = plan
+        .interfaces
+        .iter()
+        .any(|i| matches!(i.step, Step::Blocked(_) | Step::NotFound));
+    Ok(if gate.is_some() || blocked {
+        Exit::Failed
+    } else {
+        Exit::Ok
+    })
+}
+
+fn plan_table(plan: &Plan) -> String {
+    let mut rows: Vec<Vec<String>> = plan
+        .interfaces
+        .iter()
+        .map(|i| {
+            let d = &i.desired;
+            let target = format!(
+                "{}{}",
+                d.address,
+                d.mtu.map(|m| format!(", mtu {m}")).unwrap_or_default()
+            );
+            let detail = match &i.step {
+                Step::Nothing => "up to date".to_string(),
+                Step::Create => match i.rename_from() {
+                    Some(from) => format!(
+                        "rename {from} -> {}; {target}",
+                        i.name.as_deref().unwrap_or("?")
+                    ),
+                    None => target,
+                },
+                Step::Update(Change::ConfigChanged) => format!("spec changed; {target}"),
+                Step::Update(Change::Drift(diffs)) => format!("drifted: {}", diffs.join("; ")),
+                Step::Blocked(b) => b.to_string(),
+                Step::NotFound => "no link with this MAC on the host".to_string(),
+            };
+            vec![
+                i.name.clone().unwrap_or_else(|| "-".into()),
+                i.mac.to_string(),
+                i.link
+                    .as_ref()
+                    .map(|l| l.name.clone())
+                    .unwrap_or_else(|| "-".into()),
+                i.step.label().to_string(),
+                detail,
+            ]
+        })
+        .collect();
+    for r in &plan.removals {
+        let detail = match &r.restore_name {
+            Some(n) => format!("no longer in the spec; restore name {n}"),
+            None => "no longer in the spec".into(),
+        };
+        rows.push(vec![
+            r.owned.name.clone(),
+            r.owned.mac.to_string(),
+            r.link
+                .as_ref()
+                .map(|l| l.name.clone())
+                .unwrap_or_else(|| "-".into()),
+            "remove".into(),
+            detail,
+        ]);
+    }
+    report::table(&["INTERFACE", "MAC", "LINK", "ACTION", "DETAIL"], &rows)
+}

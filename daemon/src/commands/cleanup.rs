@@ -1,0 +1,42 @@
+//! `multinicd cleanup`: remove everything multinic owns on this host, and nothing else.
+
+use super::{Exit, Fatal, connect};
+use crate::backend::{Backend, remove_all};
+use crate::config::Settings;
+use crate::plan;
+
+/// Remove every owned configuration and restore the kernel names multinic gave.
+pub async fn cleanup(settings: &Settings) -> Result<Exit, Fatal> {
+    let (net, backend) = connect(settings).await?;
+    let links = net.links().await?;
+    let owned = backend.owned().await?;
+    let plan = plan::plan(&[], &links, &owned, &settings.policy);
+    if plan.removals.is_empty() {
+        println!(
+            "nothing to clean up: no {} configuration owned by multinic",
+            backend.name()
+        );
+        return Ok(Exit::Ok);
+    }
+    let mut failed = false;
+    for (r, outcome) in plan
+        .removals
+        .iter()
+        .zip(remove_all(&backend, &net, &plan.removals).await)
+    {
+        match outcome.error {
+            None => match &r.restore_name {
+                Some(n) => println!(
+                    "removed {} ({}), name restored to {n}",
+                    r.owned.name, r.owned.mac
+                ),
+                None => println!("removed {} ({})", r.owned.name, r.owned.mac),
+            },
+            Some(e) => {
+                failed = true;
+                eprintln!("failed to remove {} ({}): {e}", r.owned.name, r.owned.mac);
+            }
+        }
+    }
+    Ok(if failed { Exit::Failed } else { Exit::Ok })
+}

@@ -1,0 +1,121 @@
+//! The one-shot subcommands: `apply`, `plan`, `cleanup`, `inventory`.
+//! Exit codes (DESIGN.md): 0 all configured, 1 some interface failed/blocked/not
+//! found, 2 invalid input or usage, 3 backend or cluster unreachable.
+
+mod apply;
+mod cleanup;
+mod inventory;
+
+pub use apply::{apply, plan};
+pub use cleanup::cleanup;
+pub use inventory::inventory;
+
+use std::process::ExitCode;
+
+use crate::backend::networkmanager::NetworkManagerBackend;
+use crate::backend::{Backend, BackendError};
+use crate::config::{BackendChoice, Settings};
+use crate::observe::netlink::Netlink;
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every interface configured (or nothing to do).
+    Ok = 0,
+    /// Some interface failed, was blocked or not found.
+    Failed = 1,
+    /// Invalid input or usage.
+    Invalid = 2,
+    /// The backend or the cluster could not be reached.
+    Unreachable = 3,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// A command that could not run; the message is printed once, on stderr.
+#[derive(Debug)]
+pub struct Fatal {
+    /// Exit code.
+    pub exit: Exit,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+impl Fatal {
+    /// Bad input (exit 2).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Fatal {
+            exit: Exit::Invalid,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<BackendError> for Fatal {
+    fn from(e: BackendError) -> Self {
+        let exit = if e.is_unreachable() {
+            Exit::Unreachable
+        } else {
+            Exit::Failed
+        };
+        Fatal {
+            exit,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::observe::netlink::NetlinkError> for Fatal {
+    fn from(e: crate::observe::netlink::NetlinkError) -> Self {
+        Fatal {
+            exit: Exit::Unreachable,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Output format of machine-readable commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+/// Print `value` as YAML or JSON.
+pub fn print_data<T: serde::Serialize>(value: &T, format: Format) {
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(value)
+            .map(|s| s + "\n")
+            .unwrap_or_default(),
+        _ => serde_yaml::to_string(value).unwrap_or_default(),
+    };
+    print!("{text}");
+}
+
+/// Netlink and the configured backend.
+pub async fn connect(settings: &Settings) -> Result<(Netlink, NetworkManagerBackend), Fatal> {
+    let net = Netlink::connect()?;
+    let timeout = u32::try_from(settings.rollback_timeout.as_secs()).unwrap_or(u32::MAX);
+    let backend = match settings.backend {
+        BackendChoice::Auto | BackendChoice::NetworkManager => {
+            NetworkManagerBackend::connect(timeout).await?
+        }
+        BackendChoice::Networkd => {
+            return Err(Fatal {
+                exit: Exit::Unreachable,
+                message: "backend networkd is not available in this build; use networkmanager"
+                    .into(),
+            });
+        }
+    };
+    tracing::debug!(backend = backend.name(), "backend connected");
+    Ok((net, backend))
+}

@@ -1,0 +1,335 @@
+//! Configuration: `/etc/multinic/multinicd.yaml` (or `--config PATH`) plus drop-ins
+//! in `PATH.d/*.yaml`, applied in file-name order, later files winning key by key.
+//! Every key is optional; an unknown key is an error naming the file and line.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::plan::Policy;
+
+/// Where the config lives unless `--config` says otherwise.
+pub const DEFAULT_PATH: &str = "/etc/multinic/multinicd.yaml";
+
+/// One config file as written: every key optional.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fragment {
+    node_name: Option<String>,
+    kubeconfig: Option<PathBuf>,
+    namespace: Option<String>,
+    backend: Option<BackendChoice>,
+    protected_interfaces: Option<Vec<String>>,
+    resync_interval: Option<String>,
+    rollback_timeout: Option<String>,
+    system_uuid_path: Option<PathBuf>,
+}
+
+/// Which network manager to drive.
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// Whichever runs (NetworkManager when both do).
+    #[default]
+    Auto,
+    /// NetworkManager.
+    NetworkManager,
+    /// systemd-networkd.
+    Networkd,
+}
+
+/// The merged, checked configuration.
+// The cluster keys (node name, kubeconfig, namespace, resync) are read by `run`.
+#[allow(dead_code)]
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// This node's name.
+    pub node_name: String,
+    /// Kubeconfig of the node identity.
+    pub kubeconfig: PathBuf,
+    /// Namespace of the CRs.
+    pub namespace: String,
+    /// Backend choice.
+    pub backend: BackendChoice,
+    /// Protected name patterns, built-ins included.
+    pub policy: Policy,
+    /// Extra protected patterns as configured.
+    pub protected_interfaces: Vec<String>,
+    /// Periodic re-check.
+    pub resync_interval: Duration,
+    /// How long a change may take before it is rolled back.
+    pub rollback_timeout: Duration,
+    /// Where the host's system UUID is read.
+    pub system_uuid_path: PathBuf,
+    /// The files that were read, in order.
+    pub sources: Vec<PathBuf>,
+}
+
+/// A config problem, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Unreadable file.
+    #[error("{path}: {source}")]
+    Read {
+        /// the file
+        path: PathBuf,
+        /// the error
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bad YAML or unknown key (serde's message carries the key, line and column).
+    #[error("{path}: {message}")]
+    Parse {
+        /// the file
+        path: PathBuf,
+        /// what is wrong, where
+        message: String,
+    },
+    /// A value that parses but makes no sense.
+    #[error("{path}: {key}: {message}")]
+    Value {
+        /// the file that set it last
+        path: PathBuf,
+        /// the key
+        key: &'static str,
+        /// what is wrong
+        message: String,
+    },
+}
+
+impl Settings {
+    /// Read the config at `path` and its drop-ins. A missing default file means
+    /// defaults; a missing file given with `--config` is an error.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let explicit = path.is_some();
+        let path = path.unwrap_or(Path::new(DEFAULT_PATH));
+        let mut files = Vec::new();
+        if path.exists() || explicit {
+            files.push(path.to_path_buf());
+        }
+        let dropin_dir = PathBuf::from(format!("{}.d", path.display()));
+        if let Ok(entries) = std::fs::read_dir(&dropin_dir) {
+            let mut dropins: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            dropins.sort();
+            files.extend(dropins);
+        }
+        let mut merged = Fragment::default();
+        let mut origin: std::collections::HashMap<&'static str, PathBuf> = Default::default();
+        for file in &files {
+            let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            let fragment: Fragment = if text.trim().is_empty() {
+                Fragment::default()
+            } else {
+                serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: file.clone(),
+                    message: e.to_string(),
+                })?
+            };
+            merge(&mut merged, fragment, file, &mut origin);
+        }
+        let at = |key: &'static str| {
+            origin
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| path.to_path_buf())
+        };
+        let duration = |key: &'static str, value: &Option<String>, default: Duration| match value {
+            None => Ok(default),
+            Some(v) => parse_duration(v).map_err(|message| ConfigError::Value {
+                path: at(key),
+                key,
+                message,
+            }),
+        };
+        let protected = merged.protected_interfaces.clone().unwrap_or_default();
+        let policy = Policy::new(&protected).map_err(|message| ConfigError::Value {
+            path: at("protectedInterfaces"),
+            key: "protectedInterfaces",
+            message,
+        })?;
+        let rollback_timeout = duration(
+            "rollbackTimeout",
+            &merged.rollback_timeout,
+            Duration::from_secs(20),
+        )?;
+        if rollback_timeout < Duration::from_secs(2) {
+            return Err(ConfigError::Value {
+                path: at("rollbackTimeout"),
+                key: "rollbackTimeout",
+                message: "must be at least 2s".into(),
+            });
+        }
+        Ok(Settings {
+            node_name: merged.node_name.unwrap_or_else(hostname),
+            kubeconfig: merged
+                .kubeconfig
+                .unwrap_or_else(|| "/etc/kubernetes/kubelet.conf".into()),
+            namespace: merged
+                .namespace
+                .unwrap_or_else(|| multinic_api::DEFAULT_NAMESPACE.into()),
+            backend: merged.backend.unwrap_or_default(),
+            policy,
+            protected_interfaces: protected,
+            resync_interval: duration(
+                "resyncInterval",
+                &merged.resync_interval,
+                Duration::from_secs(300),
+            )?,
+            rollback_timeout,
+            system_uuid_path: merged
+                .system_uuid_path
+                .unwrap_or_else(|| "/sys/class/dmi/id/product_uuid".into()),
+            sources: files,
+        })
+    }
+}
+
+fn merge(
+    into: &mut Fragment,
+    from: Fragment,
+    file: &Path,
+    origin: &mut std::collections::HashMap<&'static str, PathBuf>,
+) {
+    macro_rules! take {
+        ($($field:ident => $key:literal),*) => {$(
+            if from.$field.is_some() {
+                into.$field = from.$field;
+                origin.insert($key, file.to_path_buf());
+            }
+        )*};
+    }
+    take!(node_name => "nodeName", kubeconfig => "kubeconfig", namespace => "namespace", backend => "backend",
+        protected_interfaces => "protectedInterfaces", resync_interval => "resyncInterval",
+        rollback_timeout => "rollbackTimeout", system_uuid_path => "systemUuidPath");
+}
+
+/// `500ms`, `30s`, `5m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; write e.g. 30s, 5m, 1h or 500ms"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => {
+            return Err(format!(
+                "{s:?} has no known unit; write e.g. 30s, 5m, 1h or 500ms"
+            ));
+        }
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "multinic-config-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn dropins_win_key_by_key_in_name_order() {
+        let d = dir();
+        let main = d.join("multinicd.yaml");
+        std::fs::write(&main, "nodeName: a\nnamespace: ns1\nrollbackTimeout: 10s\n").unwrap();
+        std::fs::create_dir_all(d.join("multinicd.yaml.d")).unwrap();
+        std::fs::write(d.join("multinicd.yaml.d/20-b.yaml"), "namespace: ns3\n").unwrap();
+        std::fs::write(
+            d.join("multinicd.yaml.d/10-a.yaml"),
+            "namespace: ns2\nprotectedInterfaces: [\"ens9\"]\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("multinicd.yaml.d/ignored.txt"), "garbage: [").unwrap();
+        let s = Settings::load(Some(&main)).unwrap();
+        assert_eq!(s.node_name, "a");
+        assert_eq!(s.namespace, "ns3");
+        assert_eq!(s.rollback_timeout, Duration::from_secs(10));
+        assert_eq!(s.policy.protected_by("ens9"), Some("ens9"));
+        assert_eq!(s.policy.protected_by("eth0"), Some("eth0"));
+        assert_eq!(s.sources.len(), 3);
+    }
+
+    #[test]
+    fn unknown_key_names_file_key_and_line() {
+        let d = dir();
+        let main = d.join("multinicd.yaml");
+        std::fs::write(&main, "nodeName: a\nrollbackTimeOut: 10s\n").unwrap();
+        let e = Settings::load(Some(&main)).unwrap_err().to_string();
+        assert!(
+            e.contains("multinicd.yaml") && e.contains("rollbackTimeOut") && e.contains("line 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let d = dir();
+        let main = d.join("multinicd.yaml");
+        std::fs::write(&main, "resyncInterval: soon\n").unwrap();
+        assert!(
+            Settings::load(Some(&main))
+                .unwrap_err()
+                .to_string()
+                .contains("resyncInterval")
+        );
+        std::fs::write(&main, "backend: wicked\n").unwrap();
+        assert!(
+            Settings::load(Some(&main))
+                .unwrap_err()
+                .to_string()
+                .contains("wicked")
+        );
+        std::fs::write(&main, "protectedInterfaces: [\"[\"]\n").unwrap();
+        assert!(
+            Settings::load(Some(&main))
+                .unwrap_err()
+                .to_string()
+                .contains("protectedInterfaces")
+        );
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error_and_empty_file_is_defaults() {
+        let d = dir();
+        assert!(Settings::load(Some(&d.join("nope.yaml"))).is_err());
+        let main = d.join("multinicd.yaml");
+        std::fs::write(&main, "").unwrap();
+        let s = Settings::load(Some(&main)).unwrap();
+        assert_eq!(s.namespace, "multinic-system");
+        assert_eq!(s.backend, BackendChoice::Auto);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! From a plan and its outcomes to what operators see: the status block, the list
+//! of NICs nobody configures, and tables.
+
+use multinic_api::DiscoveredNic;
+use multinic_api::status::{InterfaceResult, InterfaceState};
+
+use crate::backend::Outcome;
+use crate::observe::Link;
+use crate::plan::{Owned, Plan, Policy};
+
+/// One result per planned interface, keyed by its name (or `interfaces[N]`).
+pub fn results(plan: &Plan, outcomes: &[Outcome]) -> Vec<InterfaceResult> {
+    plan.interfaces
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| {
+            let (state, reason, message) = match outcomes.iter().find(|o| o.index == i) {
+                Some(o) => (o.state, o.reason.clone(), o.message.clone()),
+                None => (InterfaceState::Pending, "Pending".into(), String::new()),
+            };
+            InterfaceResult {
+                key: ip
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("interfaces[{}]", ip.desired.index)),
+                id: ip.desired.id,
+                mac_address: ip.mac.to_string(),
+                address: Some(ip.desired.address.to_string()),
+                mtu: ip.desired.mtu,
+                state,
+                reason,
+                message,
+            }
+        })
+        .collect()
+}
+
+/// NICs on the host that nobody configures: Ethernet links with a MAC, not
+/// loopback, not protected, not multinic's, not in the spec, with no address given
+/// by anyone and no default route.
+pub fn discovered(
+    links: &[Link],
+    plan: &Plan,
+    owned: &[Owned],
+    policy: &Policy,
+) -> Vec<DiscoveredNic> {
+    let mut out: Vec<DiscoveredNic> = links
+        .iter()
+        .filter(|l| !l.loopback && !l.default_route && policy.protected_by(&l.name).is_none())
+        .filter(|l| l.given_addresses().next().is_none())
+        .filter_map(|l| {
+            let mac = l.hw_mac()?;
+            let known =
+                owned.iter().any(|o| o.mac == mac) || plan.interfaces.iter().any(|i| i.mac == mac);
+            (!known).then(|| DiscoveredNic {
+                mac_address: mac.to_string(),
+                name: l.name.clone(),
+                state: l.oper_state.clone(),
+                driver: l.driver.clone(),
+                mtu: Some(l.mtu),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Render rows as an aligned table with a header.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let n = cells.len();
+        for (i, (cell, w)) in cells.into_iter().zip(&widths).enumerate() {
+            out.push_str(cell);
+            if i + 1 < n {
+                out.push_str(&" ".repeat(w - cell.chars().count() + 2));
+            }
+        }
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = table(
+            &["NAME", "MAC"],
+            &[
+                vec!["multinic0".into(), "fa:16:3e:00:00:01".into()],
+                vec!["m1".into(), "x".into()],
+            ],
+        );
+        assert_eq!(
+            t,
+            "NAME       MAC\nmultinic0  fa:16:3e:00:00:01\nm1         x\n"
+        );
+    }
+}
