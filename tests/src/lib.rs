@@ -1,1 +1,436 @@
-pub fn x() {}
+//! The lab harness: a real NetworkManager on a private system bus, in private
+//! namespaces, with veth NICs of chosen MACs (see `lab/lab.sh`). Every lab is torn
+//! down when its [`Lab`] is dropped, also when a test panics.
+//!
+//! Prerequisites (root, NetworkManager, dbus-daemon, iproute2, util-linux) are
+//! installed by `tests/setup.sh`. When one is missing the lab is skipped with a
+//! message, except when `CI` is set: then it is a failure.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// MAC of the lab's primary NIC `eth0` (holds the default route).
+pub const PRIMARY_MAC: &str = "02:00:00:00:00:01";
+/// UUID of the lab's own profile for `eth0`, which multinic must never touch.
+pub const PRIMARY_UUID: &str = "5ea1ab00-0000-4000-8000-000000000001";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A running lab.
+pub struct Lab {
+    pid: u32,
+    dir: PathBuf,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+fn script() -> PathBuf {
+    repo_root().join("tests/lab/lab.sh")
+}
+
+/// The `multinicd` binary built next to the running test (or `MULTINICD_BIN`).
+pub fn multinicd_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("MULTINICD_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> or target/<profile>/<bin>
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join("multinicd");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo build --workspace` (the README's test command does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Why a lab cannot run here, if it cannot.
+fn missing_prerequisite() -> Option<String> {
+    // SAFETY-free check of root: /proc/self/status Uid line.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("?");
+    if uid != "0" {
+        return Some("the lab needs root (network and mount namespaces)".into());
+    }
+    for (bin, package) in [
+        ("/usr/sbin/NetworkManager", "network-manager"),
+        ("/usr/bin/dbus-daemon", "dbus-daemon"),
+        ("/usr/bin/dbus-monitor", "dbus-bin"),
+        ("/usr/bin/nsenter", "util-linux"),
+        ("/usr/sbin/ip", "iproute2"),
+    ] {
+        if !Path::new(bin).exists() {
+            return Some(format!(
+                "{bin} is missing: install {package} (tests/setup.sh does)"
+            ));
+        }
+    }
+    None
+}
+
+impl Lab {
+    /// Start a lab, or `None` (with a message) when this machine cannot run one and
+    /// `CI` is not set. In CI a missing prerequisite or a failed start panics.
+    pub fn start() -> Option<Lab> {
+        if let Some(why) = missing_prerequisite() {
+            if std::env::var_os("CI").is_some() {
+                panic!("lab prerequisite missing in CI: {why}");
+            }
+            eprintln!("SKIPPED (not in CI): {why}");
+            return None;
+        }
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("multinic-lab-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("lab state dir");
+        let out = Command::new("bash")
+            .arg(script())
+            .arg("up")
+            .arg(&dir)
+            .env("LAB_OWNER_PID", std::process::id().to_string())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run lab.sh up");
+        assert!(
+            out.status.success(),
+            "lab did not start:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pid = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("lab.sh up prints the init PID");
+        Some(Lab { pid, dir })
+    }
+
+    /// The lab's state directory (logs, spec files).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn lab_sh(&self, args: &[&str]) -> Output {
+        Command::new("bash")
+            .arg(script())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run lab.sh")
+    }
+
+    /// Hot-attach a NIC with carrier.
+    pub fn add_nic(&self, name: &str, mac: &str, mtu: u32) {
+        let out = self.lab_sh(&[
+            "add-nic",
+            &self.pid.to_string(),
+            name,
+            mac,
+            &mtu.to_string(),
+        ]);
+        assert!(
+            out.status.success(),
+            "add-nic {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Hot-attach a NIC without carrier (its peer stays down): NM cannot activate it.
+    pub fn add_nic_without_carrier(&self, name: &str, mac: &str) {
+        let out = self.lab_sh(&[
+            "add-nic",
+            &self.pid.to_string(),
+            name,
+            mac,
+            "1500",
+            "--no-carrier",
+        ]);
+        assert!(
+            out.status.success(),
+            "add-nic {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A command inside the lab.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.args(["-t", &self.pid.to_string(), "-a", "--", program])
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Run a command inside the lab and return its output.
+    pub fn run(&self, program: &str, args: &[&str]) -> Output {
+        self.command(program)
+            .args(args)
+            .output()
+            .expect("run command in lab")
+    }
+
+    /// Run `multinicd` inside the lab.
+    pub fn multinicd(&self, args: &[&str]) -> Output {
+        let bin = multinicd_bin();
+        let out = self.run(bin.to_str().expect("utf-8 path"), args);
+        eprintln!(
+            "--- multinicd {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Write a file into the lab's state dir (visible inside the lab) and return its path.
+    pub fn write(&self, name: &str, content: &str) -> String {
+        let p = self.dir.join(name);
+        std::fs::write(&p, content).expect("write lab file");
+        p.to_string_lossy().into_owned()
+    }
+
+    /// `ip -j ARGS` inside the lab.
+    pub fn ip(&self, args: &[&str]) -> Value {
+        let mut full = vec!["-j"];
+        full.extend_from_slice(args);
+        let out = self.run("ip", &full);
+        assert!(
+            out.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("ip -j prints JSON")
+    }
+
+    /// One link as `ip -j addr show` reports it, by name.
+    pub fn link(&self, name: &str) -> Option<Value> {
+        self.ip(&["addr", "show"])
+            .as_array()?
+            .iter()
+            .find(|l| l["ifname"] == name)
+            .cloned()
+    }
+
+    /// IPv4 addresses of a link as `a.b.c.d/len`.
+    pub fn ipv4(&self, name: &str) -> Vec<String> {
+        let Some(l) = self.link(name) else {
+            return vec![];
+        };
+        l["addr_info"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|i| i["family"] == "inet")
+                    .map(|i| format!("{}/{}", i["local"].as_str().unwrap_or("?"), i["prefixlen"]))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A D-Bus call to NetworkManager inside the lab, through `busctl -j`; returns `data`.
+    pub fn busctl(&self, args: &[&str]) -> Value {
+        let mut full = vec!["--system", "-j"];
+        full.extend_from_slice(args);
+        let out = self.run("busctl", &full);
+        assert!(
+            out.status.success(),
+            "busctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).expect("busctl -j prints JSON");
+        v["data"].clone()
+    }
+
+    /// Every NM profile: (object path, settings as JSON).
+    pub fn nm_profiles(&self) -> Vec<(String, Value)> {
+        let paths = self.busctl(&[
+            "call",
+            "org.freedesktop.NetworkManager",
+            "/org/freedesktop/NetworkManager/Settings",
+            "org.freedesktop.NetworkManager.Settings",
+            "ListConnections",
+        ]);
+        let paths: Vec<String> = paths[0]
+            .as_array()
+            .expect("ao")
+            .iter()
+            .map(|p| p.as_str().expect("path").to_string())
+            .collect();
+        paths
+            .into_iter()
+            .map(|p| {
+                let s = self.busctl(&[
+                    "call",
+                    "org.freedesktop.NetworkManager",
+                    &p,
+                    "org.freedesktop.NetworkManager.Settings.Connection",
+                    "GetSettings",
+                ]);
+                (p, s[0].clone())
+            })
+            .collect()
+    }
+
+    /// Profiles marked as multinic's.
+    pub fn owned_profiles(&self) -> Vec<(String, Value)> {
+        self.nm_profiles()
+            .into_iter()
+            .filter(|(_, s)| s["user"]["data"]["data"]["multinic.managed"] == "yes")
+            .collect()
+    }
+
+    /// Paths of the active connections.
+    pub fn active_connections(&self) -> Vec<String> {
+        let v = self.busctl(&[
+            "get-property",
+            "org.freedesktop.NetworkManager",
+            "/org/freedesktop/NetworkManager",
+            "org.freedesktop.NetworkManager",
+            "ActiveConnections",
+        ]);
+        let mut out: Vec<String> = v
+            .as_array()
+            .expect("ao")
+            .iter()
+            .map(|p| p.as_str().expect("path").to_string())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Start recording the method calls made to NetworkManager.
+    pub fn monitor_nm_calls(&self) -> CallMonitor {
+        let mut child = self
+            .command("dbus-monitor")
+            .args([
+                "--system",
+                "type='method_call',destination='org.freedesktop.NetworkManager'",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dbus-monitor");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let monitor = CallMonitor { child, lines: rx };
+        // Probe until the monitor sees calls, so that nothing is missed after this.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            self.busctl(&[
+                "get-property",
+                "org.freedesktop.NetworkManager",
+                "/org/freedesktop/NetworkManager",
+                "org.freedesktop.NetworkManager",
+                "Version",
+            ]);
+            if let Ok(line) = monitor.lines.recv_timeout(Duration::from_millis(200))
+                && line.contains("member=Get")
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dbus-monitor never saw the probe call"
+            );
+        }
+        while monitor.lines.try_recv().is_ok() {}
+        monitor
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let out = self.lab_sh(&["down", &self.pid.to_string(), &self.dir.to_string_lossy()]);
+        if !out.status.success() {
+            eprintln!("lab down: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        // Keep the logs (nm.log, dbus.log) of a failed test for diagnosis.
+        if std::thread::panicking() {
+            eprintln!("lab logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Method calls seen by `dbus-monitor`.
+pub struct CallMonitor {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+/// NM methods that change state.
+pub const NM_WRITE_METHODS: &[&str] = &[
+    "AddConnection",
+    "AddConnection2",
+    "AddConnectionUnsaved",
+    "AddAndActivateConnection",
+    "AddAndActivateConnection2",
+    "Update",
+    "Update2",
+    "UpdateUnsaved",
+    "Save",
+    "Delete",
+    "ActivateConnection",
+    "DeactivateConnection",
+    "CheckpointCreate",
+    "CheckpointDestroy",
+    "CheckpointRollback",
+    "Reapply",
+    "Disconnect",
+    "Set",
+];
+
+impl CallMonitor {
+    /// Stop and return the members called since the start (e.g. `GetSettings`).
+    pub fn stop(mut self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.lines
+            .try_iter()
+            .filter(|l| l.starts_with("method call"))
+            .filter_map(|l| l.split("member=").nth(1).map(|m| m.trim().to_string()))
+            .collect()
+    }
+}
+
+/// A `MultiNicNodeConfig` for the lab node with the given interfaces (YAML list items).
+pub fn spec(interfaces: &[String]) -> String {
+    let mut s = String::from(
+        "apiVersion: multinic.io/v1alpha1\nkind: MultiNicNodeConfig\nmetadata:\n  name: lab\n  namespace: multinic-system\nspec:\n  nodeName: lab\n  interfaces:\n",
+    );
+    if interfaces.is_empty() {
+        s.push_str("    []\n");
+    }
+    for i in interfaces {
+        s.push_str(&format!("    - {i}\n"));
+    }
+    s
+}
+
+/// One interface item for [`spec`].
+pub fn nic(id: u32, mac: &str, address: &str, cidr: &str, extra: &str) -> String {
+    format!("{{id: {id}, macAddress: \"{mac}\", address: \"{address}\", cidr: \"{cidr}\"{extra}}}")
+}

@@ -51,6 +51,11 @@ impl Link {
         })
     }
 
+    /// Operationally up; `unknown` counts, as drivers without carrier reporting use it.
+    pub fn has_carrier(&self) -> bool {
+        matches!(self.oper_state.as_str(), "up" | "unknown")
+    }
+
     /// IPv4 addresses someone gave the link.
     pub fn ipv4(&self) -> Vec<Ipv4Net> {
         self.given_addresses()

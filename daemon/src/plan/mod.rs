@@ -498,7 +498,7 @@ fn decide(d: &ValidInterface, link: &Link, owned: Option<&Owned>, name: &str, ha
     }
 }
 
-/// Does the link look as desired? Up, named as planned, exactly the desired IPv4
+/// Does the link look as desired? Up with carrier, named as planned, exactly the desired IPv4
 /// address, and the desired MTU when one is set. Returns the differences.
 pub fn verify(d: &ValidInterface, name: &str, link: &Link) -> Result<(), Vec<String>> {
     let mut diffs = Vec::new();
@@ -507,6 +507,11 @@ pub fn verify(d: &ValidInterface, name: &str, link: &Link) -> Result<(), Vec<Str
     }
     if !link.up {
         diffs.push("link is down".into());
+    } else if !link.has_carrier() {
+        diffs.push(format!(
+            "link has no carrier (operational state {})",
+            link.oper_state
+        ));
     }
     let v4 = link.ipv4();
     if v4 != [d.address] {

@@ -328,6 +328,7 @@ fn apply_sim(plan: &Plan, mut links: Vec<Link>, mut owned: Vec<Owned>) -> (Vec<L
             .or_else(|| (l.name != name).then(|| l.name.clone()));
         l.name = name.clone();
         l.up = true;
+        l.oper_state = "up".into();
         l.addresses.retain(|a| !matches!(a, IpNet::V4(_)));
         l.addresses.push(IpNet::V4(i.desired.address));
         if let Some(m) = i.desired.mtu {
