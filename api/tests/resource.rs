@@ -1,6 +1,8 @@
 //! The resource stays compatible with the predecessor, and the committed CRD is the
 //! one the types generate.
 
+#![allow(clippy::unwrap_used)]
+
 use multinic_api::{MultiNicNodeConfig, crd_yaml, rules, validate};
 
 const PREDECESSOR: &str = include_str!("fixtures/predecessor-example.yaml");

@@ -1,5 +1,7 @@
 //! `validate()` reports every error with its field path and keeps the good interfaces.
 
+#![allow(clippy::unwrap_used)]
+
 use multinic_api::{MultiNicNodeConfig, validate};
 
 fn cr(interfaces: &str) -> MultiNicNodeConfig {

@@ -2,6 +2,8 @@
 //! `tests/lab/lab.sh`): the binary is run inside the lab, and the result is checked
 //! with `ip -j` and NM's own D-Bus API.
 
+#![allow(clippy::unwrap_used)]
+
 use multinic_lab::{Lab, NM_WRITE_METHODS, PRIMARY_MAC, PRIMARY_UUID, nic, spec};
 use serde_json::Value;
 

@@ -185,7 +185,7 @@ async fn apply_one<B: Backend>(
                 Step::Update(_) => ("Updated", "configuration updated".to_string()),
                 _ => ("Configured", "configured".to_string()),
             };
-            info!(interface = %name, mac = %ip.mac, backend = backend.name(), address = %ip.desired.address, mtu = ?ip.desired.mtu, elapsed_ms = started.elapsed().as_millis() as u64, "{message}");
+            info!(interface = %name, mac = %ip.mac, backend = backend.name(), address = %ip.desired.address, mtu = ip.desired.mtu, elapsed_ms = started.elapsed().as_millis() as u64, "{message}");
             Outcome {
                 index,
                 state: InterfaceState::Configured,

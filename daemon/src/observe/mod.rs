@@ -11,6 +11,7 @@ use serde::Serialize;
 
 /// One network link of the host.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Link {
     /// Kernel interface index.
     pub index: u32,

@@ -27,6 +27,7 @@ pub use safety::Policy;
 /// A configuration multinic created earlier (an NM connection, networkd files),
 /// as its backend reads it back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Owned {
     /// MAC the configuration is bound to.
     pub mac: MacAddr,
