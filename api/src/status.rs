@@ -368,3 +368,158 @@ pub fn spec_hash(spec: &MultiNicNodeConfigSpec) -> String {
     let digest = Sha256::digest(&json);
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(key: &str, state: InterfaceState, reason: &str) -> InterfaceResult {
+        InterfaceResult {
+            key: key.into(),
+            id: Some(1),
+            mac_address: format!("fa:16:3e:00:00:0{}", key.len()),
+            address: Some("11.11.11.2/24".into()),
+            mtu: None,
+            state,
+            reason: reason.into(),
+            message: String::new(),
+        }
+    }
+
+    fn at(secs: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap())
+    }
+
+    fn input(previous: Option<&MultiNicNodeConfigStatus>) -> FoldInput<'_> {
+        FoldInput {
+            generation: Some(3),
+            spec_hash: "h".into(),
+            previous,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn all_configured_is_ready_and_not_degraded() {
+        let s = fold(
+            &[result(
+                "multinic0",
+                InterfaceState::Configured,
+                "Configured",
+            )],
+            input(None),
+            at(10),
+        );
+        assert_eq!(s.state, Some(NodeState::Configured));
+        assert_eq!(s.observed_generation, Some(3));
+        let ready = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+        let degraded = s.conditions.iter().find(|c| c.type_ == "Degraded").unwrap();
+        assert_eq!(
+            (ready.status.as_str(), degraded.status.as_str()),
+            ("True", "False")
+        );
+        assert!(s.failed_interfaces.is_empty());
+    }
+
+    #[test]
+    fn some_failed_is_partially_failed_with_failed_interfaces() {
+        let s = fold(
+            &[
+                result("multinic0", InterfaceState::Configured, "Configured"),
+                result(
+                    "multinic1",
+                    InterfaceState::Blocked,
+                    "DefaultRouteInterface",
+                ),
+            ],
+            input(None),
+            at(10),
+        );
+        assert_eq!(s.state, Some(NodeState::Failed));
+        assert_eq!(s.reason.as_deref(), Some("PartiallyFailed"));
+        assert_eq!(s.failed_interfaces.len(), 1);
+        assert_eq!(s.failed_interfaces[0].name, "multinic1");
+        assert_eq!(s.failed_interfaces[0].reason, "DefaultRouteInterface");
+    }
+
+    #[test]
+    fn all_failed_for_one_reason_carries_that_reason() {
+        let s = fold(
+            &[result("multinic0", InterfaceState::NotFound, "MacNotFound")],
+            input(None),
+            at(10),
+        );
+        assert_eq!(s.reason.as_deref(), Some("MacNotFound"));
+        let s = fold(
+            &[],
+            FoldInput {
+                spec_failure: Some(("InstanceIdMismatch".into(), "x".into())),
+                ..input(None)
+            },
+            at(10),
+        );
+        assert_eq!(s.state, Some(NodeState::Failed));
+        assert_eq!(s.reason.as_deref(), Some("InstanceIdMismatch"));
+    }
+
+    #[test]
+    fn drifted_is_in_progress_and_degraded() {
+        let s = fold(
+            &[result("multinic0", InterfaceState::Drifted, "Drifted")],
+            input(None),
+            at(10),
+        );
+        assert_eq!(s.state, Some(NodeState::InProgress));
+        assert_eq!(s.reason.as_deref(), Some("Drifted"));
+        assert_eq!(
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == "Degraded")
+                .unwrap()
+                .status,
+            "True"
+        );
+    }
+
+    #[test]
+    fn unchanged_outcome_gives_an_identical_status() {
+        let results = [result(
+            "multinic0",
+            InterfaceState::Configured,
+            "Configured",
+        )];
+        let first = fold(&results, input(None), at(10));
+        let second = fold(&results, input(Some(&first)), at(99));
+        assert_eq!(first, second, "nothing changed, so no timestamp moves");
+        // A change moves the entry's and the status's timestamps, and the transition time.
+        let failed = [result("multinic0", InterfaceState::Failed, "RolledBack")];
+        let third = fold(&failed, input(Some(&second)), at(200));
+        assert_eq!(third.last_updated, Some(at(200)));
+        assert_eq!(
+            third.interface_statuses["multinic0"].last_updated,
+            Some(at(200))
+        );
+        assert_eq!(
+            third
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .unwrap()
+                .last_transition_time,
+            at(200)
+        );
+    }
+
+    #[test]
+    fn spec_hash_changes_with_the_spec() {
+        let mut spec = MultiNicNodeConfigSpec {
+            node_name: "a".into(),
+            instance_id: None,
+            interfaces: vec![],
+        };
+        let h = spec_hash(&spec);
+        assert_eq!(h.len(), 16);
+        spec.node_name = "b".into();
+        assert_ne!(h, spec_hash(&spec));
+    }
+}

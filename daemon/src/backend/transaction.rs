@@ -60,11 +60,38 @@ async fn remove_one<B: Backend>(
     r: &Removal,
 ) -> Result<(), BackendError> {
     backend.remove(&r.owned).await?;
-    if let (Some(link), Some(name)) = (&r.link, &r.restore_name) {
+    let Some(link) = &r.link else { return Ok(()) };
+    // The manager takes its addresses off asynchronously (NM after Delete returns);
+    // wait for that, and take off what is still ours after a while, so that the NIC
+    // is left clean and a later apply does not see "foreign" addresses.
+    let deadline = Instant::now() + REMOVAL_SETTLE;
+    loop {
+        let left: Vec<_> = match net.link(link.index).await? {
+            Some(l) => l
+                .ipv4()
+                .into_iter()
+                .filter(|a| r.owned.addresses.contains(a))
+                .collect(),
+            None => return Ok(()),
+        };
+        if left.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            warn!(interface = %r.owned.name, mac = %r.owned.mac, "addresses still present after removal; deleting them");
+            net.delete_ipv4(link.index, &left).await?;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if let Some(name) = &r.restore_name {
         net.rename(link.index, name, &r.owned.addresses).await?;
     }
     Ok(())
 }
+
+/// How long a removal waits for the manager to take its addresses off.
+const REMOVAL_SETTLE: Duration = Duration::from_secs(2);
 
 /// Apply the interfaces of `plan` (not its removals; see [`remove_all`]).
 pub async fn apply_plan<B: Backend>(

@@ -218,6 +218,43 @@ impl Netlink {
         Ok(out)
     }
 
+    /// Delete the given IPv4 addresses from a link (those it has).
+    pub async fn delete_ipv4(&self, index: u32, nets: &[Ipv4Net]) -> Result<(), NetlinkError> {
+        let msgs: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|source| NetlinkError::Dump {
+                what: "addresses",
+                source,
+            })?;
+        for msg in msgs {
+            let hit = msg.attributes.iter().any(|a| {
+                matches!(a, AddressAttribute::Local(std::net::IpAddr::V4(ip))
+                    if nets.iter().any(|n| n.addr() == *ip && n.prefix_len() == msg.header.prefix_len))
+            });
+            if hit {
+                let name = format!("index {index}");
+                self.handle
+                    .address()
+                    .del(msg)
+                    .execute()
+                    .await
+                    .map_err(|source| NetlinkError::Set {
+                        op: "delete address",
+                        name,
+                        index,
+                        source,
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
     /// Rename a link: down → set name → up, by index. Refused when the link is up
     /// with addresses other than `ours` (link-local ones do not count).
     pub async fn rename(&self, index: u32, to: &str, ours: &[Ipv4Net]) -> Result<(), NetlinkError> {
