@@ -9,10 +9,12 @@ pub mod status;
 pub mod validate;
 
 pub use mac::MacAddr;
-pub use resource::{InterfaceSpec, MultiNicNodeConfig, MultiNicNodeConfigSpec, RouteSpec};
+pub use resource::{
+    InterfaceSpec, MultiNicNodeConfig, MultiNicNodeConfigSpec, RouteSpec, spec_hash,
+};
 pub use status::{
     DiscoveredNic, FailedInterface, FoldInput, InterfaceResult, InterfaceState, InterfaceStatus,
-    MultiNicNodeConfigStatus, NodeState, fold, spec_hash,
+    MultiNicNodeConfigStatus, NodeState, fold,
 };
 pub use validate::{FieldError, ValidInterface, ValidRoute, ValidSpec, is_multinic_name, validate};
 

@@ -5,6 +5,7 @@
 
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::rules::*;
 use crate::status::MultiNicNodeConfigStatus;
@@ -97,4 +98,29 @@ pub struct RouteSpec {
     /// Route metric.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<u32>,
+}
+
+/// A short, stable hash of the spec: its canonical JSON through SHA-256, 16 hex digits.
+pub fn spec_hash(spec: &MultiNicNodeConfigSpec) -> String {
+    let json = serde_json::to_vec(spec).expect("a spec always serializes");
+    let digest = Sha256::digest(&json);
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_hash_changes_with_the_spec() {
+        let mut spec = MultiNicNodeConfigSpec {
+            node_name: "a".into(),
+            instance_id: None,
+            interfaces: vec![],
+        };
+        let h = spec_hash(&spec);
+        assert_eq!(h.len(), 16);
+        spec.node_name = "b".into();
+        assert_ne!(h, spec_hash(&spec));
+    }
 }

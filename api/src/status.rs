@@ -7,9 +7,6 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
-use crate::resource::MultiNicNodeConfigSpec;
 
 /// Overall state of a node's config.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -175,7 +172,7 @@ pub struct InterfaceResult {
 pub struct FoldInput<'a> {
     /// `metadata.generation` of the CR.
     pub generation: Option<i64>,
-    /// [`spec_hash`] of the spec.
+    /// [`crate::spec_hash`] of the spec.
     pub spec_hash: String,
     /// Backend name.
     pub backend: Option<String>,
@@ -362,13 +359,6 @@ fn condition(
     }
 }
 
-/// A short, stable hash of the spec: its canonical JSON through SHA-256, 16 hex digits.
-pub fn spec_hash(spec: &MultiNicNodeConfigSpec) -> String {
-    let json = serde_json::to_vec(spec).expect("a spec always serializes");
-    let digest = Sha256::digest(&json);
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,18 +498,5 @@ mod tests {
                 .last_transition_time,
             at(200)
         );
-    }
-
-    #[test]
-    fn spec_hash_changes_with_the_spec() {
-        let mut spec = MultiNicNodeConfigSpec {
-            node_name: "a".into(),
-            instance_id: None,
-            interfaces: vec![],
-        };
-        let h = spec_hash(&spec);
-        assert_eq!(h.len(), 16);
-        spec.node_name = "b".into();
-        assert_ne!(h, spec_hash(&spec));
     }
 }

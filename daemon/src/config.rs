@@ -242,20 +242,10 @@ fn hostname() -> String {
 mod tests {
     use super::*;
 
-    fn dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "multinic-config-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-
     #[test]
     fn dropins_win_key_by_key_in_name_order() {
-        let d = dir();
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         let main = d.join("multinicd.yaml");
         std::fs::write(&main, "nodeName: a\nnamespace: ns1\nrollbackTimeout: 10s\n").unwrap();
         std::fs::create_dir_all(d.join("multinicd.yaml.d")).unwrap();
@@ -277,7 +267,8 @@ mod tests {
 
     #[test]
     fn unknown_key_names_file_key_and_line() {
-        let d = dir();
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         let main = d.join("multinicd.yaml");
         std::fs::write(&main, "nodeName: a\nrollbackTimeOut: 10s\n").unwrap();
         let e = Settings::load(Some(&main)).unwrap_err().to_string();
@@ -289,7 +280,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let d = dir();
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         let main = d.join("multinicd.yaml");
         std::fs::write(&main, "resyncInterval: soon\n").unwrap();
         assert!(
@@ -316,7 +308,8 @@ mod tests {
 
     #[test]
     fn missing_explicit_file_is_an_error_and_empty_file_is_defaults() {
-        let d = dir();
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         assert!(Settings::load(Some(&d.join("nope.yaml"))).is_err());
         let main = d.join("multinicd.yaml");
         std::fs::write(&main, "").unwrap();

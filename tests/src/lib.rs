@@ -324,16 +324,8 @@ impl Lab {
             .stderr(Stdio::null())
             .spawn()
             .expect("start dbus-monitor");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let monitor = CallMonitor { child, lines: rx };
+        let lines = stdout_lines(&mut child);
+        let monitor = CallMonitor { child, lines };
         // Probe until the monitor sees calls, so that nothing is missed after this.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -372,6 +364,20 @@ impl Drop for Lab {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// The lines a child prints on its (piped) stdout, as they come.
+pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// Method calls seen by `dbus-monitor`.

@@ -608,17 +608,7 @@ fn netlink_events_arrive_for_hot_plugged_nics() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start inventory --watch");
-    let stdout = watch.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = multinic_lab::stdout_lines(&mut watch);
     // The initial inventory (a JSON array) comes first; then events, one per line.
     let first = rx
         .recv_timeout(std::time::Duration::from_secs(10))

@@ -2,15 +2,48 @@
 
 use std::path::Path;
 
-use multinic_api::status::{FoldInput, InterfaceState, fold, spec_hash};
-use multinic_api::{MultiNicNodeConfig, NodeState, ValidSpec, validate};
+use multinic_api::status::{FoldInput, InterfaceState, fold};
+use multinic_api::{MultiNicNodeConfig, NodeState, ValidSpec, spec_hash, validate};
 
 use super::{Exit, Fatal, Format, connect, print_data};
+use crate::backend::networkmanager::NetworkManagerBackend;
 use crate::backend::{Backend, apply_plan, remove_all};
 use crate::config::Settings;
-use crate::plan::{self, Change, Plan, Step};
+use crate::observe::netlink::Netlink;
+use crate::plan::{self, Change, Owned, Plan, Step};
 use crate::report;
 use crate::source;
+
+/// A spec read from a file, validated, and planned against the host.
+struct Planned {
+    cr: MultiNicNodeConfig,
+    valid: ValidSpec,
+    net: Netlink,
+    backend: NetworkManagerBackend,
+    /// The instance-id gate's verdict when it refuses: `(reason, message)`.
+    gate: Option<(String, String)>,
+    owned: Vec<Owned>,
+    plan: Plan,
+}
+
+async fn load_and_plan(settings: &Settings, file: &Path) -> Result<Planned, Fatal> {
+    let (cr, valid) = load(file)?;
+    let (net, backend) = connect(settings).await?;
+    let gate =
+        source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
+    let links = net.links().await?;
+    let owned = backend.owned().await?;
+    let plan = plan::plan(&valid.interfaces, &links, &owned, &settings.policy);
+    Ok(Planned {
+        cr,
+        valid,
+        net,
+        backend,
+        gate,
+        owned,
+        plan,
+    })
+}
 
 fn load(file: &Path) -> Result<(MultiNicNodeConfig, ValidSpec), Fatal> {
     let cr = source::read_file(file).map_err(Fatal::invalid)?;
@@ -31,14 +64,15 @@ fn load(file: &Path) -> Result<(MultiNicNodeConfig, ValidSpec), Fatal> {
 
 /// One pass from a file: validate, plan, apply, verify; print the status block.
 pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<Exit, Fatal> {
-    let (cr, valid) = load(file)?;
-    let (net, backend) = connect(settings).await?;
-    let gate =
-        source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
-    let links = net.links().await?;
-    let owned = backend.owned().await?;
-    let plan = plan::plan(&valid.interfaces, &links, &owned, &settings.policy);
-
+    let Planned {
+        cr,
+        valid,
+        net,
+        backend,
+        gate,
+        owned,
+        plan,
+    } = load_and_plan(settings, file).await?;
     if plan.is_noop() {
         tracing::info!(node = %valid.node_name, backend = backend.name(), "nothing to do: every interface is as desired");
     }
@@ -85,13 +119,7 @@ pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<E
 
 /// Dry run: what `apply` would do, per interface, and why. Touches nothing.
 pub async fn plan(settings: &Settings, file: &Path, format: Format) -> Result<Exit, Fatal> {
-    let (_, valid) = load(file)?;
-    let (net, backend) = connect(settings).await?;
-    let gate =
-        source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
-    let links = net.links().await?;
-    let owned = backend.owned().await?;
-    let plan = plan::plan(&valid.interfaces, &links, &owned, &settings.policy);
+    let Planned { gate, plan, .. } = load_and_plan(settings, file).await?;
     if format == Format::Table {
         if let Some((reason, message)) = &gate {
             println!("{reason}: {message}");

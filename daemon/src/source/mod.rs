@@ -57,7 +57,8 @@ mod tests {
 
     #[test]
     fn instance_id_compares_case_insensitively() {
-        let p = std::env::temp_dir().join(format!("multinic-uuid-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("product_uuid");
         std::fs::write(&p, "B4975C5F-50BB-479F-9E7B-A430815AE852\n").unwrap();
         assert!(check_instance_id(Some("b4975c5f-50bb-479f-9e7b-a430815ae852"), &p).is_ok());
         assert!(check_instance_id(None, &p).is_ok());
