@@ -6,6 +6,7 @@ mod backend;
 mod commands;
 mod config;
 mod observe;
+mod pass;
 mod plan;
 mod report;
 mod source;

@@ -2,15 +2,15 @@
 
 use std::path::Path;
 
-use multinic_api::status::{FoldInput, InterfaceState, fold};
-use multinic_api::{MultiNicNodeConfig, NodeState, ValidSpec, spec_hash, validate};
+use multinic_api::{InterfaceState, MultiNicNodeConfig, NodeState, ValidSpec, validate};
 
 use super::{Exit, Fatal, Format, connect, print_data};
+use crate::backend::Backend;
 use crate::backend::networkmanager::NetworkManagerBackend;
-use crate::backend::{Backend, apply_plan, remove_all};
 use crate::config::Settings;
 use crate::observe::netlink::Netlink;
-use crate::plan::{self, Change, Owned, Plan, Step};
+use crate::pass::{self, Prepared};
+use crate::plan::{Change, Plan, Step};
 use crate::report;
 use crate::source;
 
@@ -20,28 +20,19 @@ struct Planned {
     valid: ValidSpec,
     net: Netlink,
     backend: NetworkManagerBackend,
-    /// The instance-id gate's verdict when it refuses: `(reason, message)`.
-    gate: Option<(String, String)>,
-    owned: Vec<Owned>,
-    plan: Plan,
+    prepared: Prepared,
 }
 
 async fn load_and_plan(settings: &Settings, file: &Path) -> Result<Planned, Fatal> {
     let (cr, valid) = load(file)?;
     let (net, backend) = connect(settings).await?;
-    let gate =
-        source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
-    let links = net.links().await?;
-    let owned = backend.owned().await?;
-    let plan = plan::plan(&valid.interfaces, &links, &owned, &settings.policy);
+    let prepared = pass::prepare(settings, &net, &backend, &valid).await?;
     Ok(Planned {
         cr,
         valid,
         net,
         backend,
-        gate,
-        owned,
-        plan,
+        prepared,
     })
 }
 
@@ -69,48 +60,34 @@ pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<E
         valid,
         net,
         backend,
-        gate,
-        owned,
-        plan,
+        prepared,
     } = load_and_plan(settings, file).await?;
-    if plan.is_noop() {
+    if prepared.plan.is_noop() && prepared.gate.is_none() {
         tracing::info!(node = %valid.node_name, backend = backend.name(), "nothing to do: every interface is as desired");
     }
-    let mut removal_failed = false;
-    let outcomes = if let Some((reason, message)) = &gate {
-        tracing::error!(node = %valid.node_name, reason = %reason, "{message}");
-        Vec::new()
-    } else {
-        for r in remove_all(&backend, &net, &plan.removals).await {
-            if let Some(e) = r.error {
-                removal_failed = true;
-                eprintln!("warning: removing {} ({}): {e}", r.name, r.mac);
-            }
-        }
-        apply_plan(&backend, &net, &plan, settings.rollback_timeout / 2).await
-    };
-
-    let results = report::results(&plan, &outcomes);
+    let executed = pass::execute(settings, &net, &backend, &prepared, &valid).await;
     let links_after = net.links().await?;
-    let owned_after = backend.owned().await.unwrap_or(owned);
-    let status = fold(
-        &results,
-        FoldInput {
-            generation: cr.metadata.generation,
-            spec_hash: spec_hash(&cr.spec),
-            backend: Some(backend.name().to_string()),
-            spec_failure: gate,
-            discovered: report::discovered(&links_after, &plan, &owned_after, &settings.policy),
-            previous: cr.status.as_ref(),
-        },
-        multinic_api::now(),
+    let owned_after = backend
+        .owned()
+        .await
+        .unwrap_or_else(|_| prepared.owned.clone());
+    let discovered =
+        report::discovered(&links_after, &prepared.plan, &owned_after, &settings.policy);
+    let status = pass::status(
+        &cr,
+        &valid,
+        &prepared,
+        &executed.outcomes,
+        &backend,
+        discovered,
     );
     print_data(&serde_json::json!({ "status": status }), format);
     let all_ok = status.state == Some(NodeState::Configured)
-        && results
-            .iter()
-            .all(|r| r.state == InterfaceState::Configured);
-    Ok(if all_ok && !removal_failed {
+        && status
+            .interface_statuses
+            .values()
+            .all(|i| i.state == InterfaceState::Configured);
+    Ok(if all_ok && !executed.removal_failed {
         Exit::Ok
     } else {
         Exit::Failed
@@ -119,7 +96,10 @@ pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<E
 
 /// Dry run: what `apply` would do, per interface, and why. Touches nothing.
 pub async fn plan(settings: &Settings, file: &Path, format: Format) -> Result<Exit, Fatal> {
-    let Planned { gate, plan, .. } = load_and_plan(settings, file).await?;
+    let Planned {
+        prepared: Prepared { gate, plan, .. },
+        ..
+    } = load_and_plan(settings, file).await?;
     if format == Format::Table {
         if let Some((reason, message)) = &gate {
             println!("{reason}: {message}");

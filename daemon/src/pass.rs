@@ -1,0 +1,149 @@
+//! One reconcile pass, shared by `apply --file` and `run`: observe → plan →
+//! (removals, then the interface transactions) → the status block.
+//! Validation has happened before; interfaces with errors are reported as failed
+//! and the others go ahead.
+
+use multinic_api::status::{FoldInput, InterfaceResult, InterfaceState, fold};
+use multinic_api::{MultiNicNodeConfig, MultiNicNodeConfigStatus, ValidSpec, spec_hash};
+
+use crate::backend::{Backend, BackendError, Outcome, apply_plan, remove_all};
+use crate::config::Settings;
+use crate::observe::netlink::Netlink;
+use crate::plan::{self, Owned, Plan};
+use crate::report;
+use crate::source;
+
+/// What the host looks like and what would be done.
+pub struct Prepared {
+    /// The plan.
+    pub plan: Plan,
+    /// What multinic owned before the pass.
+    pub owned: Vec<Owned>,
+    /// The instance-id gate's refusal: `(reason, message)`.
+    pub gate: Option<(String, String)>,
+}
+
+/// Observe and plan; reads only.
+pub async fn prepare<B: Backend>(
+    settings: &Settings,
+    net: &Netlink,
+    backend: &B,
+    valid: &ValidSpec,
+) -> Result<Prepared, BackendError> {
+    let gate =
+        source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
+    let (links, owned) = tokio::try_join!(
+        async { net.links().await.map_err(BackendError::from) },
+        backend.owned()
+    )?;
+    let plan = plan::plan(&valid.interfaces, &links, &owned, &settings.policy);
+    Ok(Prepared { plan, owned, gate })
+}
+
+/// What a pass did.
+pub struct Executed {
+    /// One outcome per interface that was settled or applied.
+    pub outcomes: Vec<Outcome>,
+    /// A removal failed (logged).
+    pub removal_failed: bool,
+}
+
+/// Apply a prepared plan, unless the gate refused or the spec as a whole is invalid.
+pub async fn execute<B: Backend>(
+    settings: &Settings,
+    net: &Netlink,
+    backend: &B,
+    prepared: &Prepared,
+    valid: &ValidSpec,
+) -> Executed {
+    if let Some((reason, message)) = &prepared.gate {
+        tracing::error!(node = %valid.node_name, reason = %reason, "{message}");
+        return Executed {
+            outcomes: Vec::new(),
+            removal_failed: false,
+        };
+    }
+    if valid.spec_errors().next().is_some() {
+        return Executed {
+            outcomes: Vec::new(),
+            removal_failed: false,
+        };
+    }
+    let mut removal_failed = false;
+    for r in remove_all(backend, net, &prepared.plan.removals).await {
+        if let Some(e) = r.error {
+            removal_failed = true;
+            tracing::warn!(interface = %r.name, mac = %r.mac, error = %e, "removal failed");
+        }
+    }
+    let outcomes = apply_plan(backend, net, &prepared.plan, settings.rollback_timeout / 2).await;
+    Executed {
+        outcomes,
+        removal_failed,
+    }
+}
+
+/// The status block of a pass. `outcomes` may be empty (gate refused, or only
+/// reporting drift before a repair); `drifted` marks planned repairs as `Drifted`.
+pub fn status<B: Backend>(
+    cr: &MultiNicNodeConfig,
+    valid: &ValidSpec,
+    prepared: &Prepared,
+    outcomes: &[Outcome],
+    backend: &B,
+    discovered: Vec<multinic_api::DiscoveredNic>,
+) -> MultiNicNodeConfigStatus {
+    let mut results = report::results(&prepared.plan, outcomes);
+    results.extend(invalid_results(cr, valid));
+    let spec_failure = prepared.gate.clone().or_else(|| {
+        let errors: Vec<String> = valid.spec_errors().map(|e| e.to_string()).collect();
+        (!errors.is_empty()).then(|| ("InvalidSpec".to_string(), errors.join("; ")))
+    });
+    fold(
+        &results,
+        FoldInput {
+            generation: cr.metadata.generation,
+            spec_hash: spec_hash(&cr.spec),
+            backend: Some(backend.name().to_string()),
+            spec_failure,
+            discovered,
+            previous: cr.status.as_ref(),
+        },
+        multinic_api::now(),
+    )
+}
+
+/// Interfaces left out by validation, reported as failed with their errors.
+fn invalid_results(cr: &MultiNicNodeConfig, valid: &ValidSpec) -> Vec<InterfaceResult> {
+    let mut bad: Vec<usize> = valid.errors.iter().filter_map(|e| e.interface).collect();
+    bad.sort_unstable();
+    bad.dedup();
+    bad.into_iter()
+        .filter_map(|i| cr.spec.interfaces.get(i).map(|spec| (i, spec)))
+        .map(|(i, spec)| {
+            let messages: Vec<String> = valid
+                .errors
+                .iter()
+                .filter(|e| e.interface == Some(i))
+                .map(|e| e.to_string())
+                .collect();
+            InterfaceResult {
+                key: spec
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("interfaces[{i}]")),
+                id: spec.id,
+                mac_address: spec.mac_address.to_ascii_lowercase(),
+                address: Some(format!(
+                    "{}/{}",
+                    spec.address,
+                    spec.cidr.rsplit('/').next().unwrap_or("?")
+                )),
+                mtu: spec.mtu,
+                state: InterfaceState::Failed,
+                reason: "InvalidSpec".into(),
+                message: messages.join("; "),
+            }
+        })
+        .collect()
+}
