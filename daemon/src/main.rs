@@ -43,6 +43,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The service: watch this node's MultiNicNodeConfig and keep the NICs as it says.
+    Run,
     /// Apply a MultiNicNodeConfig from a file once, then print the resulting status.
     Apply {
         /// The resource YAML.
@@ -107,6 +109,7 @@ fn main() -> ExitCode {
             }
             Command::Plan { file, output } => commands::plan(&settings, &file, output).await,
             Command::Cleanup => commands::cleanup(&settings).await,
+            Command::Run => commands::run(&settings).await,
             Command::Inventory { output, watch } => {
                 commands::inventory(&settings, output, watch).await
             }

@@ -7,7 +7,7 @@ mod transaction;
 
 use multinic_api::MacAddr;
 
-pub use transaction::{Outcome, apply_plan, remove_all};
+pub use transaction::{Outcome, apply_plan, before_applying, remove_all};
 
 use crate::observe::netlink::NetlinkError;
 use crate::plan::{InterfacePlan, LinkRef, Owned};

@@ -118,6 +118,30 @@ pub async fn apply_plan<B: Backend>(
     outcomes
 }
 
+/// The outcomes to report before applying: settled interfaces as they are, planned
+/// repairs as `Drifted`, everything else `Pending`.
+pub fn before_applying(plan: &Plan) -> Vec<Outcome> {
+    plan.interfaces
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| match &ip.step {
+            Step::Update(plan::Change::Drift(d)) => Outcome {
+                index: i,
+                state: InterfaceState::Drifted,
+                reason: "Drifted".into(),
+                message: d.join("; "),
+            },
+            Step::Create | Step::Update(_) => Outcome {
+                index: i,
+                state: InterfaceState::Pending,
+                reason: "Pending".into(),
+                message: String::new(),
+            },
+            _ => settled(i, ip).expect("non-action steps are settled"),
+        })
+        .collect()
+}
+
 /// Interfaces whose outcome is known without touching anything.
 fn settled(index: usize, ip: &InterfacePlan) -> Option<Outcome> {
     let (state, reason, message) = match &ip.step {

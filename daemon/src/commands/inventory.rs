@@ -89,6 +89,7 @@ pub async fn inventory(settings: &Settings, format: Format, watch: bool) -> Resu
                         index,
                         name,
                         removed,
+                        ..
                     },
                     Format::Table,
                 ) => {

@@ -5,10 +5,12 @@
 mod apply;
 mod cleanup;
 mod inventory;
+mod run;
 
 pub use apply::{apply, plan};
 pub use cleanup::cleanup;
 pub use inventory::inventory;
+pub use run::run;
 
 use std::process::ExitCode;
 

@@ -77,6 +77,8 @@ pub enum Event {
         index: u32,
         /// its name, when the message carried it
         name: Option<String>,
+        /// its MAC (permanent one first), when the message carried it
+        mac: Option<MacAddr>,
         /// true when it was removed
         removed: bool,
     },
@@ -327,16 +329,8 @@ pub fn subscribe() -> Result<mpsc::UnboundedReceiver<Event>, NetlinkError> {
                 continue;
             };
             let event = match inner {
-                RouteNetlinkMessage::NewLink(l) => Event::Link {
-                    index: l.header.index,
-                    name: name_of(&l),
-                    removed: false,
-                },
-                RouteNetlinkMessage::DelLink(l) => Event::Link {
-                    index: l.header.index,
-                    name: name_of(&l),
-                    removed: true,
-                },
+                RouteNetlinkMessage::NewLink(l) => link_event(l, false),
+                RouteNetlinkMessage::DelLink(l) => link_event(l, true),
                 RouteNetlinkMessage::NewAddress(a) | RouteNetlinkMessage::DelAddress(a) => {
                     Event::Address {
                         index: a.header.index,
@@ -352,11 +346,14 @@ pub fn subscribe() -> Result<mpsc::UnboundedReceiver<Event>, NetlinkError> {
     Ok(rx)
 }
 
-fn name_of(msg: &LinkMessage) -> Option<String> {
-    msg.attributes.iter().find_map(|a| match a {
-        LinkAttribute::IfName(n) => Some(n.clone()),
-        _ => None,
-    })
+fn link_event(msg: LinkMessage, removed: bool) -> Event {
+    let link = to_link(msg);
+    Event::Link {
+        index: link.index,
+        name: Some(link.name.clone()),
+        mac: link.hw_mac(),
+        removed,
+    }
 }
 
 fn to_link(msg: LinkMessage) -> Link {

@@ -1,6 +1,8 @@
 //! From a plan and its outcomes to what operators see: the status block, the list
 //! of NICs nobody configures, and tables.
 
+pub mod events;
+
 use multinic_api::DiscoveredNic;
 use multinic_api::status::{InterfaceResult, InterfaceState};
 

@@ -1,5 +1,7 @@
 //! Where the desired configuration comes from: a local file (this module) or, in
-//! `multinicd run`, the node's custom resource.
+//! `multinicd run`, the node's custom resource ([`cluster`]).
+
+pub mod cluster;
 
 use std::path::Path;
 

@@ -1,0 +1,343 @@
+//! `multinicd run`: the service. Watches only this node's `MultiNicNodeConfig`
+//! (field selector on its name), reconciles it on spec changes, on netlink events
+//! that concern its NICs (drift, hot-plug) and every `resyncInterval`, writes the
+//! status (only when it changed) and Events (on transitions), and cleans up behind
+//! the `multinic.io/cleanup` finalizer when the CR is deleted. Speaks the systemd
+//! notify protocol: READY after the first pass, STATUS, WATCHDOG, STOPPING.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::Recorder;
+use kube::runtime::finalizer::{Event as Finalized, finalizer};
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+use multinic_api::{FINALIZER, MacAddr, MultiNicNodeConfig, validate};
+use sd_notify::NotifyState;
+use tracing::{error, info, warn};
+
+use super::{Exit, Fatal, connect};
+use crate::backend::networkmanager::NetworkManagerBackend;
+use crate::backend::{Backend, BackendError, before_applying, remove_all};
+use crate::config::Settings;
+use crate::observe::netlink::{self, Event, Netlink};
+use crate::pass;
+use crate::plan::{self, Change, Step};
+use crate::report;
+use crate::source::cluster;
+
+/// A failed reconcile (retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The network side.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The API server.
+    #[error("API server: {0}")]
+    Kube(#[from] kube::Error),
+    /// Cleanup left something behind.
+    #[error("cleanup incomplete: {0}")]
+    Cleanup(String),
+}
+
+struct Ctx {
+    settings: Settings,
+    net: Netlink,
+    backend: NetworkManagerBackend,
+    api: Api<MultiNicNodeConfig>,
+    recorder: Recorder,
+    /// MACs and link indices whose netlink events may need a pass.
+    watched: Mutex<Watched>,
+    ready: AtomicBool,
+}
+
+#[derive(Default)]
+struct Watched {
+    macs: HashSet<MacAddr>,
+    indices: HashSet<u32>,
+}
+
+/// Run the service until SIGTERM or SIGINT.
+pub async fn run(settings: &Settings) -> Result<Exit, Fatal> {
+    let node = settings.node_name.clone();
+    if node.is_empty() {
+        return Err(Fatal::invalid(
+            "nodeName is empty and the hostname is unknown; set nodeName in the config",
+        ));
+    }
+    notify(&[NotifyState::Status(&format!(
+        "connecting to {} and the API server",
+        "the network backend"
+    ))]);
+    let client = cluster::client(&settings.kubeconfig)
+        .await
+        .map_err(|message| Fatal {
+            exit: Exit::Unreachable,
+            message,
+        })?;
+    let (net, backend) = connect(settings).await?;
+    let api: Api<MultiNicNodeConfig> = Api::namespaced(client.clone(), &settings.namespace);
+    let ctx = Arc::new(Ctx {
+        settings: settings.clone(),
+        net,
+        backend,
+        api: api.clone(),
+        recorder: cluster::recorder(client, &node),
+        watched: Mutex::new(Watched::default()),
+        ready: AtomicBool::new(false),
+    });
+    info!(node = %node, namespace = %settings.namespace, backend = ctx.backend.name(), "multinicd starting");
+
+    // Without a CR there is no first pass: be READY once we know that, or once we
+    // know the API server cannot be reached (we keep retrying).
+    match api.get_opt(&node).await {
+        Ok(Some(_)) => notify(&[NotifyState::Status("reconciling")]),
+        Ok(None) => mark_ready(
+            &ctx,
+            &format!(
+                "waiting: no MultiNicNodeConfig {}/{node} yet",
+                settings.namespace
+            ),
+        ),
+        Err(e) => {
+            warn!(error = %e, "cannot reach the API server; retrying with backoff");
+            mark_ready(
+                &ctx,
+                &format!("cannot reach the API server ({e}); retrying"),
+            );
+        }
+    }
+    spawn_watchdog();
+
+    let events = netlink::subscribe()?;
+    let relevant = {
+        let ctx = ctx.clone();
+        tokio_stream(events).filter_map(move |e| {
+            let hit = concerns(&ctx, &e);
+            async move { hit.then_some(()) }
+        })
+    };
+    let watch = watcher::Config::default().fields(&format!("metadata.name={node}"));
+    Controller::new(api, watch)
+        .reconcile_all_on(relevant)
+        .graceful_shutdown_on(shutdown_signal())
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(|result| {
+            if let Err(e) = result {
+                warn!(error = %e, "controller");
+            }
+            futures::future::ready(())
+        })
+        .await;
+    notify(&[NotifyState::Stopping, NotifyState::Status("stopped")]);
+    info!(node = %node, "multinicd stopped");
+    Ok(Exit::Ok)
+}
+
+fn concerns(ctx: &Ctx, e: &Event) -> bool {
+    let w = ctx.watched.lock().expect("not poisoned");
+    match e {
+        Event::Link { index, mac, .. } => {
+            w.indices.contains(index) || mac.is_some_and(|m| w.macs.contains(&m))
+        }
+        Event::Address { index } => w.indices.contains(index),
+    }
+}
+
+fn tokio_stream(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
+) -> impl futures::Stream<Item = Event> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    info!("shutting down: finishing the running pass, then stopping");
+    notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
+}
+
+fn error_policy(
+    cr: Arc<MultiNicNodeConfig>,
+    e: &kube::runtime::finalizer::Error<ReconcileError>,
+    ctx: Arc<Ctx>,
+) -> Action {
+    warn!(node = %cr.name_any(), error = %e, "pass failed; retrying in 5s");
+    mark_ready(&ctx, &format!("last pass failed: {e}; retrying"));
+    Action::requeue(Duration::from_secs(5))
+}
+
+async fn reconcile(
+    cr: Arc<MultiNicNodeConfig>,
+    ctx: Arc<Ctx>,
+) -> Result<Action, kube::runtime::finalizer::Error<ReconcileError>> {
+    let api = ctx.api.clone();
+    finalizer(&api, FINALIZER, cr, |event| async {
+        match event {
+            Finalized::Apply(cr) => apply(&cr, &ctx).await,
+            Finalized::Cleanup(cr) => cleanup(&cr, &ctx).await,
+        }
+    })
+    .await
+}
+
+async fn apply(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, ReconcileError> {
+    let s = &ctx.settings;
+    let generation = cr.metadata.generation.unwrap_or_default();
+    let valid = validate(cr);
+    let prepared = pass::prepare(s, &ctx.net, &ctx.backend, &valid).await?;
+    remember(ctx, &valid, &prepared);
+
+    let drifting = prepared
+        .plan
+        .interfaces
+        .iter()
+        .any(|i| matches!(i.step, Step::Update(Change::Drift(_))));
+    let mut current = cr.clone();
+    if drifting && prepared.gate.is_none() {
+        notify(&[NotifyState::Status("repairing drift")]);
+        let links = ctx.net.links().await.map_err(BackendError::from)?;
+        let discovered = report::discovered(&links, &prepared.plan, &prepared.owned, &s.policy);
+        let status = pass::status(
+            cr,
+            &valid,
+            &prepared,
+            &before_applying(&prepared.plan),
+            &ctx.backend,
+            discovered,
+        );
+        if cluster::write_status(&ctx.api, cr, &status).await? {
+            current.status = Some(status);
+        }
+    }
+    let executed = pass::execute(s, &ctx.net, &ctx.backend, &prepared, &valid).await;
+    let links = ctx.net.links().await.map_err(BackendError::from)?;
+    let owned = ctx.backend.owned().await?;
+    let discovered = report::discovered(&links, &prepared.plan, &owned, &s.policy);
+    let status = pass::status(
+        &current,
+        &valid,
+        &prepared,
+        &executed.outcomes,
+        &ctx.backend,
+        discovered,
+    );
+    let wrote = cluster::write_status(&ctx.api, &current, &status).await?;
+    let notices = report::events::transitions(
+        cr.status.as_ref(),
+        &status,
+        &prepared.plan,
+        &executed.outcomes,
+    );
+    cluster::publish(&ctx.recorder, cr, &notices).await;
+    let state = status.state.map(|st| format!("{st:?}")).unwrap_or_default();
+    info!(node = %cr.name_any(), generation, backend = ctx.backend.name(), state = %state, wrote_status = wrote, "pass done");
+    mark_ready(
+        ctx,
+        &format!("{state}: {}", status.message.clone().unwrap_or_default()),
+    );
+    Ok(Action::requeue(s.resync_interval))
+}
+
+fn remember(ctx: &Ctx, valid: &multinic_api::ValidSpec, prepared: &pass::Prepared) {
+    let mut w = ctx.watched.lock().expect("not poisoned");
+    w.macs = valid
+        .interfaces
+        .iter()
+        .map(|i| i.mac)
+        .chain(prepared.owned.iter().map(|o| o.mac))
+        .collect();
+    w.indices = prepared
+        .plan
+        .interfaces
+        .iter()
+        .filter_map(|i| i.link.as_ref().map(|l| l.index))
+        .collect();
+    w.indices.extend(
+        prepared
+            .plan
+            .removals
+            .iter()
+            .filter_map(|r| r.link.as_ref().map(|l| l.index)),
+    );
+}
+
+async fn cleanup(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, ReconcileError> {
+    notify(&[NotifyState::Status(
+        "cleaning up: the MultiNicNodeConfig was deleted",
+    )]);
+    let links = ctx.net.links().await.map_err(BackendError::from)?;
+    let owned = ctx.backend.owned().await?;
+    let plan = plan::plan(&[], &links, &owned, &ctx.settings.policy);
+    let failed: Vec<String> = remove_all(&ctx.backend, &ctx.net, &plan.removals)
+        .await
+        .into_iter()
+        .filter_map(|r| r.error.map(|e| format!("{} ({}): {e}", r.name, r.mac)))
+        .collect();
+    if !failed.is_empty() {
+        return Err(ReconcileError::Cleanup(failed.join("; ")));
+    }
+    let names: Vec<&str> = plan
+        .removals
+        .iter()
+        .map(|r| r.owned.name.as_str())
+        .collect();
+    let note = if names.is_empty() {
+        "nothing to remove".to_string()
+    } else {
+        format!("removed {}", names.join(", "))
+    };
+    info!(node = %cr.name_any(), "cleaned up: {note}");
+    cluster::publish(
+        &ctx.recorder,
+        cr,
+        &[report::events::Notice {
+            normal: true,
+            reason: "CleanedUp",
+            note,
+        }],
+    )
+    .await;
+    *ctx.watched.lock().expect("not poisoned") = Watched::default();
+    mark_ready(ctx, "cleaned up; waiting for a MultiNicNodeConfig");
+    Ok(Action::await_change())
+}
+
+fn mark_ready(ctx: &Ctx, status: &str) {
+    if !ctx.ready.swap(true, Ordering::SeqCst) {
+        notify(&[NotifyState::Ready, NotifyState::Status(status)]);
+    } else {
+        notify(&[NotifyState::Status(status)]);
+    }
+}
+
+/// Tell systemd; a failure to notify is logged, never fatal.
+fn notify(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        error!(error = %e, "sd_notify failed");
+    }
+}
+
+/// Ping the watchdog at half its interval when systemd asks for one.
+fn spawn_watchdog() {
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval / 2);
+        loop {
+            tick.tick().await;
+            notify(&[NotifyState::Watchdog]);
+        }
+    });
+}
