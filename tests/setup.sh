@@ -5,7 +5,7 @@
 # systemd host it is the host's own and the labs never talk to it.
 set -euo pipefail
 
-packages=(network-manager dbus-daemon dbus-bin systemd iproute2 util-linux jq ca-certificates)
+packages=(network-manager dbus-daemon dbus-bin systemd iproute2 util-linux jq ca-certificates socat python3-venv openssl xz-utils curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -15,4 +15,12 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Helm's own Go SDK (through helm-python-sdk) renders and lints the chart.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if ! "$root/.venv/bin/python" -c "import helm_python" 2>/dev/null; then
+  echo "tests/setup.sh: installing helm-python-sdk into .venv" >&2
+  python3 -m venv "$root/.venv"
+  "$root/.venv/bin/pip" install -q --disable-pip-version-check "helm-python-sdk==0.2.2"
 fi

@@ -9,9 +9,7 @@ pub mod status;
 pub mod validate;
 
 pub use mac::MacAddr;
-pub use resource::{
-    InterfaceSpec, MultiNicNodeConfig, MultiNicNodeConfigSpec, RouteSpec, spec_hash,
-};
+pub use resource::{InterfaceSpec, MultiNicNodeConfig, MultiNicNodeConfigSpec, RouteSpec, spec_hash};
 pub use status::{
     DiscoveredNic, FailedInterface, FoldInput, InterfaceResult, InterfaceState, InterfaceStatus,
     MultiNicNodeConfigStatus, NodeState, fold,

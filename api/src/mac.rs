@@ -26,14 +26,11 @@ impl FromStr for MacAddr {
         let mut out = [0u8; 6];
         let mut parts = s.split(':');
         for byte in &mut out {
-            let part = parts
-                .next()
-                .ok_or_else(|| format!("{s:?} has fewer than six octets"))?;
+            let part = parts.next().ok_or_else(|| format!("{s:?} has fewer than six octets"))?;
             if part.len() != 2 {
                 return Err(format!("{s:?}: octet {part:?} must be two hex digits"));
             }
-            *byte = u8::from_str_radix(part, 16)
-                .map_err(|_| format!("{s:?}: octet {part:?} is not hexadecimal"))?;
+            *byte = u8::from_str_radix(part, 16).map_err(|_| format!("{s:?}: octet {part:?} is not hexadecimal"))?;
         }
         if parts.next().is_some() {
             return Err(format!("{s:?} has more than six octets"));
@@ -73,14 +70,9 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in [
-            "",
-            "fa:16:3e:1c:1a",
-            "fa:16:3e:1c:1a:6e:00",
-            "fa-16-3e-1c-1a-6e",
-            "fa:16:3e:1c:1a:6g",
-            "fa:16:3e:1c:1a:6",
-        ] {
+        for bad in
+            ["", "fa:16:3e:1c:1a", "fa:16:3e:1c:1a:6e:00", "fa-16-3e-1c-1a-6e", "fa:16:3e:1c:1a:6g", "fa:16:3e:1c:1a:6"]
+        {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad} parsed");
         }
     }

@@ -113,11 +113,7 @@ mod tests {
 
     #[test]
     fn spec_hash_changes_with_the_spec() {
-        let mut spec = MultiNicNodeConfigSpec {
-            node_name: "a".into(),
-            instance_id: None,
-            interfaces: vec![],
-        };
+        let mut spec = MultiNicNodeConfigSpec { node_name: "a".into(), instance_id: None, interfaces: vec![] };
         let h = spec_hash(&spec);
         assert_eq!(h.len(), 16);
         spec.node_name = "b".into();

@@ -28,7 +28,8 @@ pub const MAX_DNS: usize = 4;
 /// CEL: `metadata.name` must equal `spec.nodeName` (one CR per node, named after it).
 pub const CEL_NAME_MATCHES_NODE: &str = "self.metadata.name == self.spec.nodeName";
 /// CEL: MAC addresses are unique within a spec, case-insensitively.
-pub const CEL_UNIQUE_MACS: &str = "self.all(a, self.filter(b, b.macAddress.lowerAscii() == a.macAddress.lowerAscii()).size() == 1)";
+pub const CEL_UNIQUE_MACS: &str =
+    "self.all(a, self.filter(b, b.macAddress.lowerAscii() == a.macAddress.lowerAscii()).size() == 1)";
 /// CEL: explicit names are unique within a spec.
 pub const CEL_UNIQUE_NAMES: &str =
     "self.all(a, !has(a.name) || self.filter(b, has(b.name) && b.name == a.name).size() == 1)";

@@ -187,11 +187,7 @@ pub struct FoldInput<'a> {
 /// Fold per-interface results into the status block. Timestamps of entries and
 /// conditions that did not change are kept from `input.previous`, so an unchanged
 /// outcome gives an identical status.
-pub fn fold(
-    results: &[InterfaceResult],
-    input: FoldInput<'_>,
-    now: Time,
-) -> MultiNicNodeConfigStatus {
+pub fn fold(results: &[InterfaceResult], input: FoldInput<'_>, now: Time) -> MultiNicNodeConfigStatus {
     let previous = input.previous;
     let mut interface_statuses = BTreeMap::new();
     let mut failed_interfaces = Vec::new();
@@ -208,14 +204,7 @@ pub fn fold(
         };
         let before = previous.and_then(|p| p.interface_statuses.get(&r.key));
         entry.last_updated = match before {
-            Some(b)
-                if InterfaceStatus {
-                    last_updated: None,
-                    ..b.clone()
-                } == entry =>
-            {
-                b.last_updated.clone()
-            }
+            Some(b) if InterfaceStatus { last_updated: None, ..b.clone() } == entry => b.last_updated.clone(),
             _ => Some(now.clone()),
         };
         if r.state.is_failure() {
@@ -230,29 +219,10 @@ pub fn fold(
     }
 
     let (state, reason, message) = summarize(results, input.spec_failure.as_ref());
-    let degraded = results
-        .iter()
-        .any(|r| r.state != InterfaceState::Configured)
-        || input.spec_failure.is_some();
+    let degraded = results.iter().any(|r| r.state != InterfaceState::Configured) || input.spec_failure.is_some();
     let conditions = vec![
-        condition(
-            "Ready",
-            state == NodeState::Configured,
-            &reason,
-            &message,
-            input.generation,
-            previous,
-            &now,
-        ),
-        condition(
-            "Degraded",
-            degraded,
-            &reason,
-            &message,
-            input.generation,
-            previous,
-            &now,
-        ),
+        condition("Ready", state == NodeState::Configured, &reason, &message, input.generation, previous, &now),
+        condition("Degraded", degraded, &reason, &message, input.generation, previous, &now),
     ];
 
     let mut status = MultiNicNodeConfigStatus {
@@ -269,23 +239,13 @@ pub fn fold(
         discovered: input.discovered,
     };
     status.last_updated = match previous {
-        Some(p)
-            if MultiNicNodeConfigStatus {
-                last_updated: None,
-                ..p.clone()
-            } == status =>
-        {
-            p.last_updated.clone()
-        }
+        Some(p) if MultiNicNodeConfigStatus { last_updated: None, ..p.clone() } == status => p.last_updated.clone(),
         _ => Some(now),
     };
     status
 }
 
-fn summarize(
-    results: &[InterfaceResult],
-    spec_failure: Option<&(String, String)>,
-) -> (NodeState, String, String) {
+fn summarize(results: &[InterfaceResult], spec_failure: Option<&(String, String)>) -> (NodeState, String, String) {
     if let Some((reason, message)) = spec_failure {
         return (NodeState::Failed, reason.clone(), message.clone());
     }
@@ -301,35 +261,18 @@ fn summarize(
     if failed == 0 {
         let drifted = count(|s| s == InterfaceState::Drifted);
         let reason = if drifted > 0 { "Drifted" } else { "Applying" };
-        return (
-            NodeState::InProgress,
-            reason.into(),
-            format!("{configured}/{total} configured, {pending} pending"),
-        );
+        return (NodeState::InProgress, reason.into(), format!("{configured}/{total} configured, {pending} pending"));
     }
-    let names: Vec<String> = results
-        .iter()
-        .filter(|r| r.state.is_failure())
-        .map(|r| format!("{} ({})", r.key, r.reason))
-        .collect();
-    let message = format!(
-        "{configured}/{total} configured; not configured: {}",
-        names.join(", ")
-    );
+    let names: Vec<String> =
+        results.iter().filter(|r| r.state.is_failure()).map(|r| format!("{} ({})", r.key, r.reason)).collect();
+    let message = format!("{configured}/{total} configured; not configured: {}", names.join(", "));
     let reason = if configured > 0 {
         "PartiallyFailed".to_string()
     } else {
-        let mut reasons: Vec<&str> = results
-            .iter()
-            .filter(|r| r.state.is_failure())
-            .map(|r| r.reason.as_str())
-            .collect();
+        let mut reasons: Vec<&str> =
+            results.iter().filter(|r| r.state.is_failure()).map(|r| r.reason.as_str()).collect();
         reasons.dedup();
-        if reasons.len() == 1 {
-            reasons[0].to_string()
-        } else {
-            "Failed".to_string()
-        }
+        if reasons.len() == 1 { reasons[0].to_string() } else { "Failed".to_string() }
     };
     (NodeState::Failed, reason, message)
 }
@@ -381,33 +324,17 @@ mod tests {
     }
 
     fn input(previous: Option<&MultiNicNodeConfigStatus>) -> FoldInput<'_> {
-        FoldInput {
-            generation: Some(3),
-            spec_hash: "h".into(),
-            previous,
-            ..Default::default()
-        }
+        FoldInput { generation: Some(3), spec_hash: "h".into(), previous, ..Default::default() }
     }
 
     #[test]
     fn all_configured_is_ready_and_not_degraded() {
-        let s = fold(
-            &[result(
-                "multinic0",
-                InterfaceState::Configured,
-                "Configured",
-            )],
-            input(None),
-            at(10),
-        );
+        let s = fold(&[result("multinic0", InterfaceState::Configured, "Configured")], input(None), at(10));
         assert_eq!(s.state, Some(NodeState::Configured));
         assert_eq!(s.observed_generation, Some(3));
         let ready = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
         let degraded = s.conditions.iter().find(|c| c.type_ == "Degraded").unwrap();
-        assert_eq!(
-            (ready.status.as_str(), degraded.status.as_str()),
-            ("True", "False")
-        );
+        assert_eq!((ready.status.as_str(), degraded.status.as_str()), ("True", "False"));
         assert!(s.failed_interfaces.is_empty());
     }
 
@@ -416,11 +343,7 @@ mod tests {
         let s = fold(
             &[
                 result("multinic0", InterfaceState::Configured, "Configured"),
-                result(
-                    "multinic1",
-                    InterfaceState::Blocked,
-                    "DefaultRouteInterface",
-                ),
+                result("multinic1", InterfaceState::Blocked, "DefaultRouteInterface"),
             ],
             input(None),
             at(10),
@@ -434,18 +357,11 @@ mod tests {
 
     #[test]
     fn all_failed_for_one_reason_carries_that_reason() {
-        let s = fold(
-            &[result("multinic0", InterfaceState::NotFound, "MacNotFound")],
-            input(None),
-            at(10),
-        );
+        let s = fold(&[result("multinic0", InterfaceState::NotFound, "MacNotFound")], input(None), at(10));
         assert_eq!(s.reason.as_deref(), Some("MacNotFound"));
         let s = fold(
             &[],
-            FoldInput {
-                spec_failure: Some(("InstanceIdMismatch".into(), "x".into())),
-                ..input(None)
-            },
+            FoldInput { spec_failure: Some(("InstanceIdMismatch".into(), "x".into())), ..input(None) },
             at(10),
         );
         assert_eq!(s.state, Some(NodeState::Failed));
@@ -454,30 +370,15 @@ mod tests {
 
     #[test]
     fn drifted_is_in_progress_and_degraded() {
-        let s = fold(
-            &[result("multinic0", InterfaceState::Drifted, "Drifted")],
-            input(None),
-            at(10),
-        );
+        let s = fold(&[result("multinic0", InterfaceState::Drifted, "Drifted")], input(None), at(10));
         assert_eq!(s.state, Some(NodeState::InProgress));
         assert_eq!(s.reason.as_deref(), Some("Drifted"));
-        assert_eq!(
-            s.conditions
-                .iter()
-                .find(|c| c.type_ == "Degraded")
-                .unwrap()
-                .status,
-            "True"
-        );
+        assert_eq!(s.conditions.iter().find(|c| c.type_ == "Degraded").unwrap().status, "True");
     }
 
     #[test]
     fn unchanged_outcome_gives_an_identical_status() {
-        let results = [result(
-            "multinic0",
-            InterfaceState::Configured,
-            "Configured",
-        )];
+        let results = [result("multinic0", InterfaceState::Configured, "Configured")];
         let first = fold(&results, input(None), at(10));
         let second = fold(&results, input(Some(&first)), at(99));
         assert_eq!(first, second, "nothing changed, so no timestamp moves");
@@ -485,18 +386,7 @@ mod tests {
         let failed = [result("multinic0", InterfaceState::Failed, "RolledBack")];
         let third = fold(&failed, input(Some(&second)), at(200));
         assert_eq!(third.last_updated, Some(at(200)));
-        assert_eq!(
-            third.interface_statuses["multinic0"].last_updated,
-            Some(at(200))
-        );
-        assert_eq!(
-            third
-                .conditions
-                .iter()
-                .find(|c| c.type_ == "Ready")
-                .unwrap()
-                .last_transition_time,
-            at(200)
-        );
+        assert_eq!(third.interface_statuses["multinic0"].last_updated, Some(at(200)));
+        assert_eq!(third.conditions.iter().find(|c| c.type_ == "Ready").unwrap().last_transition_time, at(200));
     }
 }

@@ -90,40 +90,24 @@ pub fn validate(cr: &MultiNicNodeConfig) -> ValidSpec {
     let spec = &cr.spec;
     let mut errors = Vec::new();
     let mut spec_error = |path: &str, message: String| {
-        errors.push(FieldError {
-            path: path.into(),
-            message,
-            interface: None,
-        });
+        errors.push(FieldError { path: path.into(), message, interface: None });
     };
     if spec.node_name.is_empty() {
         spec_error("spec.nodeName", "must be set to the node's name".into());
     } else if !is_dns_subdomain(&spec.node_name) {
-        spec_error(
-            "spec.nodeName",
-            format!(
-                "{:?} is not a valid node name (lowercase DNS subdomain)",
-                spec.node_name
-            ),
-        );
+        spec_error("spec.nodeName", format!("{:?} is not a valid node name (lowercase DNS subdomain)", spec.node_name));
     }
     let name = cr.name_any();
     if !name.is_empty() && name != spec.node_name {
         spec_error(
             "metadata.name",
-            format!(
-                "{name:?} must equal spec.nodeName {:?}: name the CR after its node",
-                spec.node_name
-            ),
+            format!("{name:?} must equal spec.nodeName {:?}: name the CR after its node", spec.node_name),
         );
     }
     if let Some(id) = &spec.instance_id
         && (id.is_empty() || id.len() > 64)
     {
-        spec_error(
-            "spec.instanceId",
-            "must be the VM's system UUID (1-64 characters) or left out".into(),
-        );
+        spec_error("spec.instanceId", "must be the VM's system UUID (1-64 characters) or left out".into());
     }
     if spec.interfaces.len() > MAX_INTERFACES {
         spec_error(
@@ -145,47 +129,22 @@ pub fn validate(cr: &MultiNicNodeConfig) -> ValidSpec {
             }
         }
     }
-    duplicates(
-        spec.interfaces
-            .iter()
-            .map(|i| i.mac_address.to_ascii_lowercase()),
-        "macAddress",
-        &mut errors,
-    );
-    duplicates(
-        spec.interfaces
-            .iter()
-            .map(|i| i.name.clone().unwrap_or_default()),
-        "name",
-        &mut errors,
-    );
+    duplicates(spec.interfaces.iter().map(|i| i.mac_address.to_ascii_lowercase()), "macAddress", &mut errors);
+    duplicates(spec.interfaces.iter().map(|i| i.name.clone().unwrap_or_default()), "name", &mut errors);
 
     let bad: Vec<usize> = errors.iter().filter_map(|e| e.interface).collect();
     let interfaces = if spec.interfaces.len() > MAX_INTERFACES {
         Vec::new()
     } else {
-        parsed
-            .into_iter()
-            .flatten()
-            .filter(|i| !bad.contains(&i.index))
-            .collect()
+        parsed.into_iter().flatten().filter(|i| !bad.contains(&i.index)).collect()
     };
-    ValidSpec {
-        node_name: spec.node_name.clone(),
-        instance_id: spec.instance_id.clone(),
-        interfaces,
-        errors,
-    }
+    ValidSpec { node_name: spec.node_name.clone(), instance_id: spec.instance_id.clone(), interfaces, errors }
 }
 
 fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut err = |field: &str, message: String| {
-        errors.push(FieldError {
-            path: format!("spec.interfaces[{index}].{field}"),
-            message,
-            interface: Some(index),
-        });
+        errors.push(FieldError { path: format!("spec.interfaces[{index}].{field}"), message, interface: Some(index) });
     };
     let mac = match iface.mac_address.parse::<MacAddr>() {
         Ok(mac) if mac.is_zero() => {
@@ -194,68 +153,41 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
         }
         Ok(mac) => Some(mac),
         Err(e) => {
-            err(
-                "macAddress",
-                format!("{e}; expected six colon-separated hex octets such as fa:16:3e:1c:1a:6e"),
-            );
+            err("macAddress", format!("{e}; expected six colon-separated hex octets such as fa:16:3e:1c:1a:6e"));
             None
         }
     };
     let address = match parse_ipv4(&iface.address) {
         Ok(a) => Some(a),
         Err(()) => {
-            err(
-                "address",
-                format!(
-                    "{:?} is not an IPv4 address; expected e.g. 11.11.11.37",
-                    iface.address
-                ),
-            );
+            err("address", format!("{:?} is not an IPv4 address; expected e.g. 11.11.11.37", iface.address));
             None
         }
     };
     let cidr = match parse_cidr(&iface.cidr) {
         Ok(c) => Some(c),
         Err(()) => {
-            err(
-                "cidr",
-                format!(
-                    "{:?} is not an IPv4 prefix; expected e.g. 11.11.11.0/24",
-                    iface.cidr
-                ),
-            );
+            err("cidr", format!("{:?} is not an IPv4 prefix; expected e.g. 11.11.11.0/24", iface.cidr));
             None
         }
     };
     if let (Some(a), Some(c)) = (address, cidr)
         && !c.contains(&a)
     {
-        err(
-            "address",
-            format!("{a} is outside cidr {c}; use an address inside the subnet or fix cidr"),
-        );
+        err("address", format!("{a} is outside cidr {c}; use an address inside the subnet or fix cidr"));
     }
     if let Some(mtu) = iface.mtu
         && !(MTU_MIN..=MTU_MAX).contains(&mtu)
     {
-        err(
-            "mtu",
-            format!("{mtu} is out of range; use {MTU_MIN}-{MTU_MAX} or leave it out"),
-        );
+        err("mtu", format!("{mtu} is out of range; use {MTU_MIN}-{MTU_MAX} or leave it out"));
     }
     if let Some(name) = &iface.name
         && !is_multinic_name(name)
     {
-        err(
-            "name",
-            format!("{name:?} is not allowed; use multinic0 … multinic9 or leave it out"),
-        );
+        err("name", format!("{name:?} is not allowed; use multinic0 … multinic9 or leave it out"));
     }
     if iface.routes.len() > MAX_ROUTES {
-        err(
-            "routes",
-            format!("lists {} routes; at most {MAX_ROUTES}", iface.routes.len()),
-        );
+        err("routes", format!("lists {} routes; at most {MAX_ROUTES}", iface.routes.len()));
     }
     let mut routes = Vec::new();
     for (r, route) in iface.routes.iter().enumerate() {
@@ -265,19 +197,13 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
         }
     }
     if iface.dns.len() > MAX_DNS {
-        err(
-            "dns",
-            format!("lists {} servers; at most {MAX_DNS}", iface.dns.len()),
-        );
+        err("dns", format!("lists {} servers; at most {MAX_DNS}", iface.dns.len()));
     }
     let mut dns = Vec::new();
     for (d, server) in iface.dns.iter().enumerate() {
         match parse_ipv4(server) {
             Ok(a) => dns.push(a),
-            Err(()) => err(
-                &format!("dns[{d}]"),
-                format!("{server:?} is not an IPv4 address"),
-            ),
+            Err(()) => err(&format!("dns[{d}]"), format!("{server:?} is not an IPv4 address")),
         }
     }
     match (mac, address, cidr) {
@@ -285,8 +211,7 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
             index,
             id: iface.id,
             mac,
-            address: Ipv4Net::new(a, c.prefix_len())
-                .expect("prefix length comes from a parsed prefix"),
+            address: Ipv4Net::new(a, c.prefix_len()).expect("prefix length comes from a parsed prefix"),
             mtu: iface.mtu,
             name: iface.name.clone(),
             routes,
@@ -297,19 +222,17 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
 }
 
 fn check_route(route: &RouteSpec) -> Result<ValidRoute, (&'static str, String)> {
-    let to = parse_cidr(&route.to)
-        .map_err(|()| ("to", format!("{:?} is not an IPv4 prefix; expected e.g. 10.20.0.0/16 (0.0.0.0/0 for a default route)", route.to)))?;
+    let to = parse_cidr(&route.to).map_err(|()| {
+        (
+            "to",
+            format!("{:?} is not an IPv4 prefix; expected e.g. 10.20.0.0/16 (0.0.0.0/0 for a default route)", route.to),
+        )
+    })?;
     let via = match &route.via {
         None => None,
-        Some(v) => {
-            Some(parse_ipv4(v).map_err(|()| ("via", format!("{v:?} is not an IPv4 address")))?)
-        }
+        Some(v) => Some(parse_ipv4(v).map_err(|()| ("via", format!("{v:?} is not an IPv4 address")))?),
     };
-    Ok(ValidRoute {
-        to: to.trunc(),
-        via,
-        metric: route.metric,
-    })
+    Ok(ValidRoute { to: to.trunc(), via, metric: route.metric })
 }
 
 fn duplicates(values: impl Iterator<Item = String>, field: &str, errors: &mut Vec<FieldError>) {
@@ -319,22 +242,15 @@ fn duplicates(values: impl Iterator<Item = String>, field: &str, errors: &mut Ve
             groups.entry(value).or_default().push(index);
         }
     }
-    let mut clashes: Vec<(String, Vec<usize>)> =
-        groups.into_iter().filter(|(_, at)| at.len() > 1).collect();
+    let mut clashes: Vec<(String, Vec<usize>)> = groups.into_iter().filter(|(_, at)| at.len() > 1).collect();
     clashes.sort_by_key(|(_, at)| at[0]);
     for (value, at) in clashes {
         for &index in &at {
-            let others: Vec<String> = at
-                .iter()
-                .filter(|&&o| o != index)
-                .map(|o| format!("spec.interfaces[{o}]"))
-                .collect();
+            let others: Vec<String> =
+                at.iter().filter(|&&o| o != index).map(|o| format!("spec.interfaces[{o}]")).collect();
             errors.push(FieldError {
                 path: format!("spec.interfaces[{index}].{field}"),
-                message: format!(
-                    "{value} is also used by {}; each {field} must be unique",
-                    others.join(", ")
-                ),
+                message: format!("{value} is also used by {}; each {field} must be unique", others.join(", ")),
                 interface: Some(index),
             });
         }
@@ -360,9 +276,7 @@ fn is_dns_subdomain(s: &str) -> bool {
         && s.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })

@@ -11,10 +11,7 @@ const PREDECESSOR: &str = include_str!("fixtures/predecessor-example.yaml");
 fn predecessor_example_parses_unchanged_and_is_valid() {
     let cr: MultiNicNodeConfig = serde_yaml::from_str(PREDECESSOR).expect("predecessor CR parses");
     assert_eq!(cr.spec.node_name, "viola2-biz-worker01");
-    assert_eq!(
-        cr.spec.instance_id.as_deref(),
-        Some("b4975c5f-50bb-479f-9e7b-a430815ae852")
-    );
+    assert_eq!(cr.spec.instance_id.as_deref(), Some("b4975c5f-50bb-479f-9e7b-a430815ae852"));
     assert_eq!(cr.spec.interfaces.len(), 2);
     assert_eq!(cr.spec.interfaces[1].mac_address, "fa:16:3e:0a:17:3b");
     assert_eq!(cr.spec.interfaces[1].mtu, Some(1450));
@@ -23,17 +20,13 @@ fn predecessor_example_parses_unchanged_and_is_valid() {
     assert_eq!(valid.interfaces[0].address.to_string(), "11.11.11.37/24");
 
     // Round trip: what we write back is what we read.
-    let again: MultiNicNodeConfig =
-        serde_yaml::from_str(&serde_yaml::to_string(&cr).unwrap()).unwrap();
+    let again: MultiNicNodeConfig = serde_yaml::from_str(&serde_yaml::to_string(&cr).unwrap()).unwrap();
     assert_eq!(again.spec, cr.spec);
 }
 
 #[test]
 fn committed_crd_is_current() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../charts/multinic/crds/multinicnodeconfigs.yaml"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/multinic/crds/multinicnodeconfigs.yaml");
     let committed = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         committed == crd_yaml(),

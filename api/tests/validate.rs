@@ -21,17 +21,8 @@ fn paths(cr: &MultiNicNodeConfig) -> Vec<String> {
 
 #[test]
 fn good_spec_has_no_errors() {
-    let c = cr(&(iface(
-        "fa:16:3e:00:00:01",
-        "11.11.11.2",
-        "11.11.11.0/24",
-        ", mtu: 9000, name: multinic3",
-    ) + &iface(
-        "FA:16:3E:00:00:02",
-        "11.11.12.2",
-        "11.11.12.0/24",
-        ", routes: [{to: 10.0.0.0/8, via: 11.11.12.1}]",
-    )));
+    let c = cr(&(iface("fa:16:3e:00:00:01", "11.11.11.2", "11.11.11.0/24", ", mtu: 9000, name: multinic3")
+        + &iface("FA:16:3E:00:00:02", "11.11.12.2", "11.11.12.0/24", ", routes: [{to: 10.0.0.0/8, via: 11.11.12.1}]")));
     let v = validate(&c);
     assert!(v.errors.is_empty(), "{:?}", v.errors);
     assert_eq!(v.interfaces.len(), 2);
@@ -41,123 +32,49 @@ fn good_spec_has_no_errors() {
 
 #[test]
 fn each_bad_field_is_named_with_its_index() {
-    let c = cr(
-        &(iface("fa:16:3e:00:00:01", "11.11.11.2", "11.11.11.0/24", "")
-            + &iface("fa:16:3e:00:00:0g", "11.11.11.3", "11.11.11.0/24", "")
-            + &iface("fa:16:3e:00:00:03", "11.11.99.3", "11.11.11.0/24", "")
-            + &iface(
-                "fa:16:3e:00:00:04",
-                "11.11.11.4",
-                "11.11.11.0/24",
-                ", mtu: 20",
-            )
-            + &iface(
-                "fa:16:3e:00:00:05",
-                "300.1.1.1",
-                "11.11.11.0/33",
-                ", name: eth1",
-            )),
-    );
+    let c = cr(&(iface("fa:16:3e:00:00:01", "11.11.11.2", "11.11.11.0/24", "")
+        + &iface("fa:16:3e:00:00:0g", "11.11.11.3", "11.11.11.0/24", "")
+        + &iface("fa:16:3e:00:00:03", "11.11.99.3", "11.11.11.0/24", "")
+        + &iface("fa:16:3e:00:00:04", "11.11.11.4", "11.11.11.0/24", ", mtu: 20")
+        + &iface("fa:16:3e:00:00:05", "300.1.1.1", "11.11.11.0/33", ", name: eth1")));
     let v = validate(&c);
     let p = paths(&c);
-    assert!(
-        p.iter()
-            .any(|e| e.starts_with("spec.interfaces[1].macAddress:")),
-        "{p:?}"
-    );
-    assert!(
-        p.iter()
-            .any(|e| e.starts_with("spec.interfaces[2].address:") && e.contains("outside cidr")),
-        "{p:?}"
-    );
-    assert!(
-        p.iter()
-            .any(|e| e.starts_with("spec.interfaces[3].mtu:") && e.contains("68-9000")),
-        "{p:?}"
-    );
-    assert!(
-        p.iter()
-            .any(|e| e.starts_with("spec.interfaces[4].address:")),
-        "{p:?}"
-    );
-    assert!(
-        p.iter().any(|e| e.starts_with("spec.interfaces[4].cidr:")),
-        "{p:?}"
-    );
-    assert!(
-        p.iter().any(|e| e.starts_with("spec.interfaces[4].name:")),
-        "{p:?}"
-    );
+    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[1].macAddress:")), "{p:?}");
+    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[2].address:") && e.contains("outside cidr")), "{p:?}");
+    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[3].mtu:") && e.contains("68-9000")), "{p:?}");
+    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[4].address:")), "{p:?}");
+    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[4].cidr:")), "{p:?}");
+    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[4].name:")), "{p:?}");
     // Only the good interface survives.
-    assert_eq!(
-        v.interfaces.iter().map(|i| i.index).collect::<Vec<_>>(),
-        vec![0]
-    );
+    assert_eq!(v.interfaces.iter().map(|i| i.index).collect::<Vec<_>>(), vec![0]);
 }
 
 #[test]
 fn duplicate_macs_and_names_fail_every_holder() {
-    let c = cr(&(iface(
-        "fa:16:3e:00:00:01",
-        "11.11.11.2",
-        "11.11.11.0/24",
-        ", name: multinic1",
-    ) + &iface("FA:16:3E:00:00:01", "11.11.11.3", "11.11.11.0/24", "")
-        + &iface(
-            "fa:16:3e:00:00:03",
-            "11.11.11.4",
-            "11.11.11.0/24",
-            ", name: multinic1",
-        )));
+    let c = cr(&(iface("fa:16:3e:00:00:01", "11.11.11.2", "11.11.11.0/24", ", name: multinic1")
+        + &iface("FA:16:3E:00:00:01", "11.11.11.3", "11.11.11.0/24", "")
+        + &iface("fa:16:3e:00:00:03", "11.11.11.4", "11.11.11.0/24", ", name: multinic1")));
     let p = paths(&c);
-    assert!(
-        p.iter()
-            .any(|e| e.starts_with("spec.interfaces[0].macAddress:") && e.contains("unique")),
-        "{p:?}"
-    );
-    assert!(
-        p.iter()
-            .any(|e| e.starts_with("spec.interfaces[1].macAddress:")),
-        "{p:?}"
-    );
-    assert!(
-        p.iter().any(|e| e.starts_with("spec.interfaces[2].name:")),
-        "{p:?}"
-    );
+    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[0].macAddress:") && e.contains("unique")), "{p:?}");
+    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[1].macAddress:")), "{p:?}");
+    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[2].name:")), "{p:?}");
     assert!(validate(&c).interfaces.is_empty());
 }
 
 #[test]
 fn more_than_ten_interfaces_is_a_spec_error() {
     let list: String = (0..11)
-        .map(|i| {
-            iface(
-                &format!("fa:16:3e:00:00:{i:02x}"),
-                &format!("11.11.11.{}", i + 2),
-                "11.11.11.0/24",
-                "",
-            )
-        })
+        .map(|i| iface(&format!("fa:16:3e:00:00:{i:02x}"), &format!("11.11.11.{}", i + 2), "11.11.11.0/24", ""))
         .collect();
     let c = cr(&list);
     let v = validate(&c);
-    assert!(
-        v.spec_errors()
-            .any(|e| e.path == "spec.interfaces" && e.message.contains("at most 10")),
-        "{:?}",
-        v.errors
-    );
+    assert!(v.spec_errors().any(|e| e.path == "spec.interfaces" && e.message.contains("at most 10")), "{:?}", v.errors);
     assert!(v.interfaces.is_empty());
 }
 
 #[test]
 fn name_must_match_node() {
-    let mut c = cr(&iface(
-        "fa:16:3e:00:00:01",
-        "11.11.11.2",
-        "11.11.11.0/24",
-        "",
-    ));
+    let mut c = cr(&iface("fa:16:3e:00:00:01", "11.11.11.2", "11.11.11.0/24", ""));
     c.metadata.name = Some("other".into());
     assert!(paths(&c).iter().any(|e| e.starts_with("metadata.name:")));
 }

@@ -120,33 +120,20 @@ impl Settings {
         let mut merged = Fragment::default();
         let mut origin: std::collections::HashMap<&'static str, PathBuf> = Default::default();
         for file in &files {
-            let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
-                path: file.clone(),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(file).map_err(|source| ConfigError::Read { path: file.clone(), source })?;
             let fragment: Fragment = if text.trim().is_empty() {
                 Fragment::default()
             } else {
-                serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: file.clone(),
-                    message: e.to_string(),
-                })?
+                serde_yaml::from_str(&text)
+                    .map_err(|e| ConfigError::Parse { path: file.clone(), message: e.to_string() })?
             };
             merge(&mut merged, fragment, file, &mut origin);
         }
-        let at = |key: &'static str| {
-            origin
-                .get(key)
-                .cloned()
-                .unwrap_or_else(|| path.to_path_buf())
-        };
+        let at = |key: &'static str| origin.get(key).cloned().unwrap_or_else(|| path.to_path_buf());
         let duration = |key: &'static str, value: &Option<String>, default: Duration| match value {
             None => Ok(default),
-            Some(v) => parse_duration(v).map_err(|message| ConfigError::Value {
-                path: at(key),
-                key,
-                message,
-            }),
+            Some(v) => parse_duration(v).map_err(|message| ConfigError::Value { path: at(key), key, message }),
         };
         let protected = merged.protected_interfaces.clone().unwrap_or_default();
         let policy = Policy::new(&protected).map_err(|message| ConfigError::Value {
@@ -154,11 +141,7 @@ impl Settings {
             key: "protectedInterfaces",
             message,
         })?;
-        let rollback_timeout = duration(
-            "rollbackTimeout",
-            &merged.rollback_timeout,
-            Duration::from_secs(20),
-        )?;
+        let rollback_timeout = duration("rollbackTimeout", &merged.rollback_timeout, Duration::from_secs(20))?;
         if rollback_timeout < Duration::from_secs(2) {
             return Err(ConfigError::Value {
                 path: at("rollbackTimeout"),
@@ -168,24 +151,14 @@ impl Settings {
         }
         Ok(Settings {
             node_name: merged.node_name.unwrap_or_else(hostname),
-            kubeconfig: merged
-                .kubeconfig
-                .unwrap_or_else(|| "/etc/kubernetes/kubelet.conf".into()),
-            namespace: merged
-                .namespace
-                .unwrap_or_else(|| multinic_api::DEFAULT_NAMESPACE.into()),
+            kubeconfig: merged.kubeconfig.unwrap_or_else(|| "/etc/kubernetes/kubelet.conf".into()),
+            namespace: merged.namespace.unwrap_or_else(|| multinic_api::DEFAULT_NAMESPACE.into()),
             backend: merged.backend.unwrap_or_default(),
             policy,
             protected_interfaces: protected,
-            resync_interval: duration(
-                "resyncInterval",
-                &merged.resync_interval,
-                Duration::from_secs(300),
-            )?,
+            resync_interval: duration("resyncInterval", &merged.resync_interval, Duration::from_secs(300))?,
             rollback_timeout,
-            system_uuid_path: merged
-                .system_uuid_path
-                .unwrap_or_else(|| "/sys/class/dmi/id/product_uuid".into()),
+            system_uuid_path: merged.system_uuid_path.unwrap_or_else(|| "/sys/class/dmi/id/product_uuid".into()),
             sources: files,
         })
     }
@@ -215,27 +188,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration; write e.g. 30s, 5m, 1h or 500ms"))?;
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration; write e.g. 30s, 5m, 1h or 500ms"))?;
     let ms = match unit {
         "ms" => n,
         "s" => n * 1000,
         "m" => n * 60_000,
         "h" => n * 3_600_000,
         _ => {
-            return Err(format!(
-                "{s:?} has no known unit; write e.g. 30s, 5m, 1h or 500ms"
-            ));
+            return Err(format!("{s:?} has no known unit; write e.g. 30s, 5m, 1h or 500ms"));
         }
     };
     Ok(Duration::from_millis(ms))
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -250,11 +217,8 @@ mod tests {
         std::fs::write(&main, "nodeName: a\nnamespace: ns1\nrollbackTimeout: 10s\n").unwrap();
         std::fs::create_dir_all(d.join("multinicd.yaml.d")).unwrap();
         std::fs::write(d.join("multinicd.yaml.d/20-b.yaml"), "namespace: ns3\n").unwrap();
-        std::fs::write(
-            d.join("multinicd.yaml.d/10-a.yaml"),
-            "namespace: ns2\nprotectedInterfaces: [\"ens9\"]\n",
-        )
-        .unwrap();
+        std::fs::write(d.join("multinicd.yaml.d/10-a.yaml"), "namespace: ns2\nprotectedInterfaces: [\"ens9\"]\n")
+            .unwrap();
         std::fs::write(d.join("multinicd.yaml.d/ignored.txt"), "garbage: [").unwrap();
         let s = Settings::load(Some(&main)).unwrap();
         assert_eq!(s.node_name, "a");
@@ -272,10 +236,7 @@ mod tests {
         let main = d.join("multinicd.yaml");
         std::fs::write(&main, "nodeName: a\nrollbackTimeOut: 10s\n").unwrap();
         let e = Settings::load(Some(&main)).unwrap_err().to_string();
-        assert!(
-            e.contains("multinicd.yaml") && e.contains("rollbackTimeOut") && e.contains("line 2"),
-            "{e}"
-        );
+        assert!(e.contains("multinicd.yaml") && e.contains("rollbackTimeOut") && e.contains("line 2"), "{e}");
     }
 
     #[test]
@@ -284,26 +245,11 @@ mod tests {
         let d = tmp.path();
         let main = d.join("multinicd.yaml");
         std::fs::write(&main, "resyncInterval: soon\n").unwrap();
-        assert!(
-            Settings::load(Some(&main))
-                .unwrap_err()
-                .to_string()
-                .contains("resyncInterval")
-        );
+        assert!(Settings::load(Some(&main)).unwrap_err().to_string().contains("resyncInterval"));
         std::fs::write(&main, "backend: wicked\n").unwrap();
-        assert!(
-            Settings::load(Some(&main))
-                .unwrap_err()
-                .to_string()
-                .contains("wicked")
-        );
+        assert!(Settings::load(Some(&main)).unwrap_err().to_string().contains("wicked"));
         std::fs::write(&main, "protectedInterfaces: [\"[\"]\n").unwrap();
-        assert!(
-            Settings::load(Some(&main))
-                .unwrap_err()
-                .to_string()
-                .contains("protectedInterfaces")
-        );
+        assert!(Settings::load(Some(&main)).unwrap_err().to_string().contains("protectedInterfaces"));
     }
 
     #[test]

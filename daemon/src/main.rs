@@ -5,6 +5,7 @@
 mod backend;
 mod commands;
 mod config;
+mod notify;
 mod observe;
 mod pass;
 mod plan;
@@ -87,10 +88,7 @@ fn main() -> ExitCode {
             return Exit::Invalid.into();
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("multinicd: cannot start the async runtime: {e}");
@@ -100,19 +98,13 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Apply { file, output } => {
-                let format = if output == "json" {
-                    Format::Json
-                } else {
-                    Format::Yaml
-                };
+                let format = if output == "json" { Format::Json } else { Format::Yaml };
                 commands::apply(&settings, &file, format).await
             }
             Command::Plan { file, output } => commands::plan(&settings, &file, output).await,
             Command::Cleanup => commands::cleanup(&settings).await,
             Command::Run => commands::run(&settings).await,
-            Command::Inventory { output, watch } => {
-                commands::inventory(&settings, output, watch).await
-            }
+            Command::Inventory { output, watch } => commands::inventory(&settings, output, watch).await,
         }
     });
     match result {
@@ -132,8 +124,7 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("MULTINIC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_ansi(ansi)
         .with_env_filter(filter)

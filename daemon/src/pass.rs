@@ -30,12 +30,8 @@ pub async fn prepare<B: Backend>(
     backend: &B,
     valid: &ValidSpec,
 ) -> Result<Prepared, BackendError> {
-    let gate =
-        source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
-    let (links, owned) = tokio::try_join!(
-        async { net.links().await.map_err(BackendError::from) },
-        backend.owned()
-    )?;
+    let gate = source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
+    let (links, owned) = tokio::try_join!(async { net.links().await.map_err(BackendError::from) }, backend.owned())?;
     let plan = plan::plan(&valid.interfaces, &links, &owned, &settings.policy);
     Ok(Prepared { plan, owned, gate })
 }
@@ -58,16 +54,10 @@ pub async fn execute<B: Backend>(
 ) -> Executed {
     if let Some((reason, message)) = &prepared.gate {
         tracing::error!(node = %valid.node_name, reason = %reason, "{message}");
-        return Executed {
-            outcomes: Vec::new(),
-            removal_failed: false,
-        };
+        return Executed { outcomes: Vec::new(), removal_failed: false };
     }
     if valid.spec_errors().next().is_some() {
-        return Executed {
-            outcomes: Vec::new(),
-            removal_failed: false,
-        };
+        return Executed { outcomes: Vec::new(), removal_failed: false };
     }
     let mut removal_failed = false;
     for r in remove_all(backend, net, &prepared.plan.removals).await {
@@ -77,10 +67,7 @@ pub async fn execute<B: Backend>(
         }
     }
     let outcomes = apply_plan(backend, net, &prepared.plan, settings.rollback_timeout / 2).await;
-    Executed {
-        outcomes,
-        removal_failed,
-    }
+    Executed { outcomes, removal_failed }
 }
 
 /// The status block of a pass. `outcomes` may be empty (gate refused, or only
@@ -121,24 +108,13 @@ fn invalid_results(cr: &MultiNicNodeConfig, valid: &ValidSpec) -> Vec<InterfaceR
     bad.into_iter()
         .filter_map(|i| cr.spec.interfaces.get(i).map(|spec| (i, spec)))
         .map(|(i, spec)| {
-            let messages: Vec<String> = valid
-                .errors
-                .iter()
-                .filter(|e| e.interface == Some(i))
-                .map(|e| e.to_string())
-                .collect();
+            let messages: Vec<String> =
+                valid.errors.iter().filter(|e| e.interface == Some(i)).map(|e| e.to_string()).collect();
             InterfaceResult {
-                key: spec
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| format!("interfaces[{i}]")),
+                key: spec.name.clone().unwrap_or_else(|| format!("interfaces[{i}]")),
                 id: spec.id,
                 mac_address: spec.mac_address.to_ascii_lowercase(),
-                address: Some(format!(
-                    "{}/{}",
-                    spec.address,
-                    spec.cidr.rsplit('/').next().unwrap_or("?")
-                )),
+                address: Some(format!("{}/{}", spec.address, spec.cidr.rsplit('/').next().unwrap_or("?"))),
                 mtu: spec.mtu,
                 state: InterfaceState::Failed,
                 reason: "InvalidSpec".into(),

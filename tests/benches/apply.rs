@@ -29,40 +29,21 @@ fn report(what: &str, mut samples: Vec<Duration>) {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let lab =
-        Lab::start().expect("the benchmark needs a lab (root, NetworkManager): run tests/setup.sh");
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let lab = Lab::start().expect("the benchmark needs a lab (root, NetworkManager): run tests/setup.sh");
     let mut interfaces = Vec::new();
     for i in 0..10u32 {
         let mac = format!("02:00:00:00:03:{i:02x}");
         lab.add_nic(&format!("ens{}", 10 + i), &mac, 1500);
-        interfaces.push(nic(
-            i + 1,
-            &mac,
-            &format!("198.51.100.{}", 10 + i),
-            "198.51.100.0/24",
-            ", mtu: 9000",
-        ));
+        interfaces.push(nic(i + 1, &mac, &format!("198.51.100.{}", 10 + i), "198.51.100.0/24", ", mtu: 9000"));
     }
     let file = lab.write("ten.yaml", &spec(&interfaces));
     let bin = multinic_lab::multinicd_bin();
     let run = |args: &[&str]| {
         let start = Instant::now();
-        let out = lab
-            .command(bin.to_str().unwrap())
-            .args(args)
-            .env("MULTINIC_LOG", "warn")
-            .output()
-            .unwrap();
+        let out = lab.command(bin.to_str().unwrap()).args(args).env("MULTINIC_LOG", "warn").output().unwrap();
         let took = start.elapsed();
-        assert!(
-            out.status.success(),
-            "multinicd {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "multinicd {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         took
     };
     let (mut fresh, mut again) = (Vec::new(), Vec::new());
@@ -74,23 +55,13 @@ fn main() {
     let monitor = lab.monitor_nm_calls();
     run(&["apply", "--file", &file, "-o", "json"]);
     let calls = monitor.stop();
-    let writes = calls
-        .iter()
-        .filter(|m| NM_WRITE_METHODS.contains(&m.as_str()))
-        .count();
+    let writes = calls.iter().filter(|m| NM_WRITE_METHODS.contains(&m.as_str())).count();
     println!(
         "multinicd {} ({}), NetworkManager lab, 10 NICs",
         bin.display(),
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
+        if cfg!(debug_assertions) { "debug" } else { "release" }
     );
     report("apply 10 NICs from scratch", fresh);
     report("idempotent re-apply", again);
-    println!(
-        "idempotent re-apply: {} NM D-Bus calls, {writes} of them writes",
-        calls.len()
-    );
+    println!("idempotent re-apply: {} NM D-Bus calls, {writes} of them writes", calls.len());
 }

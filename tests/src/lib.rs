@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod cluster;
+
 /// MAC of the lab's primary NIC `eth0` (holds the default route).
 pub const PRIMARY_MAC: &str = "02:00:00:00:00:01";
 /// UUID of the lab's own profile for `eth0`, which multinic must never touch.
@@ -25,13 +27,13 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub struct Lab {
     pid: u32,
     dir: PathBuf,
+    relays: Vec<Child>,
+    host_relays: std::collections::HashMap<u16, Child>,
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
 fn script() -> PathBuf {
@@ -62,11 +64,7 @@ pub fn multinicd_bin() -> PathBuf {
 fn missing_prerequisite() -> Option<String> {
     // SAFETY-free check of root: /proc/self/status Uid line.
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let uid = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("?");
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("?");
     if uid != "0" {
         return Some("the lab needs root (network and mount namespaces)".into());
     }
@@ -78,9 +76,7 @@ fn missing_prerequisite() -> Option<String> {
         ("/usr/sbin/ip", "iproute2"),
     ] {
         if !Path::new(bin).exists() {
-            return Some(format!(
-                "{bin} is missing: install {package} (tests/setup.sh does)"
-            ));
+            return Some(format!("{bin} is missing: install {package} (tests/setup.sh does)"));
         }
     }
     None
@@ -109,16 +105,9 @@ impl Lab {
             .stdin(Stdio::null())
             .output()
             .expect("run lab.sh up");
-        assert!(
-            out.status.success(),
-            "lab did not start:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let pid = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .expect("lab.sh up prints the init PID");
-        Some(Lab { pid, dir })
+        assert!(out.status.success(), "lab did not start:\n{}", String::from_utf8_lossy(&out.stderr));
+        let pid = String::from_utf8_lossy(&out.stdout).trim().parse().expect("lab.sh up prints the init PID");
+        Some(Lab { pid, dir, relays: Vec::new(), host_relays: Default::default() })
     }
 
     /// The lab's state directory (logs, spec files).
@@ -127,72 +116,38 @@ impl Lab {
     }
 
     fn lab_sh(&self, args: &[&str]) -> Output {
-        Command::new("bash")
-            .arg(script())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run lab.sh")
+        Command::new("bash").arg(script()).args(args).stdin(Stdio::null()).output().expect("run lab.sh")
     }
 
     /// Hot-attach a NIC with carrier.
     pub fn add_nic(&self, name: &str, mac: &str, mtu: u32) {
-        let out = self.lab_sh(&[
-            "add-nic",
-            &self.pid.to_string(),
-            name,
-            mac,
-            &mtu.to_string(),
-        ]);
-        assert!(
-            out.status.success(),
-            "add-nic {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = self.lab_sh(&["add-nic", &self.pid.to_string(), name, mac, &mtu.to_string()]);
+        assert!(out.status.success(), "add-nic {name}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// Hot-attach a NIC without carrier (its peer stays down): NM cannot activate it.
     pub fn add_nic_without_carrier(&self, name: &str, mac: &str) {
-        let out = self.lab_sh(&[
-            "add-nic",
-            &self.pid.to_string(),
-            name,
-            mac,
-            "1500",
-            "--no-carrier",
-        ]);
-        assert!(
-            out.status.success(),
-            "add-nic {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = self.lab_sh(&["add-nic", &self.pid.to_string(), name, mac, "1500", "--no-carrier"]);
+        assert!(out.status.success(), "add-nic {name}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// A command inside the lab.
     pub fn command(&self, program: &str) -> Command {
         let mut c = Command::new("nsenter");
-        c.args(["-t", &self.pid.to_string(), "-a", "--", program])
-            .stdin(Stdio::null());
+        c.args(["-t", &self.pid.to_string(), "-a", "--", program]).stdin(Stdio::null());
         c
     }
 
     /// Run a command inside the lab and return its output.
     pub fn run(&self, program: &str, args: &[&str]) -> Output {
-        self.command(program)
-            .args(args)
-            .output()
-            .expect("run command in lab")
+        self.command(program).args(args).output().expect("run command in lab")
     }
 
     /// Run `multinicd` inside the lab.
     pub fn multinicd(&self, args: &[&str]) -> Output {
         let bin = multinicd_bin();
         let out = self.run(bin.to_str().expect("utf-8 path"), args);
-        eprintln!(
-            "--- multinicd {}\n{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        eprintln!("--- multinicd {}\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
         out
     }
 
@@ -208,21 +163,13 @@ impl Lab {
         let mut full = vec!["-j"];
         full.extend_from_slice(args);
         let out = self.run("ip", &full);
-        assert!(
-            out.status.success(),
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).expect("ip -j prints JSON")
     }
 
     /// One link as `ip -j addr show` reports it, by name.
     pub fn link(&self, name: &str) -> Option<Value> {
-        self.ip(&["addr", "show"])
-            .as_array()?
-            .iter()
-            .find(|l| l["ifname"] == name)
-            .cloned()
+        self.ip(&["addr", "show"]).as_array()?.iter().find(|l| l["ifname"] == name).cloned()
     }
 
     /// IPv4 addresses of a link as `a.b.c.d/len`.
@@ -246,11 +193,7 @@ impl Lab {
         let mut full = vec!["--system", "-j"];
         full.extend_from_slice(args);
         let out = self.run("busctl", &full);
-        assert!(
-            out.status.success(),
-            "busctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "busctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         let v: Value = serde_json::from_slice(&out.stdout).expect("busctl -j prints JSON");
         v["data"].clone()
     }
@@ -264,12 +207,8 @@ impl Lab {
             "org.freedesktop.NetworkManager.Settings",
             "ListConnections",
         ]);
-        let paths: Vec<String> = paths[0]
-            .as_array()
-            .expect("ao")
-            .iter()
-            .map(|p| p.as_str().expect("path").to_string())
-            .collect();
+        let paths: Vec<String> =
+            paths[0].as_array().expect("ao").iter().map(|p| p.as_str().expect("path").to_string()).collect();
         paths
             .into_iter()
             .map(|p| {
@@ -287,10 +226,7 @@ impl Lab {
 
     /// Profiles marked as multinic's.
     pub fn owned_profiles(&self) -> Vec<(String, Value)> {
-        self.nm_profiles()
-            .into_iter()
-            .filter(|(_, s)| s["user"]["data"]["data"]["multinic.managed"] == "yes")
-            .collect()
+        self.nm_profiles().into_iter().filter(|(_, s)| s["user"]["data"]["data"]["multinic.managed"] == "yes").collect()
     }
 
     /// Paths of the active connections.
@@ -302,24 +238,105 @@ impl Lab {
             "org.freedesktop.NetworkManager",
             "ActiveConnections",
         ]);
-        let mut out: Vec<String> = v
-            .as_array()
-            .expect("ao")
-            .iter()
-            .map(|p| p.as_str().expect("path").to_string())
-            .collect();
+        let mut out: Vec<String> =
+            v.as_array().expect("ao").iter().map(|p| p.as_str().expect("path").to_string()).collect();
         out.sort();
         out
+    }
+
+    /// Make `127.0.0.1:PORT` inside the lab reach `127.0.0.1:PORT` on the host (the
+    /// API server), through a Unix socket in the lab's state dir: the lab has its own
+    /// network namespace, and a Unix socket is a file both sides see. Both relays
+    /// stop with the lab.
+    pub fn forward_tcp(&mut self, port: u16) {
+        self.relay_host_side(port, port);
+        let sock = self.dir.join(format!("tcp-{port}.sock"));
+        let inside = self
+            .command("socat")
+            .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr"))
+            .arg(format!("UNIX-CONNECT:{}", sock.display()))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start socat in the lab");
+        self.relays.push(inside);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.run("bash", &["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")]).status.success() {
+            assert!(Instant::now() < deadline, "relay to port {port} not up in the lab");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Point the relay of lab port `lab_port` at host port `host_port` from now on
+    /// (the API server came back on another port).
+    pub fn retarget_tcp(&mut self, lab_port: u16, host_port: u16) {
+        if let Some(mut old) = self.host_relays.remove(&lab_port) {
+            let _ = old.kill();
+            let _ = old.wait();
+        }
+        self.relay_host_side(lab_port, host_port);
+    }
+
+    fn relay_host_side(&mut self, lab_port: u16, host_port: u16) {
+        let sock = self.dir.join(format!("tcp-{lab_port}.sock"));
+        let _ = std::fs::remove_file(&sock);
+        let host = Command::new("socat")
+            .arg(format!("UNIX-LISTEN:{},fork,reuseaddr", sock.display()))
+            .arg(format!("TCP:127.0.0.1:{host_port}"))
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start socat on the host (tests/setup.sh installs it)");
+        self.host_relays.insert(lab_port, host);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !sock.exists() {
+            assert!(Instant::now() < deadline, "socat did not create {}", sock.display());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Start `multinicd ARGS` inside the lab in the background; its stderr goes to
+    /// `NAME.log` in the state dir and its sd_notify messages to a socket read by
+    /// [`Daemon::notifications`].
+    pub fn spawn_multinicd(&self, name: &str, args: &[&str]) -> Daemon {
+        let log = self.dir.join(format!("{name}.log"));
+        let notify_path = self.dir.join(format!("{name}.notify"));
+        let _ = std::fs::remove_file(&notify_path);
+        let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).expect("bind notify socket");
+        notify.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+        // Drain the socket all the time, as systemd does.
+        let notes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            let (notes, done) = (notes.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while !done.load(Ordering::SeqCst) {
+                    if let Ok(n) = notify.recv(&mut buf) {
+                        let lines = String::from_utf8_lossy(&buf[..n]).lines().map(str::to_string).collect::<Vec<_>>();
+                        notes.lock().expect("not poisoned").extend(lines);
+                    }
+                }
+            });
+        }
+        let bin = multinicd_bin();
+        let child = self
+            .command(bin.to_str().expect("utf-8"))
+            .args(args)
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env("WATCHDOG_USEC", "1000000")
+            .env("MULTINIC_LOG", std::env::var("MULTINIC_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start multinicd");
+        Daemon { child, log, notes, done }
     }
 
     /// Start recording the method calls made to NetworkManager.
     pub fn monitor_nm_calls(&self) -> CallMonitor {
         let mut child = self
             .command("dbus-monitor")
-            .args([
-                "--system",
-                "type='method_call',destination='org.freedesktop.NetworkManager'",
-            ])
+            .args(["--system", "type='method_call',destination='org.freedesktop.NetworkManager'"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -341,10 +358,7 @@ impl Lab {
             {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "dbus-monitor never saw the probe call"
-            );
+            assert!(Instant::now() < deadline, "dbus-monitor never saw the probe call");
         }
         while monitor.lines.try_recv().is_ok() {}
         monitor
@@ -353,6 +367,10 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        for relay in self.relays.iter_mut().chain(self.host_relays.values_mut()) {
+            let _ = relay.kill();
+            let _ = relay.wait();
+        }
         let out = self.lab_sh(&["down", &self.pid.to_string(), &self.dir.to_string_lossy()]);
         if !out.status.success() {
             eprintln!("lab down: {}", String::from_utf8_lossy(&out.stderr));
@@ -362,6 +380,83 @@ impl Drop for Lab {
             eprintln!("lab logs kept in {}", self.dir.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A `multinicd` running in a lab (as `nsenter`'s child). Stopped with SIGTERM on
+/// drop; the lab's teardown would end it anyway.
+pub struct Daemon {
+    child: Child,
+    log: PathBuf,
+    notes: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Daemon {
+    /// Host PID of multinicd itself (nsenter forks it into the lab's PID namespace).
+    pub fn pid(&self) -> Option<u32> {
+        let nsenter = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{nsenter}/task/{nsenter}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Every sd_notify line received so far (`READY=1`, `STATUS=…`).
+    pub fn notifications(&self) -> Vec<String> {
+        self.notes.lock().expect("not poisoned").clone()
+    }
+
+    /// Wait until an sd_notify line starting with `prefix` has arrived; returns it.
+    pub fn wait_notification(&self, prefix: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.notifications().into_iter().find(|l| l.starts_with(prefix)) {
+                return Some(line);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM multinicd and wait for it to exit; returns its exit code.
+    pub fn stop(mut self) -> Option<i32> {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> Option<i32> {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status.code(),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.terminate();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- multinicd log ({})\n{}", self.log.display(), self.log());
         }
     }
 }

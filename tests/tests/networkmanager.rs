@@ -20,18 +20,21 @@ fn lab_with(nics: &[(&str, &str)]) -> Option<Lab> {
 }
 
 fn two_nics() -> String {
-    spec(&[
-        nic(1, A, "198.51.100.4", "198.51.100.0/24", ", mtu: 9000"),
-        nic(2, B, "203.0.113.5", "203.0.113.0/26", ""),
-    ])
+    spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", ", mtu: 9000"), nic(2, B, "203.0.113.5", "203.0.113.0/26", "")])
 }
 
 /// Run `apply`, return (exit code, status JSON).
 fn apply(lab: &Lab, file: &str) -> (i32, Value) {
+    let (code, status, _) = apply_logged(lab, file);
+    (code, status)
+}
+
+/// Run `apply`, return (exit code, status JSON, log on stderr).
+fn apply_logged(lab: &Lab, file: &str) -> (i32, Value, String) {
     let out = lab.multinicd(&["apply", "--file", file, "-o", "json"]);
     let code = out.status.code().expect("exit code");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (code, v["status"].clone())
+    (code, v["status"].clone(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 fn iface<'a>(status: &'a Value, name: &str) -> &'a Value {
@@ -39,17 +42,11 @@ fn iface<'a>(status: &'a Value, name: &str) -> &'a Value {
 }
 
 fn mtu(lab: &Lab, name: &str) -> u64 {
-    lab.link(name).expect("link exists")["mtu"]
-        .as_u64()
-        .expect("mtu")
+    lab.link(name).expect("link exists")["mtu"].as_u64().expect("mtu")
 }
 
 fn is_up(lab: &Lab, name: &str) -> bool {
-    lab.link(name).expect("link exists")["flags"]
-        .as_array()
-        .expect("flags")
-        .iter()
-        .any(|f| f == "UP")
+    lab.link(name).expect("link exists")["flags"].as_array().expect("flags").iter().any(|f| f == "UP")
 }
 
 /// Host state a failed or refused run must leave untouched.
@@ -58,9 +55,7 @@ fn snapshot(lab: &Lab) -> (Value, Vec<(String, Value)>) {
     // Byte counters and lifetimes move on their own; keep what configuration sets.
     for l in addr.as_array_mut().expect("array") {
         if let Some(o) = l.as_object_mut() {
-            o.retain(|k, _| {
-                ["ifname", "address", "mtu", "flags", "addr_info"].contains(&k.as_str())
-            });
+            o.retain(|k, _| ["ifname", "address", "mtu", "flags", "addr_info"].contains(&k.as_str()));
         }
         for a in l["addr_info"].as_array_mut().into_iter().flatten() {
             if let Some(o) = a.as_object_mut() {
@@ -69,9 +64,7 @@ fn snapshot(lab: &Lab) -> (Value, Vec<(String, Value)>) {
         }
     }
     let profiles = lab.nm_profiles().into_iter().map(|(p, mut s)| {
-        s["connection"]
-            .as_object_mut()
-            .map(|c| c.remove("timestamp"));
+        s["connection"].as_object_mut().map(|c| c.remove("timestamp"));
         (p, s)
     });
     (addr, profiles.collect())
@@ -98,21 +91,10 @@ fn two_nics_are_configured_by_mac_with_names_address_prefix_mtu_and_up() {
     // NM holds one multinic profile per NIC, bound by MAC, and both are active.
     let owned = lab.owned_profiles();
     assert_eq!(owned.len(), 2);
-    let macs: Vec<&Value> = owned
-        .iter()
-        .map(|(_, s)| &s["user"]["data"]["data"]["multinic.mac"])
-        .collect();
+    let macs: Vec<&Value> = owned.iter().map(|(_, s)| &s["user"]["data"]["data"]["multinic.mac"]).collect();
     assert!(macs.contains(&&Value::from(A)) && macs.contains(&&Value::from(B)));
-    assert!(
-        owned
-            .iter()
-            .all(|(_, s)| s["connection"]["interface-name"].is_null())
-    );
-    assert_eq!(
-        lab.active_connections().len(),
-        4,
-        "primary, NM's own lo, two multinic profiles"
-    );
+    assert!(owned.iter().all(|(_, s)| s["connection"]["interface-name"].is_null()));
+    assert_eq!(lab.active_connections().len(), 4, "primary, NM's own lo, two multinic profiles");
     // The primary keeps its address and default route.
     assert_eq!(lab.ipv4("eth0"), vec!["192.0.2.10/24"]);
     let routes = lab.ip(&["route", "show", "default"]);
@@ -127,13 +109,7 @@ fn missing_mac_is_not_found_for_that_interface_only() {
     let file = lab.write(
         "node.yaml",
         &spec(&[
-            nic(
-                1,
-                "02:00:00:00:09:99",
-                "198.51.100.9",
-                "198.51.100.0/24",
-                "",
-            ),
+            nic(1, "02:00:00:00:09:99", "198.51.100.9", "198.51.100.0/24", ""),
             nic(2, A, "198.51.100.4", "198.51.100.0/24", ""),
         ]),
     );
@@ -143,10 +119,7 @@ fn missing_mac_is_not_found_for_that_interface_only() {
     assert_eq!(status["reason"], "PartiallyFailed");
     assert_eq!(iface(&status, "multinic0")["state"], "NotFound");
     assert_eq!(iface(&status, "multinic1")["state"], "Configured");
-    assert_eq!(
-        status["failedInterfaces"][0]["macAddress"],
-        "02:00:00:00:09:99"
-    );
+    assert_eq!(status["failedInterfaces"][0]["macAddress"], "02:00:00:00:09:99");
     assert_eq!(lab.ipv4("multinic1"), vec!["198.51.100.4/24"]);
 }
 
@@ -164,20 +137,12 @@ fn reapply_changes_nothing_and_writes_nothing_over_dbus() {
     let calls = monitor.stop();
     assert_eq!(code, 0);
     assert_eq!(status["state"], "Configured");
-    let writes: Vec<&String> = calls
-        .iter()
-        .filter(|m| NM_WRITE_METHODS.contains(&m.as_str()))
-        .collect();
+    let writes: Vec<&String> = calls.iter().filter(|m| NM_WRITE_METHODS.contains(&m.as_str())).collect();
     assert!(writes.is_empty(), "re-apply made D-Bus writes: {writes:?}");
-    assert!(
-        calls.iter().any(|m| m == "GetSettings"),
-        "the monitor saw the run's reads: {calls:?}"
-    );
+    assert!(calls.iter().any(|m| m == "GetSettings"), "the monitor saw the run's reads: {calls:?}");
     let after = lab.owned_profiles();
     let uuids = |p: &[(String, Value)]| {
-        p.iter()
-            .map(|(path, s)| (path.clone(), s["connection"]["uuid"].clone()))
-            .collect::<Vec<_>>()
+        p.iter().map(|(path, s)| (path.clone(), s["connection"]["uuid"].clone())).collect::<Vec<_>>()
     };
     assert_eq!(uuids(&before), uuids(&after), "same profiles, same UUIDs");
     assert_eq!(active_before, lab.active_connections(), "no new activation");
@@ -193,17 +158,14 @@ fn changed_address_and_mtu_are_applied() {
         nic(1, A, "198.51.100.40", "198.51.100.0/25", ", mtu: 1400"),
         nic(2, B, "203.0.113.5", "203.0.113.0/26", ""),
     ]);
-    let (code, status) = apply(&lab, &lab.write("node2.yaml", &changed));
+    let (code, status, log) = apply_logged(&lab, &lab.write("node2.yaml", &changed));
     assert_eq!(code, 0, "{status:#}");
+    assert!(log.contains("action=\"Updated\"") && log.contains("interface=multinic0"), "{log}");
     assert_eq!(lab.ipv4("multinic0"), vec!["198.51.100.40/25"]);
     assert_eq!(mtu(&lab, "multinic0"), 1400);
-    assert_eq!(iface(&status, "multinic0")["reason"], "Updated");
+    assert_eq!(iface(&status, "multinic0")["message"], "up with 198.51.100.40/25, MTU 1400");
     assert_eq!(iface(&status, "multinic1")["reason"], "Configured");
-    assert_eq!(
-        lab.owned_profiles().len(),
-        2,
-        "updated in place, not duplicated"
-    );
+    assert_eq!(lab.owned_profiles().len(), 2, "updated in place, not duplicated");
 }
 
 #[test]
@@ -218,10 +180,8 @@ fn removed_interface_loses_its_profile_and_the_others_keep_their_names() {
     ]);
     assert_eq!(apply(&lab, &lab.write("all.yaml", &all)).0, 0);
     assert_eq!(lab.link("multinic0").unwrap()["address"], A);
-    let without_first = spec(&[
-        nic(2, B, "198.51.100.5", "198.51.100.0/24", ""),
-        nic(3, C, "198.51.100.6", "198.51.100.0/24", ""),
-    ]);
+    let without_first =
+        spec(&[nic(2, B, "198.51.100.5", "198.51.100.0/24", ""), nic(3, C, "198.51.100.6", "198.51.100.0/24", "")]);
     let (code, status) = apply(&lab, &lab.write("two.yaml", &without_first));
     assert_eq!(code, 0, "{status:#}");
     // The others keep multinic1 and multinic2; the removed NIC gets its kernel name back.
@@ -232,11 +192,7 @@ fn removed_interface_loses_its_profile_and_the_others_keep_their_names() {
     assert!(lab.ipv4("ens4").is_empty());
     let owned = lab.owned_profiles();
     assert_eq!(owned.len(), 2);
-    assert!(
-        owned
-            .iter()
-            .all(|(_, s)| s["user"]["data"]["data"]["multinic.mac"] != A)
-    );
+    assert!(owned.iter().all(|(_, s)| s["user"]["data"]["data"]["multinic.mac"] != A));
     assert_eq!(iface(&status, "multinic1")["state"], "Configured");
 }
 
@@ -246,26 +202,13 @@ fn primary_mac_in_the_spec_is_blocked_and_the_primary_untouched() {
         return;
     };
     let before = snapshot(&lab);
-    let file = lab.write(
-        "node.yaml",
-        &spec(&[nic(
-            1,
-            PRIMARY_MAC,
-            "198.51.100.1",
-            "198.51.100.0/24",
-            ", mtu: 9000",
-        )]),
-    );
+    let file = lab.write("node.yaml", &spec(&[nic(1, PRIMARY_MAC, "198.51.100.1", "198.51.100.0/24", ", mtu: 9000")]));
     let (code, status) = apply(&lab, &file);
     assert_eq!(code, 1);
     let entry = iface(&status, "multinic0");
     assert_eq!(entry["state"], "Blocked");
     assert_eq!(entry["reason"], "DefaultRouteInterface");
-    assert_eq!(
-        snapshot(&lab),
-        before,
-        "nothing changed on the host or in NM"
-    );
+    assert_eq!(snapshot(&lab), before, "nothing changed on the host or in NM");
     assert_eq!(lab.ipv4("eth0"), vec!["192.0.2.10/24"]);
 }
 
@@ -290,19 +233,10 @@ fn existing_multinic0_with_another_mac_blocks_that_interface() {
     assert!(entry["message"].as_str().unwrap().contains(C));
     // The other interface still goes ahead, and the foreign multinic0 is left alone.
     assert_eq!(iface(&status, "multinic1")["state"], "Configured");
-    assert_eq!(
-        lab.link("multinic0").unwrap()["address"],
-        before_c["address"]
-    );
-    assert!(
-        lab.link("ens4").is_some(),
-        "the blocked NIC was not renamed"
-    );
+    assert_eq!(lab.link("multinic0").unwrap()["address"], before_c["address"]);
+    assert!(lab.link("ens4").is_some(), "the blocked NIC was not renamed");
     let out = lab.multinicd(&["apply", "--file", &file]);
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("crit"),
-        "logged at priority crit"
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("crit"), "logged at priority crit");
 }
 
 #[test]
@@ -328,39 +262,18 @@ fn foreign_profiles_are_never_modified_or_deleted() {
             "203.0.113.66/24",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let foreign = |lab: &Lab| {
-        let mut p: Vec<(String, Value)> = lab
-            .nm_profiles()
-            .into_iter()
-            .filter(|(_, s)| s["user"].is_null())
-            .collect();
+        let mut p: Vec<(String, Value)> = lab.nm_profiles().into_iter().filter(|(_, s)| s["user"].is_null()).collect();
         for (_, s) in &mut p {
-            s["connection"]
-                .as_object_mut()
-                .map(|c| c.remove("timestamp"));
+            s["connection"].as_object_mut().map(|c| c.remove("timestamp"));
         }
         p
     };
     let before = foreign(&lab);
-    assert!(
-        before
-            .iter()
-            .any(|(_, s)| s["connection"]["uuid"]["data"] == PRIMARY_UUID)
-    );
-    assert!(
-        before
-            .iter()
-            .any(|(_, s)| s["connection"]["id"]["data"] == "admin")
-    );
-    let file = lab.write(
-        "node.yaml",
-        &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", "")]),
-    );
+    assert!(before.iter().any(|(_, s)| s["connection"]["uuid"]["data"] == PRIMARY_UUID));
+    assert!(before.iter().any(|(_, s)| s["connection"]["id"]["data"] == "admin"));
+    let file = lab.write("node.yaml", &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", "")]));
     assert_eq!(apply(&lab, &file).0, 0);
     assert_eq!(foreign(&lab), before, "apply left foreign profiles alone");
     assert_eq!(lab.multinicd(&["cleanup"]).status.code(), Some(0));
@@ -378,11 +291,7 @@ fn cleanup_removes_every_owned_profile_and_restores_names() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("name restored to ens4"));
     assert!(lab.owned_profiles().is_empty());
-    assert_eq!(
-        lab.nm_profiles().len(),
-        2,
-        "primary and NM's own lo profile remain"
-    );
+    assert_eq!(lab.nm_profiles().len(), 2, "primary and NM's own lo profile remain");
     assert!(lab.link("ens4").is_some() && lab.link("ens5").is_some());
     assert!(lab.ipv4("ens4").is_empty() && lab.ipv4("ens5").is_empty());
     assert_eq!(lab.ipv4("eth0"), vec!["192.0.2.10/24"]);
@@ -399,43 +308,17 @@ fn bad_input_exits_2_names_the_field_and_changes_nothing() {
     };
     let good = |extra: &str| nic(1, A, "198.51.100.4", "198.51.100.0/24", extra);
     let eleven: Vec<String> = (0..11)
-        .map(|i| {
-            nic(
-                i,
-                &format!("02:00:00:00:02:{i:02x}"),
-                &format!("198.51.100.{}", i + 10),
-                "198.51.100.0/24",
-                "",
-            )
-        })
+        .map(|i| nic(i, &format!("02:00:00:00:02:{i:02x}"), &format!("198.51.100.{}", i + 10), "198.51.100.0/24", ""))
         .collect();
     let cases: Vec<(&str, String, &str)> = vec![
-        (
-            "malformed",
-            "apiVersion: multinic.io/v1alpha1\nkind: MultiNicNodeConfig\nspec: [unclosed\n".into(),
-            "line",
-        ),
+        ("malformed", "apiVersion: multinic.io/v1alpha1\nkind: MultiNicNodeConfig\nspec: [unclosed\n".into(), "line"),
         (
             "bad-mac",
-            spec(&[nic(
-                1,
-                "02:00:00:00:01:zz",
-                "198.51.100.4",
-                "198.51.100.0/24",
-                "",
-            )]),
+            spec(&[nic(1, "02:00:00:00:01:zz", "198.51.100.4", "198.51.100.0/24", "")]),
             "spec.interfaces[0].macAddress",
         ),
-        (
-            "outside-cidr",
-            spec(&[nic(1, A, "198.51.200.4", "198.51.100.0/24", "")]),
-            "spec.interfaces[0].address",
-        ),
-        (
-            "mtu-20",
-            spec(&[good(", mtu: 20")]),
-            "spec.interfaces[0].mtu",
-        ),
+        ("outside-cidr", spec(&[nic(1, A, "198.51.200.4", "198.51.100.0/24", "")]), "spec.interfaces[0].address"),
+        ("mtu-20", spec(&[good(", mtu: 20")]), "spec.interfaces[0].mtu"),
         ("eleven", spec(&eleven), "spec.interfaces: lists 11"),
         (
             "duplicate-mac",
@@ -449,29 +332,14 @@ fn bad_input_exits_2_names_the_field_and_changes_nothing() {
         let out = lab.multinicd(&["apply", "--file", &file]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
-        assert!(
-            stderr.contains(field),
-            "{name}: stderr does not name {field}: {stderr}"
-        );
+        assert!(stderr.contains(field), "{name}: stderr does not name {field}: {stderr}");
         assert!(out.stdout.is_empty(), "{name}: printed a status");
     }
-    let config = lab.write(
-        "multinicd.yaml",
-        "rollbackTimeout: 10s\nrollbackTimout: 10s\n",
-    );
-    let out = lab.multinicd(&[
-        "--config",
-        &config,
-        "apply",
-        "--file",
-        &lab.write("ok.yaml", &spec(&[good("")])),
-    ]);
+    let config = lab.write("multinicd.yaml", "rollbackTimeout: 10s\nrollbackTimout: 10s\n");
+    let out = lab.multinicd(&["--config", &config, "apply", "--file", &lab.write("ok.yaml", &spec(&[good("")]))]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("rollbackTimout") && stderr.contains("multinicd.yaml"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("rollbackTimout") && stderr.contains("multinicd.yaml"), "{stderr}");
     assert_eq!(snapshot(&lab), before, "bad input changed the host");
 }
 
@@ -482,18 +350,9 @@ fn a_refused_activation_is_rolled_back_and_does_not_stop_the_others() {
     let Some(lab) = lab_with(&[("ens4", A), ("ens8", C)]) else {
         return;
     };
-    let out = lab.run(
-        "ip",
-        &[
-            "link", "add", "link", "ens8", "name", "ens5", "address", B, "type", "macvlan", "mode",
-            "bridge",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = lab
+        .run("ip", &["link", "add", "link", "ens8", "name", "ens5", "address", B, "type", "macvlan", "mode", "bridge"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_rolled_back_beside_a_configured_one(&lab);
 }
 
@@ -512,8 +371,7 @@ fn assert_rolled_back_beside_a_configured_one(lab: &Lab) {
     let config = lab.write("multinicd.yaml", "rollbackTimeout: 4s\n");
     let file = lab.write("node.yaml", &two_nics());
     let out = lab.multinicd(&["--config", &config, "apply", "--file", &file, "-o", "json"]);
-    let status: Value =
-        serde_json::from_slice::<Value>(&out.stdout).expect("status JSON")["status"].clone();
+    let status: Value = serde_json::from_slice::<Value>(&out.stdout).expect("status JSON")["status"].clone();
     assert_eq!(out.status.code(), Some(1), "{status:#}");
     assert_eq!(status["reason"], "PartiallyFailed");
     assert_eq!(iface(&status, "multinic0")["state"], "Configured");
@@ -534,31 +392,10 @@ fn explicit_rename_of_a_configured_interface_is_applied() {
     let Some(lab) = lab_with(&[("ens4", A)]) else {
         return;
     };
-    assert_eq!(
-        apply(
-            &lab,
-            &lab.write(
-                "a.yaml",
-                &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", "")])
-            )
-        )
-        .0,
-        0
-    );
+    assert_eq!(apply(&lab, &lab.write("a.yaml", &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", "")]))).0, 0);
     assert!(lab.link("multinic0").is_some());
-    let (code, status) = apply(
-        &lab,
-        &lab.write(
-            "b.yaml",
-            &spec(&[nic(
-                1,
-                A,
-                "198.51.100.4",
-                "198.51.100.0/24",
-                ", name: multinic3",
-            )]),
-        ),
-    );
+    let (code, status) =
+        apply(&lab, &lab.write("b.yaml", &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", ", name: multinic3")])));
     assert_eq!(code, 0, "{status:#}");
     assert!(lab.link("multinic0").is_none());
     assert_eq!(lab.ipv4("multinic3"), vec!["198.51.100.4/24"]);
@@ -573,27 +410,17 @@ fn drifted_address_is_repaired_on_the_next_apply() {
     let Some(lab) = lab_with(&[("ens4", A)]) else {
         return;
     };
-    let file = lab.write(
-        "a.yaml",
-        &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", "")]),
-    );
+    let file = lab.write("a.yaml", &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", "")]));
     assert_eq!(apply(&lab, &file).0, 0);
-    assert!(
-        lab.run("ip", &["addr", "flush", "dev", "multinic0"])
-            .status
-            .success()
-    );
+    assert!(lab.run("ip", &["addr", "flush", "dev", "multinic0"]).status.success());
     assert!(lab.ipv4("multinic0").is_empty());
     let plan = lab.multinicd(&["plan", "--file", &file]);
-    assert!(
-        String::from_utf8_lossy(&plan.stdout).contains("repair"),
-        "{}",
-        String::from_utf8_lossy(&plan.stdout)
-    );
+    assert!(String::from_utf8_lossy(&plan.stdout).contains("repair"), "{}", String::from_utf8_lossy(&plan.stdout));
     assert!(lab.ipv4("multinic0").is_empty(), "plan touched nothing");
-    let (code, status) = apply(&lab, &file);
+    let (code, status, log) = apply_logged(&lab, &file);
     assert_eq!(code, 0);
-    assert_eq!(iface(&status, "multinic0")["reason"], "DriftRepaired");
+    assert_eq!(iface(&status, "multinic0")["state"], "Configured");
+    assert!(log.contains("action=\"DriftRepaired\""), "{log}");
     assert_eq!(lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
 }
 
@@ -610,9 +437,7 @@ fn netlink_events_arrive_for_hot_plugged_nics() {
         .expect("start inventory --watch");
     let rx = multinic_lab::stdout_lines(&mut watch);
     // The initial inventory (a JSON array) comes first; then events, one per line.
-    let first = rx
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .expect("inventory printed");
+    let first = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("inventory printed");
     assert!(first.starts_with('['));
     lab.add_nic("ens7", "02:00:00:00:01:07", 1500);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -68,18 +68,13 @@ pub enum BackendError {
 impl BackendError {
     /// True when the backend itself cannot be reached (exit code 3).
     pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            BackendError::Bus(_) | BackendError::NotRunning { .. } | BackendError::Read { .. }
-        )
+        matches!(self, BackendError::Bus(_) | BackendError::NotRunning { .. } | BackendError::Read { .. })
     }
 
     /// CamelCase reason for status.
     pub fn reason(&self) -> &'static str {
         match self {
-            BackendError::Bus(_) | BackendError::NotRunning { .. } | BackendError::Read { .. } => {
-                "BackendUnavailable"
-            }
+            BackendError::Bus(_) | BackendError::NotRunning { .. } | BackendError::Read { .. } => "BackendUnavailable",
             BackendError::Call { .. } => "BackendCallFailed",
             BackendError::Netlink(_) => "NetlinkFailed",
             BackendError::Verify { .. } => "VerifyFailed",

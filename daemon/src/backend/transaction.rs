@@ -24,6 +24,17 @@ pub struct Outcome {
     pub reason: String,
     /// Detail.
     pub message: String,
+    /// What was done to get there (`Created`, `Updated`, `DriftRepaired`), for logs
+    /// and Events; the status shows only the resulting state, so that a later pass
+    /// that finds nothing to do reports the very same status.
+    pub action: Option<(&'static str, String)>,
+}
+
+/// The status message of a configured interface: the same whether this pass
+/// configured it or found it so.
+fn configured_message(ip: &InterfacePlan) -> String {
+    let mtu = ip.desired.mtu.map(|m| format!(", MTU {m}")).unwrap_or_default();
+    format!("up with {}{mtu}", ip.desired.address)
 }
 
 /// How one removal ended.
@@ -38,11 +49,7 @@ pub struct RemovalOutcome {
 }
 
 /// Remove the plan's removals; errors are collected, not fatal.
-pub async fn remove_all<B: Backend>(
-    backend: &B,
-    net: &Netlink,
-    removals: &[Removal],
-) -> Vec<RemovalOutcome> {
+pub async fn remove_all<B: Backend>(backend: &B, net: &Netlink, removals: &[Removal]) -> Vec<RemovalOutcome> {
     join_all(removals.iter().map(|r| async move {
         let result = remove_one(backend, net, r).await;
         match &result {
@@ -54,11 +61,7 @@ pub async fn remove_all<B: Backend>(
     .await
 }
 
-async fn remove_one<B: Backend>(
-    backend: &B,
-    net: &Netlink,
-    r: &Removal,
-) -> Result<(), BackendError> {
+async fn remove_one<B: Backend>(backend: &B, net: &Netlink, r: &Removal) -> Result<(), BackendError> {
     backend.remove(&r.owned).await?;
     let Some(link) = &r.link else { return Ok(()) };
     // The manager takes its addresses off asynchronously (NM after Delete returns);
@@ -67,11 +70,7 @@ async fn remove_one<B: Backend>(
     let deadline = Instant::now() + REMOVAL_SETTLE;
     loop {
         let left: Vec<_> = match net.link(link.index).await? {
-            Some(l) => l
-                .ipv4()
-                .into_iter()
-                .filter(|a| r.owned.addresses.contains(a))
-                .collect(),
+            Some(l) => l.ipv4().into_iter().filter(|a| r.owned.addresses.contains(a)).collect(),
             None => return Ok(()),
         };
         if left.is_empty() {
@@ -94,24 +93,11 @@ async fn remove_one<B: Backend>(
 const REMOVAL_SETTLE: Duration = Duration::from_secs(2);
 
 /// Apply the interfaces of `plan` (not its removals; see [`remove_all`]).
-pub async fn apply_plan<B: Backend>(
-    backend: &B,
-    net: &Netlink,
-    plan: &Plan,
-    verify_timeout: Duration,
-) -> Vec<Outcome> {
-    let mut outcomes: Vec<Outcome> = plan
-        .interfaces
-        .iter()
-        .enumerate()
-        .filter_map(|(i, ip)| settled(i, ip))
-        .collect();
+pub async fn apply_plan<B: Backend>(backend: &B, net: &Netlink, plan: &Plan, verify_timeout: Duration) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = plan.interfaces.iter().enumerate().filter_map(|(i, ip)| settled(i, ip)).collect();
     for wave in plan.waves() {
-        let done = join_all(
-            wave.into_iter()
-                .map(|i| apply_one(backend, net, i, &plan.interfaces[i], verify_timeout)),
-        )
-        .await;
+        let done =
+            join_all(wave.into_iter().map(|i| apply_one(backend, net, i, &plan.interfaces[i], verify_timeout))).await;
         outcomes.extend(done);
     }
     outcomes.sort_by_key(|o| o.index);
@@ -130,12 +116,14 @@ pub fn before_applying(plan: &Plan) -> Vec<Outcome> {
                 state: InterfaceState::Drifted,
                 reason: "Drifted".into(),
                 message: d.join("; "),
+                action: None,
             },
             Step::Create | Step::Update(_) => Outcome {
                 index: i,
                 state: InterfaceState::Pending,
                 reason: "Pending".into(),
                 message: String::new(),
+                action: None,
             },
             _ => settled(i, ip).expect("non-action steps are settled"),
         })
@@ -145,16 +133,10 @@ pub fn before_applying(plan: &Plan) -> Vec<Outcome> {
 /// Interfaces whose outcome is known without touching anything.
 fn settled(index: usize, ip: &InterfacePlan) -> Option<Outcome> {
     let (state, reason, message) = match &ip.step {
-        Step::Nothing => (
-            InterfaceState::Configured,
-            "Configured".into(),
-            "up to date".into(),
-        ),
-        Step::NotFound => (
-            InterfaceState::NotFound,
-            "MacNotFound".into(),
-            format!("no link with MAC {} on this host", ip.mac),
-        ),
+        Step::Nothing => (InterfaceState::Configured, "Configured".into(), configured_message(ip)),
+        Step::NotFound => {
+            (InterfaceState::NotFound, "MacNotFound".into(), format!("no link with MAC {} on this host", ip.mac))
+        }
         Step::Blocked(b) => (InterfaceState::Blocked, b.reason().into(), b.to_string()),
         Step::Create | Step::Update(_) => return None,
     };
@@ -166,12 +148,7 @@ fn settled(index: usize, ip: &InterfacePlan) -> Option<Outcome> {
             warn!(interface = name, mac = %ip.mac, reason = b.reason(), "blocked: {b}");
         }
     }
-    Some(Outcome {
-        index,
-        state,
-        reason,
-        message,
-    })
+    Some(Outcome { index, state, reason, message, action: None })
 }
 
 async fn apply_one<B: Backend>(
@@ -182,10 +159,7 @@ async fn apply_one<B: Backend>(
     verify_timeout: Duration,
 ) -> Outcome {
     let name = ip.name.clone().unwrap_or_default();
-    let link = ip
-        .link
-        .clone()
-        .expect("planned create/update always has a link");
+    let link = ip.link.clone().expect("planned create/update always has a link");
     let started = Instant::now();
     let txn = match backend.begin(&link, ip.mac).await {
         Ok(t) => t,
@@ -196,6 +170,7 @@ async fn apply_one<B: Backend>(
                 state: InterfaceState::Failed,
                 reason: e.reason().into(),
                 message: e.to_string(),
+                action: None,
             };
         }
     };
@@ -206,19 +181,11 @@ async fn apply_one<B: Backend>(
             if let Some(owned) = ip.owned.as_ref().filter(|o| o.active) {
                 backend.release(&txn, owned).await?;
             }
-            let ours = ip
-                .owned
-                .as_ref()
-                .map(|o| o.addresses.clone())
-                .unwrap_or_default();
+            let ours = ip.owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default();
             net.rename(link.index, &name, &ours).await?;
             renamed_from = Some(from.to_string());
         }
-        let original = ip
-            .owned
-            .as_ref()
-            .and_then(|o| o.original_name.clone())
-            .or_else(|| renamed_from.clone());
+        let original = ip.owned.as_ref().and_then(|o| o.original_name.clone()).or_else(|| renamed_from.clone());
         created = backend.configure(&txn, ip, original.as_deref()).await?;
         wait_verified(net, ip, &name, link.index, verify_timeout).await
     }
@@ -229,19 +196,19 @@ async fn apply_one<B: Backend>(
             if let Err(e) = backend.commit(txn).await {
                 warn!(interface = %name, mac = %ip.mac, error = %e, "commit failed; the change stays applied");
             }
-            let (reason, message) = match &ip.step {
-                Step::Update(plan::Change::Drift(d)) => {
-                    ("DriftRepaired", format!("repaired: {}", d.join("; ")))
-                }
+            let (action, detail) = match &ip.step {
+                Step::Update(plan::Change::Drift(d)) => ("DriftRepaired", format!("repaired: {}", d.join("; "))),
                 Step::Update(_) => ("Updated", "configuration updated".to_string()),
-                _ => ("Configured", "configured".to_string()),
+                _ => ("Created", "configured".to_string()),
             };
-            info!(interface = %name, mac = %ip.mac, backend = backend.name(), address = %ip.desired.address, mtu = ip.desired.mtu, elapsed_ms = started.elapsed().as_millis() as u64, "{message}");
+            info!(interface = %name, mac = %ip.mac, backend = backend.name(), address = %ip.desired.address, mtu = ip.desired.mtu, elapsed_ms = started.elapsed().as_millis() as u64, action, "{detail}");
+            let message = configured_message(ip);
             Outcome {
                 index,
                 state: InterfaceState::Configured,
-                reason: reason.into(),
+                reason: "Configured".into(),
                 message,
+                action: Some((action, detail)),
             }
         }
         Err(e) => {
@@ -255,12 +222,7 @@ async fn apply_one<B: Backend>(
                 message.push_str(&format!(" (renaming back to {from}: {rn})"));
             }
             error!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, "apply failed, rolled back");
-            Outcome {
-                index,
-                state: InterfaceState::Failed,
-                reason: "RolledBack".into(),
-                message,
-            }
+            Outcome { index, state: InterfaceState::Failed, reason: "RolledBack".into(), message, action: None }
         }
     }
 }

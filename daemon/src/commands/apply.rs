@@ -27,24 +27,14 @@ async fn load_and_plan(settings: &Settings, file: &Path) -> Result<Planned, Fata
     let (cr, valid) = load(file)?;
     let (net, backend) = connect(settings).await?;
     let prepared = pass::prepare(settings, &net, &backend, &valid).await?;
-    Ok(Planned {
-        cr,
-        valid,
-        net,
-        backend,
-        prepared,
-    })
+    Ok(Planned { cr, valid, net, backend, prepared })
 }
 
 fn load(file: &Path) -> Result<(MultiNicNodeConfig, ValidSpec), Fatal> {
     let cr = source::read_file(file).map_err(Fatal::invalid)?;
     let valid = validate(&cr);
     if !valid.errors.is_empty() {
-        let lines: Vec<String> = valid
-            .errors
-            .iter()
-            .map(|e| format!("{}: {e}", file.display()))
-            .collect();
+        let lines: Vec<String> = valid.errors.iter().map(|e| format!("{}: {e}", file.display())).collect();
         return Err(Fatal::invalid(format!(
             "{}\nnothing was changed; fix the fields above and run again",
             lines.join("\n")
@@ -55,51 +45,24 @@ fn load(file: &Path) -> Result<(MultiNicNodeConfig, ValidSpec), Fatal> {
 
 /// One pass from a file: validate, plan, apply, verify; print the status block.
 pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<Exit, Fatal> {
-    let Planned {
-        cr,
-        valid,
-        net,
-        backend,
-        prepared,
-    } = load_and_plan(settings, file).await?;
+    let Planned { cr, valid, net, backend, prepared } = load_and_plan(settings, file).await?;
     if prepared.plan.is_noop() && prepared.gate.is_none() {
         tracing::info!(node = %valid.node_name, backend = backend.name(), "nothing to do: every interface is as desired");
     }
     let executed = pass::execute(settings, &net, &backend, &prepared, &valid).await;
     let links_after = net.links().await?;
-    let owned_after = backend
-        .owned()
-        .await
-        .unwrap_or_else(|_| prepared.owned.clone());
-    let discovered =
-        report::discovered(&links_after, &prepared.plan, &owned_after, &settings.policy);
-    let status = pass::status(
-        &cr,
-        &valid,
-        &prepared,
-        &executed.outcomes,
-        &backend,
-        discovered,
-    );
+    let owned_after = backend.owned().await.unwrap_or_else(|_| prepared.owned.clone());
+    let discovered = report::discovered(&links_after, &prepared.plan, &owned_after, &settings.policy);
+    let status = pass::status(&cr, &valid, &prepared, &executed.outcomes, &backend, discovered);
     print_data(&serde_json::json!({ "status": status }), format);
     let all_ok = status.state == Some(NodeState::Configured)
-        && status
-            .interface_statuses
-            .values()
-            .all(|i| i.state == InterfaceState::Configured);
-    Ok(if all_ok && !executed.removal_failed {
-        Exit::Ok
-    } else {
-        Exit::Failed
-    })
+        && status.interface_statuses.values().all(|i| i.state == InterfaceState::Configured);
+    Ok(if all_ok && !executed.removal_failed { Exit::Ok } else { Exit::Failed })
 }
 
 /// Dry run: what `apply` would do, per interface, and why. Touches nothing.
 pub async fn plan(settings: &Settings, file: &Path, format: Format) -> Result<Exit, Fatal> {
-    let Planned {
-        prepared: Prepared { gate, plan, .. },
-        ..
-    } = load_and_plan(settings, file).await?;
+    let Planned { prepared: Prepared { gate, plan, .. }, .. } = load_and_plan(settings, file).await?;
     if format == Format::Table {
         if let Some((reason, message)) = &gate {
             println!("{reason}: {message}");
@@ -108,15 +71,8 @@ pub async fn plan(settings: &Settings, file: &Path, format: Format) -> Result<Ex
     } else {
         print_data(&plan, format);
     }
-    let blocked = plan
-        .interfaces
-        .iter()
-        .any(|i| matches!(i.step, Step::Blocked(_) | Step::NotFound));
-    Ok(if gate.is_some() || blocked {
-        Exit::Failed
-    } else {
-        Exit::Ok
-    })
+    let blocked = plan.interfaces.iter().any(|i| matches!(i.step, Step::Blocked(_) | Step::NotFound));
+    Ok(if gate.is_some() || blocked { Exit::Failed } else { Exit::Ok })
 }
 
 fn plan_table(plan: &Plan) -> String {
@@ -125,18 +81,11 @@ fn plan_table(plan: &Plan) -> String {
         .iter()
         .map(|i| {
             let d = &i.desired;
-            let target = format!(
-                "{}{}",
-                d.address,
-                d.mtu.map(|m| format!(", mtu {m}")).unwrap_or_default()
-            );
+            let target = format!("{}{}", d.address, d.mtu.map(|m| format!(", mtu {m}")).unwrap_or_default());
             let detail = match &i.step {
                 Step::Nothing => "up to date".to_string(),
                 Step::Create => match i.rename_from() {
-                    Some(from) => format!(
-                        "rename {from} -> {}; {target}",
-                        i.name.as_deref().unwrap_or("?")
-                    ),
+                    Some(from) => format!("rename {from} -> {}; {target}", i.name.as_deref().unwrap_or("?")),
                     None => target,
                 },
                 Step::Update(Change::ConfigChanged) => format!("spec changed; {target}"),
@@ -147,10 +96,7 @@ fn plan_table(plan: &Plan) -> String {
             vec![
                 i.name.clone().unwrap_or_else(|| "-".into()),
                 i.mac.to_string(),
-                i.link
-                    .as_ref()
-                    .map(|l| l.name.clone())
-                    .unwrap_or_else(|| "-".into()),
+                i.link.as_ref().map(|l| l.name.clone()).unwrap_or_else(|| "-".into()),
                 i.step.label().to_string(),
                 detail,
             ]
@@ -164,10 +110,7 @@ fn plan_table(plan: &Plan) -> String {
         rows.push(vec![
             r.owned.name.clone(),
             r.owned.mac.to_string(),
-            r.link
-                .as_ref()
-                .map(|l| l.name.clone())
-                .unwrap_or_else(|| "-".into()),
+            r.link.as_ref().map(|l| l.name.clone()).unwrap_or_else(|| "-".into()),
             "remove".into(),
             detail,
         ]);

@@ -12,24 +12,14 @@ pub async fn cleanup(settings: &Settings) -> Result<Exit, Fatal> {
     let owned = backend.owned().await?;
     let plan = plan::plan(&[], &links, &owned, &settings.policy);
     if plan.removals.is_empty() {
-        println!(
-            "nothing to clean up: no {} configuration owned by multinic",
-            backend.name()
-        );
+        println!("nothing to clean up: no {} configuration owned by multinic", backend.name());
         return Ok(Exit::Ok);
     }
     let mut failed = false;
-    for (r, outcome) in plan
-        .removals
-        .iter()
-        .zip(remove_all(&backend, &net, &plan.removals).await)
-    {
+    for (r, outcome) in plan.removals.iter().zip(remove_all(&backend, &net, &plan.removals).await) {
         match outcome.error {
             None => match &r.restore_name {
-                Some(n) => println!(
-                    "removed {} ({}), name restored to {n}",
-                    r.owned.name, r.owned.mac
-                ),
+                Some(n) => println!("removed {} ({}), name restored to {n}", r.owned.name, r.owned.mac),
                 None => println!("removed {} ({})", r.owned.name, r.owned.mac),
             },
             Some(e) => {

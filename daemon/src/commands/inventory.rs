@@ -25,22 +25,14 @@ struct Entry<'a> {
 pub async fn inventory(settings: &Settings, format: Format, watch: bool) -> Result<Exit, Fatal> {
     let (net, backend) = connect(settings).await?;
     // Subscribe before the dump so that no change between the two is missed.
-    let events = if watch {
-        Some(netlink::subscribe()?)
-    } else {
-        None
-    };
+    let events = if watch { Some(netlink::subscribe()?) } else { None };
     let links = net.links().await?;
     let owned = backend.owned().await?;
     let entries: Vec<Entry<'_>> = links
         .iter()
         .map(|l| {
             let mine = l.hw_mac().and_then(|m| owned.iter().find(|o| o.mac == m));
-            Entry {
-                link: l,
-                role: role(l, mine, settings),
-                owned_by_multinic: mine,
-            }
+            Entry { link: l, role: role(l, mine, settings), owned_by_multinic: mine }
         })
         .collect();
     match format {
@@ -52,28 +44,16 @@ pub async fn inventory(settings: &Settings, format: Format, watch: bool) -> Resu
                     let addrs: Vec<String> = l.addresses.iter().map(|a| a.to_string()).collect();
                     vec![
                         l.name.clone(),
-                        l.hw_mac()
-                            .map(|m| m.to_string())
-                            .unwrap_or_else(|| "-".into()),
+                        l.hw_mac().map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
                         l.oper_state.clone(),
                         l.mtu.to_string(),
-                        if addrs.is_empty() {
-                            "-".into()
-                        } else {
-                            addrs.join(",")
-                        },
+                        if addrs.is_empty() { "-".into() } else { addrs.join(",") },
                         l.driver.clone().unwrap_or_else(|| "-".into()),
                         e.role.clone(),
                     ]
                 })
                 .collect();
-            print!(
-                "{}",
-                report::table(
-                    &["NAME", "MAC", "STATE", "MTU", "ADDRESSES", "DRIVER", "ROLE"],
-                    &rows
-                )
-            );
+            print!("{}", report::table(&["NAME", "MAC", "STATE", "MTU", "ADDRESSES", "DRIVER", "ROLE"], &rows));
         }
         _ => print_data(&entries, format),
     }
@@ -81,27 +61,10 @@ pub async fn inventory(settings: &Settings, format: Format, watch: bool) -> Resu
         use std::io::Write;
         while let Some(event) = events.recv().await {
             let line = match (&event, format) {
-                (_, Format::Json | Format::Yaml) => {
-                    serde_json::to_string(&event).unwrap_or_default()
-                }
-                (
-                    Event::Link {
-                        index,
-                        name,
-                        removed,
-                        ..
-                    },
-                    Format::Table,
-                ) => {
-                    let what = if *removed {
-                        "removed"
-                    } else {
-                        "new or changed"
-                    };
-                    format!(
-                        "link {} (index {index}) {what}",
-                        name.as_deref().unwrap_or("?")
-                    )
+                (_, Format::Json | Format::Yaml) => serde_json::to_string(&event).unwrap_or_default(),
+                (Event::Link { index, name, removed, .. }, Format::Table) => {
+                    let what = if *removed { "removed" } else { "new or changed" };
+                    format!("link {} (index {index}) {what}", name.as_deref().unwrap_or("?"))
                 }
                 (Event::Address { index }, Format::Table) => {
                     format!("addresses of index {index} changed")
@@ -122,11 +85,7 @@ fn role(l: &Link, mine: Option<&Owned>, settings: &Settings) -> String {
         return "protected: holds the default route".into();
     }
     if let Some(o) = mine {
-        return format!(
-            "multinic: {}{}",
-            o.name,
-            if o.active { "" } else { " (inactive)" }
-        );
+        return format!("multinic: {}{}", o.name, if o.active { "" } else { " (inactive)" });
     }
     if let Some(p) = settings.policy.protected_by(&l.name) {
         return format!("protected: name matches {p:?}");

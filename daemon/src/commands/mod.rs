@@ -50,33 +50,20 @@ pub struct Fatal {
 impl Fatal {
     /// Bad input (exit 2).
     pub fn invalid(message: impl Into<String>) -> Self {
-        Fatal {
-            exit: Exit::Invalid,
-            message: message.into(),
-        }
+        Fatal { exit: Exit::Invalid, message: message.into() }
     }
 }
 
 impl From<BackendError> for Fatal {
     fn from(e: BackendError) -> Self {
-        let exit = if e.is_unreachable() {
-            Exit::Unreachable
-        } else {
-            Exit::Failed
-        };
-        Fatal {
-            exit,
-            message: e.to_string(),
-        }
+        let exit = if e.is_unreachable() { Exit::Unreachable } else { Exit::Failed };
+        Fatal { exit, message: e.to_string() }
     }
 }
 
 impl From<crate::observe::netlink::NetlinkError> for Fatal {
     fn from(e: crate::observe::netlink::NetlinkError) -> Self {
-        Fatal {
-            exit: Exit::Unreachable,
-            message: e.to_string(),
-        }
+        Fatal { exit: Exit::Unreachable, message: e.to_string() }
     }
 }
 
@@ -94,9 +81,7 @@ pub enum Format {
 /// Print `value` as YAML or JSON.
 pub fn print_data<T: serde::Serialize>(value: &T, format: Format) {
     let text = match format {
-        Format::Json => serde_json::to_string_pretty(value)
-            .map(|s| s + "\n")
-            .unwrap_or_default(),
+        Format::Json => serde_json::to_string_pretty(value).map(|s| s + "\n").unwrap_or_default(),
         _ => serde_yaml::to_string(value).unwrap_or_default(),
     };
     print!("{text}");
@@ -107,14 +92,11 @@ pub async fn connect(settings: &Settings) -> Result<(Netlink, NetworkManagerBack
     let net = Netlink::connect()?;
     let timeout = u32::try_from(settings.rollback_timeout.as_secs()).unwrap_or(u32::MAX);
     let backend = match settings.backend {
-        BackendChoice::Auto | BackendChoice::NetworkManager => {
-            NetworkManagerBackend::connect(timeout).await?
-        }
+        BackendChoice::Auto | BackendChoice::NetworkManager => NetworkManagerBackend::connect(timeout).await?,
         BackendChoice::Networkd => {
             return Err(Fatal {
                 exit: Exit::Unreachable,
-                message: "backend networkd is not available in this build; use networkmanager"
-                    .into(),
+                message: "backend networkd is not available in this build; use networkmanager".into(),
             });
         }
     };

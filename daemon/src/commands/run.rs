@@ -16,14 +16,14 @@ use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event as Finalized, finalizer};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
-use multinic_api::{FINALIZER, MacAddr, MultiNicNodeConfig, validate};
-use sd_notify::NotifyState;
-use tracing::{error, info, warn};
+use multinic_api::{FINALIZER, MacAddr, MultiNicNodeConfig, MultiNicNodeConfigStatus, validate};
+use tracing::{info, warn};
 
 use super::{Exit, Fatal, connect};
 use crate::backend::networkmanager::NetworkManagerBackend;
 use crate::backend::{Backend, BackendError, before_applying, remove_all};
 use crate::config::Settings;
+use crate::notify::{notify, watchdog_interval};
 use crate::observe::netlink::{self, Event, Netlink};
 use crate::pass;
 use crate::plan::{self, Change, Step};
@@ -53,6 +53,9 @@ struct Ctx {
     /// MACs and link indices whose netlink events may need a pass.
     watched: Mutex<Watched>,
     ready: AtomicBool,
+    /// The status last written, by CR uid: the watch may hand us the object before
+    /// our own write shows in it, and the daemon is the only writer of status.
+    written: Mutex<Option<(String, MultiNicNodeConfigStatus)>>,
 }
 
 #[derive(Default)]
@@ -65,20 +68,11 @@ struct Watched {
 pub async fn run(settings: &Settings) -> Result<Exit, Fatal> {
     let node = settings.node_name.clone();
     if node.is_empty() {
-        return Err(Fatal::invalid(
-            "nodeName is empty and the hostname is unknown; set nodeName in the config",
-        ));
+        return Err(Fatal::invalid("nodeName is empty and the hostname is unknown; set nodeName in the config"));
     }
-    notify(&[NotifyState::Status(&format!(
-        "connecting to {} and the API server",
-        "the network backend"
-    ))]);
-    let client = cluster::client(&settings.kubeconfig)
-        .await
-        .map_err(|message| Fatal {
-            exit: Exit::Unreachable,
-            message,
-        })?;
+    notify(&["STATUS=connecting to the network backend and the API server"]);
+    let client =
+        cluster::client(&settings.kubeconfig).await.map_err(|message| Fatal { exit: Exit::Unreachable, message })?;
     let (net, backend) = connect(settings).await?;
     let api: Api<MultiNicNodeConfig> = Api::namespaced(client.clone(), &settings.namespace);
     let ctx = Arc::new(Ctx {
@@ -89,26 +83,18 @@ pub async fn run(settings: &Settings) -> Result<Exit, Fatal> {
         recorder: cluster::recorder(client, &node),
         watched: Mutex::new(Watched::default()),
         ready: AtomicBool::new(false),
+        written: Mutex::new(None),
     });
     info!(node = %node, namespace = %settings.namespace, backend = ctx.backend.name(), "multinicd starting");
 
     // Without a CR there is no first pass: be READY once we know that, or once we
     // know the API server cannot be reached (we keep retrying).
     match api.get_opt(&node).await {
-        Ok(Some(_)) => notify(&[NotifyState::Status("reconciling")]),
-        Ok(None) => mark_ready(
-            &ctx,
-            &format!(
-                "waiting: no MultiNicNodeConfig {}/{node} yet",
-                settings.namespace
-            ),
-        ),
+        Ok(Some(_)) => notify(&["STATUS=reconciling"]),
+        Ok(None) => mark_ready(&ctx, &format!("waiting: no MultiNicNodeConfig {}/{node} yet", settings.namespace)),
         Err(e) => {
             warn!(error = %e, "cannot reach the API server; retrying with backoff");
-            mark_ready(
-                &ctx,
-                &format!("cannot reach the API server ({e}); retrying"),
-            );
+            mark_ready(&ctx, &format!("cannot reach the API server ({e}); retrying"));
         }
     }
     spawn_watchdog();
@@ -133,7 +119,7 @@ pub async fn run(settings: &Settings) -> Result<Exit, Fatal> {
             futures::future::ready(())
         })
         .await;
-    notify(&[NotifyState::Stopping, NotifyState::Status("stopped")]);
+    notify(&["STOPPING=1", "STATUS=stopped"]);
     info!(node = %node, "multinicd stopped");
     Ok(Exit::Ok)
 }
@@ -141,9 +127,7 @@ pub async fn run(settings: &Settings) -> Result<Exit, Fatal> {
 fn concerns(ctx: &Ctx, e: &Event) -> bool {
     let w = ctx.watched.lock().expect("not poisoned");
     match e {
-        Event::Link { index, mac, .. } => {
-            w.indices.contains(index) || mac.is_some_and(|m| w.macs.contains(&m))
-        }
+        Event::Link { index, mac, .. } => w.indices.contains(index) || mac.is_some_and(|m| w.macs.contains(&m)),
         Event::Address { index } => w.indices.contains(index),
     }
 }
@@ -164,7 +148,7 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
     }
     info!("shutting down: finishing the running pass, then stopping");
-    notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
+    notify(&["STOPPING=1", "STATUS=stopping"]);
 }
 
 fn error_policy(
@@ -198,84 +182,62 @@ async fn apply(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, ReconcileEr
     let prepared = pass::prepare(s, &ctx.net, &ctx.backend, &valid).await?;
     remember(ctx, &valid, &prepared);
 
-    let drifting = prepared
-        .plan
-        .interfaces
-        .iter()
-        .any(|i| matches!(i.step, Step::Update(Change::Drift(_))));
+    let drifting = prepared.plan.interfaces.iter().any(|i| matches!(i.step, Step::Update(Change::Drift(_))));
     let mut current = cr.clone();
+    if let Some((uid, status)) = ctx.written.lock().expect("not poisoned").clone()
+        && cr.uid() == Some(uid)
+    {
+        current.status = Some(status);
+    }
     if drifting && prepared.gate.is_none() {
-        notify(&[NotifyState::Status("repairing drift")]);
+        notify(&["STATUS=repairing drift"]);
         let links = ctx.net.links().await.map_err(BackendError::from)?;
         let discovered = report::discovered(&links, &prepared.plan, &prepared.owned, &s.policy);
-        let status = pass::status(
-            cr,
-            &valid,
-            &prepared,
-            &before_applying(&prepared.plan),
-            &ctx.backend,
-            discovered,
-        );
-        if cluster::write_status(&ctx.api, cr, &status).await? {
-            current.status = Some(status);
+        let status =
+            pass::status(&current, &valid, &prepared, &before_applying(&prepared.plan), &ctx.backend, discovered);
+        // Showing the drift is worth a write, but the repair must not wait for the
+        // API server: the NICs matter more than the report.
+        match cluster::write_status(&ctx.api, &current, &status).await {
+            Ok(true) => {
+                remember_written(ctx, cr, &status);
+                current.status = Some(status);
+            }
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "cannot report the drift; repairing anyway"),
         }
     }
     let executed = pass::execute(s, &ctx.net, &ctx.backend, &prepared, &valid).await;
     let links = ctx.net.links().await.map_err(BackendError::from)?;
     let owned = ctx.backend.owned().await?;
     let discovered = report::discovered(&links, &prepared.plan, &owned, &s.policy);
-    let status = pass::status(
-        &current,
-        &valid,
-        &prepared,
-        &executed.outcomes,
-        &ctx.backend,
-        discovered,
-    );
+    let status = pass::status(&current, &valid, &prepared, &executed.outcomes, &ctx.backend, discovered);
     let wrote = cluster::write_status(&ctx.api, &current, &status).await?;
-    let notices = report::events::transitions(
-        cr.status.as_ref(),
-        &status,
-        &prepared.plan,
-        &executed.outcomes,
-    );
+    if wrote {
+        remember_written(ctx, cr, &status);
+    }
+    let notices = report::events::transitions(current.status.as_ref(), &status, &prepared.plan, &executed.outcomes);
     cluster::publish(&ctx.recorder, cr, &notices).await;
     let state = status.state.map(|st| format!("{st:?}")).unwrap_or_default();
     info!(node = %cr.name_any(), generation, backend = ctx.backend.name(), state = %state, wrote_status = wrote, "pass done");
-    mark_ready(
-        ctx,
-        &format!("{state}: {}", status.message.clone().unwrap_or_default()),
-    );
+    mark_ready(ctx, &format!("{state}: {}", status.message.clone().unwrap_or_default()));
     Ok(Action::requeue(s.resync_interval))
+}
+
+fn remember_written(ctx: &Ctx, cr: &MultiNicNodeConfig, status: &MultiNicNodeConfigStatus) {
+    if let Some(uid) = cr.uid() {
+        *ctx.written.lock().expect("not poisoned") = Some((uid, status.clone()));
+    }
 }
 
 fn remember(ctx: &Ctx, valid: &multinic_api::ValidSpec, prepared: &pass::Prepared) {
     let mut w = ctx.watched.lock().expect("not poisoned");
-    w.macs = valid
-        .interfaces
-        .iter()
-        .map(|i| i.mac)
-        .chain(prepared.owned.iter().map(|o| o.mac))
-        .collect();
-    w.indices = prepared
-        .plan
-        .interfaces
-        .iter()
-        .filter_map(|i| i.link.as_ref().map(|l| l.index))
-        .collect();
-    w.indices.extend(
-        prepared
-            .plan
-            .removals
-            .iter()
-            .filter_map(|r| r.link.as_ref().map(|l| l.index)),
-    );
+    w.macs = valid.interfaces.iter().map(|i| i.mac).chain(prepared.owned.iter().map(|o| o.mac)).collect();
+    w.indices = prepared.plan.interfaces.iter().filter_map(|i| i.link.as_ref().map(|l| l.index)).collect();
+    w.indices.extend(prepared.plan.removals.iter().filter_map(|r| r.link.as_ref().map(|l| l.index)));
 }
 
 async fn cleanup(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, ReconcileError> {
-    notify(&[NotifyState::Status(
-        "cleaning up: the MultiNicNodeConfig was deleted",
-    )]);
+    notify(&["STATUS=cleaning up: the MultiNicNodeConfig was deleted"]);
     let links = ctx.net.links().await.map_err(BackendError::from)?;
     let owned = ctx.backend.owned().await?;
     let plan = plan::plan(&[], &links, &owned, &ctx.settings.policy);
@@ -287,57 +249,32 @@ async fn cleanup(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, Reconcile
     if !failed.is_empty() {
         return Err(ReconcileError::Cleanup(failed.join("; ")));
     }
-    let names: Vec<&str> = plan
-        .removals
-        .iter()
-        .map(|r| r.owned.name.as_str())
-        .collect();
-    let note = if names.is_empty() {
-        "nothing to remove".to_string()
-    } else {
-        format!("removed {}", names.join(", "))
-    };
+    let names: Vec<&str> = plan.removals.iter().map(|r| r.owned.name.as_str()).collect();
+    let note = if names.is_empty() { "nothing to remove".to_string() } else { format!("removed {}", names.join(", ")) };
     info!(node = %cr.name_any(), "cleaned up: {note}");
-    cluster::publish(
-        &ctx.recorder,
-        cr,
-        &[report::events::Notice {
-            normal: true,
-            reason: "CleanedUp",
-            note,
-        }],
-    )
-    .await;
+    cluster::publish(&ctx.recorder, cr, &[report::events::Notice { normal: true, reason: "CleanedUp", note }]).await;
     *ctx.watched.lock().expect("not poisoned") = Watched::default();
     mark_ready(ctx, "cleaned up; waiting for a MultiNicNodeConfig");
     Ok(Action::await_change())
 }
 
 fn mark_ready(ctx: &Ctx, status: &str) {
+    let status = format!("STATUS={status}");
     if !ctx.ready.swap(true, Ordering::SeqCst) {
-        notify(&[NotifyState::Ready, NotifyState::Status(status)]);
+        notify(&["READY=1", &status]);
     } else {
-        notify(&[NotifyState::Status(status)]);
-    }
-}
-
-/// Tell systemd; a failure to notify is logged, never fatal.
-fn notify(states: &[NotifyState<'_>]) {
-    if let Err(e) = sd_notify::notify(states) {
-        error!(error = %e, "sd_notify failed");
+        notify(&[&status]);
     }
 }
 
 /// Ping the watchdog at half its interval when systemd asks for one.
 fn spawn_watchdog() {
-    let Some(interval) = sd_notify::watchdog_enabled() else {
-        return;
-    };
+    let Some(interval) = watchdog_interval() else { return };
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval / 2);
         loop {
             tick.tick().await;
-            notify(&[NotifyState::Watchdog]);
+            notify(&["WATCHDOG=1"]);
         }
     });
 }

@@ -48,15 +48,16 @@ pub enum NetlinkError {
         source: rtnetlink::Error,
     },
     /// Renaming was refused by the safety rule.
-    #[error(
-        "refusing to rename {name}: it is up with addresses multinic did not give it ({addresses})"
-    )]
+    #[error("refusing to rename {name}: it is up with addresses multinic did not give it ({addresses})")]
     RenameRefused {
         /// link name
         name: String,
         /// the foreign addresses
         addresses: String,
     },
+    /// A dump got no answer in time.
+    #[error("netlink dump got no answer within {DUMP_TIMEOUT:?}")]
+    Timeout,
     /// The link vanished.
     #[error("link {name} (index {index}) is gone")]
     Gone {
@@ -93,23 +94,34 @@ pub enum Event {
 #[derive(Clone)]
 pub struct Netlink {
     handle: Handle,
+    /// The kernel runs one dump at a time per socket (EBUSY otherwise, and the
+    /// response of the refused request is lost): requests take turns.
+    turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
+
+/// Longest a dump may take before it counts as lost.
+const DUMP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Netlink {
     /// Open the socket and spawn its driver on the current tokio runtime.
     pub fn connect() -> Result<Self, NetlinkError> {
         let (conn, handle, _) = rtnetlink::new_connection().map_err(NetlinkError::Socket)?;
         tokio::spawn(conn);
-        Ok(Netlink { handle })
+        Ok(Netlink { handle, turn: Default::default() })
     }
 
     /// Every link with its addresses and whether it holds a default route.
     pub async fn links(&self) -> Result<Vec<Link>, NetlinkError> {
-        let (links, addrs, defaults) = tokio::try_join!(
-            self.dump_links(),
-            self.dump_addresses(),
-            self.default_route_links()
-        )?;
+        let _turn = self.turn.lock().await;
+        let dumps = async {
+            Ok::<_, NetlinkError>((
+                self.dump_links().await?,
+                self.dump_addresses().await?,
+                self.default_route_links().await?,
+            ))
+        };
+        let (links, addrs, defaults) =
+            tokio::time::timeout(DUMP_TIMEOUT, dumps).await.map_err(|_| NetlinkError::Timeout)??;
         Ok(links
             .into_iter()
             .map(|mut l| {
@@ -134,23 +146,15 @@ impl Netlink {
             .execute()
             .try_collect()
             .await
-            .map_err(|source| NetlinkError::Dump {
-                what: "links",
-                source,
-            })?;
+            .map_err(|source| NetlinkError::Dump { what: "links", source })?;
         Ok(msgs.into_iter().map(to_link).collect())
     }
 
     async fn dump_addresses(&self) -> Result<HashMap<u32, Vec<IpNet>>, NetlinkError> {
         let mut out: HashMap<u32, Vec<IpNet>> = HashMap::new();
         let mut stream = self.handle.address().get().execute();
-        while let Some(msg) = stream
-            .try_next()
-            .await
-            .map_err(|source| NetlinkError::Dump {
-                what: "addresses",
-                source,
-            })?
+        while let Some(msg) =
+            stream.try_next().await.map_err(|source| NetlinkError::Dump { what: "addresses", source })?
         {
             let prefix = msg.header.prefix_len;
             // IFA_LOCAL is the address on point-to-point links; IFA_ADDRESS otherwise.
@@ -175,19 +179,11 @@ impl Netlink {
 
     async fn default_route_links(&self) -> Result<HashSet<u32>, NetlinkError> {
         let mut out = HashSet::new();
-        let requests = [
-            RouteMessageBuilder::<Ipv4Addr>::new().build(),
-            RouteMessageBuilder::<Ipv6Addr>::new().build(),
-        ];
+        let requests = [RouteMessageBuilder::<Ipv4Addr>::new().build(), RouteMessageBuilder::<Ipv6Addr>::new().build()];
         for request in requests {
             let mut stream = self.handle.route().get(request).execute();
-            while let Some(msg) = stream
-                .try_next()
-                .await
-                .map_err(|source| NetlinkError::Dump {
-                    what: "routes",
-                    source,
-                })?
+            while let Some(msg) =
+                stream.try_next().await.map_err(|source| NetlinkError::Dump { what: "routes", source })?
             {
                 let h = &msg.header;
                 if h.destination_prefix_length != 0 || h.kind != RouteType::Unicast {
@@ -209,9 +205,7 @@ impl Netlink {
                         RouteAttribute::Oif(index) => {
                             out.insert(*index);
                         }
-                        RouteAttribute::MultiPath(hops) => {
-                            out.extend(hops.iter().map(|h| h.interface_index))
-                        }
+                        RouteAttribute::MultiPath(hops) => out.extend(hops.iter().map(|h| h.interface_index)),
                         _ => {}
                     }
                 }
@@ -222,6 +216,7 @@ impl Netlink {
 
     /// Delete the given IPv4 addresses from a link (those it has).
     pub async fn delete_ipv4(&self, index: u32, nets: &[Ipv4Net]) -> Result<(), NetlinkError> {
+        let _turn = self.turn.lock().await;
         let msgs: Vec<_> = self
             .handle
             .address()
@@ -230,10 +225,7 @@ impl Netlink {
             .execute()
             .try_collect()
             .await
-            .map_err(|source| NetlinkError::Dump {
-                what: "addresses",
-                source,
-            })?;
+            .map_err(|source| NetlinkError::Dump { what: "addresses", source })?;
         for msg in msgs {
             let hit = msg.attributes.iter().any(|a| {
                 matches!(a, AddressAttribute::Local(std::net::IpAddr::V4(ip))
@@ -241,17 +233,12 @@ impl Netlink {
             });
             if hit {
                 let name = format!("index {index}");
-                self.handle
-                    .address()
-                    .del(msg)
-                    .execute()
-                    .await
-                    .map_err(|source| NetlinkError::Set {
-                        op: "delete address",
-                        name,
-                        index,
-                        source,
-                    })?;
+                self.handle.address().del(msg).execute().await.map_err(|source| NetlinkError::Set {
+                    op: "delete address",
+                    name,
+                    index,
+                    source,
+                })?;
             }
         }
         Ok(())
@@ -260,10 +247,7 @@ impl Netlink {
     /// Rename a link: down → set name → up, by index. Refused when the link is up
     /// with addresses other than `ours` (link-local ones do not count).
     pub async fn rename(&self, index: u32, to: &str, ours: &[Ipv4Net]) -> Result<(), NetlinkError> {
-        let link = self.link(index).await?.ok_or_else(|| NetlinkError::Gone {
-            name: to.into(),
-            index,
-        })?;
+        let link = self.link(index).await?.ok_or_else(|| NetlinkError::Gone { name: to.into(), index })?;
         if link.name == to {
             return Ok(());
         }
@@ -273,38 +257,21 @@ impl Netlink {
             .map(|a| a.to_string())
             .collect();
         if link.up && !foreign.is_empty() {
-            return Err(NetlinkError::RenameRefused {
-                name: link.name,
-                addresses: foreign.join(", "),
-            });
+            return Err(NetlinkError::RenameRefused { name: link.name, addresses: foreign.join(", ") });
         }
         let set = |msg, op| {
             let name = link.name.clone();
             let handle = self.handle.clone();
+            let turn = self.turn.clone();
             async move {
-                handle
-                    .link()
-                    .set(msg)
-                    .execute()
-                    .await
-                    .map_err(|source| NetlinkError::Set {
-                        op,
-                        name,
-                        index,
-                        source,
-                    })
+                let _turn = turn.lock().await;
+                handle.link().set(msg).execute().await.map_err(|source| NetlinkError::Set { op, name, index, source })
             }
         };
         if link.up {
             set(LinkUnspec::new_with_index(index).down().build(), "set down").await?;
         }
-        set(
-            LinkUnspec::new_with_index(index)
-                .name(to.to_string())
-                .build(),
-            "rename",
-        )
-        .await?;
+        set(LinkUnspec::new_with_index(index).name(to.to_string()).build(), "rename").await?;
         if link.up {
             set(LinkUnspec::new_with_index(index).up().build(), "set up").await?;
         }
@@ -314,13 +281,8 @@ impl Netlink {
 
 /// Subscribe to link and address events. The receiver yields until the socket fails.
 pub fn subscribe() -> Result<mpsc::UnboundedReceiver<Event>, NetlinkError> {
-    let groups = [
-        MulticastGroup::Link,
-        MulticastGroup::Ipv4Ifaddr,
-        MulticastGroup::Ipv6Ifaddr,
-    ];
-    let (conn, _handle, mut messages) =
-        rtnetlink::new_multicast_connection(&groups).map_err(NetlinkError::Socket)?;
+    let groups = [MulticastGroup::Link, MulticastGroup::Ipv4Ifaddr, MulticastGroup::Ipv6Ifaddr];
+    let (conn, _handle, mut messages) = rtnetlink::new_multicast_connection(&groups).map_err(NetlinkError::Socket)?;
     tokio::spawn(conn);
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -332,9 +294,7 @@ pub fn subscribe() -> Result<mpsc::UnboundedReceiver<Event>, NetlinkError> {
                 RouteNetlinkMessage::NewLink(l) => link_event(l, false),
                 RouteNetlinkMessage::DelLink(l) => link_event(l, true),
                 RouteNetlinkMessage::NewAddress(a) | RouteNetlinkMessage::DelAddress(a) => {
-                    Event::Address {
-                        index: a.header.index,
-                    }
+                    Event::Address { index: a.header.index }
                 }
                 _ => continue,
             };
@@ -348,12 +308,7 @@ pub fn subscribe() -> Result<mpsc::UnboundedReceiver<Event>, NetlinkError> {
 
 fn link_event(msg: LinkMessage, removed: bool) -> Event {
     let link = to_link(msg);
-    Event::Link {
-        index: link.index,
-        name: Some(link.name.clone()),
-        mac: link.hw_mac(),
-        removed,
-    }
+    Event::Link { index: link.index, name: Some(link.name.clone()), mac: link.hw_mac(), removed }
 }
 
 fn to_link(msg: LinkMessage) -> Link {
@@ -373,12 +328,8 @@ fn to_link(msg: LinkMessage) -> Link {
     for attr in msg.attributes {
         match attr {
             LinkAttribute::IfName(n) => link.name = n,
-            LinkAttribute::Address(a) => {
-                link.mac = MacAddr::from_bytes(&a).filter(|m| !m.is_zero())
-            }
-            LinkAttribute::PermAddress(a) => {
-                link.perm_mac = MacAddr::from_bytes(&a).filter(|m| !m.is_zero())
-            }
+            LinkAttribute::Address(a) => link.mac = MacAddr::from_bytes(&a).filter(|m| !m.is_zero()),
+            LinkAttribute::PermAddress(a) => link.perm_mac = MacAddr::from_bytes(&a).filter(|m| !m.is_zero()),
             LinkAttribute::Mtu(m) => link.mtu = m,
             LinkAttribute::OperState(s) => link.oper_state = oper_state(s),
             _ => {}

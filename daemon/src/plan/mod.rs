@@ -113,10 +113,9 @@ impl fmt::Display for Block {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Block::Loopback => write!(f, "the MAC belongs to the loopback device"),
-            Block::DefaultRoute => write!(
-                f,
-                "the link holds the default route (primary network); multinic never touches it"
-            ),
+            Block::DefaultRoute => {
+                write!(f, "the link holds the default route (primary network); multinic never touches it")
+            }
             Block::ProtectedName { pattern } => {
                 write!(f, "the link's name matches protected pattern {pattern:?}")
             }
@@ -132,17 +131,12 @@ impl fmt::Display for Block {
                     f,
                     "{name} already exists with MAC {mac}; not renaming anything: check the spec's MAC or free the name"
                 ),
-                None => write!(
-                    f,
-                    "{name} already exists with another MAC; not renaming anything"
-                ),
+                None => write!(f, "{name} already exists with another MAC; not renaming anything"),
             },
             Block::NoFreeName => write!(f, "multinic0 … multinic9 are all taken"),
-            Block::AmbiguousMac { links } => write!(
-                f,
-                "several links carry this MAC ({}); refusing to guess",
-                links.join(", ")
-            ),
+            Block::AmbiguousMac { links } => {
+                write!(f, "several links carry this MAC ({}); refusing to guess", links.join(", "))
+            }
         }
     }
 }
@@ -251,9 +245,7 @@ impl Plan {
         let mut out = Vec::new();
         loop {
             let wave: Vec<usize> = (0..self.interfaces.len())
-                .filter(|&k| {
-                    !done[k] && matches!(self.interfaces[k].step, Step::Create | Step::Update(_))
-                })
+                .filter(|&k| !done[k] && matches!(self.interfaces[k].step, Step::Create | Step::Update(_)))
                 .filter(|&k| self.interfaces[k].after.iter().all(|&j| done[j]))
                 .collect();
             if wave.is_empty() {
@@ -269,10 +261,7 @@ impl Plan {
     /// True when applying this plan writes nothing.
     pub fn is_noop(&self) -> bool {
         self.removals.is_empty()
-            && self
-                .interfaces
-                .iter()
-                .all(|i| matches!(i.step, Step::Nothing | Step::Blocked(_) | Step::NotFound))
+            && self.interfaces.iter().all(|i| matches!(i.step, Step::Nothing | Step::Blocked(_) | Step::NotFound))
     }
 }
 
@@ -281,11 +270,8 @@ pub fn plan(desired: &[ValidInterface], links: &[Link], owned: &[Owned], policy:
     let found: Vec<Found<'_>> = desired.iter().map(|d| find_link(d.mac, links)).collect();
     let names = naming::assign(desired, &found, links, owned);
 
-    let removals: Vec<Removal> = owned
-        .iter()
-        .filter(|o| !desired.iter().any(|d| d.mac == o.mac))
-        .map(|o| removal(o, links))
-        .collect();
+    let removals: Vec<Removal> =
+        owned.iter().filter(|o| !desired.iter().any(|d| d.mac == o.mac)).map(|o| removal(o, links)).collect();
 
     let interfaces = desired
         .iter()
@@ -293,37 +279,18 @@ pub fn plan(desired: &[ValidInterface], links: &[Link], owned: &[Owned], policy:
         .zip(names)
         .map(|((d, found), name)| {
             let owned = owned.iter().find(|o| o.mac == d.mac).cloned();
-            let hash = name
-                .as_deref()
-                .map(|n| config_hash(d, n))
-                .unwrap_or_default();
+            let hash = name.as_deref().map(|n| config_hash(d, n)).unwrap_or_default();
             let (link, step) = match found {
                 Found::None => (None, Step::NotFound),
-                Found::Many(many) => (
-                    None,
-                    Step::Blocked(Block::AmbiguousMac {
-                        links: many.iter().map(|l| l.name.clone()).collect(),
-                    }),
-                ),
+                Found::Many(many) => {
+                    (None, Step::Blocked(Block::AmbiguousMac { links: many.iter().map(|l| l.name.clone()).collect() }))
+                }
                 Found::One(link) => {
-                    let step = match safety::check(d, link, owned.as_ref(), name.as_deref(), policy)
-                    {
+                    let step = match safety::check(d, link, owned.as_ref(), name.as_deref(), policy) {
                         Some(block) => Step::Blocked(block),
-                        None => decide(
-                            d,
-                            link,
-                            owned.as_ref(),
-                            name.as_deref().unwrap_or_default(),
-                            &hash,
-                        ),
+                        None => decide(d, link, owned.as_ref(), name.as_deref().unwrap_or_default(), &hash),
                     };
-                    (
-                        Some(LinkRef {
-                            index: link.index,
-                            name: link.name.clone(),
-                        }),
-                        step,
-                    )
+                    (Some(LinkRef { index: link.index, name: link.name.clone() }), step)
                 }
             };
             InterfacePlan {
@@ -338,10 +305,7 @@ pub fn plan(desired: &[ValidInterface], links: &[Link], owned: &[Owned], policy:
             }
         })
         .collect();
-    let mut plan = Plan {
-        interfaces,
-        removals,
-    };
+    let mut plan = Plan { interfaces, removals };
     resolve_name_holders(&mut plan, links);
     plan
 }
@@ -360,26 +324,20 @@ fn resolve_name_holders(plan: &mut Plan, links: &[Link]) {
         if !matches!(this.step, Step::Create | Step::Update(_)) {
             continue;
         }
-        let Some(holder) = links
-            .iter()
-            .find(|l| &l.name == name && l.index != own.index)
-        else {
+        let Some(holder) = links.iter().find(|l| &l.name == name && l.index != own.index) else {
             continue;
         };
-        let restored = plan.removals.iter().any(|r| {
-            r.link.as_ref().is_some_and(|l| l.index == holder.index) && r.restore_name.is_some()
-        });
+        let restored = plan
+            .removals
+            .iter()
+            .any(|r| r.link.as_ref().is_some_and(|l| l.index == holder.index) && r.restore_name.is_some());
         if restored {
             continue;
         }
         let moving = plan.interfaces.iter().position(|j| {
-            j.link.as_ref().is_some_and(|l| l.index == holder.index)
-                && j.name.as_ref() != Some(&holder.name)
+            j.link.as_ref().is_some_and(|l| l.index == holder.index) && j.name.as_ref() != Some(&holder.name)
         });
-        let taken = Step::Blocked(Block::NameTaken {
-            name: name.clone(),
-            other_mac: holder.hw_mac(),
-        });
+        let taken = Step::Blocked(Block::NameTaken { name: name.clone(), other_mac: holder.hw_mac() });
         match moving {
             Some(j) => plan.interfaces[i].after.push(j),
             None => plan.interfaces[i].step = taken,
@@ -394,10 +352,10 @@ fn resolve_name_holders(plan: &mut Plan, links: &[Link]) {
             if !matches!(i_plan.step, Step::Create | Step::Update(_)) || i_plan.after.is_empty() {
                 continue;
             }
-            let stuck = i_plan.after.iter().any(|&j| {
-                !matches!(plan.interfaces[j].step, Step::Create | Step::Update(_))
-                    || waits_on(plan, j, i)
-            });
+            let stuck = i_plan
+                .after
+                .iter()
+                .any(|&j| !matches!(plan.interfaces[j].step, Step::Create | Step::Update(_)) || waits_on(plan, j, i));
             if stuck {
                 let name = i_plan.name.clone().unwrap_or_default();
                 let other_mac = plan.interfaces[i_plan.after[0]]
@@ -450,11 +408,7 @@ impl<'a> Found<'a> {
 /// permanent one.
 fn find_link(mac: MacAddr, links: &[Link]) -> Found<'_> {
     let by_perm: Vec<&Link> = links.iter().filter(|l| l.perm_mac == Some(mac)).collect();
-    let candidates = if by_perm.is_empty() {
-        links.iter().filter(|l| l.mac == Some(mac)).collect()
-    } else {
-        by_perm
-    };
+    let candidates = if by_perm.is_empty() { links.iter().filter(|l| l.mac == Some(mac)).collect() } else { by_perm };
     match candidates.len() {
         0 => Found::None,
         1 => Found::One(candidates[0]),
@@ -471,14 +425,7 @@ fn removal(owned: &Owned, links: &[Link]) -> Removal {
         }
         _ => None,
     };
-    Removal {
-        owned: owned.clone(),
-        link: link.map(|l| LinkRef {
-            index: l.index,
-            name: l.name.clone(),
-        }),
-        restore_name,
-    }
+    Removal { owned: owned.clone(), link: link.map(|l| LinkRef { index: l.index, name: l.name.clone() }), restore_name }
 }
 
 fn decide(d: &ValidInterface, link: &Link, owned: Option<&Owned>, name: &str, hash: &str) -> Step {
@@ -492,11 +439,7 @@ fn decide(d: &ValidInterface, link: &Link, owned: Option<&Owned>, name: &str, ha
     if !owned.active {
         drift.push("configuration is not active on the device".into());
     }
-    if drift.is_empty() {
-        Step::Nothing
-    } else {
-        Step::Update(Change::Drift(drift))
-    }
+    if drift.is_empty() { Step::Nothing } else { Step::Update(Change::Drift(drift)) }
 }
 
 /// Does the link look as desired? Up with carrier, named as planned, exactly the desired IPv4
@@ -509,19 +452,12 @@ pub fn verify(d: &ValidInterface, name: &str, link: &Link) -> Result<(), Vec<Str
     if !link.up {
         diffs.push("link is down".into());
     } else if !link.has_carrier() {
-        diffs.push(format!(
-            "link has no carrier (operational state {})",
-            link.oper_state
-        ));
+        diffs.push(format!("link has no carrier (operational state {})", link.oper_state));
     }
     let v4 = link.ipv4();
     if v4 != [d.address] {
         let have: Vec<String> = v4.iter().map(|a| a.to_string()).collect();
-        diffs.push(format!(
-            "IPv4 addresses are [{}], want [{}]",
-            have.join(", "),
-            d.address
-        ));
+        diffs.push(format!("IPv4 addresses are [{}], want [{}]", have.join(", "), d.address));
     }
     if let Some(mtu) = d.mtu
         && link.mtu != mtu
@@ -542,9 +478,5 @@ pub fn config_hash(d: &ValidInterface, name: &str) -> String {
     for s in &d.dns {
         h.update(format!("dns:{s}|"));
     }
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

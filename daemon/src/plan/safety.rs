@@ -44,11 +44,8 @@ pub struct Policy {
 impl Policy {
     /// The default patterns plus `extra`; an invalid glob is an error naming it.
     pub fn new(extra: &[String]) -> Result<Self, String> {
-        let patterns: Vec<String> = DEFAULT_PROTECTED
-            .iter()
-            .map(|s| s.to_string())
-            .chain(extra.iter().cloned())
-            .collect();
+        let patterns: Vec<String> =
+            DEFAULT_PROTECTED.iter().map(|s| s.to_string()).chain(extra.iter().cloned()).collect();
         let mut builder = GlobSetBuilder::new();
         for p in &patterns {
             builder.add(Glob::new(p).map_err(|e| format!("protected pattern {p:?}: {e}"))?);
@@ -59,10 +56,7 @@ impl Policy {
 
     /// The first pattern `name` matches.
     pub fn protected_by(&self, name: &str) -> Option<&str> {
-        self.set
-            .matches(name)
-            .first()
-            .map(|&i| self.patterns[i].as_str())
+        self.set.matches(name).first().map(|&i| self.patterns[i].as_str())
     }
 }
 
@@ -88,18 +82,14 @@ pub(crate) fn check(
         return Some(Block::DefaultRoute);
     }
     if let Some(pattern) = policy.protected_by(&link.name) {
-        return Some(Block::ProtectedName {
-            pattern: pattern.to_string(),
-        });
+        return Some(Block::ProtectedName { pattern: pattern.to_string() });
     }
     if link.up {
         let ours: Vec<_> = owned.map(|o| o.addresses.clone()).unwrap_or_default();
         let foreign: Vec<String> = link
             .given_addresses()
             .filter(|a| match a {
-                ipnet::IpNet::V4(v4) => {
-                    !(ours.contains(v4) || (owned.is_some() && *v4 == d.address))
-                }
+                ipnet::IpNet::V4(v4) => !(ours.contains(v4) || (owned.is_some() && *v4 == d.address)),
                 ipnet::IpNet::V6(_) => true,
             })
             .map(|a| a.to_string())

@@ -54,15 +54,7 @@ fn want(m: MacAddr, addr: &str) -> ValidInterface {
 
 #[test]
 fn fresh_nics_get_lowest_names_in_spec_order() {
-    let p = plan(
-        &[
-            want(mac(2), "198.51.100.2/24"),
-            want(mac(1), "198.51.100.1/24"),
-        ],
-        &host(),
-        &[],
-        &Policy::default(),
-    );
+    let p = plan(&[want(mac(2), "198.51.100.2/24"), want(mac(1), "198.51.100.1/24")], &host(), &[], &Policy::default());
     assert_eq!(p.interfaces[0].name.as_deref(), Some("multinic0"));
     assert_eq!(p.interfaces[1].name.as_deref(), Some("multinic1"));
     assert_eq!(p.interfaces[0].rename_from(), Some("ens5"));
@@ -73,12 +65,7 @@ fn fresh_nics_get_lowest_names_in_spec_order() {
 fn explicit_name_wins_and_others_skip_it() {
     let mut a = want(mac(1), "198.51.100.1/24");
     a.name = Some("multinic0".into());
-    let p = plan(
-        &[want(mac(2), "198.51.100.2/24"), a],
-        &host(),
-        &[],
-        &Policy::default(),
-    );
+    let p = plan(&[want(mac(2), "198.51.100.2/24"), a], &host(), &[], &Policy::default());
     assert_eq!(p.interfaces[0].name.as_deref(), Some("multinic1"));
     assert_eq!(p.interfaces[1].name.as_deref(), Some("multinic0"));
 }
@@ -86,10 +73,7 @@ fn explicit_name_wins_and_others_skip_it() {
 #[test]
 fn primary_and_loopback_are_blocked() {
     let p = plan(
-        &[
-            want(mac(0xee), "198.51.100.1/24"),
-            want(MacAddr([0; 6]), "198.51.100.2/24"),
-        ],
+        &[want(mac(0xee), "198.51.100.1/24"), want(MacAddr([0; 6]), "198.51.100.2/24")],
         &host(),
         &[],
         &Policy::default(),
@@ -102,26 +86,11 @@ fn primary_and_loopback_are_blocked() {
 fn protected_name_is_blocked_even_without_default_route() {
     let mut links = host();
     links[1].default_route = false;
-    let p = plan(
-        &[want(mac(0xee), "198.51.100.1/24")],
-        &links,
-        &[],
-        &Policy::default(),
-    );
-    assert_eq!(
-        p.interfaces[0].step,
-        Step::Blocked(Block::ProtectedName {
-            pattern: "eth0".into()
-        })
-    );
+    let p = plan(&[want(mac(0xee), "198.51.100.1/24")], &links, &[], &Policy::default());
+    assert_eq!(p.interfaces[0].step, Step::Blocked(Block::ProtectedName { pattern: "eth0".into() }));
     let custom = Policy::new(&["ens*".into()]).unwrap();
     let p = plan(&[want(mac(1), "198.51.100.1/24")], &host(), &[], &custom);
-    assert_eq!(
-        p.interfaces[0].step,
-        Step::Blocked(Block::ProtectedName {
-            pattern: "ens*".into()
-        })
-    );
+    assert_eq!(p.interfaces[0].step, Step::Blocked(Block::ProtectedName { pattern: "ens*".into() }));
 }
 
 #[test]
@@ -129,20 +98,10 @@ fn up_with_foreign_address_is_blocked_but_link_local_is_not() {
     let mut links = host();
     links[2].up = true;
     links[2].addresses = vec!["fe80::1/64".parse().unwrap()];
-    let p = plan(
-        &[want(mac(1), "198.51.100.1/24")],
-        &links,
-        &[],
-        &Policy::default(),
-    );
+    let p = plan(&[want(mac(1), "198.51.100.1/24")], &links, &[], &Policy::default());
     assert_eq!(p.interfaces[0].step, Step::Create);
     links[2].addresses.push("203.0.113.5/24".parse().unwrap());
-    let p = plan(
-        &[want(mac(1), "198.51.100.1/24")],
-        &links,
-        &[],
-        &Policy::default(),
-    );
+    let p = plan(&[want(mac(1), "198.51.100.1/24")], &links, &[], &Policy::default());
     assert!(
         matches!(&p.interfaces[0].step, Step::Blocked(Block::ForeignAddresses { addresses }) if addresses == &["203.0.113.5/24"])
     );
@@ -155,38 +114,17 @@ fn name_taken_by_other_mac_is_blocked_loudly() {
     let mut a = want(mac(1), "198.51.100.1/24");
     a.name = Some("multinic0".into());
     let p = plan(&[a], &links, &[], &Policy::default());
-    let Step::Blocked(block) = &p.interfaces[0].step else {
-        panic!("not blocked: {:?}", p.interfaces[0].step)
-    };
-    assert_eq!(
-        block,
-        &Block::NameTaken {
-            name: "multinic0".into(),
-            other_mac: Some(mac(9))
-        }
-    );
+    let Step::Blocked(block) = &p.interfaces[0].step else { panic!("not blocked: {:?}", p.interfaces[0].step) };
+    assert_eq!(block, &Block::NameTaken { name: "multinic0".into(), other_mac: Some(mac(9)) });
     assert!(block.is_critical());
     // Without an explicit name it simply gets the next free one.
-    let p = plan(
-        &[want(mac(1), "198.51.100.1/24")],
-        &links,
-        &[],
-        &Policy::default(),
-    );
+    let p = plan(&[want(mac(1), "198.51.100.1/24")], &links, &[], &Policy::default());
     assert_eq!(p.interfaces[0].name.as_deref(), Some("multinic1"));
 }
 
 #[test]
 fn missing_mac_is_not_found_and_others_proceed() {
-    let p = plan(
-        &[
-            want(mac(7), "198.51.100.7/24"),
-            want(mac(1), "198.51.100.1/24"),
-        ],
-        &host(),
-        &[],
-        &Policy::default(),
-    );
+    let p = plan(&[want(mac(7), "198.51.100.7/24"), want(mac(1), "198.51.100.1/24")], &host(), &[], &Policy::default());
     assert_eq!(p.interfaces[0].step, Step::NotFound);
     assert_eq!(p.interfaces[1].step, Step::Create);
 }
@@ -198,12 +136,7 @@ fn permanent_mac_wins_over_a_copied_one() {
     bond.perm_mac = None;
     links[2].perm_mac = Some(mac(1));
     links.push(bond);
-    let p = plan(
-        &[want(mac(1), "198.51.100.1/24")],
-        &links,
-        &[],
-        &Policy::default(),
-    );
+    let p = plan(&[want(mac(1), "198.51.100.1/24")], &links, &[], &Policy::default());
     assert_eq!(p.interfaces[0].link.as_ref().unwrap().name, "ens4");
 }
 
@@ -211,26 +144,14 @@ fn permanent_mac_wins_over_a_copied_one() {
 fn two_links_with_one_mac_are_ambiguous() {
     let mut links = host();
     links.push(link(9, "ens9", mac(1)));
-    let p = plan(
-        &[want(mac(1), "198.51.100.1/24")],
-        &links,
-        &[],
-        &Policy::default(),
-    );
-    assert!(matches!(
-        p.interfaces[0].step,
-        Step::Blocked(Block::AmbiguousMac { .. })
-    ));
+    let p = plan(&[want(mac(1), "198.51.100.1/24")], &links, &[], &Policy::default());
+    assert!(matches!(p.interfaces[0].step, Step::Blocked(Block::AmbiguousMac { .. })));
 }
 
 #[test]
 fn applied_spec_plans_nothing_and_a_change_plans_update() {
     let desired = vec![want(mac(1), "198.51.100.1/24")];
-    let (links, owned) = apply_sim(
-        &plan(&desired, &host(), &[], &Policy::default()),
-        host(),
-        vec![],
-    );
+    let (links, owned) = apply_sim(&plan(&desired, &host(), &[], &Policy::default()), host(), vec![]);
     let again = plan(&desired, &links, &owned, &Policy::default());
     assert!(again.is_noop(), "{again:?}");
     let mut changed = desired.clone();
@@ -244,30 +165,16 @@ fn applied_spec_plans_nothing_and_a_change_plans_update() {
 #[test]
 fn flushed_address_is_drift() {
     let desired = vec![want(mac(1), "198.51.100.1/24")];
-    let (mut links, owned) = apply_sim(
-        &plan(&desired, &host(), &[], &Policy::default()),
-        host(),
-        vec![],
-    );
+    let (mut links, owned) = apply_sim(&plan(&desired, &host(), &[], &Policy::default()), host(), vec![]);
     links[2].addresses.clear();
     let p = plan(&desired, &links, &owned, &Policy::default());
-    assert!(
-        matches!(&p.interfaces[0].step, Step::Update(Change::Drift(d)) if d[0].contains("IPv4")),
-        "{p:?}"
-    );
+    assert!(matches!(&p.interfaces[0].step, Step::Update(Change::Drift(d)) if d[0].contains("IPv4")), "{p:?}");
 }
 
 #[test]
 fn removed_interface_is_removed_and_its_name_restored() {
-    let desired = vec![
-        want(mac(1), "198.51.100.1/24"),
-        want(mac(2), "198.51.100.2/24"),
-    ];
-    let (links, owned) = apply_sim(
-        &plan(&desired, &host(), &[], &Policy::default()),
-        host(),
-        vec![],
-    );
+    let desired = vec![want(mac(1), "198.51.100.1/24"), want(mac(2), "198.51.100.2/24")];
+    let (links, owned) = apply_sim(&plan(&desired, &host(), &[], &Policy::default()), host(), vec![]);
     let p = plan(&desired[1..], &links, &owned, &Policy::default());
     assert_eq!(p.removals.len(), 1);
     assert_eq!(p.removals[0].restore_name.as_deref(), Some("ens4"));
@@ -277,22 +184,11 @@ fn removed_interface_is_removed_and_its_name_restored() {
 
 #[test]
 fn cleanup_plan_removes_every_owned_and_nothing_else() {
-    let desired = vec![
-        want(mac(1), "198.51.100.1/24"),
-        want(mac(2), "198.51.100.2/24"),
-    ];
-    let (links, owned) = apply_sim(
-        &plan(&desired, &host(), &[], &Policy::default()),
-        host(),
-        vec![],
-    );
+    let desired = vec![want(mac(1), "198.51.100.1/24"), want(mac(2), "198.51.100.2/24")];
+    let (links, owned) = apply_sim(&plan(&desired, &host(), &[], &Policy::default()), host(), vec![]);
     let p = plan(&[], &links, &owned, &Policy::default());
     assert!(p.interfaces.is_empty());
-    let restored: Vec<_> = p
-        .removals
-        .iter()
-        .map(|r| r.restore_name.clone().unwrap())
-        .collect();
+    let restored: Vec<_> = p.removals.iter().map(|r| r.restore_name.clone().unwrap()).collect();
     assert_eq!(restored, vec!["ens4", "ens5"]);
 }
 
@@ -300,32 +196,19 @@ fn cleanup_plan_removes_every_owned_and_nothing_else() {
 fn apply_sim(plan: &Plan, mut links: Vec<Link>, mut owned: Vec<Owned>) -> (Vec<Link>, Vec<Owned>) {
     for r in &plan.removals {
         owned.retain(|o| o.mac != r.owned.mac);
-        if let Some(l) = r
-            .link
-            .as_ref()
-            .and_then(|lr| links.iter_mut().find(|l| l.index == lr.index))
-        {
-            l.addresses
-                .retain(|a| !matches!(a, IpNet::V4(v4) if r.owned.addresses.contains(v4)));
+        if let Some(l) = r.link.as_ref().and_then(|lr| links.iter_mut().find(|l| l.index == lr.index)) {
+            l.addresses.retain(|a| !matches!(a, IpNet::V4(v4) if r.owned.addresses.contains(v4)));
             if let Some(n) = &r.restore_name {
                 l.name = n.clone();
             }
         }
     }
-    for i in plan
-        .waves()
-        .into_iter()
-        .flatten()
-        .map(|k| &plan.interfaces[k])
-    {
+    for i in plan.waves().into_iter().flatten().map(|k| &plan.interfaces[k]) {
         let lr = i.link.as_ref().unwrap();
         let l = links.iter_mut().find(|l| l.index == lr.index).unwrap();
         let name = i.name.clone().unwrap();
-        let original = i
-            .owned
-            .as_ref()
-            .and_then(|o| o.original_name.clone())
-            .or_else(|| (l.name != name).then(|| l.name.clone()));
+        let original =
+            i.owned.as_ref().and_then(|o| o.original_name.clone()).or_else(|| (l.name != name).then(|| l.name.clone()));
         l.name = name.clone();
         l.up = true;
         l.oper_state = "up".into();
@@ -366,58 +249,39 @@ fn arb_case() -> impl Strategy<Value = (Vec<Link>, Vec<ValidInterface>)> {
         "docker0",
     ]);
     let nic = (1u8..9, names, any::<bool>(), prop::option::of(1u8..200));
-    let spec_iface = (
-        0u8..10,
-        1u8..250,
-        prop::option::of(0u8..10),
-        prop::option::of(68u32..9000),
-    );
-    (
-        prop::collection::vec(nic, 0..8),
-        prop::collection::vec(spec_iface, 1..6),
-    )
-        .prop_map(|(nics, spec)| {
-            let mut links = host()[..2].to_vec();
-            for (i, (m, name, up, addr)) in nics.into_iter().enumerate() {
-                if links
-                    .iter()
-                    .any(|l| l.name == name || l.mac == Some(mac(m)))
-                {
-                    continue;
-                }
-                let mut l = link(10 + i as u32, name, mac(m));
-                l.up = up;
-                if let Some(a) = addr {
-                    l.addresses.push(IpNet::V4(
-                        Ipv4Net::new([203, 0, 113, a].into(), 24).unwrap(),
-                    ));
-                }
-                links.push(l);
+    let spec_iface = (0u8..10, 1u8..250, prop::option::of(0u8..10), prop::option::of(68u32..9000));
+    (prop::collection::vec(nic, 0..8), prop::collection::vec(spec_iface, 1..6)).prop_map(|(nics, spec)| {
+        let mut links = host()[..2].to_vec();
+        for (i, (m, name, up, addr)) in nics.into_iter().enumerate() {
+            if links.iter().any(|l| l.name == name || l.mac == Some(mac(m))) {
+                continue;
             }
-            let mut desired: Vec<ValidInterface> = Vec::new();
-            for (m, host_part, name, mtu) in spec {
-                let m = if m == 0 { mac(0xee) } else { mac(m) };
-                let name = name.map(|n| format!("multinic{n}"));
-                if desired
-                    .iter()
-                    .any(|d| d.mac == m || (name.is_some() && d.name == name))
-                {
-                    continue;
-                }
-                let mut d = want(m, &format!("198.51.100.{host_part}/24"));
-                d.index = desired.len();
-                d.name = name;
-                d.mtu = mtu;
-                desired.push(d);
+            let mut l = link(10 + i as u32, name, mac(m));
+            l.up = up;
+            if let Some(a) = addr {
+                l.addresses.push(IpNet::V4(Ipv4Net::new([203, 0, 113, a].into(), 24).unwrap()));
             }
-            (links, desired)
-        })
+            links.push(l);
+        }
+        let mut desired: Vec<ValidInterface> = Vec::new();
+        for (m, host_part, name, mtu) in spec {
+            let m = if m == 0 { mac(0xee) } else { mac(m) };
+            let name = name.map(|n| format!("multinic{n}"));
+            if desired.iter().any(|d| d.mac == m || (name.is_some() && d.name == name)) {
+                continue;
+            }
+            let mut d = want(m, &format!("198.51.100.{host_part}/24"));
+            d.index = desired.len();
+            d.name = name;
+            d.mtu = mtu;
+            desired.push(d);
+        }
+        (links, desired)
+    })
 }
 
 fn touched(p: &Plan) -> impl Iterator<Item = &InterfacePlan> {
-    p.interfaces
-        .iter()
-        .filter(|i| matches!(i.step, Step::Create | Step::Update(_)))
+    p.interfaces.iter().filter(|i| matches!(i.step, Step::Create | Step::Update(_)))
 }
 
 proptest! {

@@ -25,19 +25,9 @@ pub fn transitions(
     outcomes: &[Outcome],
 ) -> Vec<Notice> {
     let mut out = Vec::new();
-    let was = |name: &str| {
-        previous
-            .and_then(|p| p.interface_statuses.get(name))
-            .map(|s| s.state)
-    };
-    if now.state == Some(NodeState::Configured)
-        && previous.and_then(|p| p.state) != Some(NodeState::Configured)
-    {
-        out.push(Notice {
-            normal: true,
-            reason: "Configured",
-            note: now.message.clone().unwrap_or_default(),
-        });
+    let was = |name: &str| previous.and_then(|p| p.interface_statuses.get(name)).map(|s| s.state);
+    if now.state == Some(NodeState::Configured) && previous.and_then(|p| p.state) != Some(NodeState::Configured) {
+        out.push(Notice { normal: true, reason: "Configured", note: now.message.clone().unwrap_or_default() });
     }
     if now.state == Some(NodeState::Failed)
         && previous.and_then(|p| p.state) != Some(NodeState::Failed)
@@ -46,18 +36,12 @@ pub fn transitions(
         out.push(Notice {
             normal: false,
             reason: "Failed",
-            note: format!(
-                "{}: {}",
-                now.reason.clone().unwrap_or_default(),
-                now.message.clone().unwrap_or_default()
-            ),
+            note: format!("{}: {}", now.reason.clone().unwrap_or_default(), now.message.clone().unwrap_or_default()),
         });
     }
     for (name, s) in &now.interface_statuses {
         let (reason, wanted) = match s.state {
-            InterfaceState::Failed if s.reason != "RolledBack" => {
-                ("Failed", InterfaceState::Failed)
-            }
+            InterfaceState::Failed if s.reason != "RolledBack" => ("Failed", InterfaceState::Failed),
             InterfaceState::Blocked => ("Blocked", InterfaceState::Blocked),
             _ => continue,
         };
@@ -74,18 +58,15 @@ pub fn transitions(
             continue;
         };
         let name = ip.name.as_deref().unwrap_or("-");
-        match o.reason.as_str() {
-            "RolledBack" => out.push(Notice {
+        if o.reason == "RolledBack" {
+            out.push(Notice {
                 normal: false,
                 reason: "RolledBack",
                 note: format!("{name} ({}): {}", ip.mac, o.message),
-            }),
-            "DriftRepaired" => out.push(Notice {
-                normal: true,
-                reason: "DriftRepaired",
-                note: format!("{name} ({}): {}", ip.mac, o.message),
-            }),
-            _ => {}
+            });
+        }
+        if let Some(("DriftRepaired", detail)) = &o.action {
+            out.push(Notice { normal: true, reason: "DriftRepaired", note: format!("{name} ({}): {detail}", ip.mac) });
         }
     }
     out

@@ -21,10 +21,7 @@ pub fn results(plan: &Plan, outcomes: &[Outcome]) -> Vec<InterfaceResult> {
                 None => (InterfaceState::Pending, "Pending".into(), String::new()),
             };
             InterfaceResult {
-                key: ip
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| format!("interfaces[{}]", ip.desired.index)),
+                key: ip.name.clone().unwrap_or_else(|| format!("interfaces[{}]", ip.desired.index)),
                 id: ip.desired.id,
                 mac_address: ip.mac.to_string(),
                 address: Some(ip.desired.address.to_string()),
@@ -40,20 +37,14 @@ pub fn results(plan: &Plan, outcomes: &[Outcome]) -> Vec<InterfaceResult> {
 /// NICs on the host that nobody configures: Ethernet links with a MAC, not
 /// loopback, not protected, not multinic's, not in the spec, with no address given
 /// by anyone and no default route.
-pub fn discovered(
-    links: &[Link],
-    plan: &Plan,
-    owned: &[Owned],
-    policy: &Policy,
-) -> Vec<DiscoveredNic> {
+pub fn discovered(links: &[Link], plan: &Plan, owned: &[Owned], policy: &Policy) -> Vec<DiscoveredNic> {
     let mut out: Vec<DiscoveredNic> = links
         .iter()
         .filter(|l| !l.loopback && !l.default_route && policy.protected_by(&l.name).is_none())
         .filter(|l| l.given_addresses().next().is_none())
         .filter_map(|l| {
             let mac = l.hw_mac()?;
-            let known =
-                owned.iter().any(|o| o.mac == mac) || plan.interfaces.iter().any(|i| i.mac == mac);
+            let known = owned.iter().any(|o| o.mac == mac) || plan.interfaces.iter().any(|i| i.mac == mac);
             (!known).then(|| DiscoveredNic {
                 mac_address: mac.to_string(),
                 name: l.name.clone(),
@@ -101,14 +92,8 @@ mod tests {
     fn table_aligns_columns() {
         let t = table(
             &["NAME", "MAC"],
-            &[
-                vec!["multinic0".into(), "fa:16:3e:00:00:01".into()],
-                vec!["m1".into(), "x".into()],
-            ],
+            &[vec!["multinic0".into(), "fa:16:3e:00:00:01".into()], vec!["m1".into(), "x".into()]],
         );
-        assert_eq!(
-            t,
-            "NAME       MAC\nmultinic0  fa:16:3e:00:00:01\nm1         x\n"
-        );
+        assert_eq!(t, "NAME       MAC\nmultinic0  fa:16:3e:00:00:01\nm1         x\n");
     }
 }

@@ -19,8 +19,7 @@ pub const REPORTING_CONTROLLER: &str = "multinic.io/multinicd";
 
 /// A client from a kubeconfig file (the kubelet's by default).
 pub async fn client(kubeconfig: &Path) -> Result<Client, String> {
-    let kc = Kubeconfig::read_from(kubeconfig)
-        .map_err(|e| format!("kubeconfig {}: {e}", kubeconfig.display()))?;
+    let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| format!("kubeconfig {}: {e}", kubeconfig.display()))?;
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .map_err(|e| format!("kubeconfig {}: {e}", kubeconfig.display()))?;
@@ -42,24 +41,13 @@ pub async fn write_status(
         "kind": "MultiNicNodeConfig",
         "status": status,
     });
-    api.patch_status(
-        &cr.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
+    api.patch_status(&cr.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await?;
     Ok(true)
 }
 
 /// An event recorder reporting as this node's daemon.
 pub fn recorder(client: Client, node: &str) -> Recorder {
-    Recorder::new(
-        client,
-        Reporter {
-            controller: REPORTING_CONTROLLER.into(),
-            instance: Some(node.into()),
-        },
-    )
+    Recorder::new(client, Reporter { controller: REPORTING_CONTROLLER.into(), instance: Some(node.into()) })
 }
 
 /// Publish events about the CR; failures are logged, never fatal.
@@ -67,11 +55,7 @@ pub async fn publish(recorder: &Recorder, cr: &MultiNicNodeConfig, notices: &[No
     let reference = cr.object_ref(&());
     for n in notices {
         let event = Event {
-            type_: if n.normal {
-                EventType::Normal
-            } else {
-                EventType::Warning
-            },
+            type_: if n.normal { EventType::Normal } else { EventType::Warning },
             reason: n.reason.into(),
             note: Some(n.note.chars().take(1000).collect()),
             action: "Reconcile".into(),

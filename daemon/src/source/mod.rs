@@ -11,23 +11,16 @@ use multinic_api::MultiNicNodeConfig;
 /// and, for bad YAML, the line and column.
 pub fn read_file(path: &Path) -> Result<MultiNicNodeConfig, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let cr: MultiNicNodeConfig =
-        serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let cr: MultiNicNodeConfig = serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     if cr.metadata.name.is_none() {
-        return Err(format!(
-            "{}: metadata.name: must be set to the node's name",
-            path.display()
-        ));
+        return Err(format!("{}: metadata.name: must be set to the node's name", path.display()));
     }
     Ok(cr)
 }
 
 /// Whether the host may apply a spec with this `instanceId`: equal to the host's
 /// system UUID, case-insensitively. `Err((reason, message))` otherwise.
-pub fn check_instance_id(
-    instance_id: Option<&str>,
-    uuid_path: &Path,
-) -> Result<(), (String, String)> {
+pub fn check_instance_id(instance_id: Option<&str>, uuid_path: &Path) -> Result<(), (String, String)> {
     let Some(want) = instance_id else {
         return Ok(());
     };
@@ -46,9 +39,7 @@ pub fn check_instance_id(
     } else {
         Err((
             "InstanceIdMismatch".to_string(),
-            format!(
-                "spec.instanceId is {want} but this host's system UUID is {have}; nothing applied"
-            ),
+            format!("spec.instanceId is {want} but this host's system UUID is {have}; nothing applied"),
         ))
     }
 }
@@ -64,8 +55,7 @@ mod tests {
         std::fs::write(&p, "B4975C5F-50BB-479F-9E7B-A430815AE852\n").unwrap();
         assert!(check_instance_id(Some("b4975c5f-50bb-479f-9e7b-a430815ae852"), &p).is_ok());
         assert!(check_instance_id(None, &p).is_ok());
-        let (reason, message) =
-            check_instance_id(Some("00000000-0000-0000-0000-000000000000"), &p).unwrap_err();
+        let (reason, message) = check_instance_id(Some("00000000-0000-0000-0000-000000000000"), &p).unwrap_err();
         assert_eq!(reason, "InstanceIdMismatch");
         assert!(message.contains("B4975C5F"));
         let (reason, _) = check_instance_id(Some("x"), Path::new("/nonexistent/uuid")).unwrap_err();

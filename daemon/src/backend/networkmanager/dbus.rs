@@ -57,10 +57,7 @@ pub trait NetworkManager {
     /// Keep the changes made since the checkpoint.
     fn checkpoint_destroy(&self, checkpoint: &ObjectPath<'_>) -> zbus::Result<()>;
     /// Restore the checkpoint; per device path, 0 on success.
-    fn checkpoint_rollback(
-        &self,
-        checkpoint: &ObjectPath<'_>,
-    ) -> zbus::Result<HashMap<String, u32>>;
+    fn checkpoint_rollback(&self, checkpoint: &ObjectPath<'_>) -> zbus::Result<HashMap<String, u32>>;
     /// Active connections.
     #[zbus(property)]
     fn active_connections(&self) -> zbus::Result<Vec<OwnedObjectPath>>;
@@ -121,10 +118,7 @@ pub trait NmActiveConnection {
 }
 
 /// `org.freedesktop.NetworkManager.Device`.
-#[proxy(
-    interface = "org.freedesktop.NetworkManager.Device",
-    default_service = "org.freedesktop.NetworkManager"
-)]
+#[proxy(interface = "org.freedesktop.NetworkManager.Device", default_service = "org.freedesktop.NetworkManager")]
 pub trait NmDevice {
     /// The active connection on the device, `/` when none.
     #[zbus(property)]

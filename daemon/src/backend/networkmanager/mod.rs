@@ -37,30 +37,17 @@ impl NetworkManagerBackend {
     /// `rollback_timeout_secs` is how long NM waits before rolling a checkpoint back
     /// on its own (when multinicd dies mid-change).
     pub async fn connect(rollback_timeout_secs: u32) -> Result<Self, BackendError> {
-        let conn = zbus::Connection::system()
-            .await
-            .map_err(BackendError::Bus)?;
+        let conn = zbus::Connection::system().await.map_err(BackendError::Bus)?;
         Self::on(conn, rollback_timeout_secs).await
     }
 
     /// Use an existing bus connection.
-    pub async fn on(
-        conn: zbus::Connection,
-        rollback_timeout_secs: u32,
-    ) -> Result<Self, BackendError> {
-        let bus = zbus::fdo::DBusProxy::new(&conn)
-            .await
-            .map_err(BackendError::Bus)?;
+    pub async fn on(conn: zbus::Connection, rollback_timeout_secs: u32) -> Result<Self, BackendError> {
+        let bus = zbus::fdo::DBusProxy::new(&conn).await.map_err(BackendError::Bus)?;
         let name = zbus::names::BusName::try_from(NM_BUS_NAME).expect("valid bus name");
-        let running = bus
-            .name_has_owner(name)
-            .await
-            .map_err(|e| BackendError::Bus(e.into()))?;
+        let running = bus.name_has_owner(name).await.map_err(|e| BackendError::Bus(e.into()))?;
         if !running {
-            return Err(BackendError::NotRunning {
-                service: "NetworkManager",
-                bus_name: NM_BUS_NAME,
-            });
+            return Err(BackendError::NotRunning { service: "NetworkManager", bus_name: NM_BUS_NAME });
         }
         let nm = NetworkManagerProxy::builder(&conn)
             .cache_properties(CacheProperties::No)
@@ -72,12 +59,7 @@ impl NetworkManagerBackend {
             .build()
             .await
             .map_err(BackendError::Bus)?;
-        Ok(NetworkManagerBackend {
-            conn,
-            nm,
-            settings,
-            rollback_timeout_secs,
-        })
+        Ok(NetworkManagerBackend { conn, nm, settings, rollback_timeout_secs })
     }
 
     async fn connection(&self, path: &str) -> zbus::Result<NmConnectionProxy<'static>> {
@@ -90,10 +72,7 @@ impl NetworkManagerBackend {
 
     /// Profiles that are activated right now.
     async fn activated_profiles(&self) -> Result<HashSet<OwnedObjectPath>, BackendError> {
-        let read = |source| BackendError::Read {
-            op: "reading active connections",
-            source,
-        };
+        let read = |source| BackendError::Read { op: "reading active connections", source };
         let actives = self.nm.active_connections().await.map_err(read)?;
         let states = join_all(actives.iter().map(|path| async move {
             let ac = NmActiveConnectionProxy::builder(&self.conn)
@@ -117,18 +96,8 @@ impl NetworkManagerBackend {
         Ok(out)
     }
 
-    fn call<'a>(
-        &self,
-        op: &'static str,
-        iface: &'a str,
-        mac: MacAddr,
-    ) -> impl Fn(zbus::Error) -> BackendError + 'a {
-        move |source| BackendError::Call {
-            op,
-            iface: iface.to_string(),
-            mac,
-            source,
-        }
+    fn call<'a>(&self, op: &'static str, iface: &'a str, mac: MacAddr) -> impl Fn(zbus::Error) -> BackendError + 'a {
+        move |source| BackendError::Call { op, iface: iface.to_string(), mac, source }
     }
 }
 
@@ -140,14 +109,11 @@ impl Backend for NetworkManagerBackend {
     }
 
     async fn owned(&self) -> Result<Vec<Owned>, BackendError> {
-        let paths =
-            self.settings
-                .list_connections()
-                .await
-                .map_err(|source| BackendError::Read {
-                    op: "listing NM profiles",
-                    source,
-                })?;
+        let paths = self
+            .settings
+            .list_connections()
+            .await
+            .map_err(|source| BackendError::Read { op: "listing NM profiles", source })?;
         let profiles = join_all(paths.iter().map(|p| async move {
             let c = self.connection(p.as_str()).await?;
             Ok::<_, zbus::Error>((p.as_str().to_string(), c.get_settings().await?))
@@ -168,26 +134,17 @@ impl Backend for NetworkManagerBackend {
     }
 
     async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<Checkpoint, BackendError> {
-        let device = self
-            .nm
-            .get_device_by_ip_iface(&link.name)
-            .await
-            .map_err(self.call("GetDeviceByIpIface", &link.name, mac))?;
+        let device = self.nm.get_device_by_ip_iface(&link.name).await.map_err(self.call(
+            "GetDeviceByIpIface",
+            &link.name,
+            mac,
+        ))?;
         let path = self
             .nm
-            .checkpoint_create(
-                &[&device.as_ref()],
-                self.rollback_timeout_secs,
-                NM_CHECKPOINT_CREATE_FLAG_NONE,
-            )
+            .checkpoint_create(&[&device.as_ref()], self.rollback_timeout_secs, NM_CHECKPOINT_CREATE_FLAG_NONE)
             .await
             .map_err(self.call("CheckpointCreate", &link.name, mac))?;
-        Ok(Checkpoint {
-            path,
-            device,
-            iface: link.name.clone(),
-            mac,
-        })
+        Ok(Checkpoint { path, device, iface: link.name.clone(), mac })
     }
 
     async fn release(&self, txn: &Checkpoint, owned: &Owned) -> Result<(), BackendError> {
@@ -198,16 +155,14 @@ impl Backend for NetworkManagerBackend {
             .build()
             .await
             .map_err(self.call("Device", &owned.name, owned.mac))?;
-        let active = device.active_connection().await.map_err(self.call(
-            "Device.ActiveConnection",
-            &owned.name,
-            owned.mac,
-        ))?;
+        let active =
+            device.active_connection().await.map_err(self.call("Device.ActiveConnection", &owned.name, owned.mac))?;
         if active.as_str() != "/" {
-            self.nm
-                .deactivate_connection(&active.as_ref())
-                .await
-                .map_err(self.call("DeactivateConnection", &owned.name, owned.mac))?;
+            self.nm.deactivate_connection(&active.as_ref()).await.map_err(self.call(
+                "DeactivateConnection",
+                &owned.name,
+                owned.mac,
+            ))?;
         }
         Ok(())
     }
@@ -228,10 +183,7 @@ impl Backend for NetworkManagerBackend {
         });
         let (profile, created) = match &plan.owned {
             Some(owned) => {
-                let c = self
-                    .connection(&owned.handle)
-                    .await
-                    .map_err(call("Connection"))?;
+                let c = self.connection(&owned.handle).await.map_err(call("Connection"))?;
                 let existing = c.get_settings().await.map_err(call("GetSettings"))?;
                 let merged = settings::merge(ours, &existing);
                 c.update2(
@@ -244,24 +196,16 @@ impl Backend for NetworkManagerBackend {
                 (owned.handle.clone(), None)
             }
             None => {
-                let flags = NM_SETTINGS_ADD_CONNECTION2_FLAG_TO_DISK
-                    | NM_SETTINGS_ADD_CONNECTION2_FLAG_BLOCK_AUTOCONNECT;
-                let (path, _) = self
-                    .settings
-                    .add_connection2(ours, flags, HashMap::new())
-                    .await
-                    .map_err(call("AddConnection2"))?;
+                let flags =
+                    NM_SETTINGS_ADD_CONNECTION2_FLAG_TO_DISK | NM_SETTINGS_ADD_CONNECTION2_FLAG_BLOCK_AUTOCONNECT;
+                let (path, _) =
+                    self.settings.add_connection2(ours, flags, HashMap::new()).await.map_err(call("AddConnection2"))?;
                 (path.as_str().to_string(), Some(path.as_str().to_string()))
             }
         };
-        let profile_path = ObjectPath::try_from(profile.as_str())
-            .map_err(|e| call("ActivateConnection")(e.into()))?;
+        let profile_path = ObjectPath::try_from(profile.as_str()).map_err(|e| call("ActivateConnection")(e.into()))?;
         let root = ObjectPath::from_static_str_unchecked("/");
-        if let Err(e) = self
-            .nm
-            .activate_connection(&profile_path, &txn.device.as_ref(), &root)
-            .await
-        {
+        if let Err(e) = self.nm.activate_connection(&profile_path, &txn.device.as_ref(), &root).await {
             // Hand the created profile to the rollback even though activation failed.
             return match created {
                 Some(c) => {
@@ -278,52 +222,41 @@ impl Backend for NetworkManagerBackend {
     }
 
     async fn commit(&self, txn: Checkpoint) -> Result<(), BackendError> {
-        self.nm
-            .checkpoint_destroy(&txn.path.as_ref())
-            .await
-            .map_err(self.call("CheckpointDestroy", &txn.iface, txn.mac))
+        self.nm.checkpoint_destroy(&txn.path.as_ref()).await.map_err(self.call(
+            "CheckpointDestroy",
+            &txn.iface,
+            txn.mac,
+        ))
     }
 
     async fn rollback(&self, txn: Checkpoint, created: Option<&str>) -> Result<(), BackendError> {
-        let result = self
-            .nm
-            .checkpoint_rollback(&txn.path.as_ref())
-            .await
-            .map_err(self.call("CheckpointRollback", &txn.iface, txn.mac));
+        let result = self.nm.checkpoint_rollback(&txn.path.as_ref()).await.map_err(self.call(
+            "CheckpointRollback",
+            &txn.iface,
+            txn.mac,
+        ));
         // Without DELETE_NEW_CONNECTIONS (which would delete every profile created
         // since, including other interfaces' ones) a created profile is ours to delete.
         if let Some(path) = created
             && let Ok(c) = self.connection(path).await
         {
-            c.delete()
-                .await
-                .map_err(self.call("Delete", &txn.iface, txn.mac))?;
+            c.delete().await.map_err(self.call("Delete", &txn.iface, txn.mac))?;
         }
-        let failed: Vec<String> = result?
-            .into_iter()
-            .filter(|(_, code)| *code != 0)
-            .map(|(dev, code)| format!("{dev}: {code}"))
-            .collect();
+        let failed: Vec<String> =
+            result?.into_iter().filter(|(_, code)| *code != 0).map(|(dev, code)| format!("{dev}: {code}")).collect();
         if !failed.is_empty() {
-            return Err(self.call("CheckpointRollback", &txn.iface, txn.mac)(
-                zbus::Error::Failure(failed.join(", ")),
-            ));
+            return Err(self.call("CheckpointRollback", &txn.iface, txn.mac)(zbus::Error::Failure(failed.join(", "))));
         }
         Ok(())
     }
 
     async fn remove(&self, owned: &Owned) -> Result<(), BackendError> {
-        let c = self.connection(&owned.handle).await.map_err(self.call(
-            "Connection",
-            &owned.name,
-            owned.mac,
-        ))?;
+        let c = self.connection(&owned.handle).await.map_err(self.call("Connection", &owned.name, owned.mac))?;
         match c.delete().await {
             Ok(()) => Ok(()),
             // Already gone is what we wanted.
             Err(zbus::Error::MethodError(name, _, _))
-                if name.as_str().ends_with("UnknownMethod")
-                    || name.as_str().ends_with("UnknownObject") =>
+                if name.as_str().ends_with("UnknownMethod") || name.as_str().ends_with("UnknownObject") =>
             {
                 Ok(())
             }

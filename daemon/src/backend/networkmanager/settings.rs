@@ -76,10 +76,7 @@ pub fn build(p: &Profile<'_>) -> Settings<'static> {
             .map(|r| {
                 let mut m = HashMap::new();
                 m.insert("dest".to_string(), Value::from(r.to.network().to_string()));
-                m.insert(
-                    "prefix".to_string(),
-                    Value::from(u32::from(r.to.prefix_len())),
-                );
+                m.insert("prefix".to_string(), Value::from(u32::from(r.to.prefix_len())));
                 if let Some(via) = r.via {
                     m.insert("next-hop".to_string(), Value::from(via.to_string()));
                 }
@@ -93,11 +90,7 @@ pub fn build(p: &Profile<'_>) -> Settings<'static> {
     }
     if !d.dns.is_empty() {
         // `ipv4.dns` is `au` in network byte order.
-        let dns: Vec<u32> = d
-            .dns
-            .iter()
-            .map(|a| u32::from_le_bytes(a.octets()))
-            .collect();
+        let dns: Vec<u32> = d.dns.iter().map(|a| u32::from_le_bytes(a.octets())).collect();
         ipv4.insert("dns", Value::from(dns));
     }
 
@@ -128,10 +121,7 @@ pub fn build(p: &Profile<'_>) -> Settings<'static> {
 fn address(net: Ipv4Net) -> HashMap<String, Value<'static>> {
     HashMap::from([
         ("address".to_string(), Value::from(net.addr().to_string())),
-        (
-            "prefix".to_string(),
-            Value::from(u32::from(net.prefix_len())),
-        ),
+        ("prefix".to_string(), Value::from(u32::from(net.prefix_len()))),
     ])
 }
 
@@ -226,12 +216,7 @@ mod tests {
         settings
             .into_iter()
             .map(|(g, keys)| {
-                (
-                    g.to_string(),
-                    keys.into_iter()
-                        .map(|(k, v)| (k.to_string(), v.try_to_owned().unwrap()))
-                        .collect(),
-                )
+                (g.to_string(), keys.into_iter().map(|(k, v)| (k.to_string(), v.try_to_owned().unwrap())).collect())
             })
             .collect()
     }
@@ -239,16 +224,8 @@ mod tests {
     #[test]
     fn profile_is_bound_by_mac_marked_and_never_default() {
         let d = iface();
-        let s = build(&Profile {
-            desired: &d,
-            name: "multinic0",
-            original_name: Some("ens4"),
-            config_hash: "abc",
-        });
-        assert_eq!(
-            s["802-3-ethernet"]["mac-address"],
-            Value::from(vec![0xfau8, 0x16, 0x3e, 0, 0, 1])
-        );
+        let s = build(&Profile { desired: &d, name: "multinic0", original_name: Some("ens4"), config_hash: "abc" });
+        assert_eq!(s["802-3-ethernet"]["mac-address"], Value::from(vec![0xfau8, 0x16, 0x3e, 0, 0, 1]));
         assert_eq!(s["802-3-ethernet"]["mtu"], Value::from(9000u32));
         assert!(!s["connection"].contains_key("interface-name"));
         assert_eq!(s["connection"]["uuid"], Value::from(profile_uuid(d.mac)));
@@ -279,23 +256,13 @@ mod tests {
             via: Some("198.51.100.1".parse().unwrap()),
             metric: None,
         });
-        let s = build(&Profile {
-            desired: &d,
-            name: "multinic0",
-            original_name: None,
-            config_hash: "h",
-        });
+        let s = build(&Profile { desired: &d, name: "multinic0", original_name: None, config_hash: "h" });
         assert_eq!(s["ipv4"]["never-default"], Value::from(false));
     }
 
     #[test]
     fn foreign_profile_is_not_ours() {
-        let mut s = build(&Profile {
-            desired: &iface(),
-            name: "multinic0",
-            original_name: None,
-            config_hash: "h",
-        });
+        let mut s = build(&Profile { desired: &iface(), name: "multinic0", original_name: None, config_hash: "h" });
         s.remove("user");
         assert!(owned_from(&owned(s), "/p/2").is_none());
     }
@@ -303,32 +270,14 @@ mod tests {
     #[test]
     fn merge_keeps_unknown_settings_and_drops_deprecated_keys() {
         let d = iface();
-        let mut before = owned(build(&Profile {
-            desired: &d,
-            name: "multinic0",
-            original_name: None,
-            config_hash: "h",
-        }));
-        before
-            .entry("ethtool".into())
-            .or_default()
-            .insert("feature-tso".into(), OwnedValue::from(false));
-        before
-            .get_mut("ipv4")
-            .unwrap()
-            .insert("addresses".into(), OwnedValue::from(7u32));
-        before
-            .get_mut("ipv4")
-            .unwrap()
-            .insert("may-fail".into(), OwnedValue::from(false));
+        let mut before =
+            owned(build(&Profile { desired: &d, name: "multinic0", original_name: None, config_hash: "h" }));
+        before.entry("ethtool".into()).or_default().insert("feature-tso".into(), OwnedValue::from(false));
+        before.get_mut("ipv4").unwrap().insert("addresses".into(), OwnedValue::from(7u32));
+        before.get_mut("ipv4").unwrap().insert("may-fail".into(), OwnedValue::from(false));
         let mut changed = d.clone();
         changed.mtu = Some(1450);
-        let ours = build(&Profile {
-            desired: &changed,
-            name: "multinic0",
-            original_name: None,
-            config_hash: "h2",
-        });
+        let ours = build(&Profile { desired: &changed, name: "multinic0", original_name: None, config_hash: "h2" });
         let merged = merge(ours, &before);
         assert_eq!(merged["ethtool"]["feature-tso"], Value::from(false));
         assert_eq!(merged["ipv4"]["may-fail"], Value::from(false));

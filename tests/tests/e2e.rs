@@ -1,0 +1,423 @@
+//! multinicd run against a real kube-apiserver (`MULTINIC_E2E_KUBECONFIG`, started
+//! from ../shared/testenv by tests/run.sh) and a real NetworkManager lab, as the node
+//! identity `system:node:NODE`, with the chart applied. Each test has its own
+//! namespace, node name and lab.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::api::events::v1::Event as K8sEvent;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use multinic_api::{FINALIZER, MultiNicNodeConfig, NodeState};
+use multinic_lab::cluster::{Cluster, client, eventually};
+use multinic_lab::{Daemon, Lab, nic};
+use serde_json::json;
+
+const A: &str = "02:00:00:00:01:04";
+const B: &str = "02:00:00:00:01:05";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// One node: a namespace with the chart, a lab with NICs, the node's daemon.
+struct Node {
+    cluster: Cluster,
+    ns: String,
+    name: String,
+    lab: Lab,
+    api: Api<MultiNicNodeConfig>,
+    config: String,
+}
+
+impl Node {
+    /// `None` when the e2e prerequisites are missing outside CI.
+    async fn new(test: &str, nics: &[(&str, &str)]) -> Option<Node> {
+        let cluster = Cluster::from_env().await?;
+        let mut lab = Lab::start()?;
+        let ns = format!("e2e-{test}-{}", std::process::id());
+        let name = format!("node-{test}");
+        cluster.install_chart(&ns).await;
+        for (n, mac) in nics {
+            lab.add_nic(n, mac, 1500);
+        }
+        lab.forward_tcp(cluster.port());
+        let kubeconfig = cluster.node_kubeconfig(&name);
+        let uuid = lab.write("product_uuid", "4C4C4544-0042-3510-8052-B4C04F384E32\n");
+        let config = lab.write(
+            "multinicd.yaml",
+            &format!(
+                "nodeName: {name}\nnamespace: {ns}\nkubeconfig: {}\nsystemUuidPath: {uuid}\nresyncInterval: 1h\nrollbackTimeout: 6s\n",
+                kubeconfig.display()
+            ),
+        );
+        let api = Api::namespaced(cluster.admin.clone(), &ns);
+        Some(Node { cluster, ns, name, lab, api, config })
+    }
+
+    fn daemon(&self) -> Daemon {
+        self.lab.spawn_multinicd(&format!("multinicd-{}", self.name), &["--config", &self.config, "run"])
+    }
+
+    fn cr(&self, interfaces: &[String], instance_id: Option<&str>) -> MultiNicNodeConfig {
+        let mut spec = json!({ "nodeName": self.name, "interfaces": [] });
+        for i in interfaces {
+            let v: serde_json::Value = serde_yaml::from_str(i).unwrap();
+            spec["interfaces"].as_array_mut().unwrap().push(v);
+        }
+        if let Some(id) = instance_id {
+            spec["instanceId"] = json!(id);
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "multinic.io/v1alpha1",
+            "kind": "MultiNicNodeConfig",
+            "metadata": { "name": self.name, "namespace": self.ns },
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    async fn create(&self, interfaces: &[String]) -> MultiNicNodeConfig {
+        self.api.create(&PostParams::default(), &self.cr(interfaces, None)).await.expect("admin creates the CR")
+    }
+
+    async fn set_interfaces(&self, interfaces: &[String]) {
+        let cr = self.cr(interfaces, None);
+        let patch = json!({ "spec": { "interfaces": cr.spec.interfaces } });
+        self.api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("admin edits the spec");
+    }
+
+    /// Wait until the status satisfies `pred`; returns the CR.
+    async fn until(&self, what: &str, pred: impl Fn(&MultiNicNodeConfig) -> bool) -> MultiNicNodeConfig {
+        eventually(WAIT, what, || async {
+            let cr = self.api.get_opt(&self.name).await.ok().flatten()?;
+            pred(&cr).then_some(cr)
+        })
+        .await
+    }
+
+    async fn until_configured(&self, generation: i64) -> MultiNicNodeConfig {
+        self.until(&format!("Configured at generation {generation}"), |cr| {
+            let s = cr.status.as_ref();
+            s.and_then(|s| s.state) == Some(NodeState::Configured)
+                && s.and_then(|s| s.observed_generation) == Some(generation)
+        })
+        .await
+    }
+
+    async fn events(&self) -> Vec<K8sEvent> {
+        let api: Api<K8sEvent> = Api::namespaced(self.cluster.admin.clone(), &self.ns);
+        api.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(&self.name))
+            .collect()
+    }
+
+    async fn until_event(&self, reason: &str) -> K8sEvent {
+        eventually(WAIT, &format!("event {reason}"), || async {
+            self.events().await.into_iter().find(|e| e.reason.as_deref() == Some(reason))
+        })
+        .await
+    }
+}
+
+fn one(mac: &str, address: &str, extra: &str) -> String {
+    nic(1, mac, address, "198.51.100.0/24", extra)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_edit_drift_delete_against_the_api_server() {
+    let Some(node) = Node::new("life", &[("ens4", A), ("ens5", B)]).await else { return };
+    let daemon = node.daemon();
+    assert!(daemon.wait_notification("READY=1", WAIT).is_some(), "READY=1 without a CR: {}", daemon.log());
+    assert!(daemon.notifications().iter().any(|n| n.starts_with("STATUS=waiting: no MultiNicNodeConfig")));
+    assert!(
+        daemon.wait_notification("WATCHDOG=1", Duration::from_secs(5)).is_some(),
+        "watchdog pinged at half of WATCHDOG_USEC"
+    );
+
+    // Create: configured, with per-interface status, the generation, and the finalizer.
+    let created =
+        node.create(&[one(A, "198.51.100.4", ", mtu: 9000"), nic(2, B, "198.51.100.5", "198.51.100.0/24", "")]).await;
+    let gen1 = created.metadata.generation.unwrap();
+    let cr = node.until_configured(gen1).await;
+    let s = cr.status.as_ref().unwrap();
+    assert_eq!(s.interface_statuses["multinic0"].mac_address, A);
+    assert_eq!(s.interface_statuses["multinic1"].address.as_deref(), Some("198.51.100.5/24"));
+    assert_eq!(s.backend.as_deref(), Some("networkmanager"));
+    assert!(cr.finalizers().contains(&FINALIZER.to_string()));
+    assert_eq!(node.lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
+    let ready = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!(ready.status, "True");
+    node.until_event("Configured").await;
+
+    // Edit MTU and address: applied, and the status follows the new generation.
+    node.set_interfaces(&[one(A, "198.51.100.40", ", mtu: 1400"), nic(2, B, "198.51.100.5", "198.51.100.0/24", "")])
+        .await;
+    let gen2 = node.api.get(&node.name).await.unwrap().metadata.generation.unwrap();
+    assert!(gen2 > gen1);
+    node.until_configured(gen2).await;
+    assert_eq!(node.lab.ipv4("multinic0"), vec!["198.51.100.40/24"]);
+    assert_eq!(node.lab.link("multinic0").unwrap()["mtu"], 1400);
+
+    // Drift: an address flushed behind multinic's back is repaired on the netlink event.
+    assert!(node.lab.run("ip", &["addr", "flush", "dev", "multinic1"]).status.success());
+    node.until_event("DriftRepaired").await;
+    eventually(WAIT, "address back", || async { (node.lab.ipv4("multinic1") == ["198.51.100.5/24"]).then_some(()) })
+        .await;
+
+    // Delete: owned configuration removed, names restored, finalizer released, CR gone.
+    node.api.delete(&node.name, &Default::default()).await.unwrap();
+    eventually(WAIT, "CR gone", || async { node.api.get_opt(&node.name).await.unwrap().is_none().then_some(()) }).await;
+    assert!(node.lab.owned_profiles().is_empty());
+    assert!(node.lab.link("ens4").is_some() && node.lab.link("ens5").is_some());
+    assert!(node.lab.ipv4("ens4").is_empty());
+    node.until_event("CleanedUp").await;
+    assert!(daemon.log().contains("pass done"));
+    let notes = daemon.notifications();
+    assert!(notes.iter().any(|n| n.starts_with("STATUS=Configured")), "{notes:?}");
+    assert_eq!(daemon.stop(), Some(0), "clean exit on SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_plugged_nic_is_configured_without_restart() {
+    let Some(node) = Node::new("hotplug", &[]).await else { return };
+    let _daemon = node.daemon();
+    let generation = node.create(&[one(A, "198.51.100.4", "")]).await.metadata.generation.unwrap();
+    node.until("NotFound", |cr| {
+        cr.status
+            .as_ref()
+            .is_some_and(|s| s.interface_statuses.get("multinic0").is_some_and(|i| i.reason == "MacNotFound"))
+    })
+    .await;
+    node.lab.add_nic("ens4", A, 1500);
+    node.until_configured(generation).await;
+    assert_eq!(node.lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_instance_id_applies_nothing() {
+    let Some(node) = Node::new("instance", &[("ens4", A)]).await else { return };
+    let _daemon = node.daemon();
+    let cr = node.cr(&[one(A, "198.51.100.4", "")], Some("00000000-0000-0000-0000-000000000001"));
+    node.api.create(&PostParams::default(), &cr).await.unwrap();
+    let cr = node
+        .until("InstanceIdMismatch", |cr| {
+            cr.status.as_ref().and_then(|s| s.reason.as_deref()) == Some("InstanceIdMismatch")
+        })
+        .await;
+    let s = cr.status.unwrap();
+    assert_eq!(s.state, Some(NodeState::Failed));
+    assert!(s.message.unwrap().contains("4C4C4544-0042-3510-8052-B4C04F384E32"));
+    assert!(node.lab.owned_profiles().is_empty());
+    assert!(node.lab.link("ens4").is_some() && node.lab.ipv4("ens4").is_empty());
+    // The right UUID, in another case, is accepted.
+    let patch = json!({ "spec": { "instanceId": "4c4c4544-0042-3510-8052-b4c04f384e32" } });
+    node.api.patch(&node.name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    let generation = node.api.get(&node.name).await.unwrap().metadata.generation.unwrap();
+    node.until_configured(generation).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_daemon_changes_nothing_and_writes_no_status() {
+    let Some(node) = Node::new("restart", &[("ens4", A)]).await else { return };
+    let daemon = node.daemon();
+    let generation = node.create(&[one(A, "198.51.100.4", "")]).await.metadata.generation.unwrap();
+    let before = node.until_configured(generation).await;
+    assert_eq!(daemon.stop(), Some(0));
+    let profiles = node.lab.owned_profiles();
+    let active = node.lab.active_connections();
+    let monitor = node.lab.monitor_nm_calls();
+    let daemon = node.daemon();
+    eventually(WAIT, "a pass after restart", || async { daemon.log().contains("pass done").then_some(()) }).await;
+    let calls = monitor.stop();
+    let writes: Vec<&String> = calls.iter().filter(|m| multinic_lab::NM_WRITE_METHODS.contains(&m.as_str())).collect();
+    assert!(writes.is_empty(), "restart made NM writes: {writes:?}");
+    assert_eq!(node.lab.owned_profiles(), profiles);
+    assert_eq!(node.lab.active_connections(), active);
+    let after = node.api.get(&node.name).await.unwrap();
+    assert_eq!(after.resource_version(), before.resource_version(), "no API write after restart");
+    assert!(daemon.log().contains("wrote_status=false"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_identities_are_confined_to_their_own_cr() {
+    let Some(node) = Node::new("identity", &[("ens4", A)]).await else { return };
+    let other = format!("{}-b", node.name);
+    // Node B's CR, written by an admin.
+    let mut b = node.cr(&[one(B, "198.51.100.5", "")], None);
+    b.metadata.name = Some(other.clone());
+    b.spec.node_name = other.clone();
+    node.api.create(&PostParams::default(), &b).await.unwrap();
+    node.create(&[one(A, "198.51.100.4", "")]).await;
+    let as_node: Api<MultiNicNodeConfig> =
+        Api::namespaced(client(&node.cluster.node_kubeconfig(&node.name)).await, &node.ns);
+
+    let status = json!({ "apiVersion": "multinic.io/v1alpha1", "kind": "MultiNicNodeConfig", "status": { "state": "Configured" } });
+    let denied = |r: Result<MultiNicNodeConfig, kube::Error>| match r {
+        Err(kube::Error::Api(e)) => e.code == 403 || e.code == 422,
+        _ => false,
+    };
+    // The policy and RBAC take a moment to be enforced; the denial must come.
+    eventually(WAIT, "patch of B's status denied", || async {
+        denied(as_node.patch_status(&other, &PatchParams::apply("multinicd").force(), &Patch::Apply(&status)).await)
+            .then_some(())
+    })
+    .await;
+    let spec = json!({ "spec": { "interfaces": [] } });
+    assert!(
+        denied(as_node.patch(&node.name, &PatchParams::default(), &Patch::Merge(&spec)).await),
+        "node changed its own spec"
+    );
+    let mut c = node.cr(&[], None);
+    c.metadata.name = Some(format!("{}-c", node.name));
+    c.spec.node_name = format!("{}-c", node.name);
+    assert!(denied(as_node.create(&PostParams::default(), &c).await), "node created a CR");
+    let del = as_node.delete(&node.name, &Default::default()).await;
+    assert!(
+        matches!(del, Err(kube::Error::Api(ref e)) if e.code == 403 || e.code == 422),
+        "node deleted its CR: {del:?}"
+    );
+    // Its own status it may write.
+    as_node
+        .patch_status(&node.name, &PatchParams::apply("multinicd").force(), &Patch::Apply(&status))
+        .await
+        .expect("own status");
+
+    // A multinic-edit user can create CRs.
+    let edit = node.cluster.user_kubeconfig(&format!("editor-{}", node.ns), &[]);
+    bind_edit(&node.cluster.admin, &node.ns, &format!("editor-{}", node.ns)).await;
+    let as_editor: Api<MultiNicNodeConfig> = Api::namespaced(client(&edit).await, &node.ns);
+    let mut d = node.cr(&[], None);
+    d.metadata.name = Some(format!("{}-d", node.name));
+    d.spec.node_name = format!("{}-d", node.name);
+    eventually(WAIT, "editor may create", || async { as_editor.create(&PostParams::default(), &d).await.ok() }).await;
+
+    // The daemon's watch sees only its own CR even among 200 others.
+    for i in 0..200 {
+        let mut x = node.cr(&[], None);
+        x.metadata.name = Some(format!("other-{i}"));
+        x.spec.node_name = format!("other-{i}");
+        node.api.create(&PostParams::default(), &x).await.unwrap();
+    }
+    let daemon = node.daemon();
+    node.until("own CR configured", |cr| cr.status.as_ref().and_then(|s| s.state) == Some(NodeState::Configured)).await;
+    let all = node.api.list(&ListParams::default()).await.unwrap();
+    let touched: Vec<String> = all
+        .items
+        .iter()
+        .filter(|cr| cr.name_any() != node.name && (!cr.finalizers().is_empty() || cr.status.is_some()))
+        .map(|cr| cr.name_any())
+        .collect();
+    assert!(touched.is_empty(), "the daemon touched other CRs: {touched:?}");
+    let listed = as_node.list(&ListParams::default().fields(&format!("metadata.name={}", node.name))).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    drop(daemon);
+}
+
+async fn bind_edit(admin: &Client, ns: &str, user: &str) {
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    let rb: RoleBinding = serde_json::from_value(json!({
+        "metadata": { "name": "editor", "namespace": ns },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "multinic-edit" },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user }],
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(admin.clone(), ns).create(&PostParams::default(), &rb).await.unwrap();
+}
+
+/// The API server goes away for a while: the daemon keeps running, keeps the last
+/// configuration (drift is still repaired), and catches up once it is back. Uses a
+/// kit of its own, since it stops the API server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_server_outage_is_survived() {
+    if Cluster::from_env().await.is_none() {
+        return;
+    }
+    let kit = multinic_lab::cluster::kit();
+    let dir = tempfile_dir("outage");
+    let start = || {
+        let out = std::process::Command::new("bash").arg(kit.join("start.sh")).arg(&dir).output().unwrap();
+        assert!(out.status.success(), "start.sh: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let stop = || {
+        let _ = std::process::Command::new("bash").arg(kit.join("stop.sh")).arg(&dir).output();
+    };
+    let reset = || {
+        let _ = std::process::Command::new("bash").arg(kit.join("stop.sh")).arg(&dir).env("RESET", "1").output();
+    };
+    struct Stop<F: Fn()>(F);
+    impl<F: Fn()> Drop for Stop<F> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    let kubeconfig = start();
+    let _guard = Stop(reset);
+    let cluster = Cluster::at(Path::new(&kubeconfig)).await;
+    let Some(mut lab) = Lab::start() else { return };
+    let ns = "e2e-outage";
+    cluster.install_chart(ns).await;
+    lab.add_nic("ens4", A, 1500);
+    lab.forward_tcp(cluster.port());
+    let name = "node-outage";
+    let config = lab.write(
+        "multinicd.yaml",
+        &format!(
+            "nodeName: {name}\nnamespace: {ns}\nkubeconfig: {}\nresyncInterval: 1h\n",
+            cluster.node_kubeconfig(name).display()
+        ),
+    );
+    let api: Api<MultiNicNodeConfig> = Api::namespaced(cluster.admin.clone(), ns);
+    let daemon = lab.spawn_multinicd("multinicd", &["--config", &config, "run"]);
+    let cr: MultiNicNodeConfig = serde_json::from_value(json!({
+        "apiVersion": "multinic.io/v1alpha1", "kind": "MultiNicNodeConfig",
+        "metadata": { "name": name, "namespace": ns },
+        "spec": { "nodeName": name, "interfaces": [ { "id": 1, "macAddress": A, "address": "198.51.100.4", "cidr": "198.51.100.0/24" } ] },
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &cr).await.unwrap();
+    eventually(WAIT, "configured", || async {
+        let cr = api.get(name).await.ok()?;
+        (cr.status?.state == Some(NodeState::Configured)).then_some(())
+    })
+    .await;
+
+    (stop)();
+    // While the API server is down: still running, and drift is still repaired.
+    assert!(lab.run("ip", &["addr", "flush", "dev", "multinic0"]).status.success());
+    eventually(WAIT, "repair without the API server", || async {
+        (lab.ipv4("multinic0") == ["198.51.100.4/24"]).then_some(())
+    })
+    .await;
+    assert!(daemon.pid().is_some(), "daemon died without the API server:\n{}", daemon.log());
+
+    // The kit keeps its port when it is still free; if not, the "network" (the
+    // relay into the lab) follows the API server to its new port.
+    let kubeconfig = start();
+    let back = Cluster::at(Path::new(&kubeconfig)).await;
+    if back.port() != cluster.port() {
+        lab.retarget_tcp(cluster.port(), back.port());
+    }
+    let api: Api<MultiNicNodeConfig> = Api::namespaced(back.admin, ns);
+    let patch = json!({ "spec": { "interfaces": [ { "id": 1, "macAddress": A, "address": "198.51.100.44", "cidr": "198.51.100.0/24" } ] } });
+    eventually(WAIT, "API server back", || async {
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.ok()
+    })
+    .await;
+    eventually(Duration::from_secs(90), "caught up after the outage", || async {
+        (lab.ipv4("multinic0") == ["198.51.100.44/24"]).then_some(())
+    })
+    .await;
+    drop(daemon);
+}
+
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("multinic-e2e-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
