@@ -1,8 +1,25 @@
 #!/usr/bin/env bash
-# Benchmark: release multinicd in a real-NetworkManager lab with 10 NICs.
-# BENCH_RUNS=N sets the number of runs (default 20).
+# Benchmarks (release multinicd; figures printed, nothing asserted on time):
+#   tests/bench.sh apply     10-NIC apply and idempotent re-apply in a NetworkManager lab
+#                            (BENCH_RUNS, default 20)
+#   tests/bench.sh cluster   multinicd run against a real kube-apiserver: spec edit and
+#                            hot-plug to Configured, RSS after BENCH_STEADY_SECS (default 600)
+#   tests/bench.sh           both
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/setup.sh
 cargo build --release -p multinicd --locked
-cargo bench -p multinic-lab --bench apply --locked
+which="${1:-all}"
+if [ "$which" = apply ] || [ "$which" = all ]; then
+  cargo bench -p multinic-lab --bench apply --locked
+fi
+if [ "$which" = cluster ] || [ "$which" = all ]; then
+  kit="${MULTINIC_TESTENV_KIT:-$PWD/../shared/testenv}"
+  if [ -z "${MULTINIC_E2E_KUBECONFIG:-}" ]; then
+    testenv="$(mktemp -d /tmp/multinic-testenv.XXXXXX)"
+    trap 'RESET=1 bash "$kit/stop.sh" "$testenv" >/dev/null 2>&1 || true' EXIT
+    MULTINIC_E2E_KUBECONFIG="$(bash "$kit/start.sh" "$testenv")"
+    export MULTINIC_E2E_KUBECONFIG MULTINIC_TESTENV_KIT="$kit"
+  fi
+  cargo bench -p multinic-lab --bench cluster --locked
+fi

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod cluster;
+pub mod node;
 
 /// MAC of the lab's primary NIC `eth0` (holds the default route).
 pub const PRIMARY_MAC: &str = "02:00:00:00:00:01";
@@ -123,6 +124,12 @@ impl Lab {
     pub fn add_nic(&self, name: &str, mac: &str, mtu: u32) {
         let out = self.lab_sh(&["add-nic", &self.pid.to_string(), name, mac, &mtu.to_string()]);
         assert!(out.status.success(), "add-nic {name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Detach a NIC (by its current name).
+    pub fn del_nic(&self, name: &str) {
+        let out = self.lab_sh(&["del-nic", &self.pid.to_string(), name]);
+        assert!(out.status.success(), "del-nic {name}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// Hot-attach a NIC without carrier (its peer stays down): NM cannot activate it.

@@ -8,121 +8,16 @@
 use std::path::Path;
 use std::time::Duration;
 
-use k8s_openapi::api::events::v1::Event as K8sEvent;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use multinic_api::{FINALIZER, MultiNicNodeConfig, NodeState};
 use multinic_lab::cluster::{Cluster, client, eventually};
-use multinic_lab::{Daemon, Lab, nic};
+use multinic_lab::node::{Node, WAIT};
+use multinic_lab::{Lab, nic};
 use serde_json::json;
 
 const A: &str = "02:00:00:00:01:04";
 const B: &str = "02:00:00:00:01:05";
-const WAIT: Duration = Duration::from_secs(30);
-
-/// One node: a namespace with the chart, a lab with NICs, the node's daemon.
-struct Node {
-    cluster: Cluster,
-    ns: String,
-    name: String,
-    lab: Lab,
-    api: Api<MultiNicNodeConfig>,
-    config: String,
-}
-
-impl Node {
-    /// `None` when the e2e prerequisites are missing outside CI.
-    async fn new(test: &str, nics: &[(&str, &str)]) -> Option<Node> {
-        let cluster = Cluster::from_env().await?;
-        let mut lab = Lab::start()?;
-        let ns = format!("e2e-{test}-{}", std::process::id());
-        let name = format!("node-{test}");
-        cluster.install_chart(&ns).await;
-        for (n, mac) in nics {
-            lab.add_nic(n, mac, 1500);
-        }
-        lab.forward_tcp(cluster.port());
-        let kubeconfig = cluster.node_kubeconfig(&name);
-        let uuid = lab.write("product_uuid", "4C4C4544-0042-3510-8052-B4C04F384E32\n");
-        let config = lab.write(
-            "multinicd.yaml",
-            &format!(
-                "nodeName: {name}\nnamespace: {ns}\nkubeconfig: {}\nsystemUuidPath: {uuid}\nresyncInterval: 1h\nrollbackTimeout: 6s\n",
-                kubeconfig.display()
-            ),
-        );
-        let api = Api::namespaced(cluster.admin.clone(), &ns);
-        Some(Node { cluster, ns, name, lab, api, config })
-    }
-
-    fn daemon(&self) -> Daemon {
-        self.lab.spawn_multinicd(&format!("multinicd-{}", self.name), &["--config", &self.config, "run"])
-    }
-
-    fn cr(&self, interfaces: &[String], instance_id: Option<&str>) -> MultiNicNodeConfig {
-        let mut spec = json!({ "nodeName": self.name, "interfaces": [] });
-        for i in interfaces {
-            let v: serde_json::Value = serde_yaml::from_str(i).unwrap();
-            spec["interfaces"].as_array_mut().unwrap().push(v);
-        }
-        if let Some(id) = instance_id {
-            spec["instanceId"] = json!(id);
-        }
-        serde_json::from_value(json!({
-            "apiVersion": "multinic.io/v1alpha1",
-            "kind": "MultiNicNodeConfig",
-            "metadata": { "name": self.name, "namespace": self.ns },
-            "spec": spec,
-        }))
-        .unwrap()
-    }
-
-    async fn create(&self, interfaces: &[String]) -> MultiNicNodeConfig {
-        self.api.create(&PostParams::default(), &self.cr(interfaces, None)).await.expect("admin creates the CR")
-    }
-
-    async fn set_interfaces(&self, interfaces: &[String]) {
-        let cr = self.cr(interfaces, None);
-        let patch = json!({ "spec": { "interfaces": cr.spec.interfaces } });
-        self.api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("admin edits the spec");
-    }
-
-    /// Wait until the status satisfies `pred`; returns the CR.
-    async fn until(&self, what: &str, pred: impl Fn(&MultiNicNodeConfig) -> bool) -> MultiNicNodeConfig {
-        eventually(WAIT, what, || async {
-            let cr = self.api.get_opt(&self.name).await.ok().flatten()?;
-            pred(&cr).then_some(cr)
-        })
-        .await
-    }
-
-    async fn until_configured(&self, generation: i64) -> MultiNicNodeConfig {
-        self.until(&format!("Configured at generation {generation}"), |cr| {
-            let s = cr.status.as_ref();
-            s.and_then(|s| s.state) == Some(NodeState::Configured)
-                && s.and_then(|s| s.observed_generation) == Some(generation)
-        })
-        .await
-    }
-
-    async fn events(&self) -> Vec<K8sEvent> {
-        let api: Api<K8sEvent> = Api::namespaced(self.cluster.admin.clone(), &self.ns);
-        api.list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(&self.name))
-            .collect()
-    }
-
-    async fn until_event(&self, reason: &str) -> K8sEvent {
-        eventually(WAIT, &format!("event {reason}"), || async {
-            self.events().await.into_iter().find(|e| e.reason.as_deref() == Some(reason))
-        })
-        .await
-    }
-}
 
 fn one(mac: &str, address: &str, extra: &str) -> String {
     nic(1, mac, address, "198.51.100.0/24", extra)
@@ -241,6 +136,21 @@ async fn restarted_daemon_changes_nothing_and_writes_no_status() {
     let after = node.api.get(&node.name).await.unwrap();
     assert_eq!(after.resource_version(), before.resource_version(), "no API write after restart");
     assert!(daemon.log().contains("wrote_status=false"));
+
+    // Deleted while the daemon is down: the finalizer holds the CR until it is back
+    // and has cleaned up.
+    assert_eq!(daemon.stop(), Some(0));
+    node.api.delete(&node.name, &Default::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(node.api.get_opt(&node.name).await.unwrap().is_some(), "the finalizer holds the CR");
+    assert_eq!(node.lab.owned_profiles().len(), 1, "nothing cleaned while the daemon is down");
+    let _daemon = node.daemon();
+    eventually(WAIT, "CR gone after restart", || async {
+        node.api.get_opt(&node.name).await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert!(node.lab.owned_profiles().is_empty());
+    assert!(node.lab.link("ens4").is_some(), "kernel name restored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,133 @@
+//! One node of the e2e tests and benchmarks: a namespace with the chart applied, a
+//! lab with NICs, the node identity's kubeconfig, and `multinicd run` for it.
+
+use std::time::Duration;
+
+use k8s_openapi::api::events::v1::Event as K8sEvent;
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use multinic_api::{MultiNicNodeConfig, NodeState};
+use serde_json::json;
+
+use crate::cluster::{Cluster, eventually};
+use crate::{Daemon, Lab};
+
+/// How long e2e waits for the daemon.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// One node: a namespace with the chart, a lab with NICs, the node's daemon.
+pub struct Node {
+    /// The API server.
+    pub cluster: Cluster,
+    /// Its namespace.
+    pub ns: String,
+    /// The node name (and CR name).
+    pub name: String,
+    /// Its lab.
+    pub lab: Lab,
+    /// Admin access to the CRs of its namespace.
+    pub api: Api<MultiNicNodeConfig>,
+    /// multinicd config file.
+    pub config: String,
+}
+
+impl Node {
+    /// `None` when the e2e prerequisites are missing outside CI.
+    pub async fn new(test: &str, nics: &[(&str, &str)]) -> Option<Node> {
+        let cluster = Cluster::from_env().await?;
+        let mut lab = Lab::start()?;
+        let ns = format!("e2e-{test}-{}", std::process::id());
+        let name = format!("node-{test}");
+        cluster.install_chart(&ns).await;
+        for (n, mac) in nics {
+            lab.add_nic(n, mac, 1500);
+        }
+        lab.forward_tcp(cluster.port());
+        let kubeconfig = cluster.node_kubeconfig(&name);
+        let uuid = lab.write("product_uuid", "4C4C4544-0042-3510-8052-B4C04F384E32\n");
+        let config = lab.write(
+            "multinicd.yaml",
+            &format!(
+                "nodeName: {name}\nnamespace: {ns}\nkubeconfig: {}\nsystemUuidPath: {uuid}\nresyncInterval: 1h\nrollbackTimeout: 6s\n",
+                kubeconfig.display()
+            ),
+        );
+        let api = Api::namespaced(cluster.admin.clone(), &ns);
+        Some(Node { cluster, ns, name, lab, api, config })
+    }
+
+    /// Start `multinicd run` for this node.
+    pub fn daemon(&self) -> Daemon {
+        self.lab.spawn_multinicd(&format!("multinicd-{}", self.name), &["--config", &self.config, "run"])
+    }
+
+    /// A CR for this node.
+    pub fn cr(&self, interfaces: &[String], instance_id: Option<&str>) -> MultiNicNodeConfig {
+        let mut spec = json!({ "nodeName": self.name, "interfaces": [] });
+        for i in interfaces {
+            let v: serde_json::Value = serde_yaml::from_str(i).unwrap();
+            spec["interfaces"].as_array_mut().unwrap().push(v);
+        }
+        if let Some(id) = instance_id {
+            spec["instanceId"] = json!(id);
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "multinic.io/v1alpha1",
+            "kind": "MultiNicNodeConfig",
+            "metadata": { "name": self.name, "namespace": self.ns },
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    /// Create its CR (as admin).
+    pub async fn create(&self, interfaces: &[String]) -> MultiNicNodeConfig {
+        self.api.create(&PostParams::default(), &self.cr(interfaces, None)).await.expect("admin creates the CR")
+    }
+
+    /// Replace the interfaces of its spec (as admin).
+    pub async fn set_interfaces(&self, interfaces: &[String]) {
+        let cr = self.cr(interfaces, None);
+        let patch = json!({ "spec": { "interfaces": cr.spec.interfaces } });
+        self.api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("admin edits the spec");
+    }
+
+    /// Wait until the CR satisfies `pred`; returns it.
+    pub async fn until(&self, what: &str, pred: impl Fn(&MultiNicNodeConfig) -> bool) -> MultiNicNodeConfig {
+        eventually(WAIT, what, || async {
+            let cr = self.api.get_opt(&self.name).await.ok().flatten()?;
+            pred(&cr).then_some(cr)
+        })
+        .await
+    }
+
+    /// Wait until `Configured` at `generation`.
+    pub async fn until_configured(&self, generation: i64) -> MultiNicNodeConfig {
+        self.until(&format!("Configured at generation {generation}"), |cr| {
+            let s = cr.status.as_ref();
+            s.and_then(|s| s.state) == Some(NodeState::Configured)
+                && s.and_then(|s| s.observed_generation) == Some(generation)
+        })
+        .await
+    }
+
+    /// Events about its CR.
+    pub async fn events(&self) -> Vec<K8sEvent> {
+        let api: Api<K8sEvent> = Api::namespaced(self.cluster.admin.clone(), &self.ns);
+        api.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(&self.name))
+            .collect()
+    }
+
+    /// Wait for an event with this reason.
+    pub async fn until_event(&self, reason: &str) -> K8sEvent {
+        eventually(WAIT, &format!("event {reason}"), || async {
+            self.events().await.into_iter().find(|e| e.reason.as_deref() == Some(reason))
+        })
+        .await
+    }
+}
