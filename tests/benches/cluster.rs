@@ -5,6 +5,7 @@
 //! - hot-plug of a NIC whose MAC is in the spec → `Configured`, over `BENCH_PLUGS`
 //!   plugs (default 10);
 //! - the daemon's RSS after `BENCH_STEADY_SECS` (default 600) of steady state.
+//!
 //! Run through `tests/bench.sh cluster`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]

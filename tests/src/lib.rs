@@ -6,6 +6,9 @@
 //! installed by `tests/setup.sh`. When one is missing the lab is skipped with a
 //! message, except when `CI` is set: then it is a failure.
 
+// A test harness: a failed setup step panics with its message, which is the point.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
