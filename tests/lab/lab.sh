@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# lab.sh - throwaway NetworkManager lab in private Linux namespaces.
+# lab.sh - throwaway NetworkManager / systemd-networkd lab in private Linux namespaces.
 #
 # A lab is a private net+mount+pid+uts+ipc namespace set with its own init (PID 1),
 # its own D-Bus system bus and a real NetworkManager, plus veth NICs with chosen MACs.
@@ -16,7 +16,9 @@
 #       On failure: error + tails of the logs on stderr, everything torn down, exit 1.
 #       Files in STATEDIR: pid (= the printed PID), nm.log (NetworkManager --debug),
 #       dbus.log, init.log (lab init), supervisor.log. Logs are kept after `down`.
-#       Env:  LAB_PRIMARY_MAC   MAC of eth0 (default 02:00:00:00:00:01)
+#       Env:  LAB_MANAGER       networkmanager (default), networkd, both (NM configures
+#                               eth0, networkd runs beside it) or none (bus only)
+#             LAB_PRIMARY_MAC   MAC of eth0 (default 02:00:00:00:00:01)
 #             LAB_NM_LOG_LEVEL  NM --log-level (default INFO; TRACE/DEBUG for diagnosis)
 #             LAB_UP_TIMEOUT    seconds to wait for readiness (default 30)
 #             LAB_OWNER_PID     optional host PID; when it dies the lab tears itself down
@@ -272,7 +274,7 @@ cmd_init() {
     # fd 3: report pipe to `up`; open the logs before /run etc. are replaced
     exec 3>&1 1>>"$dir/init.log" 2>&1 </dev/null
     exec 4>>"$dir/nm.log" 5>>"$dir/dbus.log"
-    NM_PID= DBUS_PID= SLEEP_PID=
+    NM_PID= NETWORKD_PID= DBUS_PID= SLEEP_PID=
     local t0; t0=$(now_ms)
     log() { printf '[init +%dms] %s\n' $(( $(now_ms) - t0 )) "$*"; }
     trap '' PIPE
@@ -284,6 +286,10 @@ cmd_init() {
             kill -TERM "$NM_PID" 2>/dev/null
             wait_gone "$NM_PID" 3000 || kill -KILL "$NM_PID" 2>/dev/null
         fi
+        if [[ -n $NETWORKD_PID ]]; then
+            kill -TERM "$NETWORKD_PID" 2>/dev/null
+            wait_gone "$NETWORKD_PID" 3000 || kill -KILL "$NETWORKD_PID" 2>/dev/null
+        fi
         if [[ -n $DBUS_PID ]]; then
             kill -TERM "$DBUS_PID" 2>/dev/null
             wait_gone "$DBUS_PID" 1000
@@ -293,6 +299,59 @@ cmd_init() {
     }
     fail() { log "FAIL: $*"; printf 'fail %s\n' "$*" >&3; shutdown 1; }
     run() { "$@" || fail "command failed: $*"; }
+
+    local manager=${LAB_MANAGER:-networkmanager}
+    case $manager in networkmanager | networkd | both | none) ;; *) fail "LAB_MANAGER=$manager: use networkmanager, networkd, both or none" ;; esac
+    wait_primary() {
+        local i
+        for ((i = 0; i < 1000; i++)); do
+            if [[ $(ip -4 -o addr show dev eth0) == *" 192.0.2.10/24 "* &&
+                  $(ip route show default) == *"default via 192.0.2.1 dev eth0"* ]]; then
+                return 0
+            fi
+            sleep 0.01
+        done
+        fail "eth0 not configured by $1 ($(ip -br addr show dev eth0); $(ip route show default))"
+    }
+    start_networkmanager() {
+        NetworkManager --no-daemon --debug --log-level="${LAB_NM_LOG_LEVEL:-INFO}" \
+            >&4 2>&4 3>&- 4>&- 5>&- &
+        NM_PID=$!
+        log "NetworkManager $NM_PID started"
+        nm-online -s -q -t "$timeout" 3>&- 4>&- 5>&- &
+        local online=$! done_pid= rc=0
+        wait -n -p done_pid "$online" "$NM_PID" || rc=$?
+        if [[ $done_pid != "$online" ]]; then
+            kill "$online" 2>/dev/null
+            fail "NetworkManager exited with status $rc during startup"
+        fi
+        (( rc == 0 )) || fail "nm-online -s failed with status $rc (NetworkManager startup not complete)"
+        alive "$NM_PID" || fail "NetworkManager exited"
+        log "nm-online -s done"
+        wait_primary NetworkManager
+        log "eth0 configured by NetworkManager"
+    }
+    start_networkd() {
+        run mkdir -p /etc/systemd/network /run/systemd/netif
+        run chown systemd-network:systemd-network /run/systemd/netif
+        # the lab's primary, only when networkd is the one that configures it
+        if [[ $manager == networkd ]]; then
+            printf '%s\n' '# written by lab.sh' '[Match]' 'Name=eth0' '' '[Network]' 'Address=192.0.2.10/24' \
+                'Gateway=192.0.2.1' 'LinkLocalAddressing=no' 'IPv6AcceptRA=no' \
+                >/etc/systemd/network/10-lab-primary.network || fail "writing primary .network"
+        fi
+        /lib/systemd/systemd-networkd >>"$dir/networkd.log" 2>&1 3>&- 4>&- 5>&- &
+        NETWORKD_PID=$!
+        log "systemd-networkd $NETWORKD_PID started"
+        local i
+        for ((i = 0; i < 1000; i++)); do
+            busctl --system --acquired list 2>/dev/null | grep -q '^org.freedesktop.network1 ' && break
+            alive "$NETWORKD_PID" || fail "systemd-networkd exited (see networkd.log)"
+            sleep 0.01
+        done
+        if [[ $manager == networkd ]]; then wait_primary systemd-networkd; fi
+        log "systemd-networkd on the bus"
+    }
 
     cd / || fail "cd /"
     log "lab init (host state dir $dir)"
@@ -367,29 +426,12 @@ EOF
     [[ -S /run/dbus/system_bus_socket ]] || fail "dbus-daemon socket did not appear"
     log "dbus-daemon $DBUS_PID up"
 
-    NetworkManager --no-daemon --debug --log-level="${LAB_NM_LOG_LEVEL:-INFO}" \
-        >&4 2>&4 3>&- 4>&- 5>&- &
-    NM_PID=$!
-    log "NetworkManager $NM_PID started"
-    nm-online -s -q -t "$timeout" 3>&- 4>&- 5>&- &
-    local online=$! done_pid= rc=0
-    wait -n -p done_pid "$online" "$NM_PID" || rc=$?
-    if [[ $done_pid != "$online" ]]; then
-        kill "$online" 2>/dev/null
-        fail "NetworkManager exited with status $rc during startup"
-    fi
-    (( rc == 0 )) || fail "nm-online -s failed with status $rc (NetworkManager startup not complete)"
-    alive "$NM_PID" || fail "NetworkManager exited"
-    log "nm-online -s done"
-    local ok=
-    for ((i = 0; i < 500; i++)); do
-        if [[ $(ip -4 -o addr show dev eth0) == *" 192.0.2.10/24 "* &&
-              $(ip route show default) == *"default via 192.0.2.1 dev eth0"* ]]; then
-            ok=1; break
-        fi
-        sleep 0.01
-    done
-    [[ -n $ok ]] || fail "eth0 not configured by NetworkManager ($(ip -br addr show dev eth0); $(ip route show default))"
+    case $manager in
+        networkmanager) start_networkmanager ;;
+        networkd) start_networkd ;;
+        both) start_networkmanager; start_networkd ;;
+        none) ;;
+    esac
     log "eth0 configured, ready"
     printf 'ready\n' >&3 || { log "nobody is waiting for us"; shutdown 1; }
     exec 3>&-

@@ -2,11 +2,14 @@
 //! so that the planner, the transaction and the status code do not know which one
 //! runs.
 
+pub mod networkd;
 pub mod networkmanager;
+mod select;
 mod transaction;
 
 use multinic_api::MacAddr;
 
+pub use select::{AnyBackend, select};
 pub use transaction::{Outcome, apply_plan, before_applying, remove_all};
 
 use crate::observe::netlink::NetlinkError;
@@ -48,6 +51,28 @@ pub enum BackendError {
         #[source]
         source: zbus::Error,
     },
+    /// A drop-in file could not be written, read or removed.
+    #[error("{op} for {iface} ({mac}): {source}")]
+    File {
+        /// what was done
+        op: &'static str,
+        /// interface name
+        iface: String,
+        /// its MAC
+        mac: MacAddr,
+        /// the error
+        #[source]
+        source: std::io::Error,
+    },
+    /// The drop-in directory cannot be read.
+    #[error("reading {path}: {source}")]
+    Dir {
+        /// the directory
+        path: std::path::PathBuf,
+        /// the error
+        #[source]
+        source: std::io::Error,
+    },
     /// A netlink step (rename, observe) failed.
     #[error(transparent)]
     Netlink(#[from] NetlinkError),
@@ -68,7 +93,13 @@ pub enum BackendError {
 impl BackendError {
     /// True when the backend itself cannot be reached (exit code 3).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, BackendError::Bus(_) | BackendError::NotRunning { .. } | BackendError::Read { .. })
+        matches!(
+            self,
+            BackendError::Bus(_)
+                | BackendError::NotRunning { .. }
+                | BackendError::Read { .. }
+                | BackendError::Dir { .. }
+        )
     }
 
     /// CamelCase reason for status.
@@ -76,6 +107,7 @@ impl BackendError {
         match self {
             BackendError::Bus(_) | BackendError::NotRunning { .. } | BackendError::Read { .. } => "BackendUnavailable",
             BackendError::Call { .. } => "BackendCallFailed",
+            BackendError::File { .. } | BackendError::Dir { .. } => "DropInFailed",
             BackendError::Netlink(_) => "NetlinkFailed",
             BackendError::Verify { .. } => "VerifyFailed",
         }

@@ -5,8 +5,7 @@ use std::path::Path;
 use multinic_api::{InterfaceState, MultiNicNodeConfig, NodeState, ValidSpec, validate};
 
 use super::{Exit, Fatal, Format, connect, print_data};
-use crate::backend::Backend;
-use crate::backend::networkmanager::NetworkManagerBackend;
+use crate::backend::{AnyBackend, Backend};
 use crate::config::Settings;
 use crate::observe::netlink::Netlink;
 use crate::pass::{self, Prepared};
@@ -19,7 +18,7 @@ struct Planned {
     cr: MultiNicNodeConfig,
     valid: ValidSpec,
     net: Netlink,
-    backend: NetworkManagerBackend,
+    backend: AnyBackend,
     prepared: Prepared,
 }
 

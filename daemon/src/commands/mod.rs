@@ -14,9 +14,8 @@ pub use run::run;
 
 use std::process::ExitCode;
 
-use crate::backend::networkmanager::NetworkManagerBackend;
-use crate::backend::{Backend, BackendError};
-use crate::config::{BackendChoice, Settings};
+use crate::backend::{AnyBackend, Backend, BackendError, select};
+use crate::config::Settings;
 use crate::observe::netlink::Netlink;
 
 /// How a command ended.
@@ -87,19 +86,11 @@ pub fn print_data<T: serde::Serialize>(value: &T, format: Format) {
     print!("{text}");
 }
 
-/// Netlink and the configured backend.
-pub async fn connect(settings: &Settings) -> Result<(Netlink, NetworkManagerBackend), Fatal> {
+/// Netlink and the backend that runs here (or the configured one).
+pub async fn connect(settings: &Settings) -> Result<(Netlink, AnyBackend), Fatal> {
     let net = Netlink::connect()?;
     let timeout = u32::try_from(settings.rollback_timeout.as_secs()).unwrap_or(u32::MAX);
-    let backend = match settings.backend {
-        BackendChoice::Auto | BackendChoice::NetworkManager => NetworkManagerBackend::connect(timeout).await?,
-        BackendChoice::Networkd => {
-            return Err(Fatal {
-                exit: Exit::Unreachable,
-                message: "backend networkd is not available in this build; use networkmanager".into(),
-            });
-        }
-    };
-    tracing::debug!(backend = backend.name(), "backend connected");
+    let backend = select(settings.backend, timeout).await?;
+    tracing::info!(backend = backend.name(), "backend selected");
     Ok((net, backend))
 }

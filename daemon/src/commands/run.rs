@@ -20,8 +20,7 @@ use multinic_api::{FINALIZER, MacAddr, MultiNicNodeConfig, MultiNicNodeConfigSta
 use tracing::{info, warn};
 
 use super::{Exit, Fatal, connect};
-use crate::backend::networkmanager::NetworkManagerBackend;
-use crate::backend::{Backend, BackendError, before_applying, remove_all};
+use crate::backend::{AnyBackend, Backend, BackendError, before_applying, remove_all};
 use crate::config::Settings;
 use crate::notify::{notify, watchdog_interval};
 use crate::observe::netlink::{self, Event, Netlink};
@@ -47,7 +46,7 @@ pub enum ReconcileError {
 struct Ctx {
     settings: Settings,
     net: Netlink,
-    backend: NetworkManagerBackend,
+    backend: AnyBackend,
     api: Api<MultiNicNodeConfig>,
     recorder: Recorder,
     /// MACs and link indices whose netlink events may need a pass.

@@ -33,22 +33,10 @@ pub struct Checkpoint {
 }
 
 impl NetworkManagerBackend {
-    /// Connect to the system bus and check that NetworkManager is there.
-    /// `rollback_timeout_secs` is how long NM waits before rolling a checkpoint back
-    /// on its own (when multinicd dies mid-change).
-    pub async fn connect(rollback_timeout_secs: u32) -> Result<Self, BackendError> {
-        let conn = zbus::Connection::system().await.map_err(BackendError::Bus)?;
-        Self::on(conn, rollback_timeout_secs).await
-    }
-
-    /// Use an existing bus connection.
+    /// Use a bus connection on which NetworkManager was found. `rollback_timeout_secs`
+    /// is how long NM waits before rolling a checkpoint back on its own (when
+    /// multinicd dies mid-change).
     pub async fn on(conn: zbus::Connection, rollback_timeout_secs: u32) -> Result<Self, BackendError> {
-        let bus = zbus::fdo::DBusProxy::new(&conn).await.map_err(BackendError::Bus)?;
-        let name = zbus::names::BusName::try_from(NM_BUS_NAME).expect("valid bus name");
-        let running = bus.name_has_owner(name).await.map_err(|e| BackendError::Bus(e.into()))?;
-        if !running {
-            return Err(BackendError::NotRunning { service: "NetworkManager", bus_name: NM_BUS_NAME });
-        }
         let nm = NetworkManagerProxy::builder(&conn)
             .cache_properties(CacheProperties::No)
             .build()

@@ -1,0 +1,229 @@
+//! systemd-networkd drop-ins as typed values: a `.network` file (address, MTU,
+//! routes, DNS; no IPv6 link-local or RA) and a `.link` file that pins the
+//! `multinicN` name to the MAC across reboots. Rendered by a small INI serializer
+//! that refuses values it cannot write safely; pure, tested on exact output.
+//!
+//! Files are named `90-multinic-<mac hex>.{network,link}` (stable across renames)
+//! and start with a header that marks them as multinic's and carries what multinic
+//! needs to read them back. Files without that header are never touched.
+
+use std::fmt::Write as _;
+
+use ipnet::Ipv4Net;
+use multinic_api::{MacAddr, ValidInterface};
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Owned;
+
+/// Where multinic writes its drop-ins (the admin's directory, not netplan's /run).
+pub const DIR: &str = "/etc/systemd/network";
+/// File-name prefix of multinic's drop-ins (the predecessor's 9x convention).
+pub const PREFIX: &str = "90-multinic-";
+/// First line of every file multinic writes.
+pub const HEADER: &str = "# Managed by multinic (multinicd); do not edit, changes are overwritten.";
+const META: &str = "# multinic: ";
+
+/// What multinic records in the header, to read its own files back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    /// MAC the files match.
+    pub mac: MacAddr,
+    /// Name multinic gives the link.
+    pub name: String,
+    /// Kernel name before multinic renamed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_name: Option<String>,
+    /// `plan::config_hash` of what the files apply.
+    pub config_hash: String,
+    /// Addresses the `.network` gives.
+    pub addresses: Vec<Ipv4Net>,
+}
+
+/// One `[Section]` with its `Key=value` lines, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Section {
+    name: &'static str,
+    entries: Vec<(&'static str, String)>,
+}
+
+impl Section {
+    fn new(name: &'static str) -> Self {
+        Section { name, entries: Vec::new() }
+    }
+
+    fn set(mut self, key: &'static str, value: impl ToString) -> Self {
+        self.entries.push((key, value.to_string()));
+        self
+    }
+}
+
+/// A unit file: sections in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unit(Vec<Section>);
+
+/// A value that cannot be written into a unit file.
+#[derive(Debug, thiserror::Error)]
+#[error("[{section}] {key}={value:?}: a unit file value may not contain a line break or be empty")]
+pub struct RenderError {
+    section: &'static str,
+    key: &'static str,
+    value: String,
+}
+
+impl Unit {
+    /// The file's text: header, metadata, sections.
+    pub fn render(&self, meta: &Meta) -> Result<String, RenderError> {
+        let mut out = String::new();
+        let meta_json = serde_json::to_string(meta).expect("metadata serializes");
+        let _ = writeln!(out, "{HEADER}\n{META}{meta_json}");
+        for section in &self.0 {
+            let _ = writeln!(out, "\n[{}]", section.name);
+            for (key, value) in &section.entries {
+                if value.is_empty() || value.contains(['\n', '\r']) {
+                    return Err(RenderError { section: section.name, key, value: value.clone() });
+                }
+                let _ = writeln!(out, "{key}={value}");
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The `.network` of an interface.
+pub fn network_unit(d: &ValidInterface) -> Unit {
+    let mut units = vec![Section::new("Match").set("MACAddress", d.mac)];
+    if let Some(mtu) = d.mtu {
+        units.push(Section::new("Link").set("MTUBytes", mtu));
+    }
+    let mut network = Section::new("Network").set("Address", d.address);
+    for dns in &d.dns {
+        network = network.set("DNS", dns);
+    }
+    // No IPv6 link-local address or router advertisements on a secondary NIC
+    // (without these, networkd also waits ~14 s before calling the link configured).
+    network = network.set("LinkLocalAddressing", "no").set("IPv6AcceptRA", "no");
+    units.push(network);
+    for r in &d.routes {
+        let mut route = Section::new("Route").set("Destination", r.to);
+        if let Some(via) = r.via {
+            route = route.set("Gateway", via);
+        }
+        if let Some(metric) = r.metric {
+            route = route.set("Metric", metric);
+        }
+        units.push(route);
+    }
+    Unit(units)
+}
+
+/// The `.link` that gives the NIC its name at boot (applied by udev).
+pub fn link_unit(mac: MacAddr, name: &str) -> Unit {
+    Unit(vec![Section::new("Match").set("MACAddress", mac), Section::new("Link").set("Name", name)])
+}
+
+/// File names of a MAC's drop-ins: (`.network`, `.link`).
+pub fn file_names(mac: MacAddr) -> (String, String) {
+    let hex: String = mac.0.iter().map(|b| format!("{b:02x}")).collect();
+    (format!("{PREFIX}{hex}.network"), format!("{PREFIX}{hex}.link"))
+}
+
+/// The owned record of a file's text, when multinic wrote it. `active` is true: a
+/// `.network` is applied by networkd for as long as it exists.
+pub fn owned_from(text: &str, handle: &str) -> Option<Owned> {
+    let mut lines = text.lines();
+    if lines.next()? != HEADER {
+        return None;
+    }
+    let meta: Meta = serde_json::from_str(lines.next()?.strip_prefix(META)?).ok()?;
+    Some(Owned {
+        mac: meta.mac,
+        name: meta.name,
+        original_name: meta.original_name,
+        config_hash: meta.config_hash,
+        addresses: meta.addresses,
+        active: true,
+        handle: handle.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iface() -> ValidInterface {
+        ValidInterface {
+            index: 0,
+            id: Some(1),
+            mac: "fa:16:3e:1c:1a:6e".parse().unwrap(),
+            address: "11.11.11.37/24".parse().unwrap(),
+            mtu: Some(1450),
+            name: None,
+            routes: vec![multinic_api::ValidRoute {
+                to: "10.20.0.0/16".parse().unwrap(),
+                via: Some("11.11.11.1".parse().unwrap()),
+                metric: Some(100),
+            }],
+            dns: vec!["11.11.11.53".parse().unwrap()],
+        }
+    }
+
+    fn meta() -> Meta {
+        Meta {
+            mac: iface().mac,
+            name: "multinic0".into(),
+            original_name: Some("ens4".into()),
+            config_hash: "abc".into(),
+            addresses: vec![iface().address],
+        }
+    }
+
+    #[test]
+    fn network_file_is_exact() {
+        let text = network_unit(&iface()).render(&meta()).unwrap();
+        assert_eq!(
+            text,
+            "# Managed by multinic (multinicd); do not edit, changes are overwritten.\n\
+             # multinic: {\"mac\":\"fa:16:3e:1c:1a:6e\",\"name\":\"multinic0\",\"originalName\":\"ens4\",\"configHash\":\"abc\",\"addresses\":[\"11.11.11.37/24\"]}\n\
+             \n[Match]\nMACAddress=fa:16:3e:1c:1a:6e\n\
+             \n[Link]\nMTUBytes=1450\n\
+             \n[Network]\nAddress=11.11.11.37/24\nDNS=11.11.11.53\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n\
+             \n[Route]\nDestination=10.20.0.0/16\nGateway=11.11.11.1\nMetric=100\n"
+        );
+    }
+
+    #[test]
+    fn link_file_is_exact() {
+        let text = link_unit(iface().mac, "multinic0").render(&meta()).unwrap();
+        assert!(text.ends_with("\n[Match]\nMACAddress=fa:16:3e:1c:1a:6e\n\n[Link]\nName=multinic0\n"), "{text}");
+    }
+
+    #[test]
+    fn own_files_read_back_and_foreign_ones_do_not() {
+        let text = network_unit(&iface()).render(&meta()).unwrap();
+        let owned = owned_from(&text, "/etc/systemd/network/x.network").unwrap();
+        assert_eq!(owned.mac, iface().mac);
+        assert_eq!(owned.name, "multinic0");
+        assert_eq!(owned.original_name.as_deref(), Some("ens4"));
+        assert_eq!(owned.addresses, vec![iface().address]);
+        assert!(owned_from("[Match]\nName=ens4\n", "x").is_none());
+        assert!(owned_from(&text.replacen("Managed by multinic", "Managed by someone", 1), "x").is_none());
+    }
+
+    #[test]
+    fn no_default_route_unless_listed_and_no_line_breaks() {
+        let mut d = iface();
+        d.routes.clear();
+        let text = network_unit(&d).render(&meta()).unwrap();
+        assert!(!text.contains("[Route]") && !text.contains("Gateway"));
+        let bad = Unit(vec![Section::new("Link").set("Name", "a\nb")]);
+        assert!(bad.render(&meta()).is_err());
+    }
+
+    #[test]
+    fn file_names_are_stable_per_mac() {
+        let (n, l) = file_names(iface().mac);
+        assert_eq!(n, "90-multinic-fa163e1c1a6e.network");
+        assert_eq!(l, "90-multinic-fa163e1c1a6e.link");
+    }
+}
