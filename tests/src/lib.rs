@@ -27,8 +27,41 @@ pub const PRIMARY_UUID: &str = "5ea1ab00-0000-4000-8000-000000000001";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Which network manager(s) a lab runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Manager {
+    /// NetworkManager configures eth0.
+    NetworkManager,
+    /// systemd-networkd configures eth0.
+    Networkd,
+    /// NetworkManager configures eth0, networkd runs beside it.
+    Both,
+    /// Only the bus; eth0 unconfigured.
+    None,
+}
+
+impl Manager {
+    fn env(self) -> &'static str {
+        match self {
+            Manager::NetworkManager => "networkmanager",
+            Manager::Networkd => "networkd",
+            Manager::Both => "both",
+            Manager::None => "none",
+        }
+    }
+
+    /// The backend name multinicd reports for this lab (NM wins when both run).
+    pub fn backend(self) -> &'static str {
+        match self {
+            Manager::Networkd => "networkd",
+            _ => "networkmanager",
+        }
+    }
+}
+
 /// A running lab.
 pub struct Lab {
+    manager: Manager,
     pid: u32,
     dir: PathBuf,
     relays: Vec<Child>,
@@ -90,6 +123,11 @@ impl Lab {
     /// Start a lab, or `None` (with a message) when this machine cannot run one and
     /// `CI` is not set. In CI a missing prerequisite or a failed start panics.
     pub fn start() -> Option<Lab> {
+        Self::start_with(Manager::NetworkManager)
+    }
+
+    /// Start a lab running `manager`; see [`Lab::start`].
+    pub fn start_with(manager: Manager) -> Option<Lab> {
         if let Some(why) = missing_prerequisite() {
             if std::env::var_os("CI").is_some() {
                 panic!("lab prerequisite missing in CI: {why}");
@@ -106,12 +144,89 @@ impl Lab {
             .arg("up")
             .arg(&dir)
             .env("LAB_OWNER_PID", std::process::id().to_string())
+            .env("LAB_MANAGER", manager.env())
             .stdin(Stdio::null())
             .output()
             .expect("run lab.sh up");
         assert!(out.status.success(), "lab did not start:\n{}", String::from_utf8_lossy(&out.stderr));
         let pid = String::from_utf8_lossy(&out.stdout).trim().parse().expect("lab.sh up prints the init PID");
-        Some(Lab { pid, dir, relays: Vec::new(), host_relays: Default::default() })
+        Some(Lab { manager, pid, dir, relays: Vec::new(), host_relays: Default::default() })
+    }
+
+    /// The network manager(s) it runs.
+    pub fn manager(&self) -> Manager {
+        self.manager
+    }
+
+    /// Every `.network`/`.link` file networkd sees in the lab's /etc/systemd/network:
+    /// (name, text, modification time in ns).
+    pub fn networkd_files(&self) -> Vec<(String, String, String)> {
+        let script = "cd /etc/systemd/network 2>/dev/null || exit 0; for f in *; do [ -f \"$f\" ] || continue; \
+                      printf '%s\\0%s\\0' \"$f\" \"$(stat -c %.9Y \"$f\")\"; cat \"$f\"; printf '\\0'; done";
+        let out = self.run("sh", &["-c", script]);
+        assert!(out.status.success(), "listing networkd files: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let parts: Vec<&str> = text.split('\0').collect();
+        parts
+            .chunks(3)
+            .filter(|c| c.len() == 3)
+            .map(|c| (c[0].to_string(), c[2].to_string(), c[1].to_string()))
+            .collect()
+    }
+
+    /// The configurations multinic owns, by MAC, as the running manager holds them
+    /// (NM profiles; networkd drop-ins with multinic's header), each with a value
+    /// that changes when the configuration is rewritten.
+    pub fn owned(&self) -> Vec<(String, Value)> {
+        let mut out: Vec<(String, Value)> = match self.manager {
+            Manager::Networkd => self
+                .networkd_files()
+                .into_iter()
+                .filter(|(name, _, _)| name.ends_with(".network"))
+                .filter_map(|(name, text, mtime)| {
+                    let meta = text.lines().nth(1)?.strip_prefix("# multinic: ")?;
+                    let meta: Value = serde_json::from_str(meta).ok()?;
+                    Some((
+                        meta["mac"].as_str()?.to_string(),
+                        serde_json::json!({ "file": name, "text": text, "mtime": mtime }),
+                    ))
+                })
+                .collect(),
+            _ => self
+                .owned_profiles()
+                .into_iter()
+                .map(|(path, s)| {
+                    (
+                        s["user"]["data"]["data"]["multinic.mac"].as_str().unwrap_or("?").to_string(),
+                        serde_json::json!({ "path": path, "settings": s }),
+                    )
+                })
+                .collect(),
+        };
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// The configurations that are not multinic's (the lab's primary, an admin's),
+    /// without fields the manager updates by itself.
+    pub fn foreign(&self) -> Vec<Value> {
+        match self.manager {
+            Manager::Networkd => self
+                .networkd_files()
+                .into_iter()
+                .filter(|(_, text, _)| !text.starts_with("# Managed by multinic"))
+                .map(|(name, text, mtime)| serde_json::json!({ "file": name, "text": text, "mtime": mtime }))
+                .collect(),
+            _ => self
+                .nm_profiles()
+                .into_iter()
+                .filter(|(_, s)| s["user"].is_null())
+                .map(|(path, mut s)| {
+                    s["connection"].as_object_mut().map(|c| c.remove("timestamp"));
+                    serde_json::json!({ "path": path, "settings": s })
+                })
+                .collect(),
+        }
     }
 
     /// The lab's state directory (logs, spec files).
@@ -342,11 +457,23 @@ impl Lab {
         Daemon { child, log, notes, done }
     }
 
+    /// Start recording the method calls made to the lab's network manager.
+    pub fn monitor_calls(&self) -> CallMonitor {
+        match self.manager {
+            Manager::Networkd => self.monitor_calls_to("org.freedesktop.network1"),
+            _ => self.monitor_nm_calls(),
+        }
+    }
+
     /// Start recording the method calls made to NetworkManager.
     pub fn monitor_nm_calls(&self) -> CallMonitor {
+        self.monitor_calls_to("org.freedesktop.NetworkManager")
+    }
+
+    fn monitor_calls_to(&self, destination: &str) -> CallMonitor {
         let mut child = self
             .command("dbus-monitor")
-            .args(["--system", "type='method_call',destination='org.freedesktop.NetworkManager'"])
+            .args(["--system", &format!("type='method_call',destination='{destination}'")])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -356,15 +483,12 @@ impl Lab {
         // Probe until the monitor sees calls, so that nothing is missed after this.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            self.busctl(&[
-                "get-property",
-                "org.freedesktop.NetworkManager",
-                "/org/freedesktop/NetworkManager",
-                "org.freedesktop.NetworkManager",
-                "Version",
-            ]);
+            let path = format!("/{}", destination.replace('.', "/"));
+            let ping =
+                self.run("busctl", &["--system", "call", destination, &path, "org.freedesktop.DBus.Peer", "Ping"]);
+            assert!(ping.status.success(), "ping {destination}: {}", String::from_utf8_lossy(&ping.stderr));
             if let Ok(line) = monitor.lines.recv_timeout(Duration::from_millis(200))
-                && line.contains("member=Get")
+                && line.contains("member=Ping")
             {
                 break;
             }
@@ -491,8 +615,14 @@ pub struct CallMonitor {
     lines: std::sync::mpsc::Receiver<String>,
 }
 
-/// NM methods that change state.
+/// NetworkManager and networkd methods that change state.
 pub const NM_WRITE_METHODS: &[&str] = &[
+    "Reload",
+    "ReconfigureLink",
+    "SetLinkDNS",
+    "SetLinkDomains",
+    "RenewLink",
+    "ForceRenewLink",
     "AddConnection",
     "AddConnection2",
     "AddConnectionUnsaved",

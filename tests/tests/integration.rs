@@ -1,18 +1,20 @@
-//! multinicd against a real NetworkManager, each test in its own lab (see
-//! `tests/lab/lab.sh`): the binary is run inside the lab, and the result is checked
-//! with `ip -j` and NM's own D-Bus API.
+//! multinicd against a real NetworkManager and a real systemd-networkd, each test in
+//! its own lab (see `tests/lab/lab.sh`): the binary is run inside the lab, and the
+//! result is checked with `ip -j` and the manager's own view (NM's D-Bus API,
+//! networkd's files). One suite: every scenario runs on both backends (see the end
+//! of the file); a few are specific to one.
 
 #![allow(clippy::unwrap_used)]
 
-use multinic_lab::{Lab, NM_WRITE_METHODS, PRIMARY_MAC, PRIMARY_UUID, nic, spec};
+use multinic_lab::{Lab, Manager, NM_WRITE_METHODS, PRIMARY_MAC, PRIMARY_UUID, nic, spec};
 use serde_json::Value;
 
 const A: &str = "02:00:00:00:01:04";
 const B: &str = "02:00:00:00:01:05";
 const C: &str = "02:00:00:00:01:06";
 
-fn lab_with(nics: &[(&str, &str)]) -> Option<Lab> {
-    let lab = Lab::start()?;
+fn lab_with(m: Manager, nics: &[(&str, &str)]) -> Option<Lab> {
+    let lab = Lab::start_with(m)?;
     for (name, mac) in nics {
         lab.add_nic(name, mac, 1500);
     }
@@ -49,8 +51,9 @@ fn is_up(lab: &Lab, name: &str) -> bool {
     lab.link(name).expect("link exists")["flags"].as_array().expect("flags").iter().any(|f| f == "UP")
 }
 
-/// Host state a failed or refused run must leave untouched.
-fn snapshot(lab: &Lab) -> (Value, Vec<(String, Value)>) {
+/// Host state a failed or refused run must leave untouched: links and addresses,
+/// and every configuration of the manager.
+fn snapshot(lab: &Lab) -> (Value, Vec<Value>, Vec<(String, Value)>) {
     let mut addr = lab.ip(&["addr", "show"]);
     // Byte counters and lifetimes move on their own; keep what configuration sets.
     for l in addr.as_array_mut().expect("array") {
@@ -63,16 +66,15 @@ fn snapshot(lab: &Lab) -> (Value, Vec<(String, Value)>) {
             }
         }
     }
-    let profiles = lab.nm_profiles().into_iter().map(|(p, mut s)| {
-        s["connection"].as_object_mut().map(|c| c.remove("timestamp"));
-        (p, s)
-    });
-    (addr, profiles.collect())
+    (addr, lab.foreign(), lab.owned())
 }
 
-#[test]
-fn two_nics_are_configured_by_mac_with_names_address_prefix_mtu_and_up() {
-    let Some(lab) = lab_with(&[("ens4", A), ("ens5", B)]) else {
+fn owned_macs(lab: &Lab) -> Vec<String> {
+    lab.owned().into_iter().map(|(mac, _)| mac).collect()
+}
+
+fn two_nics_are_configured_by_mac_with_names_address_prefix_mtu_and_up(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A), ("ens5", B)]) else {
         return;
     };
     let file = lab.write("node.yaml", &two_nics());
@@ -88,22 +90,33 @@ fn two_nics_are_configured_by_mac_with_names_address_prefix_mtu_and_up() {
     assert!(lab.link("ens4").is_none() && lab.link("ens5").is_none());
     assert_eq!(iface(&status, "multinic0")["state"], "Configured");
     assert_eq!(iface(&status, "multinic1")["macAddress"], B);
-    // NM holds one multinic profile per NIC, bound by MAC, and both are active.
-    let owned = lab.owned_profiles();
-    assert_eq!(owned.len(), 2);
-    let macs: Vec<&Value> = owned.iter().map(|(_, s)| &s["user"]["data"]["data"]["multinic.mac"]).collect();
-    assert!(macs.contains(&&Value::from(A)) && macs.contains(&&Value::from(B)));
-    assert!(owned.iter().all(|(_, s)| s["connection"]["interface-name"].is_null()));
-    assert_eq!(lab.active_connections().len(), 4, "primary, NM's own lo, two multinic profiles");
+    // One owned configuration per NIC, bound by MAC.
+    assert_eq!(owned_macs(&lab), vec![A, B]);
+    let owned = lab.owned();
+    match m {
+        Manager::Networkd => {
+            // Matched by MAC, and a .link pins the name for the next boot.
+            assert!(owned.iter().all(|(mac, f)| f["text"].as_str().unwrap().contains(&format!("MACAddress={mac}"))));
+            let links: Vec<String> =
+                lab.networkd_files().into_iter().filter(|(n, _, _)| n.ends_with(".link")).map(|(_, t, _)| t).collect();
+            assert!(
+                links.iter().any(|t| t.contains(&format!("MACAddress={A}")) && t.contains("Name=multinic0")),
+                "{links:?}"
+            );
+        }
+        _ => {
+            assert!(owned.iter().all(|(_, p)| p["settings"]["connection"]["interface-name"].is_null()));
+            assert_eq!(lab.active_connections().len(), 4, "primary, NM's own lo, two multinic profiles");
+        }
+    }
     // The primary keeps its address and default route.
     assert_eq!(lab.ipv4("eth0"), vec!["192.0.2.10/24"]);
     let routes = lab.ip(&["route", "show", "default"]);
     assert_eq!(routes[0]["dev"], "eth0");
 }
 
-#[test]
-fn missing_mac_is_not_found_for_that_interface_only() {
-    let Some(lab) = lab_with(&[("ens4", A)]) else {
+fn missing_mac_is_not_found_for_that_interface_only(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A)]) else {
         return;
     };
     let file = lab.write(
@@ -123,34 +136,31 @@ fn missing_mac_is_not_found_for_that_interface_only() {
     assert_eq!(lab.ipv4("multinic1"), vec!["198.51.100.4/24"]);
 }
 
-#[test]
-fn reapply_changes_nothing_and_writes_nothing_over_dbus() {
-    let Some(lab) = lab_with(&[("ens4", A), ("ens5", B)]) else {
+fn reapply_changes_nothing_and_writes_nothing_over_dbus(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A), ("ens5", B)]) else {
         return;
     };
     let file = lab.write("node.yaml", &two_nics());
     assert_eq!(apply(&lab, &file).0, 0);
-    let before = lab.owned_profiles();
-    let active_before = lab.active_connections();
-    let monitor = lab.monitor_nm_calls();
+    let before = lab.owned();
+    let active_before = (m == Manager::NetworkManager).then(|| lab.active_connections());
+    let monitor = lab.monitor_calls();
     let (code, status) = apply(&lab, &file);
     let calls = monitor.stop();
     assert_eq!(code, 0);
     assert_eq!(status["state"], "Configured");
     let writes: Vec<&String> = calls.iter().filter(|m| NM_WRITE_METHODS.contains(&m.as_str())).collect();
     assert!(writes.is_empty(), "re-apply made D-Bus writes: {writes:?}");
-    assert!(calls.iter().any(|m| m == "GetSettings"), "the monitor saw the run's reads: {calls:?}");
-    let after = lab.owned_profiles();
-    let uuids = |p: &[(String, Value)]| {
-        p.iter().map(|(path, s)| (path.clone(), s["connection"]["uuid"].clone())).collect::<Vec<_>>()
-    };
-    assert_eq!(uuids(&before), uuids(&after), "same profiles, same UUIDs");
-    assert_eq!(active_before, lab.active_connections(), "no new activation");
+    if m == Manager::NetworkManager {
+        assert!(calls.iter().any(|m| m == "GetSettings"), "the monitor saw the run's reads: {calls:?}");
+        assert_eq!(active_before, Some(lab.active_connections()), "no new activation");
+    }
+    // Same profiles with the same UUIDs (NM); the same files, not even rewritten (networkd).
+    assert_eq!(before, lab.owned(), "owned configurations unchanged");
 }
 
-#[test]
-fn changed_address_and_mtu_are_applied() {
-    let Some(lab) = lab_with(&[("ens4", A), ("ens5", B)]) else {
+fn changed_address_and_mtu_are_applied(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A), ("ens5", B)]) else {
         return;
     };
     assert_eq!(apply(&lab, &lab.write("node.yaml", &two_nics())).0, 0);
@@ -165,12 +175,11 @@ fn changed_address_and_mtu_are_applied() {
     assert_eq!(mtu(&lab, "multinic0"), 1400);
     assert_eq!(iface(&status, "multinic0")["message"], "up with 198.51.100.40/25, MTU 1400");
     assert_eq!(iface(&status, "multinic1")["reason"], "Configured");
-    assert_eq!(lab.owned_profiles().len(), 2, "updated in place, not duplicated");
+    assert_eq!(owned_macs(&lab), vec![A, B], "updated in place, not duplicated");
 }
 
-#[test]
-fn removed_interface_loses_its_profile_and_the_others_keep_their_names() {
-    let Some(lab) = lab_with(&[("ens4", A), ("ens5", B), ("ens6", C)]) else {
+fn removed_interface_loses_its_profile_and_the_others_keep_their_names(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A), ("ens5", B), ("ens6", C)]) else {
         return;
     };
     let all = spec(&[
@@ -190,15 +199,12 @@ fn removed_interface_loses_its_profile_and_the_others_keep_their_names() {
     assert!(lab.link("multinic0").is_none());
     assert_eq!(lab.link("ens4").unwrap()["address"], A);
     assert!(lab.ipv4("ens4").is_empty());
-    let owned = lab.owned_profiles();
-    assert_eq!(owned.len(), 2);
-    assert!(owned.iter().all(|(_, s)| s["user"]["data"]["data"]["multinic.mac"] != A));
+    assert_eq!(owned_macs(&lab), vec![B, C]);
     assert_eq!(iface(&status, "multinic1")["state"], "Configured");
 }
 
-#[test]
-fn primary_mac_in_the_spec_is_blocked_and_the_primary_untouched() {
-    let Some(lab) = lab_with(&[("ens4", A)]) else {
+fn primary_mac_in_the_spec_is_blocked_and_the_primary_untouched(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A)]) else {
         return;
     };
     let before = snapshot(&lab);
@@ -212,9 +218,8 @@ fn primary_mac_in_the_spec_is_blocked_and_the_primary_untouched() {
     assert_eq!(lab.ipv4("eth0"), vec!["192.0.2.10/24"]);
 }
 
-#[test]
-fn existing_multinic0_with_another_mac_blocks_that_interface() {
-    let Some(lab) = lab_with(&[("multinic0", C), ("ens4", A), ("ens5", B)]) else {
+fn existing_multinic0_with_another_mac_blocks_that_interface(m: Manager) {
+    let Some(lab) = lab_with(m, &[("multinic0", C), ("ens4", A), ("ens5", B)]) else {
         return;
     };
     let before_c = lab.link("multinic0").unwrap();
@@ -241,7 +246,7 @@ fn existing_multinic0_with_another_mac_blocks_that_interface() {
 
 #[test]
 fn foreign_profiles_are_never_modified_or_deleted() {
-    let Some(lab) = lab_with(&[("ens4", A), ("ens6", C)]) else {
+    let Some(lab) = lab_with(Manager::NetworkManager, &[("ens4", A), ("ens6", C)]) else {
         return;
     };
     // An admin's own profile on another NIC.
@@ -280,18 +285,18 @@ fn foreign_profiles_are_never_modified_or_deleted() {
     assert_eq!(foreign(&lab), before, "cleanup left foreign profiles alone");
 }
 
-#[test]
-fn cleanup_removes_every_owned_profile_and_restores_names() {
-    let Some(lab) = lab_with(&[("ens4", A), ("ens5", B)]) else {
+fn cleanup_removes_every_owned_profile_and_restores_names(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A), ("ens5", B)]) else {
         return;
     };
+    let foreign = lab.foreign();
     assert_eq!(apply(&lab, &lab.write("node.yaml", &two_nics())).0, 0);
-    assert_eq!(lab.owned_profiles().len(), 2);
+    assert_eq!(lab.owned().len(), 2);
     let out = lab.multinicd(&["cleanup"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("name restored to ens4"));
-    assert!(lab.owned_profiles().is_empty());
-    assert_eq!(lab.nm_profiles().len(), 2, "primary and NM's own lo profile remain");
+    assert!(lab.owned().is_empty());
+    assert_eq!(lab.foreign(), foreign, "the primary's configuration (and NM's lo) remain as they were");
     assert!(lab.link("ens4").is_some() && lab.link("ens5").is_some());
     assert!(lab.ipv4("ens4").is_empty() && lab.ipv4("ens5").is_empty());
     assert_eq!(lab.ipv4("eth0"), vec!["192.0.2.10/24"]);
@@ -301,9 +306,8 @@ fn cleanup_removes_every_owned_profile_and_restores_names() {
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to clean up"));
 }
 
-#[test]
-fn bad_input_exits_2_names_the_field_and_changes_nothing() {
-    let Some(lab) = lab_with(&[("ens4", A), ("ens5", B)]) else {
+fn bad_input_exits_2_names_the_field_and_changes_nothing(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A), ("ens5", B)]) else {
         return;
     };
     let good = |extra: &str| nic(1, A, "198.51.100.4", "198.51.100.0/24", extra);
@@ -347,7 +351,7 @@ fn bad_input_exits_2_names_the_field_and_changes_nothing() {
 /// profile there): ActivateConnection fails, the transaction is rolled back.
 #[test]
 fn a_refused_activation_is_rolled_back_and_does_not_stop_the_others() {
-    let Some(lab) = lab_with(&[("ens4", A), ("ens8", C)]) else {
+    let Some(lab) = lab_with(Manager::NetworkManager, &[("ens4", A), ("ens8", C)]) else {
         return;
     };
     let out = lab
@@ -356,11 +360,11 @@ fn a_refused_activation_is_rolled_back_and_does_not_stop_the_others() {
     assert_rolled_back_beside_a_configured_one(&lab);
 }
 
-/// A NIC without carrier: NM activates the profile but the link never comes up, so
-/// verification times out and the NM checkpoint is rolled back.
-#[test]
-fn a_nic_that_never_comes_up_is_rolled_back_after_the_verify_timeout() {
-    let Some(lab) = lab_with(&[("ens4", A)]) else {
+/// A NIC without carrier: the manager takes the configuration but the link never
+/// comes up, so verification times out and the transaction is rolled back (NM's
+/// checkpoint; networkd's previous files).
+fn a_nic_that_never_comes_up_is_rolled_back_after_the_verify_timeout(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A)]) else {
         return;
     };
     lab.add_nic_without_carrier("ens5", B);
@@ -378,18 +382,15 @@ fn assert_rolled_back_beside_a_configured_one(lab: &Lab) {
     let failed = iface(&status, "multinic1");
     assert_eq!(failed["state"], "Failed");
     assert_eq!(failed["reason"], "RolledBack");
-    // Rolled back: no profile left for it, kernel name restored, no address.
-    let owned = lab.owned_profiles();
-    assert_eq!(owned.len(), 1);
-    assert_eq!(owned[0].1["user"]["data"]["data"]["multinic.mac"], A);
+    // Rolled back: no configuration left for it, kernel name restored, no address.
+    assert_eq!(owned_macs(lab), vec![A]);
     assert!(lab.link("ens5").is_some(), "renamed back");
     assert!(lab.ipv4("ens5").is_empty());
     assert_eq!(lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
 }
 
-#[test]
-fn explicit_rename_of_a_configured_interface_is_applied() {
-    let Some(lab) = lab_with(&[("ens4", A)]) else {
+fn explicit_rename_of_a_configured_interface_is_applied(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A)]) else {
         return;
     };
     assert_eq!(apply(&lab, &lab.write("a.yaml", &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", "")]))).0, 0);
@@ -405,9 +406,8 @@ fn explicit_rename_of_a_configured_interface_is_applied() {
     assert!(lab.link("ens4").is_some());
 }
 
-#[test]
-fn drifted_address_is_repaired_on_the_next_apply() {
-    let Some(lab) = lab_with(&[("ens4", A)]) else {
+fn drifted_address_is_repaired_on_the_next_apply(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A)]) else {
         return;
     };
     let file = lab.write("a.yaml", &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", "")]));
@@ -456,3 +456,30 @@ fn netlink_events_arrive_for_hot_plugged_nics() {
     let _ = watch.wait();
     assert!(seen, "no link event for the hot-plugged ens7");
 }
+
+/// Every scenario above that takes a [`Manager`], on each backend.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod networkmanager {
+            $( #[test] fn $scenario() { super::$scenario(super::Manager::NetworkManager) } )*
+        }
+        mod networkd {
+            $( #[test] fn $scenario() { super::$scenario(super::Manager::Networkd) } )*
+        }
+    };
+}
+
+on_both_backends!(
+    two_nics_are_configured_by_mac_with_names_address_prefix_mtu_and_up,
+    missing_mac_is_not_found_for_that_interface_only,
+    reapply_changes_nothing_and_writes_nothing_over_dbus,
+    changed_address_and_mtu_are_applied,
+    removed_interface_loses_its_profile_and_the_others_keep_their_names,
+    primary_mac_in_the_spec_is_blocked_and_the_primary_untouched,
+    existing_multinic0_with_another_mac_blocks_that_interface,
+    cleanup_removes_every_owned_profile_and_restores_names,
+    bad_input_exits_2_names_the_field_and_changes_nothing,
+    a_nic_that_never_comes_up_is_rolled_back_after_the_verify_timeout,
+    explicit_rename_of_a_configured_interface_is_applied,
+    drifted_address_is_repaired_on_the_next_apply,
+);
