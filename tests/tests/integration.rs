@@ -483,3 +483,85 @@ on_both_backends!(
     explicit_rename_of_a_configured_interface_is_applied,
     drifted_address_is_repaired_on_the_next_apply,
 );
+
+/// networkd: an admin's own `.network` (no multinic header) is never touched, by
+/// apply or by cleanup, even when it matches a NIC multinic does not manage.
+#[test]
+fn networkd_foreign_files_are_left_alone() {
+    let Some(lab) = lab_with(Manager::Networkd, &[("ens4", A), ("ens6", C)]) else { return };
+    let admin = format!("[Match]\nMACAddress={C}\n\n[Network]\nAddress=203.0.113.66/24\n");
+    let out = lab.run("sh", &["-c", &format!("printf '%s' '{admin}' > /etc/systemd/network/50-admin.network && busctl --system call org.freedesktop.network1 /org/freedesktop/network1 org.freedesktop.network1.Manager Reload")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = lab.foreign();
+    assert!(before.iter().any(|f| f["file"] == "50-admin.network"));
+    assert!(before.iter().any(|f| f["file"] == "10-lab-primary.network"));
+    assert_eq!(apply(&lab, &lab.write("node.yaml", &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", "")]))).0, 0);
+    assert_eq!(lab.foreign(), before, "apply left foreign files alone (same text, same mtime)");
+    assert_eq!(lab.multinicd(&["cleanup"]).status.code(), Some(0));
+    assert_eq!(lab.foreign(), before, "cleanup left foreign files alone");
+    assert!(lab.owned().is_empty());
+}
+
+/// networkd has no checkpoint: a failed update puts the previous files back,
+/// reloads, and the previous state returns. The NIC is a macvlan on a 1500-byte
+/// parent, so networkd cannot give it MTU 9000 and verification fails.
+#[test]
+fn networkd_failed_update_restores_the_previous_files_and_state() {
+    let Some(lab) = lab_with(Manager::Networkd, &[("ens8", C)]) else { return };
+    let out = lab
+        .run("ip", &["link", "add", "link", "ens8", "name", "ens5", "address", B, "type", "macvlan", "mode", "bridge"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(lab.run("ip", &["link", "set", "ens8", "up"]).status.success());
+    let config = lab.write("multinicd.yaml", "rollbackTimeout: 4s\n");
+    let good = lab.write("good.yaml", &spec(&[nic(1, B, "198.51.100.5", "198.51.100.0/24", ", mtu: 1500")]));
+    let out = lab.multinicd(&["--config", &config, "apply", "--file", &good]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let files_before = lab.owned();
+    let bad = lab.write("bad.yaml", &spec(&[nic(1, B, "198.51.100.50", "198.51.100.0/24", ", mtu: 9000")]));
+    let out = lab.multinicd(&["--config", &config, "apply", "--file", &bad, "-o", "json"]);
+    let status: Value = serde_json::from_slice::<Value>(&out.stdout).expect("status JSON")["status"].clone();
+    assert_eq!(out.status.code(), Some(1), "{status:#}");
+    assert_eq!(iface(&status, "multinic0")["reason"], "RolledBack");
+    let after = lab.owned();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].1["text"], files_before[0].1["text"], "previous .network restored");
+    eventually_ipv4(&lab, "multinic0", "198.51.100.5/24");
+    assert_eq!(mtu(&lab, "multinic0"), 1500);
+}
+
+fn eventually_ipv4(lab: &Lab, name: &str, want: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while lab.ipv4(name) != [want] {
+        assert!(std::time::Instant::now() < deadline, "{name} never got back {want}: {:?}", lab.ipv4(name));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The backend is picked from the bus: whichever runs, NetworkManager when both
+/// do (unless the config says networkd), neither → exit 3 naming what was looked for.
+#[test]
+fn backend_is_detected_from_the_bus() {
+    let one = || spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", "")]);
+    for (manager, config, want) in [
+        (Manager::NetworkManager, "", "networkmanager"),
+        (Manager::Networkd, "", "networkd"),
+        (Manager::Both, "", "networkmanager"),
+        (Manager::Both, "backend: networkd\n", "networkd"),
+    ] {
+        let Some(lab) = lab_with(manager, &[("ens4", A)]) else { return };
+        let config = lab.write("multinicd.yaml", config);
+        let out =
+            lab.multinicd(&["--config", &config, "apply", "--file", &lab.write("node.yaml", &one()), "-o", "json"]);
+        let status: Value = serde_json::from_slice::<Value>(&out.stdout).expect("status JSON")["status"].clone();
+        assert_eq!(out.status.code(), Some(0), "{manager:?}: {status:#}");
+        assert_eq!(status["backend"], want, "{manager:?} with {config:?}");
+    }
+    let Some(lab) = lab_with(Manager::None, &[("ens4", A)]) else { return };
+    let out = lab.multinicd(&["apply", "--file", &lab.write("node.yaml", &one())]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("org.freedesktop.NetworkManager") && stderr.contains("org.freedesktop.network1"),
+        "{stderr}"
+    );
+}
