@@ -3,8 +3,12 @@
 # NetworkManager, eth0 with the default route), hot-attaches two NICs, applies
 # examples/lab-node.yaml, shows the status and the lab's addresses, tears down —
 # and checks that the host's links, addresses and routes did not change.
+# Usage: tests/demo.sh [--backend networkmanager|networkd]   (default networkmanager)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+backend=networkmanager
+if [ "${1:-}" = --backend ]; then backend="${2:-}"; fi
+case $backend in networkmanager | networkd) ;; *) echo "usage: $0 [--backend networkmanager|networkd]" >&2; exit 2 ;; esac
 bash tests/setup.sh
 cargo build -q -p multinicd
 bin="$PWD/target/debug/multinicd"
@@ -13,12 +17,13 @@ snapshot() { ip -j link show; ip -j addr show; ip -j route show; }
 before=$(snapshot)
 
 state=$(mktemp -d /tmp/multinic-demo.XXXXXX)
-pid=$(LAB_OWNER_PID=$$ bash "$lab" up "$state")
+pid=$(LAB_MANAGER=$backend LAB_OWNER_PID=$$ bash "$lab" up "$state")
 trap 'bash "$lab" down "$pid" "$state" >/dev/null; rm -rf "$state"' EXIT
 in_lab() { bash "$lab" exec "$pid" "$@"; }
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-step "lab up (NetworkManager $(in_lab NetworkManager --version)); hot-attaching two NICs"
+if [ "$backend" = networkd ]; then version="systemd-networkd $(in_lab networkctl --version | head -1)"; else version="NetworkManager $(in_lab NetworkManager --version)"; fi
+step "lab up ($version); hot-attaching two NICs"
 bash "$lab" add-nic "$pid" ens4 02:00:00:00:01:04
 bash "$lab" add-nic "$pid" ens5 02:00:00:00:01:05
 in_lab ip -br link

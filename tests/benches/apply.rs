@@ -1,5 +1,5 @@
 //! Benchmark (prints figures, asserts no timing): in a lab with a real
-//! NetworkManager and 10 NICs, the wall time of `multinicd apply` from scratch and of
+//! NetworkManager, then one with a real systemd-networkd, and 10 NICs, the wall time of `multinicd apply` from scratch and of
 //! an idempotent re-apply, as whole processes, over `BENCH_RUNS` runs (default 20);
 //! plus the D-Bus writes of a re-apply. Run through `tests/bench.sh`.
 
@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use multinic_lab::{Lab, NM_WRITE_METHODS, nic, spec};
+use multinic_lab::{Lab, Manager, NM_WRITE_METHODS, nic, spec};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -30,7 +30,14 @@ fn report(what: &str, mut samples: Vec<Duration>) {
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let lab = Lab::start().expect("the benchmark needs a lab (root, NetworkManager): run tests/setup.sh");
+    for manager in [Manager::NetworkManager, Manager::Networkd] {
+        bench(manager, runs);
+    }
+}
+
+fn bench(manager: Manager, runs: usize) {
+    let lab = Lab::start_with(manager)
+        .expect("the benchmark needs a lab (root, NetworkManager, networkd): run tests/setup.sh");
     let mut interfaces = Vec::new();
     for i in 0..10u32 {
         let mac = format!("02:00:00:00:03:{i:02x}");
@@ -52,7 +59,7 @@ fn main() {
         fresh.push(run(&["apply", "--file", &file, "-o", "json"]));
         again.push(run(&["apply", "--file", &file, "-o", "json"]));
     }
-    let monitor = lab.monitor_nm_calls();
+    let monitor = lab.monitor_calls();
     run(&["apply", "--file", &file, "-o", "json"]);
     let calls = monitor.stop();
     let writes = calls.iter().filter(|m| NM_WRITE_METHODS.contains(&m.as_str())).count();
@@ -63,5 +70,5 @@ fn main() {
     );
     report("apply 10 NICs from scratch", fresh);
     report("idempotent re-apply", again);
-    println!("idempotent re-apply: {} NM D-Bus calls, {writes} of them writes", calls.len());
+    println!("idempotent re-apply: {} D-Bus calls to the manager, {writes} of them writes", calls.len());
 }

@@ -91,6 +91,6 @@ pub async fn connect(settings: &Settings) -> Result<(Netlink, AnyBackend), Fatal
     let net = Netlink::connect()?;
     let timeout = u32::try_from(settings.rollback_timeout.as_secs()).unwrap_or(u32::MAX);
     let backend = select(settings.backend, timeout).await?;
-    tracing::info!(backend = backend.name(), "backend selected");
+    tracing::debug!(backend = backend.name(), "backend selected");
     Ok((net, backend))
 }
