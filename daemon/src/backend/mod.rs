@@ -143,6 +143,10 @@ pub trait Backend {
         original_name: Option<&str>,
     ) -> Result<Option<String>, BackendError>;
 
+    /// `None` when the manager itself reports the link configured, else what it
+    /// reports instead (NM: the device state; networkd: the link's setup state).
+    async fn confirm(&self, txn: &Self::Txn) -> Result<Option<String>, BackendError>;
+
     /// Keep the changes.
     async fn commit(&self, txn: Self::Txn) -> Result<(), BackendError>;
 

@@ -109,6 +109,14 @@ impl Backend for AnyBackend {
         }
     }
 
+    async fn confirm(&self, txn: &AnyTxn) -> Result<Option<String>, BackendError> {
+        match (self, txn) {
+            (AnyBackend::NetworkManager(b), AnyTxn::NetworkManager(t)) => b.confirm(t).await,
+            (AnyBackend::Networkd(b), AnyTxn::Networkd(t)) => b.confirm(t).await,
+            _ => unreachable!("a transaction belongs to the backend that began it"),
+        }
+    }
+
     async fn commit(&self, txn: AnyTxn) -> Result<(), BackendError> {
         match (self, txn) {
             (AnyBackend::NetworkManager(b), AnyTxn::NetworkManager(t)) => b.commit(t).await,

@@ -187,7 +187,7 @@ async fn apply_one<B: Backend>(
         }
         let original = ip.owned.as_ref().and_then(|o| o.original_name.clone()).or_else(|| renamed_from.clone());
         created = backend.configure(&txn, ip, original.as_deref()).await?;
-        wait_verified(net, ip, &name, link.index, verify_timeout).await
+        wait_verified(backend, &txn, net, ip, &name, link.index, verify_timeout).await
     }
     .await;
 
@@ -227,7 +227,11 @@ async fn apply_one<B: Backend>(
     }
 }
 
-async fn wait_verified(
+/// Verified = the kernel shows the desired state (netlink) and the manager itself
+/// calls the link configured.
+async fn wait_verified<B: Backend>(
+    backend: &B,
+    txn: &B::Txn,
     net: &Netlink,
     ip: &InterfacePlan,
     name: &str,
@@ -238,7 +242,10 @@ async fn wait_verified(
     loop {
         let diffs = match net.link(index).await? {
             Some(link) => match plan::verify(&ip.desired, name, &link) {
-                Ok(()) => return Ok(()),
+                Ok(()) => match backend.confirm(txn).await? {
+                    None => return Ok(()),
+                    Some(why) => vec![why],
+                },
                 Err(d) => d,
             },
             None => vec!["link vanished".into()],

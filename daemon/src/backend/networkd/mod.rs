@@ -29,10 +29,21 @@ pub trait NetworkdManager {
     fn reload(&self) -> zbus::Result<()>;
     /// Reconfigure one link from its (reloaded) files.
     fn reconfigure_link(&self, ifindex: i32) -> zbus::Result<()>;
+    /// A link's name and object path.
+    fn get_link_by_index(&self, ifindex: i32) -> zbus::Result<(String, zbus::zvariant::OwnedObjectPath)>;
+}
+
+/// `org.freedesktop.network1.Link`.
+#[proxy(interface = "org.freedesktop.network1.Link", default_service = "org.freedesktop.network1")]
+pub trait NetworkdLink {
+    /// `pending`, `configuring`, `configured`, `unmanaged`, `failed`, `linger`.
+    #[zbus(property)]
+    fn administrative_state(&self) -> zbus::Result<String>;
 }
 
 /// A systemd-networkd reached over the system bus.
 pub struct NetworkdBackend {
+    conn: zbus::Connection,
     manager: NetworkdManagerProxy<'static>,
     dir: PathBuf,
 }
@@ -53,7 +64,7 @@ impl NetworkdBackend {
             .build()
             .await
             .map_err(BackendError::Bus)?;
-        Ok(NetworkdBackend { manager, dir: PathBuf::from(files::DIR) })
+        Ok(NetworkdBackend { conn, manager, dir: PathBuf::from(files::DIR) })
     }
 
     fn paths(&self, mac: MacAddr) -> (PathBuf, PathBuf) {
@@ -149,6 +160,19 @@ impl Backend for NetworkdBackend {
         original_name: Option<&str>,
     ) -> Result<Option<String>, BackendError> {
         let name = plan.name.as_deref().unwrap_or_default();
+        // A file under multinic's name that multinic did not write is someone else's:
+        // never overwrite it.
+        for (path, old) in &txn.before {
+            if let Some(content) = old
+                && !content.starts_with(files::HEADER.as_bytes())
+            {
+                let e = std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!("{} exists and is not multinic's; move it away", path.display()),
+                );
+                return Err(self.io("write drop-in", name, plan.mac)(e));
+            }
+        }
         let meta = files::Meta {
             mac: plan.mac,
             name: name.to_string(),
@@ -165,6 +189,21 @@ impl Backend for NetworkdBackend {
         self.reload(Some(txn.index), name, plan.mac).await?;
         let created = txn.before.first().is_some_and(|(_, old)| old.is_none());
         Ok(created.then(|| network.to_string_lossy().into_owned()))
+    }
+
+    async fn confirm(&self, txn: &Snapshot) -> Result<Option<String>, BackendError> {
+        let call = self.call("Link.AdministrativeState", &txn.iface, txn.mac);
+        let index = i32::try_from(txn.index).unwrap_or(i32::MAX);
+        let (_, path) = self.manager.get_link_by_index(index).await.map_err(&call)?;
+        let link = NetworkdLinkProxy::builder(&self.conn)
+            .path(path)
+            .map_err(&call)?
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(&call)?;
+        let state = link.administrative_state().await.map_err(&call)?;
+        Ok((state != "configured").then(|| format!("networkd reports the link {state}, not configured")))
     }
 
     async fn commit(&self, _txn: Snapshot) -> Result<(), BackendError> {

@@ -26,6 +26,8 @@ pub const NM_SETTINGS_ADD_CONNECTION2_FLAG_BLOCK_AUTOCONNECT: u32 = 0x20;
 pub const NM_SETTINGS_UPDATE2_FLAG_TO_DISK: u32 = 0x1;
 /// `NMSettingsUpdate2Flags`: block autoconnect until activated by hand.
 pub const NM_SETTINGS_UPDATE2_FLAG_BLOCK_AUTOCONNECT: u32 = 0x20;
+/// `NMDeviceState`: activated.
+pub const NM_DEVICE_STATE_ACTIVATED: u32 = 100;
 /// `NMActiveConnectionState`: activated.
 pub const NM_ACTIVE_CONNECTION_STATE_ACTIVATED: u32 = 2;
 

@@ -209,6 +209,20 @@ impl Backend for NetworkManagerBackend {
         Ok(created)
     }
 
+    async fn confirm(&self, txn: &Checkpoint) -> Result<Option<String>, BackendError> {
+        let call = self.call("Device.State", &txn.iface, txn.mac);
+        let device = NmDeviceProxy::builder(&self.conn)
+            .path(txn.device.clone())
+            .map_err(&call)?
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(&call)?;
+        let state = device.state().await.map_err(&call)?;
+        Ok((state != NM_DEVICE_STATE_ACTIVATED)
+            .then(|| format!("NetworkManager device state is {state}, not activated (100)")))
+    }
+
     async fn commit(&self, txn: Checkpoint) -> Result<(), BackendError> {
         self.nm.checkpoint_destroy(&txn.path.as_ref()).await.map_err(self.call(
             "CheckpointDestroy",
