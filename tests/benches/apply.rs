@@ -64,9 +64,10 @@ fn bench(manager: Manager, runs: usize) {
     let calls = monitor.stop();
     let writes = calls.iter().filter(|m| NM_WRITE_METHODS.contains(&m.as_str())).count();
     println!(
-        "multinicd {} ({}), NetworkManager lab, 10 NICs",
+        "multinicd {} ({}), {} lab, 10 NICs",
         bin.display(),
-        if cfg!(debug_assertions) { "debug" } else { "release" }
+        if cfg!(debug_assertions) { "debug" } else { "release" },
+        manager.backend()
     );
     report("apply 10 NICs from scratch", fresh);
     report("idempotent re-apply", again);
