@@ -1,0 +1,353 @@
+//! `kubectl multinic`: the operator's view of multinic — create a node's
+//! MultiNicNodeConfig, see every node's status, clean a node up.
+
+mod client;
+mod nic;
+mod status;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use multinic_api::{MultiNicNodeConfig, MultiNicNodeConfigSpec, validate};
+
+use client::{Connection, Failure, explain};
+
+const EXAMPLES: &str = "\
+Examples:
+  kubectl multinic create worker-1 --nic mac=fa:16:3e:1c:1a:6e,address=11.11.11.37,cidr=11.11.11.0/24,mtu=1450
+  kubectl multinic create -f worker-1.yaml --dry-run=server
+  kubectl multinic status                      # every node, exit 0 only when all are Configured
+  kubectl multinic status worker-1 -o wide
+  kubectl multinic cleanup worker-1            # delete, wait until the node has removed its NICs' config
+  source <(kubectl multinic completion bash)";
+
+#[derive(Parser)]
+#[command(name = "kubectl multinic", bin_name = "kubectl multinic", version, about, after_help = EXAMPLES)]
+struct Cli {
+    #[command(flatten)]
+    conn: Connection,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Wide,
+    Json,
+    Yaml,
+    Name,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DryRun {
+    Client,
+    Server,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the MultiNicNodeConfig of a node, from --nic flags or a file.
+    #[command(
+        after_help = "Examples:\n  kubectl multinic create worker-1 --nic mac=fa:16:3e:1c:1a:6e,address=11.11.11.37,cidr=11.11.11.0/24\n  kubectl multinic create -f worker-1.yaml"
+    )]
+    Create {
+        /// The node (the CR is named after it).
+        node: Option<String>,
+        /// One interface: mac=…,address=…,cidr=…[,mtu=…][,name=multinicN][,id=…]; repeatable.
+        #[arg(long = "nic", value_name = "SPEC")]
+        nics: Vec<String>,
+        /// A MultiNicNodeConfig YAML file instead of flags.
+        #[arg(short, long, conflicts_with = "nics")]
+        file: Option<std::path::PathBuf>,
+        /// Validate only: on the client, or by the API server without storing.
+        #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "client", require_equals = true)]
+        dry_run: Option<DryRun>,
+        /// Do not require the Node to exist (and leave instanceId unset).
+        #[arg(long)]
+        no_node_check: bool,
+        /// Output format of the created object.
+        #[arg(short, long, value_enum)]
+        output: Option<Output>,
+    },
+    /// Status of every node's MultiNicNodeConfig; exit 0 only when all listed are Configured.
+    #[command(
+        after_help = "Examples:\n  kubectl multinic status\n  kubectl multinic status worker-1 worker-2 -o wide\n  kubectl multinic status -A -o json"
+    )]
+    Status {
+        /// Only these nodes.
+        nodes: Vec<String>,
+        /// Across all namespaces.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// Output format.
+        #[arg(short, long, value_enum)]
+        output: Option<Output>,
+        /// No header line.
+        #[arg(long)]
+        no_headers: bool,
+    },
+    /// Delete nodes' MultiNicNodeConfigs and wait until their daemons removed the configuration.
+    #[command(
+        after_help = "Examples:\n  kubectl multinic cleanup worker-1\n  kubectl multinic cleanup gone-node --force"
+    )]
+    Cleanup {
+        /// The nodes.
+        #[arg(required = true)]
+        nodes: Vec<String>,
+        /// Seconds to wait for the daemon's cleanup.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+        /// Do not wait.
+        #[arg(long)]
+        no_wait: bool,
+        /// Also remove the cleanup finalizer: for a node that no longer exists. Nothing
+        /// is cleaned on the host.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Shell completion script.
+    #[command(
+        after_help = "Examples:\n  source <(kubectl multinic completion bash)\n  kubectl multinic completion zsh > \"${fpath[1]}/_kubectl-multinic\""
+    )]
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "kubectl-multinic", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Status { nodes, all_namespaces, output, no_headers } => {
+            status(&cli.conn, nodes, all_namespaces, output, no_headers).await
+        }
+        Command::Create { node, nics, file, dry_run, no_node_check, output } => {
+            create(&cli.conn, node, nics, file, dry_run, no_node_check, output).await
+        }
+        Command::Cleanup { nodes, timeout, no_wait, force } => cleanup(&cli.conn, nodes, timeout, no_wait, force).await,
+    }
+}
+
+fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn print<T: serde::Serialize>(value: &T, output: Output) {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
+        _ => print!("{}", serde_yaml::to_string(value).unwrap_or_default()),
+    }
+}
+
+async fn status(
+    conn: &Connection,
+    nodes: Vec<String>,
+    all: bool,
+    output: Option<Output>,
+    no_headers: bool,
+) -> Result<u8, Failure> {
+    let client = conn.client().await?;
+    let api: Api<MultiNicNodeConfig> = if all { Api::all(client) } else { Api::namespaced(client, &conn.namespace) };
+    let mut items = api.list(&ListParams::default()).await.map_err(|e| explain(e, "list MultiNicNodeConfigs"))?.items;
+    if !nodes.is_empty() {
+        let missing: Vec<&String> = nodes.iter().filter(|n| !items.iter().any(|cr| &cr.name_any() == *n)).collect();
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            return Err(Failure {
+                message: format!(
+                    "no MultiNicNodeConfig for node(s) {} in namespace {}; create one with `kubectl multinic create NODE`",
+                    names.join(", "),
+                    conn.namespace
+                ),
+                code: 1,
+            });
+        }
+        items.retain(|cr| nodes.contains(&cr.name_any()));
+    }
+    let rows = status::rows(&items, k8s_openapi::jiff::Timestamp::now());
+    match output {
+        Some(Output::Json) | Some(Output::Yaml) => {
+            let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items });
+            print(&list, output.unwrap_or(Output::Yaml));
+        }
+        Some(Output::Name) => rows.iter().for_each(|r| println!("multinicnodeconfig.multinic.io/{}", r.node)),
+        _ => {
+            if rows.is_empty() {
+                eprintln!(
+                    "No MultiNicNodeConfigs found in {}.",
+                    if all { "any namespace".to_string() } else { format!("namespace {}", conn.namespace) }
+                );
+            } else {
+                let style =
+                    status::Style { wide: output == Some(Output::Wide), no_headers, color: color(), namespaces: all };
+                print!("{}", status::render(&rows, style));
+            }
+        }
+    }
+    Ok(if rows.iter().all(|r| r.healthy) { 0 } else { 1 })
+}
+
+async fn create(
+    conn: &Connection,
+    node: Option<String>,
+    nics: Vec<String>,
+    file: Option<std::path::PathBuf>,
+    dry_run: Option<DryRun>,
+    no_node_check: bool,
+    output: Option<Output>,
+) -> Result<u8, Failure> {
+    let mut cr: MultiNicNodeConfig = match (&file, &node) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+            serde_yaml::from_str(&text).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?
+        }
+        (None, Some(node)) => {
+            if nics.is_empty() {
+                return Err(Failure::usage("give at least one --nic mac=…,address=…,cidr=… (or -f FILE)"));
+            }
+            let interfaces =
+                nics.iter().map(|n| nic::parse(n)).collect::<Result<Vec<_>, _>>().map_err(Failure::usage)?;
+            MultiNicNodeConfig::new(
+                node,
+                MultiNicNodeConfigSpec { node_name: node.clone(), instance_id: None, interfaces },
+            )
+        }
+        (None, None) => {
+            return Err(Failure::usage("name the node (kubectl multinic create NODE --nic …) or give -f FILE"));
+        }
+    };
+    if cr.metadata.namespace.is_none() {
+        cr.metadata.namespace = Some(conn.namespace.clone());
+    }
+    let name = cr.name_any();
+    if !no_node_check && dry_run != Some(DryRun::Client) {
+        let client = conn.client().await?;
+        let nodes: Api<Node> = Api::all(client);
+        match nodes.get_opt(&name).await.map_err(|e| explain(e, "read the Node"))? {
+            None => {
+                return Err(Failure {
+                    message: format!(
+                        "node {name} not found; check the name (kubectl get nodes) or pass --no-node-check"
+                    ),
+                    code: 1,
+                });
+            }
+            Some(n) => {
+                if cr.spec.instance_id.is_none() {
+                    cr.spec.instance_id =
+                        n.status.and_then(|s| s.node_info).map(|i| i.system_uuid).filter(|u| !u.is_empty());
+                }
+            }
+        }
+    }
+    let valid = validate(&cr);
+    if !valid.errors.is_empty() {
+        let lines: Vec<String> = valid.errors.iter().map(|e| format!("  {e}")).collect();
+        return Err(Failure::usage(format!("the MultiNicNodeConfig is not valid:\n{}", lines.join("\n"))));
+    }
+    if dry_run == Some(DryRun::Client) {
+        print(&cr, output.unwrap_or(Output::Yaml));
+        return Ok(0);
+    }
+    let client = conn.client().await?;
+    let api: Api<MultiNicNodeConfig> =
+        Api::namespaced(client, cr.metadata.namespace.as_deref().unwrap_or(&conn.namespace));
+    let params =
+        PostParams { dry_run: dry_run == Some(DryRun::Server), field_manager: Some("kubectl-multinic".into()) };
+    let created =
+        api.create(&params, &cr).await.map_err(|e| explain(e, &format!("create MultiNicNodeConfig {name}")))?;
+    match output {
+        Some(Output::Json) | Some(Output::Yaml) => print(&created, output.unwrap_or(Output::Yaml)),
+        Some(Output::Name) => println!("multinicnodeconfig.multinic.io/{name}"),
+        _ => println!(
+            "multinicnodeconfig.multinic.io/{name} created{}",
+            if params.dry_run { " (server dry run)" } else { "" }
+        ),
+    }
+    Ok(0)
+}
+
+async fn cleanup(
+    conn: &Connection,
+    nodes: Vec<String>,
+    timeout: u64,
+    no_wait: bool,
+    force: bool,
+) -> Result<u8, Failure> {
+    let client = conn.client().await?;
+    let api: Api<MultiNicNodeConfig> = Api::namespaced(client, &conn.namespace);
+    for node in &nodes {
+        match api.delete(node, &DeleteParams::default()).await {
+            Ok(_) => eprintln!("{node}: deleted; waiting for its daemon to remove the configuration"),
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                eprintln!("{node}: no MultiNicNodeConfig (already gone)");
+                continue;
+            }
+            Err(e) => return Err(explain(e, &format!("delete MultiNicNodeConfig {node}"))),
+        }
+        if force {
+            eprintln!("warning: {node}: removing the cleanup finalizer; nothing is cleaned on the host");
+            let patch = serde_json::json!({ "metadata": { "finalizers": null } });
+            match api.patch(node, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(explain(e, &format!("remove the finalizer of {node}"))),
+            }
+        }
+    }
+    if no_wait {
+        return Ok(0);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let mut pending: Vec<String> = nodes;
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for node in pending {
+            match api.get_opt(&node).await.map_err(|e| explain(e, "read MultiNicNodeConfig"))? {
+                None => eprintln!("{node}: cleaned up"),
+                Some(_) => still.push(node),
+            }
+        }
+        pending = still;
+        if pending.is_empty() {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Failure {
+                message: format!(
+                    "timed out after {timeout}s waiting for {}: is multinicd running on those nodes? (journalctl -u multinicd; --force for a node that is gone)",
+                    pending.join(", ")
+                ),
+                code: 1,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(0)
+}

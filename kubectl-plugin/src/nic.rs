@@ -1,0 +1,64 @@
+//! `--nic mac=…,address=…,cidr=…[,mtu=…][,name=…][,id=…]`: one interface of a spec,
+//! parsed from a flag. Field names are the resource's own.
+
+use multinic_api::InterfaceSpec;
+
+/// Parse one `--nic` value. The error names the key and says what to write.
+pub fn parse(value: &str) -> Result<InterfaceSpec, String> {
+    let mut spec = InterfaceSpec {
+        id: None,
+        port_id: None,
+        mac_address: String::new(),
+        address: String::new(),
+        cidr: String::new(),
+        mtu: None,
+        name: None,
+        routes: Vec::new(),
+        dns: Vec::new(),
+    };
+    for part in value.split(',').filter(|p| !p.is_empty()) {
+        let (key, val) = part.split_once('=').ok_or_else(|| format!("--nic {value:?}: {part:?} is not key=value"))?;
+        match key {
+            "mac" | "macAddress" => spec.mac_address = val.to_ascii_lowercase(),
+            "address" | "ip" => spec.address = val.into(),
+            "cidr" => spec.cidr = val.into(),
+            "mtu" => spec.mtu = Some(val.parse().map_err(|_| format!("--nic {value:?}: mtu={val:?} is not a number"))?),
+            "name" => spec.name = Some(val.into()),
+            "id" => spec.id = Some(val.parse().map_err(|_| format!("--nic {value:?}: id={val:?} is not a number"))?),
+            "dns" => spec.dns.push(val.into()),
+            other => {
+                return Err(format!(
+                    "--nic {value:?}: unknown key {other:?}; use mac, address, cidr, mtu, name, id, dns"
+                ));
+            }
+        }
+    }
+    for (key, v) in [("mac", &spec.mac_address), ("address", &spec.address), ("cidr", &spec.cidr)] {
+        if v.is_empty() {
+            return Err(format!(
+                "--nic {value:?}: {key}= is required (e.g. mac=fa:16:3e:00:00:01,address=10.0.0.5,cidr=10.0.0.0/24)"
+            ));
+        }
+    }
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_all_keys() {
+        let s =
+            parse("mac=FA:16:3E:00:00:01,address=11.11.11.5,cidr=11.11.11.0/24,mtu=1450,name=multinic2,id=7").unwrap();
+        assert_eq!(s.mac_address, "fa:16:3e:00:00:01");
+        assert_eq!((s.mtu, s.name.as_deref(), s.id), (Some(1450), Some("multinic2"), Some(7)));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert!(parse("mac=fa:16:3e:00:00:01,address=1.2.3.4").unwrap_err().contains("cidr= is required"));
+        assert!(parse("mac=x,address=1.2.3.4,cidr=1.2.3.0/24,speed=10").unwrap_err().contains("unknown key \"speed\""));
+        assert!(parse("mac=x,address=1.2.3.4,cidr=1.2.3.0/24,mtu=big").unwrap_err().contains("mtu="));
+    }
+}

@@ -1,0 +1,270 @@
+//! `kubectl multinic status`: one row per node, as a kubectl user expects. Pure:
+//! the rows are computed from the objects and the time, then rendered.
+
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use multinic_api::{InterfaceState, MultiNicNodeConfig, NodeState};
+
+/// One node's row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// Node (and CR) name.
+    pub node: String,
+    /// Namespace of the CR.
+    pub namespace: String,
+    /// State as the daemon reported it, or `Pending` when it has not.
+    pub state: String,
+    /// Configured interfaces / interfaces in the spec.
+    pub ready: String,
+    /// Interfaces failed, blocked or not found.
+    pub failed: usize,
+    /// Backend the daemon uses.
+    pub backend: String,
+    /// Age of the last status change.
+    pub updated: String,
+    /// What the daemon says, or why the row is stale.
+    pub message: String,
+    /// `name=State` per interface (for `-o wide`).
+    pub interfaces: String,
+    /// Everything configured and current.
+    pub healthy: bool,
+}
+
+/// The rows for `items`, sorted by namespace and node.
+pub fn rows(items: &[MultiNicNodeConfig], now: Timestamp) -> Vec<Row> {
+    let mut rows: Vec<Row> = items.iter().map(|cr| row(cr, now)).collect();
+    rows.sort_by(|a, b| (&a.namespace, &a.node).cmp(&(&b.namespace, &b.node)));
+    rows
+}
+
+fn row(cr: &MultiNicNodeConfig, now: Timestamp) -> Row {
+    let total = cr.spec.interfaces.len();
+    let s = cr.status.as_ref();
+    let generation = cr.metadata.generation.unwrap_or_default();
+    let observed = s.and_then(|s| s.observed_generation);
+    let configured = s.map(|s| s.interface_statuses.values().filter(|i| i.state == InterfaceState::Configured).count());
+    let failed = s.map(|s| s.interface_statuses.values().filter(|i| i.state.is_failure()).count()).unwrap_or(0);
+    let state = s.and_then(|s| s.state);
+    let (state_text, message) = match (s, observed) {
+        (None, _) | (Some(_), None) => ("Pending".to_string(), "no daemon has reported for this node yet".to_string()),
+        (Some(s), Some(o)) if o < generation => (
+            format!("{:?}", state.unwrap_or_default()),
+            format!(
+                "stale: the daemon has seen generation {o}, the spec is at {generation}; {}",
+                s.message.clone().unwrap_or_default()
+            ),
+        ),
+        (Some(s), Some(_)) => (format!("{:?}", state.unwrap_or_default()), s.message.clone().unwrap_or_default()),
+    };
+    let mut interfaces: Vec<String> = s
+        .map(|s| s.interface_statuses.iter().map(|(name, i)| format!("{name}={:?}", i.state)).collect())
+        .unwrap_or_default();
+    interfaces.sort();
+    Row {
+        node: cr.name_any(),
+        namespace: cr.namespace().unwrap_or_default(),
+        state: state_text,
+        ready: format!("{}/{total}", configured.unwrap_or(0)),
+        failed,
+        backend: s.and_then(|s| s.backend.clone()).unwrap_or_else(|| "-".into()),
+        updated: s.and_then(|s| s.last_updated.as_ref()).map(|t| age(t.0, now)).unwrap_or_else(|| "-".into()),
+        message,
+        interfaces: if interfaces.is_empty() { "-".into() } else { interfaces.join(",") },
+        healthy: state == Some(NodeState::Configured) && observed == Some(generation),
+    }
+}
+
+/// kubectl's age format: `45s`, `12m`, `5h`, `3d`.
+pub fn age(then: Timestamp, now: Timestamp) -> String {
+    let secs = (now.as_second() - then.as_second()).max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 2 * 3600 => format!("{}m", s / 60),
+        s if s < 2 * 86400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+/// How to render the table.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Style {
+    /// Add the interface column.
+    pub wide: bool,
+    /// Leave out the header line.
+    pub no_headers: bool,
+    /// ANSI colours for the state.
+    pub color: bool,
+    /// Add a NAMESPACE column (`-A`).
+    pub namespaces: bool,
+}
+
+/// The table, kubectl style: upper-case headers, columns three spaces apart.
+pub fn render(rows: &[Row], style: Style) -> String {
+    let mut header = vec!["NODE", "STATE", "READY", "FAILED", "BACKEND", "UPDATED", "MESSAGE"];
+    if style.namespaces {
+        header.insert(0, "NAMESPACE");
+    }
+    if style.wide {
+        header.insert(header.len() - 1, "INTERFACES");
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut c = vec![
+                r.node.clone(),
+                r.state.clone(),
+                r.ready.clone(),
+                r.failed.to_string(),
+                r.backend.clone(),
+                r.updated.clone(),
+                r.message.clone(),
+            ];
+            if style.namespaces {
+                c.insert(0, r.namespace.clone());
+            }
+            if style.wide {
+                c.insert(c.len() - 1, r.interfaces.clone());
+            }
+            c
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let state_col = usize::from(style.namespaces) + 1;
+    let mut out = String::new();
+    let mut line = |cells: &[String], colored: bool| {
+        let n = cells.len();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            let pad = if i + 1 < n { " ".repeat(w - cell.chars().count() + 3) } else { String::new() };
+            if colored && i == state_col {
+                out.push_str(&paint(cell));
+            } else {
+                out.push_str(cell);
+            }
+            out.push_str(&pad);
+        }
+        out.push('\n');
+    };
+    if !style.no_headers {
+        line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>(), false);
+    }
+    for row in &cells {
+        line(row, style.color);
+    }
+    out
+}
+
+fn paint(state: &str) -> String {
+    let code = match state {
+        "Configured" => "32",
+        "Failed" => "31",
+        _ => "33",
+    };
+    format!("\x1b[{code}m{state}\x1b[0m")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cr(yaml: &str) -> MultiNicNodeConfig {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    fn fixtures() -> Vec<MultiNicNodeConfig> {
+        vec![
+            cr(r#"
+apiVersion: multinic.io/v1alpha1
+kind: MultiNicNodeConfig
+metadata: {name: worker-2, namespace: multinic-system, generation: 3}
+spec:
+  nodeName: worker-2
+  interfaces:
+    - {macAddress: "fa:16:3e:00:00:01", address: 11.11.11.2, cidr: 11.11.11.0/24}
+    - {macAddress: "fa:16:3e:00:00:02", address: 11.11.11.3, cidr: 11.11.11.0/24}
+status:
+  state: Failed
+  reason: PartiallyFailed
+  message: "1/2 configured; not configured: multinic1 (MacNotFound)"
+  observedGeneration: 3
+  backend: networkd
+  lastUpdated: "2026-11-23T10:00:00Z"
+  interfaceStatuses:
+    multinic0: {macAddress: "fa:16:3e:00:00:01", state: Configured}
+    multinic1: {macAddress: "fa:16:3e:00:00:02", state: NotFound, reason: MacNotFound}
+"#),
+            cr(r#"
+apiVersion: multinic.io/v1alpha1
+kind: MultiNicNodeConfig
+metadata: {name: worker-1, namespace: multinic-system, generation: 2}
+spec:
+  nodeName: worker-1
+  interfaces:
+    - {macAddress: "fa:16:3e:00:01:01", address: 11.11.11.12, cidr: 11.11.11.0/24}
+status:
+  state: Configured
+  message: 1/1 interfaces configured
+  observedGeneration: 2
+  backend: networkmanager
+  lastUpdated: "2026-11-23T11:58:00Z"
+  interfaceStatuses:
+    multinic0: {macAddress: "fa:16:3e:00:01:01", state: Configured}
+"#),
+            cr(r#"
+apiVersion: multinic.io/v1alpha1
+kind: MultiNicNodeConfig
+metadata: {name: worker-3, namespace: multinic-system, generation: 5}
+spec:
+  nodeName: worker-3
+  interfaces: []
+status:
+  state: Configured
+  message: 0/0 interfaces configured
+  observedGeneration: 4
+  lastUpdated: "2026-11-20T12:00:00Z"
+"#),
+            cr(r#"
+apiVersion: multinic.io/v1alpha1
+kind: MultiNicNodeConfig
+metadata: {name: worker-4, namespace: multinic-system, generation: 1}
+spec:
+  nodeName: worker-4
+  interfaces:
+    - {macAddress: "fa:16:3e:00:04:01", address: 11.11.11.40, cidr: 11.11.11.0/24}
+"#),
+        ]
+    }
+
+    fn now() -> Timestamp {
+        "2026-11-23T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn table() {
+        insta::assert_snapshot!(render(&rows(&fixtures(), now()), Style::default()));
+    }
+
+    #[test]
+    fn table_wide_all_namespaces() {
+        insta::assert_snapshot!(render(
+            &rows(&fixtures(), now()),
+            Style { wide: true, namespaces: true, ..Style::default() }
+        ));
+    }
+
+    #[test]
+    fn health_and_staleness() {
+        let r = rows(&fixtures(), now());
+        let by = |n: &str| r.iter().find(|r| r.node == n).unwrap().clone();
+        assert!(by("worker-1").healthy);
+        assert!(!by("worker-2").healthy);
+        assert!(!by("worker-3").healthy && by("worker-3").message.starts_with("stale"));
+        assert_eq!(by("worker-4").state, "Pending");
+        assert!(!render(&r, Style { no_headers: true, ..Style::default() }).contains("NODE"));
+        assert!(render(&r, Style { color: true, ..Style::default() }).contains("\x1b[32mConfigured"));
+    }
+}
