@@ -2,6 +2,7 @@
 //! MultiNicNodeConfig, see every node's status, clean a node up.
 
 mod client;
+mod describe;
 mod nic;
 mod status;
 
@@ -73,6 +74,38 @@ enum Command {
         /// Output format of the created object.
         #[arg(short, long, value_enum)]
         output: Option<Output>,
+        /// Wait until the node's daemon has applied it; exit 0 only when Configured.
+        #[arg(long)]
+        wait: bool,
+        /// Seconds to wait with --wait.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
+    /// Add one interface to a node's MultiNicNodeConfig.
+    #[command(
+        after_help = "Examples:\n  kubectl multinic add-nic worker-1 --nic mac=fa:16:3e:9d:de:e0,address=11.11.11.38,cidr=11.11.11.0/24"
+    )]
+    AddNic {
+        /// The node.
+        node: String,
+        /// The interface: mac=…,address=…,cidr=…[,mtu=…][,name=multinicN][,id=…].
+        #[arg(long = "nic", value_name = "SPEC")]
+        nic: String,
+    },
+    /// Remove one interface (by MAC) from a node's MultiNicNodeConfig.
+    #[command(after_help = "Examples:\n  kubectl multinic remove-nic worker-1 --mac fa:16:3e:9d:de:e0")]
+    RemoveNic {
+        /// The node.
+        node: String,
+        /// MAC of the interface to remove.
+        #[arg(long)]
+        mac: String,
+    },
+    /// Spec against status per interface, conditions, NICs that could be added, Events.
+    #[command(after_help = "Examples:\n  kubectl multinic describe worker-1")]
+    Describe {
+        /// The node.
+        node: String,
     },
     /// Status of every node's MultiNicNodeConfig; exit 0 only when all listed are Configured.
     #[command(
@@ -90,6 +123,9 @@ enum Command {
         /// No header line.
         #[arg(long)]
         no_headers: bool,
+        /// After the table, print a row whenever a node's status changes.
+        #[arg(short, long)]
+        watch: bool,
     },
     /// Delete nodes' MultiNicNodeConfigs and wait until their daemons removed the configuration.
     #[command(
@@ -144,12 +180,39 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             clap_complete::generate(shell, &mut Cli::command(), "kubectl-multinic", &mut std::io::stdout());
             Ok(0)
         }
-        Command::Status { nodes, all_namespaces, output, no_headers } => {
-            status(&cli.conn, nodes, all_namespaces, output, no_headers).await
+        Command::Status { nodes, all_namespaces, output, no_headers, watch } => {
+            let code = status(&cli.conn, &nodes, all_namespaces, output, no_headers).await?;
+            if watch { watch_status(&cli.conn, nodes, all_namespaces, output).await } else { Ok(code) }
         }
-        Command::Create { node, nics, file, dry_run, no_node_check, output } => {
-            create(&cli.conn, node, nics, file, dry_run, no_node_check, output).await
+        Command::Create { node, nics, file, dry_run, no_node_check, output, wait, timeout } => {
+            let name = create(&cli.conn, node, nics, file, dry_run, no_node_check, output).await?;
+            match (wait, name) {
+                (true, Some(name)) => wait_applied(&cli.conn, &name, timeout).await,
+                _ => Ok(0),
+            }
         }
+        Command::AddNic { node, nic } => {
+            let spec = nic::parse(&nic).map_err(Failure::usage)?;
+            edit(&cli.conn, &node, |cr| {
+                cr.spec.interfaces.push(spec.clone());
+                Ok(())
+            })
+            .await
+        }
+        Command::RemoveNic { node, mac } => {
+            edit(&cli.conn, &node, |cr| {
+                let before = cr.spec.interfaces.len();
+                cr.spec.interfaces.retain(|i| !i.mac_address.eq_ignore_ascii_case(&mac));
+                if cr.spec.interfaces.len() == before {
+                    return Err(Failure::usage(format!(
+                        "{node} has no interface with MAC {mac}; see kubectl multinic describe {node}"
+                    )));
+                }
+                Ok(())
+            })
+            .await
+        }
+        Command::Describe { node } => describe_node(&cli.conn, &node).await,
         Command::Cleanup { nodes, timeout, no_wait, force } => cleanup(&cli.conn, nodes, timeout, no_wait, force).await,
     }
 }
@@ -167,7 +230,7 @@ fn print<T: serde::Serialize>(value: &T, output: Output) {
 
 async fn status(
     conn: &Connection,
-    nodes: Vec<String>,
+    nodes: &[String],
     all: bool,
     output: Option<Output>,
     no_headers: bool,
@@ -221,7 +284,7 @@ async fn create(
     dry_run: Option<DryRun>,
     no_node_check: bool,
     output: Option<Output>,
-) -> Result<u8, Failure> {
+) -> Result<Option<String>, Failure> {
     let mut cr: MultiNicNodeConfig = match (&file, &node) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
@@ -273,7 +336,7 @@ async fn create(
     }
     if dry_run == Some(DryRun::Client) {
         print(&cr, output.unwrap_or(Output::Yaml));
-        return Ok(0);
+        return Ok(None);
     }
     let client = conn.client().await?;
     let api: Api<MultiNicNodeConfig> =
@@ -290,7 +353,7 @@ async fn create(
             if params.dry_run { " (server dry run)" } else { "" }
         ),
     }
-    Ok(0)
+    Ok((!params.dry_run).then_some(name))
 }
 
 async fn cleanup(
@@ -348,6 +411,114 @@ async fn cleanup(
             });
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(0)
+}
+
+/// Read-modify-write of one CR's spec, validated before it is sent; retried on a
+/// conflict with a concurrent writer.
+async fn edit(
+    conn: &Connection,
+    node: &str,
+    change: impl Fn(&mut MultiNicNodeConfig) -> Result<(), Failure>,
+) -> Result<u8, Failure> {
+    let api: Api<MultiNicNodeConfig> = Api::namespaced(conn.client().await?, &conn.namespace);
+    for _ in 0..5 {
+        let mut cr = api.get(node).await.map_err(|e| explain(e, &format!("read the MultiNicNodeConfig of {node}")))?;
+        change(&mut cr)?;
+        let valid = validate(&cr);
+        if !valid.errors.is_empty() {
+            let lines: Vec<String> = valid.errors.iter().map(|e| format!("  {e}")).collect();
+            return Err(Failure::usage(format!(
+                "the change would make {node}'s MultiNicNodeConfig invalid:\n{}",
+                lines.join("\n")
+            )));
+        }
+        cr.status = None;
+        match api
+            .replace(node, &PostParams { dry_run: false, field_manager: Some("kubectl-multinic".into()) }, &cr)
+            .await
+        {
+            Ok(_) => {
+                println!("multinicnodeconfig.multinic.io/{node} edited");
+                return Ok(0);
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) => return Err(explain(e, &format!("update the MultiNicNodeConfig of {node}"))),
+        }
+    }
+    Err(Failure { message: format!("{node} kept changing under us; try again"), code: 1 })
+}
+
+/// Wait until the daemon reports on the current generation; 0 when Configured.
+async fn wait_applied(conn: &Connection, node: &str, timeout: u64) -> Result<u8, Failure> {
+    use multinic_api::NodeState;
+    let api: Api<MultiNicNodeConfig> = Api::namespaced(conn.client().await?, &conn.namespace);
+    let spin = std::io::stderr().is_terminal();
+    let frames = ['|', '/', '-', '\\'];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let mut tick = 0usize;
+    loop {
+        let cr = api.get(node).await.map_err(|e| explain(e, &format!("read the MultiNicNodeConfig of {node}")))?;
+        let s = cr.status.as_ref();
+        let current = s.and_then(|s| s.observed_generation) == cr.metadata.generation;
+        let state = s.and_then(|s| s.state);
+        if current && matches!(state, Some(NodeState::Configured) | Some(NodeState::Failed)) {
+            if spin {
+                eprint!("\r\x1b[K");
+            }
+            let message = s.and_then(|s| s.message.clone()).unwrap_or_default();
+            eprintln!("{node}: {:?}: {message}", state.unwrap_or_default());
+            return Ok(if state == Some(NodeState::Configured) { 0 } else { 1 });
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Failure {
+                message: format!(
+                    "{node}: no result from its daemon within {timeout}s; is multinicd running there? (journalctl -u multinicd)"
+                ),
+                code: 1,
+            });
+        }
+        if spin {
+            eprint!("\r{} waiting for {node}'s daemon", frames[tick % frames.len()]);
+            tick += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn describe_node(conn: &Connection, node: &str) -> Result<u8, Failure> {
+    use k8s_openapi::api::events::v1::Event;
+    let client = conn.client().await?;
+    let api: Api<MultiNicNodeConfig> = Api::namespaced(client.clone(), &conn.namespace);
+    let cr = api.get_opt(node).await.map_err(|e| explain(e, "read the MultiNicNodeConfig"))?.ok_or_else(|| Failure {
+        message: format!("no MultiNicNodeConfig for node {node} in namespace {}; create one with `kubectl multinic create {node} --nic …`", conn.namespace),
+        code: 1,
+    })?;
+    let events: Api<Event> = Api::namespaced(client, &conn.namespace);
+    let selector = format!("regarding.name={node},regarding.kind=MultiNicNodeConfig");
+    // Events are a help, not a must: a user may lack the right to list them.
+    let events = events.list(&ListParams::default().fields(&selector)).await.map(|l| l.items).unwrap_or_default();
+    print!("{}", describe::render(&cr, &events, k8s_openapi::jiff::Timestamp::now()));
+    Ok(0)
+}
+
+/// `status --watch`: a row each time a node's status changes.
+async fn watch_status(conn: &Connection, nodes: Vec<String>, all: bool, output: Option<Output>) -> Result<u8, Failure> {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let client = conn.client().await?;
+    let api: Api<MultiNicNodeConfig> = if all { Api::all(client) } else { Api::namespaced(client, &conn.namespace) };
+    let mut stream = std::pin::pin!(watcher(api, watcher::Config::default()).applied_objects());
+    while let Some(next) = stream.next().await {
+        let cr = next.map_err(|e| Failure { message: format!("watch failed: {e}"), code: 1 })?;
+        if !nodes.is_empty() && !nodes.contains(&cr.name_any()) {
+            continue;
+        }
+        let rows = status::rows(std::slice::from_ref(&cr), k8s_openapi::jiff::Timestamp::now());
+        let style =
+            status::Style { wide: output == Some(Output::Wide), no_headers: true, color: color(), namespaces: all };
+        print!("{}", status::render(&rows, style));
     }
     Ok(0)
 }

@@ -221,3 +221,122 @@ async fn errors_say_what_to_do() {
         assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("cleanup"), "{shell}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_describe_wait_and_watch() {
+    let Some((cluster, ns, admin)) = setup("edit").await else { return };
+    let name = "ed1";
+    let api: Api<MultiNicNodeConfig> = Api::namespaced(cluster.admin.clone(), &ns);
+    let as_node: Api<MultiNicNodeConfig> = Api::namespaced(client(&cluster.node_kubeconfig(name)).await, &ns);
+    let report = |generation: i64, state: &'static str| {
+        json!({ "apiVersion": "multinic.io/v1alpha1", "kind": "MultiNicNodeConfig", "status": {
+            "state": state, "message": format!("{state} by the test"), "observedGeneration": generation } })
+    };
+
+    // create --wait returns once the (played) daemon reports on this generation.
+    let waiter = {
+        let admin = admin.clone();
+        let ns = ns.clone();
+        tokio::task::spawn_blocking(move || {
+            plugin(
+                &admin,
+                &[
+                    "-n",
+                    &ns,
+                    "create",
+                    name,
+                    "--no-node-check",
+                    "--wait",
+                    "--timeout",
+                    "30",
+                    "--nic",
+                    "mac=fa:16:3e:00:00:01,address=11.11.11.2,cidr=11.11.11.0/24",
+                ],
+            )
+        })
+    };
+    let generation = multinic_lab::cluster::eventually(std::time::Duration::from_secs(30), "CR created", || async {
+        api.get_opt(name).await.ok().flatten().and_then(|cr| cr.metadata.generation)
+    })
+    .await;
+    multinic_lab::cluster::eventually(std::time::Duration::from_secs(30), "status written", || async {
+        as_node
+            .patch_status(
+                name,
+                &PatchParams::apply("multinicd").force(),
+                &Patch::Apply(&report(generation, "Configured")),
+            )
+            .await
+            .ok()
+    })
+    .await;
+    let out = waiter.await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(text(&out).1.contains("Configured"));
+
+    // add-nic / remove-nic, validated before sending.
+    let out = plugin(
+        &admin,
+        &["-n", &ns, "add-nic", name, "--nic", "mac=fa:16:3e:00:00:02,address=11.11.11.3,cidr=11.11.11.0/24,mtu=9000"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(api.get(name).await.unwrap().spec.interfaces.len(), 2);
+    let out = plugin(
+        &admin,
+        &["-n", &ns, "add-nic", name, "--nic", "mac=FA:16:3E:00:00:02,address=11.11.11.4,cidr=11.11.11.0/24"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("spec.interfaces[2].macAddress"));
+    let out = plugin(&admin, &["-n", &ns, "remove-nic", name, "--mac", "fa:16:3e:00:00:01"]);
+    assert_eq!(out.status.code(), Some(0));
+    let cr = api.get(name).await.unwrap();
+    assert_eq!(cr.spec.interfaces.len(), 1);
+    assert_eq!(cr.spec.interfaces[0].mac_address, "fa:16:3e:00:00:02");
+    let out = plugin(&admin, &["-n", &ns, "remove-nic", name, "--mac", "fa:16:3e:00:00:09"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // describe: spec against status, and the section headers a reader looks for.
+    let out = plugin(&admin, &["-n", &ns, "describe", name]);
+    assert_eq!(out.status.code(), Some(0));
+    let (stdout, _) = text(&out);
+    for part in [
+        "Name:          ed1",
+        "Interfaces:",
+        "fa:16:3e:00:00:02",
+        "11.11.11.3/24",
+        "9000",
+        "Discovered NICs",
+        "Events:",
+    ] {
+        assert!(stdout.contains(part), "{part} missing:\n{stdout}");
+    }
+
+    // status --watch prints a row when the status changes.
+    let bin = multinic_lab::multinicd_bin().with_file_name("kubectl-multinic");
+    let mut watch = std::process::Command::new(bin)
+        .args(["--kubeconfig", admin.to_str().unwrap(), "-n", &ns, "status", "--watch"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = multinic_lab::stdout_lines(&mut watch);
+    let generation = api.get(name).await.unwrap().metadata.generation.unwrap();
+    as_node
+        .patch_status(name, &PatchParams::apply("multinicd").force(), &Patch::Apply(&report(generation, "Failed")))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut seen = false;
+    while std::time::Instant::now() < deadline {
+        if let Ok(line) = lines.recv_timeout(std::time::Duration::from_millis(200))
+            && line.starts_with("ed1 ")
+            && line.contains("Failed by the test")
+        {
+            seen = true;
+            break;
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(seen, "no watch row for the change");
+}

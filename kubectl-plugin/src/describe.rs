@@ -1,0 +1,203 @@
+//! `kubectl multinic describe NODE`: spec against status per interface, conditions,
+//! NICs that could be added (with a ready-to-paste `--nic`), recent Events. Pure.
+
+use std::fmt::Write as _;
+
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use multinic_api::MultiNicNodeConfig;
+
+use crate::status::age;
+
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |out: &mut String, cells: Vec<&str>| {
+        let n = cells.len();
+        out.push_str("  ");
+        for (i, (cell, w)) in cells.into_iter().zip(&widths).enumerate() {
+            out.push_str(cell);
+            if i + 1 < n {
+                out.push_str(&" ".repeat(w - cell.chars().count() + 2));
+            }
+        }
+        out.push('\n');
+    };
+    line(out, header.to_vec());
+    for row in rows {
+        line(out, row.iter().map(String::as_str).collect());
+    }
+}
+
+/// The description of one node's CR.
+pub fn render(cr: &MultiNicNodeConfig, events: &[Event], now: Timestamp) -> String {
+    let mut out = String::new();
+    let s = cr.status.as_ref();
+    let _ = writeln!(out, "Name:          {}", cr.name_any());
+    let _ = writeln!(out, "Namespace:     {}", cr.namespace().unwrap_or_default());
+    let _ = writeln!(out, "Instance ID:   {}", cr.spec.instance_id.as_deref().unwrap_or("<none>"));
+    match s {
+        Some(s) => {
+            let state = s.state.map(|st| format!("{st:?}")).unwrap_or_else(|| "Pending".into());
+            let _ = writeln!(out, "State:         {state} ({})", s.reason.as_deref().unwrap_or("-"));
+            let _ = writeln!(out, "Message:       {}", s.message.as_deref().unwrap_or("-"));
+            let _ = writeln!(out, "Backend:       {}", s.backend.as_deref().unwrap_or("-"));
+            let _ = writeln!(
+                out,
+                "Generation:    {} (observed {})",
+                cr.metadata.generation.unwrap_or_default(),
+                s.observed_generation.map(|g| g.to_string()).unwrap_or_else(|| "-".into())
+            );
+            let _ = writeln!(
+                out,
+                "Updated:       {}",
+                s.last_updated.as_ref().map(|t| format!("{} ago", age(t.0, now))).unwrap_or_else(|| "-".into())
+            );
+        }
+        None => {
+            let _ = writeln!(out, "State:         Pending (no daemon has reported for this node yet)");
+        }
+    }
+
+    let _ = writeln!(out, "\nInterfaces:");
+    let rows: Vec<Vec<String>> = cr
+        .spec
+        .interfaces
+        .iter()
+        .map(|i| {
+            let mac = i.mac_address.to_ascii_lowercase();
+            let reported =
+                s.and_then(|s| s.interface_statuses.iter().find(|(_, st)| st.mac_address.eq_ignore_ascii_case(&mac)));
+            let (name, state, reason, message) = match reported {
+                Some((name, st)) => (name.clone(), format!("{:?}", st.state), st.reason.clone(), st.message.clone()),
+                None => (i.name.clone().unwrap_or_else(|| "-".into()), "Pending".into(), String::new(), String::new()),
+            };
+            let dash = |v: String| if v.is_empty() { "-".to_string() } else { v };
+            vec![
+                name,
+                mac,
+                format!("{}/{}", i.address, i.cidr.rsplit('/').next().unwrap_or("?")),
+                i.mtu.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+                state,
+                dash(reason),
+                dash(message),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        let _ = writeln!(out, "  <none in the spec>");
+    } else {
+        table(&mut out, &["NAME", "MAC", "ADDRESS", "MTU", "STATE", "REASON", "MESSAGE"], &rows);
+    }
+
+    if let Some(s) = s.filter(|s| !s.conditions.is_empty()) {
+        let _ = writeln!(out, "\nConditions:");
+        let rows: Vec<Vec<String>> = s
+            .conditions
+            .iter()
+            .map(|c| {
+                vec![
+                    c.type_.clone(),
+                    c.status.clone(),
+                    c.reason.clone(),
+                    format!("{} ago", age(c.last_transition_time.0, now)),
+                    c.message.clone(),
+                ]
+            })
+            .collect();
+        table(&mut out, &["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"], &rows);
+    }
+
+    let discovered = s.map(|s| s.discovered.as_slice()).unwrap_or_default();
+    let _ = writeln!(out, "\nDiscovered NICs (configured by nobody):");
+    if discovered.is_empty() {
+        let _ = writeln!(out, "  <none>");
+    }
+    for d in discovered {
+        let _ = writeln!(out, "  {}  {}  {}  {}", d.name, d.mac_address, d.state, d.driver.as_deref().unwrap_or("-"));
+        let _ = writeln!(
+            out,
+            "    add it: kubectl multinic add-nic {} --nic mac={},address=ADDRESS,cidr=CIDR",
+            cr.name_any(),
+            d.mac_address
+        );
+    }
+
+    let _ = writeln!(out, "\nEvents:");
+    let mut events: Vec<&Event> = events.iter().collect();
+    events.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    if events.is_empty() {
+        let _ = writeln!(out, "  <none>");
+    } else {
+        let rows: Vec<Vec<String>> = events
+            .iter()
+            .rev()
+            .take(10)
+            .rev()
+            .map(|e| {
+                let when = e.series.as_ref().map(|s| s.last_observed_time.0).or(e.event_time.as_ref().map(|t| t.0));
+                vec![
+                    e.type_.clone().unwrap_or_default(),
+                    e.reason.clone().unwrap_or_default(),
+                    when.map(|t| age(t, now)).unwrap_or_else(|| "-".into()),
+                    e.reporting_instance.clone().or(e.reporting_controller.clone()).unwrap_or_default(),
+                    e.note.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        table(&mut out, &["TYPE", "REASON", "AGE", "FROM", "MESSAGE"], &rows);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe() {
+        let cr: MultiNicNodeConfig = serde_yaml::from_str(
+            r#"
+apiVersion: multinic.io/v1alpha1
+kind: MultiNicNodeConfig
+metadata: {name: worker-2, namespace: multinic-system, generation: 3}
+spec:
+  nodeName: worker-2
+  instanceId: b4975c5f-50bb-479f-9e7b-a430815ae852
+  interfaces:
+    - {id: 1, macAddress: "fa:16:3e:00:00:01", address: 11.11.11.2, cidr: 11.11.11.0/24, mtu: 1450}
+    - {id: 2, macAddress: "fa:16:3e:00:00:02", address: 11.11.12.3, cidr: 11.11.12.0/24}
+status:
+  state: Failed
+  reason: PartiallyFailed
+  message: "1/2 configured; not configured: multinic1 (MacNotFound)"
+  observedGeneration: 3
+  backend: networkmanager
+  lastUpdated: "2026-11-23T11:55:00Z"
+  conditions:
+    - {type: Ready, status: "False", reason: PartiallyFailed, message: "1/2 configured", lastTransitionTime: "2026-11-23T11:55:00Z"}
+    - {type: Degraded, status: "True", reason: PartiallyFailed, message: "1/2 configured", lastTransitionTime: "2026-11-23T11:55:00Z"}
+  interfaceStatuses:
+    multinic0: {macAddress: "fa:16:3e:00:00:01", state: Configured, reason: Configured, message: "up with 11.11.11.2/24, MTU 1450"}
+    multinic1: {macAddress: "fa:16:3e:00:00:02", state: NotFound, reason: MacNotFound, message: "no link with MAC fa:16:3e:00:00:02 on this host"}
+  discovered:
+    - {macAddress: "fa:16:3e:9d:de:e0", name: ens9, state: down, driver: virtio_net, mtu: 1500}
+"#,
+        )
+        .unwrap();
+        let event: Event = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "e1", "namespace": "multinic-system"},
+            "eventTime": "2026-11-23T11:55:00.000000Z",
+            "type": "Warning", "reason": "Blocked", "reportingController": "multinic.io/multinicd", "reportingInstance": "worker-2",
+            "note": "multinic1 (fa:16:3e:00:00:02): MacNotFound", "action": "Reconcile"
+        }))
+        .unwrap();
+        let now: Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
+        insta::assert_snapshot!(render(&cr, &[event], now));
+    }
+}
