@@ -146,6 +146,13 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Dynamic completion for kubectl's plugin completion (`kubectl_complete-multinic`).
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        /// The words after `kubectl multinic`, the last one being completed.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
     /// Shell completion script.
     #[command(
         after_help = "Examples:\n  source <(kubectl multinic completion bash)\n  kubectl multinic completion zsh > \"${fpath[1]}/_kubectl-multinic\""
@@ -213,6 +220,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             .await
         }
         Command::Describe { node } => describe_node(&cli.conn, &node).await,
+        Command::Complete { words } => complete(&cli.conn, words).await,
         Command::Cleanup { nodes, timeout, no_wait, force } => cleanup(&cli.conn, nodes, timeout, no_wait, force).await,
     }
 }
@@ -520,5 +528,41 @@ async fn watch_status(conn: &Connection, nodes: Vec<String>, all: bool, output: 
             status::Style { wide: output == Some(Output::Wide), no_headers: true, color: color(), namespaces: all };
         print!("{}", status::render(&rows, style));
     }
+    Ok(0)
+}
+
+/// Candidates for the word being completed, one per line, then cobra's directive
+/// line (`:4`, no file completion), as kubectl's plugin completion expects.
+async fn complete(conn: &Connection, words: Vec<String>) -> Result<u8, Failure> {
+    let partial = words.last().cloned().unwrap_or_default();
+    let positional: Vec<&String> = words.iter().filter(|w| !w.starts_with('-')).collect();
+    let mut candidates: Vec<String> = Vec::new();
+    if positional.len() <= 1 && !partial.starts_with('-') {
+        candidates =
+            Cli::command().get_subcommands().filter(|c| !c.is_hide_set()).map(|c| c.get_name().to_string()).collect();
+    } else if !partial.starts_with('-') {
+        // Names are a help: without a cluster there are simply none.
+        if let Ok(client) = conn.client().await {
+            candidates = match positional[0].as_str() {
+                "create" => Api::<Node>::all(client)
+                    .list(&ListParams::default())
+                    .await
+                    .map(|l| l.items.iter().map(|n| n.name_any()).collect()),
+                "status" | "describe" | "cleanup" | "add-nic" | "remove-nic" => {
+                    Api::<MultiNicNodeConfig>::namespaced(client, &conn.namespace)
+                        .list(&ListParams::default())
+                        .await
+                        .map(|l| l.items.iter().map(|n| n.name_any()).collect())
+                }
+                _ => Ok(Vec::new()),
+            }
+            .unwrap_or_default();
+        }
+    }
+    candidates.sort();
+    for c in candidates.iter().filter(|c| c.starts_with(&partial)) {
+        println!("{c}");
+    }
+    println!(":4");
     Ok(0)
 }

@@ -339,4 +339,15 @@ async fn edit_describe_wait_and_watch() {
     let _ = watch.kill();
     let _ = watch.wait();
     assert!(seen, "no watch row for the change");
+
+    // kubectl's plugin completion: node names through kubectl_complete-multinic.
+    let bin_dir = multinic_lab::multinicd_bin().parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let helper = multinic_lab::repo_root().join("packaging/kubectl_complete-multinic");
+    let out = std::process::Command::new(helper)
+        .args(["--kubeconfig", admin.to_str().unwrap(), "-n", &ns, "describe", "e"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ed1\n:4\n");
 }
