@@ -177,7 +177,16 @@ async fn reconcile(
 async fn apply(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, ReconcileError> {
     let s = &ctx.settings;
     let generation = cr.metadata.generation.unwrap_or_default();
-    let valid = validate(cr);
+    let mut valid = validate(cr);
+    if valid.node_name != s.node_name {
+        // The watch is by name; a spec for another node is an operator's mistake,
+        // and applying it here would configure the wrong machine.
+        valid.errors.push(multinic_api::FieldError {
+            path: "spec.nodeName".into(),
+            message: format!("{:?} is not this node ({:?}); nothing applied", valid.node_name, s.node_name),
+            interface: None,
+        });
+    }
     let prepared = pass::prepare(s, &ctx.net, &ctx.backend, &valid).await?;
     remember(ctx, &valid, &prepared);
 
