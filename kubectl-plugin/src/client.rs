@@ -60,7 +60,11 @@ impl Connection {
 /// Turn an API error into advice.
 pub fn explain(e: kube::Error, what: &str) -> Failure {
     let message = match &e {
-        kube::Error::Api(s) if s.code == 404 && s.message.contains("the server could not find the requested resource") => {
+        // An unknown resource type: the API server answers 404 for its whole path.
+        kube::Error::Api(s)
+            if s.code == 404
+                && (s.message.contains("page not found") || s.message.contains("could not find the requested resource")) =>
+        {
             "the MultiNicNodeConfig CRD is not installed in this cluster: install the chart (helm install multinic charts/multinic)".to_string()
         }
         kube::Error::Api(s) if s.code == 403 => {

@@ -271,6 +271,15 @@ async fn api_server_outage_is_survived() {
     let cluster = Cluster::at(Path::new(&kubeconfig)).await;
     let Some(mut lab) = Lab::start() else { return };
     let ns = "e2e-outage";
+    // A cluster without the chart: kubectl multinic says how to install it.
+    let plugin = multinic_lab::multinicd_bin().with_file_name("kubectl-multinic");
+    let out = std::process::Command::new(&plugin).args(["--kubeconfig", &kubeconfig, "status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("CRD is not installed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     cluster.install_chart(ns).await;
     lab.add_nic("ens4", A, 1500);
     lab.forward_tcp(cluster.port());

@@ -104,6 +104,13 @@ async fn create_fills_instance_id_and_status_reflects_the_daemon() {
             && stdout.contains("multinic0=Configured"),
         "{stdout}"
     );
+    let out = plugin(&admin, &["status", "-A"]);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.starts_with("NAMESPACE ")
+            && stdout.lines().any(|l| l.starts_with(&format!("{ns} ")) && l.contains(&name)),
+        "{stdout}"
+    );
     let out = plugin(&admin, &["-n", &ns, "status", "-o", "name"]);
     assert_eq!(text(&out).0.trim(), format!("multinicnodeconfig.multinic.io/{name}"));
 
