@@ -221,8 +221,18 @@ async fn errors_say_what_to_do() {
     let out = plugin(&dead, &["-n", &ns, "status"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).1.contains("cannot reach the cluster"), "{}", text(&out).1);
-    // Completion scripts.
+    // Every command's help has examples.
     let bin = multinic_lab::multinicd_bin().with_file_name("kubectl-multinic");
+    for sub in
+        [&[][..], &["create"], &["status"], &["describe"], &["cleanup"], &["add-nic"], &["remove-nic"], &["completion"]]
+    {
+        let out = Command::new(&bin).args(sub).arg("--help").output().unwrap();
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Examples:"),
+            "{sub:?} --help has no examples"
+        );
+    }
+    // Completion scripts.
     for shell in ["bash", "zsh", "fish"] {
         let out = Command::new(&bin).args(["completion", shell]).output().unwrap();
         assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("cleanup"), "{shell}");
