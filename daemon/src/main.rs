@@ -5,6 +5,7 @@
 mod backend;
 mod commands;
 mod config;
+mod journal;
 mod notify;
 mod observe;
 mod pass;
@@ -80,7 +81,6 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
     let settings = match config::Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
@@ -88,6 +88,7 @@ fn main() -> ExitCode {
             return Exit::Invalid.into();
         }
     };
+    init_logging(cli.verbose, &settings.node_name);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -116,7 +117,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
+/// Logs go to the journal, with structured fields, when stderr is the journal (a
+/// systemd service); to stderr, readable, otherwise.
+fn init_logging(verbose: u8, node: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let default = match verbose {
         0 => "info",
         1 => "debug",
@@ -124,6 +129,12 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("MULTINIC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    if journal::stderr_is_journal()
+        && let Ok(layer) = journal::JournalLayer::new(std::path::Path::new(journal::SOCKET), node)
+    {
+        tracing_subscriber::registry().with(filter).with(layer).init();
+        return;
+    }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_ansi(ansi)

@@ -10,6 +10,7 @@ use multinic_api::InterfaceState;
 use tracing::{error, info, warn};
 
 use super::{Backend, BackendError};
+use crate::journal::ids;
 use crate::observe::netlink::Netlink;
 use crate::plan::{self, InterfacePlan, Plan, Removal, Step};
 
@@ -143,9 +144,9 @@ fn settled(index: usize, ip: &InterfacePlan) -> Option<Outcome> {
     if let Step::Blocked(b) = &ip.step {
         let name = ip.name.as_deref().unwrap_or("-");
         if b.is_critical() {
-            error!(interface = name, mac = %ip.mac, reason = b.reason(), priority = "crit", "BLOCKED: {b}");
+            error!(interface = name, mac = %ip.mac, reason = b.reason(), priority = "crit", message_id = ids::BLOCKED, "BLOCKED: {b}");
         } else {
-            warn!(interface = name, mac = %ip.mac, reason = b.reason(), "blocked: {b}");
+            warn!(interface = name, mac = %ip.mac, reason = b.reason(), message_id = ids::BLOCKED, "blocked: {b}");
         }
     }
     Some(Outcome { index, state, reason, message, action: None })
@@ -164,7 +165,7 @@ async fn apply_one<B: Backend>(
     let txn = match backend.begin(&link, ip.mac).await {
         Ok(t) => t,
         Err(e) => {
-            warn!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, "cannot start transaction");
+            warn!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, message_id = ids::FAILED, "cannot start transaction");
             return Outcome {
                 index,
                 state: InterfaceState::Failed,
@@ -201,7 +202,8 @@ async fn apply_one<B: Backend>(
                 Step::Update(_) => ("Updated", "configuration updated".to_string()),
                 _ => ("Created", "configured".to_string()),
             };
-            info!(interface = %name, mac = %ip.mac, backend = backend.name(), address = %ip.desired.address, mtu = ip.desired.mtu, elapsed_ms = started.elapsed().as_millis() as u64, action, "{detail}");
+            let message_id = if action == "DriftRepaired" { ids::DRIFT_REPAIRED } else { ids::CONFIGURED };
+            info!(interface = %name, mac = %ip.mac, backend = backend.name(), address = %ip.desired.address, mtu = ip.desired.mtu, elapsed_ms = started.elapsed().as_millis() as u64, action, message_id, "{detail}");
             let message = configured_message(ip);
             Outcome {
                 index,
@@ -221,7 +223,7 @@ async fn apply_one<B: Backend>(
             {
                 message.push_str(&format!(" (renaming back to {from}: {rn})"));
             }
-            error!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, "apply failed, rolled back");
+            error!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, message_id = ids::ROLLED_BACK, "apply failed, rolled back");
             Outcome { index, state: InterfaceState::Failed, reason: "RolledBack".into(), message, action: None }
         }
     }

@@ -167,7 +167,12 @@ async fn reconcile(
     let api = ctx.api.clone();
     finalizer(&api, FINALIZER, cr, |event| async {
         match event {
-            Finalized::Apply(cr) => apply(&cr, &ctx).await,
+            Finalized::Apply(cr) => {
+                use tracing::Instrument;
+                let generation = cr.metadata.generation.unwrap_or_default();
+                let span = tracing::info_span!("pass", generation, backend = ctx.backend.name());
+                apply(&cr, &ctx).instrument(span).await
+            }
             Finalized::Cleanup(cr) => cleanup(&cr, &ctx).await,
         }
     })
