@@ -5,31 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use multinic_lab::bench::{env_or, report};
+use std::time::Instant;
 
 use multinic_lab::{Lab, Manager, NM_WRITE_METHODS, nic, spec};
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn report(what: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "{what:<28} n={:<3} min {:>7.1} ms  p50 {:>7.1} ms  p95 {:>7.1} ms  max {:>7.1} ms",
-        samples.len(),
-        ms(samples[0]),
-        ms(percentile(&samples, 0.5)),
-        ms(percentile(&samples, 0.95)),
-        ms(*samples.last().unwrap())
-    );
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
-    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let runs: usize = env_or("BENCH_RUNS", 20) as usize;
     for manager in [Manager::NetworkManager, Manager::Networkd] {
         bench(manager, runs);
     }

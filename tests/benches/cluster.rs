@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use multinic_lab::bench::{env_or, report};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -20,24 +21,6 @@ use multinic_lab::node::Node;
 use tokio::sync::watch;
 
 const MAC: &str = "02:00:00:00:04:01";
-
-fn env_or(key: &str, default: u64) -> u64 {
-    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn report(what: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let at = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize];
-    println!(
-        "{what:<34} n={:<3} min {:>7.1} ms  p50 {:>7.1} ms  p95 {:>7.1} ms  max {:>7.1} ms",
-        samples.len(),
-        ms(samples[0]),
-        ms(at(0.5)),
-        ms(at(0.95)),
-        ms(*samples.last().unwrap())
-    );
-}
 
 /// (generation observed, node state, state of multinic0) as a separate watcher sees them.
 type Seen = (i64, Option<NodeState>, Option<InterfaceState>);

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use multinic_lab::bench::{env_or, report};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -16,19 +17,6 @@ use kube::api::{Patch, PatchParams, PostParams};
 use multinic_api::MultiNicNodeConfig;
 use multinic_lab::cluster::Cluster;
 use serde_json::json;
-
-fn report(what: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let at = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize];
-    println!(
-        "{what:<44} n={:<3} p50 {:>7.1} ms  p95 {:>7.1} ms  min {:>7.1} ms",
-        samples.len(),
-        ms(at(0.5)),
-        ms(at(0.95)),
-        ms(samples[0])
-    );
-}
 
 fn time(runs: usize, program: &Path, args: &[&str]) -> Vec<Duration> {
     (0..runs)
@@ -58,7 +46,7 @@ fn kubectl() -> Option<PathBuf> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let runs: usize = env_or("BENCH_RUNS", 20) as usize;
     let cluster = Cluster::from_env().await.expect("the benchmark needs MULTINIC_E2E_KUBECONFIG");
     let ns = format!("bench-plugin-{}", std::process::id());
     cluster.install_chart(&ns).await;
