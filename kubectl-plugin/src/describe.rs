@@ -9,29 +9,10 @@ use kube::ResourceExt;
 use multinic_api::MultiNicNodeConfig;
 
 use crate::status::age;
+use crate::table::{self, Layout};
 
 fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |out: &mut String, cells: Vec<&str>| {
-        let n = cells.len();
-        out.push_str("  ");
-        for (i, (cell, w)) in cells.into_iter().zip(&widths).enumerate() {
-            out.push_str(cell);
-            if i + 1 < n {
-                out.push_str(&" ".repeat(w - cell.chars().count() + 2));
-            }
-        }
-        out.push('\n');
-    };
-    line(out, header.to_vec());
-    for row in rows {
-        line(out, row.iter().map(String::as_str).collect());
-    }
+    out.push_str(&table::render(header, rows, &Layout { indent: "  ", gap: 2, header: true, paint: None }));
 }
 
 /// The description of one node's CR.

@@ -5,6 +5,7 @@ mod client;
 mod describe;
 mod nic;
 mod status;
+mod table;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

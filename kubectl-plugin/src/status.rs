@@ -5,6 +5,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use multinic_api::{InterfaceState, MultiNicNodeConfig, NodeState};
 
+use crate::table::{self, Layout};
+
 /// One node's row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
@@ -128,34 +130,13 @@ pub fn render(rows: &[Row], style: Style) -> String {
             c
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let state_col = usize::from(style.namespaces) + 1;
-    let mut out = String::new();
-    let mut line = |cells: &[String], colored: bool| {
-        let n = cells.len();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            let pad = if i + 1 < n { " ".repeat(w - cell.chars().count() + 3) } else { String::new() };
-            if colored && i == state_col {
-                out.push_str(&paint(cell));
-            } else {
-                out.push_str(cell);
-            }
-            out.push_str(&pad);
-        }
-        out.push('\n');
+    let layout = Layout {
+        indent: "",
+        gap: 3,
+        header: !style.no_headers,
+        paint: style.color.then_some((usize::from(style.namespaces) + 1, paint as table::Painter)),
     };
-    if !style.no_headers {
-        line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>(), false);
-    }
-    for row in &cells {
-        line(row, style.color);
-    }
-    out
+    table::render(&header, &cells, &layout)
 }
 
 fn paint(state: &str) -> String {
