@@ -164,6 +164,38 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The effective settings as `key: value` pairs under their config-file names,
+    /// for `multinicd config` (operators and the package scripts read them).
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        let backend = match self.backend {
+            BackendChoice::Auto => "auto",
+            BackendChoice::NetworkManager => "networkmanager",
+            BackendChoice::Networkd => "networkd",
+        };
+        vec![
+            ("nodeName", self.node_name.clone()),
+            ("kubeconfig", self.kubeconfig.display().to_string()),
+            ("namespace", self.namespace.clone()),
+            ("backend", backend.to_string()),
+            ("protectedInterfaces", format!("[{}]", self.protected_interfaces.join(", "))),
+            ("resyncInterval", format_duration(self.resync_interval)),
+            ("rollbackTimeout", format_duration(self.rollback_timeout)),
+            ("systemUuidPath", self.system_uuid_path.display().to_string()),
+        ]
+    }
+}
+
+fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        _ if ms.is_multiple_of(3_600_000) && ms > 0 => format!("{}h", ms / 3_600_000),
+        _ if ms.is_multiple_of(60_000) && ms > 0 => format!("{}m", ms / 60_000),
+        _ if ms.is_multiple_of(1000) => format!("{}s", ms / 1000),
+        _ => format!("{ms}ms"),
+    }
+}
+
 fn merge(
     into: &mut Fragment,
     from: Fragment,
@@ -262,6 +294,27 @@ mod tests {
         let s = Settings::load(Some(&main)).unwrap();
         assert_eq!(s.namespace, "multinic-system");
         assert_eq!(s.backend, BackendChoice::Auto);
+    }
+
+    #[test]
+    fn entries_show_merged_values_under_file_keys() {
+        let tmp = tempfile::tempdir().unwrap();
+        let main = tmp.path().join("multinicd.yaml");
+        std::fs::write(&main, "nodeName: n1\nkubeconfig: /etc/k.conf\nbackend: networkd\nresyncInterval: 90s\n")
+            .unwrap();
+        let s = Settings::load(Some(&main)).unwrap();
+        let e: std::collections::HashMap<_, _> = s.entries().into_iter().collect();
+        assert_eq!(e["nodeName"], "n1");
+        assert_eq!(e["kubeconfig"], "/etc/k.conf");
+        assert_eq!(e["backend"], "networkd");
+        assert_eq!(e["resyncInterval"], "90s");
+        assert_eq!(e["rollbackTimeout"], "20s");
+        assert_eq!(e["protectedInterfaces"], "[]");
+        // Every key the file accepts is shown, and each shown value loads back.
+        let text: String = s.entries().iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+        std::fs::write(&main, text).unwrap();
+        let again = Settings::load(Some(&main)).unwrap();
+        assert_eq!(again.entries(), s.entries());
     }
 
     #[test]

@@ -126,10 +126,27 @@ where
         }
         let mut c = Collect::default();
         event.record(&mut c);
+        let message = readable(c.message.as_deref().unwrap_or(""), &c.fields);
         fields.extend(c.fields);
-        let payload = entry(*event.metadata().level(), c.message.as_deref().unwrap_or(""), &self.node, &fields);
+        // A field set by an outer span and again closer to the event (backend on the
+        // pass span and on the event) is one journal field: the innermost value.
+        let mut seen = std::collections::HashSet::new();
+        let mut fields: Vec<_> = fields.into_iter().rev().filter(|(k, _)| seen.insert(k.clone())).collect();
+        fields.reverse();
+        let payload = entry(*event.metadata().level(), &message, &self.node, &fields);
         // The journal being away or full must never stall or stop the daemon.
         let _ = self.socket.send_to(&payload, &self.path);
+    }
+}
+
+/// `journalctl` shows MESSAGE alone, so an event about one NIC names it there too;
+/// the fields stay separate for queries.
+fn readable(message: &str, event_fields: &[(String, String)]) -> String {
+    let get = |name: &str| event_fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    match (get("interface"), get("mac")) {
+        (Some(name), Some(mac)) => format!("{name} ({mac}): {message}"),
+        (Some(one), None) | (None, Some(one)) => format!("{one}: {message}"),
+        (None, None) => message.to_string(),
     }
 }
 
@@ -203,13 +220,13 @@ mod tests {
                 message_id = ids::BLOCKED,
                 "BLOCKED: name taken"
             );
-            tracing::info!(interface = "multinic1", "configured");
+            tracing::info!(interface = "multinic1", backend = "networkd", "configured");
         });
         let mut buf = [0u8; 4096];
         let n = journal.recv(&mut buf).unwrap();
         let first = lines(&buf[..n]);
         for want in [
-            "MESSAGE=BLOCKED: name taken",
+            "MESSAGE=multinic0 (fa:16:3e:00:00:01): BLOCKED: name taken",
             "MULTINIC_NODE=worker-1",
             "MULTINIC_GENERATION=7",
             "MULTINIC_BACKEND=networkd",
@@ -223,7 +240,11 @@ mod tests {
         }
         let n = journal.recv(&mut buf).unwrap();
         let second = lines(&buf[..n]);
-        assert!(second.iter().any(|l| l == "PRIORITY=6") && second.iter().any(|l| l == "MULTINIC_INTERFACE=multinic1"));
+        for want in ["MESSAGE=multinic1: configured", "PRIORITY=6", "MULTINIC_INTERFACE=multinic1"] {
+            assert!(second.iter().any(|l| l == want), "{want} missing in {second:?}");
+        }
+        let backends = second.iter().filter(|l| l.starts_with("MULTINIC_BACKEND=")).count();
+        assert_eq!(backends, 1, "a field set by the span and the event is written once: {second:?}");
     }
 
     #[test]

@@ -67,6 +67,12 @@ enum Command {
     },
     /// Remove everything multinic configured on this host, and nothing else.
     Cleanup,
+    /// Check the configuration (file and drop-ins) and print the effective settings.
+    Config {
+        /// Print only this key's value (e.g. kubeconfig).
+        #[arg(long, value_name = "KEY")]
+        get: Option<String>,
+    },
     /// List the host's NICs: which are protected and why, which are multinic's.
     Inventory {
         /// Output format.
@@ -106,6 +112,7 @@ fn main() -> ExitCode {
             Command::Cleanup => commands::cleanup(&settings).await,
             Command::Run => commands::run(&settings).await,
             Command::Inventory { output, watch } => commands::inventory(&settings, output, watch).await,
+            Command::Config { get } => Ok(commands::show_config(&settings, get.as_deref())),
         }
     });
     match result {

@@ -4,11 +4,13 @@
 
 mod apply;
 mod cleanup;
+mod config;
 mod inventory;
 mod run;
 
 pub use apply::{apply, plan};
 pub use cleanup::cleanup;
+pub use config::show_config;
 pub use inventory::inventory;
 pub use run::run;
 
