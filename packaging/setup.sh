@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what building and testing the packages needs on a Debian/Ubuntu machine
+# (root): rpm and lintian to inspect them, objdump for the glibc floor, debootstrap
+# and systemd-nspawn for the install-and-boot test. The Rust packaging tools and
+# zig are installed by packaging/build.sh.
+set -euo pipefail
+packages=(rpm lintian binutils debootstrap systemd-container socat jq python3-venv)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "packaging/setup.sh: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
