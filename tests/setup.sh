@@ -5,7 +5,10 @@
 # systemd host it is the host's own and the labs never talk to it.
 set -euo pipefail
 
-packages=(network-manager dbus-daemon dbus-bin systemd iproute2 util-linux jq ca-certificates socat python3-venv openssl xz-utils curl)
+# mariadb-server-core + mariadb-client-core: the MariaDB server of Debian's mariadb-server
+# and what mariadb-install-db needs (my_print_defaults), without the service scripts:
+# installing them starts nothing on the host. The import tests start their own.
+packages=(network-manager dbus-daemon dbus-bin systemd iproute2 util-linux jq ca-certificates socat python3-venv openssl xz-utils curl mariadb-server-core mariadb-client-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

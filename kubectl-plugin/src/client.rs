@@ -57,6 +57,11 @@ impl Connection {
     }
 }
 
+/// The Node's system UUID, what `spec.instanceId` is checked against.
+pub fn system_uuid(node: k8s_openapi::api::core::v1::Node) -> Option<String> {
+    node.status.and_then(|s| s.node_info).map(|i| i.system_uuid).filter(|u| !u.is_empty())
+}
+
 /// Turn an API error into advice.
 pub fn explain(e: kube::Error, what: &str) -> Failure {
     let message = match &e {

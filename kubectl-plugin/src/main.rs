@@ -3,6 +3,7 @@
 
 mod client;
 mod describe;
+mod import;
 mod nic;
 mod status;
 mod table;
@@ -17,7 +18,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use multinic_api::{MultiNicNodeConfig, MultiNicNodeConfigSpec, validate};
 
-use client::{Connection, Failure, explain};
+use client::{Connection, Failure, explain, system_uuid};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -26,6 +27,7 @@ Examples:
   kubectl multinic status                      # every node, exit 0 only when all are Configured
   kubectl multinic status worker-1 -o wide
   kubectl multinic cleanup worker-1            # delete, wait until the node has removed its NICs' config
+  kubectl multinic import --from-db mysql://multinic@10.0.0.5:3306/multinic   # from v2's MariaDB: plan, then --apply
   source <(kubectl multinic completion bash)";
 
 #[derive(Parser)]
@@ -147,6 +149,12 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Import the predecessor's (v2) MariaDB rows as MultiNicNodeConfigs: plan, --apply, or -o yaml.
+    #[command(after_help = "The password is read from MULTINIC_DB_PASSWORD, else asked on the terminal.\n\n\
+Examples:\n  kubectl multinic import --from-db mysql://multinic@10.0.0.5:3306/multinic --mtu 1450\n  \
+kubectl multinic import --from-db mysql://multinic@10.0.0.5:3306/multinic --mtu 1450 --apply\n  \
+kubectl multinic import --from-db mysql://multinic@10.0.0.5:3306/multinic -o yaml > nodes.yaml")]
+    Import(import::ImportArgs),
     /// Dynamic completion for kubectl's plugin completion (`kubectl_complete-multinic`).
     #[command(name = "__complete", hide = true)]
     Complete {
@@ -223,6 +231,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Describe { node } => describe_node(&cli.conn, &node).await,
         Command::Complete { words } => complete(&cli.conn, words).await,
         Command::Cleanup { nodes, timeout, no_wait, force } => cleanup(&cli.conn, nodes, timeout, no_wait, force).await,
+        Command::Import(args) => import::run(&cli.conn, args).await,
     }
 }
 
@@ -332,8 +341,7 @@ async fn create(
             }
             Some(n) => {
                 if cr.spec.instance_id.is_none() {
-                    cr.spec.instance_id =
-                        n.status.and_then(|s| s.node_info).map(|i| i.system_uuid).filter(|u| !u.is_empty());
+                    cr.spec.instance_id = system_uuid(n);
                 }
             }
         }

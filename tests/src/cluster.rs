@@ -39,7 +39,43 @@ pub async fn client(kubeconfig: &Path) -> Client {
     Client::try_from(config).expect("client")
 }
 
+/// Run `kubectl-multinic` (built beside the tests) with `--kubeconfig` and extra
+/// environment, echoing its output into the test log.
+pub fn kubectl_multinic(kubeconfig: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let bin = crate::multinicd_bin().with_file_name("kubectl-multinic");
+    let out = Command::new(bin)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run kubectl-multinic");
+    eprintln!(
+        "--- kubectl multinic {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 impl Cluster {
+    /// Create a Node object with this system UUID, as a kubelet would register it.
+    pub async fn create_node(&self, name: &str, uuid: &str) {
+        use k8s_openapi::api::core::v1::Node;
+        use kube::api::PostParams;
+        let n: Node = serde_json::from_value(serde_json::json!({ "metadata": { "name": name } })).unwrap();
+        let nodes: Api<Node> = Api::all(self.admin.clone());
+        nodes.create(&PostParams::default(), &n).await.unwrap();
+        let status = serde_json::json!({ "status": { "nodeInfo": {
+            "systemUUID": uuid, "machineID": "m", "bootID": "b", "kernelVersion": "k", "osImage": "o",
+            "containerRuntimeVersion": "c", "kubeletVersion": "v", "kubeProxyVersion": "p",
+            "operatingSystem": "linux", "architecture": "amd64" } } });
+        nodes.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+    }
+
     /// The cluster of `MULTINIC_E2E_KUBECONFIG`, or `None` (with a message) when it is
     /// not set and `CI` is not either. In CI a missing cluster is a failure.
     pub async fn from_env() -> Option<Cluster> {

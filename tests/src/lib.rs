@@ -19,6 +19,7 @@ use serde_json::Value;
 
 pub mod bench;
 pub mod cluster;
+pub mod mariadb;
 pub mod node;
 
 /// MAC of the lab's primary NIC `eth0` (holds the default route).

@@ -7,29 +7,14 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use k8s_openapi::api::core::v1::Node;
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use multinic_api::MultiNicNodeConfig;
-use multinic_lab::cluster::{Cluster, client};
+use multinic_lab::cluster::{Cluster, client, kubectl_multinic};
 use serde_json::json;
 
 fn plugin(kubeconfig: &Path, args: &[&str]) -> Output {
-    let bin = multinic_lab::multinicd_bin().with_file_name("kubectl-multinic");
-    let out = Command::new(bin)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run kubectl-multinic");
-    eprintln!(
-        "--- kubectl multinic {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    kubectl_multinic(kubeconfig, args, &[])
 }
 
 fn text(out: &Output) -> (String, String) {
@@ -44,21 +29,11 @@ async fn setup(test: &str) -> Option<(Cluster, String, std::path::PathBuf)> {
     Some((cluster, ns, admin))
 }
 
-async fn node(cluster: &Cluster, name: &str, uuid: &str) {
-    let n: Node = serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
-    let nodes: Api<Node> = Api::all(cluster.admin.clone());
-    nodes.create(&PostParams::default(), &n).await.unwrap();
-    let status = json!({ "status": { "nodeInfo": {
-        "systemUUID": uuid, "machineID": "m", "bootID": "b", "kernelVersion": "k", "osImage": "o",
-        "containerRuntimeVersion": "c", "kubeletVersion": "v", "kubeProxyVersion": "p", "operatingSystem": "linux", "architecture": "amd64" } } });
-    nodes.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_fills_instance_id_and_status_reflects_the_daemon() {
     let Some((cluster, ns, admin)) = setup("create").await else { return };
     let name = format!("pw-{}", std::process::id());
-    node(&cluster, &name, "4C4C4544-0042-3510-8052-B4C04F384E32").await;
+    cluster.create_node(&name, "4C4C4544-0042-3510-8052-B4C04F384E32").await;
     let nic = "mac=FA:16:3E:1C:1A:6E,address=11.11.11.37,cidr=11.11.11.0/24,mtu=1450";
 
     // Client dry run prints the object and stores nothing.

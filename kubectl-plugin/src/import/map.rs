@@ -1,0 +1,276 @@
+//! v2 `multi_interface` rows → one MultiNicNodeConfig spec per node. Pure: every
+//! rule about what can be imported lives here, tested without a database.
+//!
+//! A node is imported whole or not at all: one row that cannot be mapped skips its
+//! node (so a CR never silently lacks a NIC the node had in v2), and every such row
+//! is reported with its id, column and what to do.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use multinic_api::rules::MAX_INTERFACES;
+use multinic_api::{InterfaceSpec, MacAddr, MultiNicNodeConfig, MultiNicNodeConfigSpec, RouteSpec, validate};
+
+/// One row of v2's `multi_interface` table, as stored (every column may be NULL).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Row {
+    pub id: i64,
+    pub attached_node_name: Option<String>,
+    pub mac_address: Option<String>,
+    pub ip_address: Option<String>,
+    pub subnet_mask: Option<String>,
+    pub gateway: Option<String>,
+    pub dns: Option<String>,
+    pub vlan: Option<i64>,
+}
+
+/// What the import adds that v2 did not store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// MTU for every interface (v2 had none); `None` leaves the NIC's MTU alone.
+    pub mtu: Option<u32>,
+    /// Metric of the default route made from a row's gateway; `None`: gateways are
+    /// not imported.
+    pub gateway_metric: Option<u32>,
+}
+
+/// Why a row cannot be imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The row's `id`.
+    pub row: i64,
+    /// The column (or `spec…` path) at fault.
+    pub field: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "row {}: {}: {}", self.row, self.field, self.message)
+    }
+}
+
+/// One node's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mapped {
+    /// Every row mapped; the spec is valid.
+    Ready(MultiNicNodeConfigSpec),
+    /// At least one row could not be mapped: nothing is imported for this node.
+    Skipped(Vec<Problem>),
+}
+
+/// The whole table, mapped.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Mapping {
+    /// Per node, by name.
+    pub nodes: BTreeMap<String, Mapped>,
+    /// Rows with no node: they belong to no CR.
+    pub orphans: Vec<Problem>,
+}
+
+/// Map every row. Rows keep their `id` order within a node, so that names are
+/// given in the order v2 gave them.
+pub fn map(rows: &[Row], options: Options) -> Mapping {
+    let mut rows: Vec<&Row> = rows.iter().collect();
+    rows.sort_by_key(|r| r.id);
+    let mut mapping = Mapping::default();
+    let mut per_node: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
+    for row in rows.iter().copied() {
+        match row.attached_node_name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            Some(node) => per_node.entry(node.to_string()).or_default().push(row),
+            None => mapping.orphans.push(problem(
+                row,
+                "attached_node_name",
+                "is empty: the row belongs to no node; set it to the node's name or delete the row".into(),
+            )),
+        }
+    }
+    let macs = mac_owners(&rows);
+    for (node, rows) in per_node {
+        mapping.nodes.insert(node.clone(), map_node(&node, &rows, &macs, options));
+    }
+    mapping
+}
+
+/// Every normalized MAC with the rows that carry it.
+fn mac_owners(rows: &[&Row]) -> BTreeMap<MacAddr, Vec<(i64, String)>> {
+    let mut owners: BTreeMap<MacAddr, Vec<(i64, String)>> = BTreeMap::new();
+    for row in rows {
+        if let Some(mac) = row.mac_address.as_deref().and_then(|m| m.trim().parse::<MacAddr>().ok()) {
+            owners.entry(mac).or_default().push((row.id, row.attached_node_name.clone().unwrap_or_default()));
+        }
+    }
+    owners
+}
+
+fn map_node(node: &str, rows: &[&Row], macs: &BTreeMap<MacAddr, Vec<(i64, String)>>, options: Options) -> Mapped {
+    let mut problems = Vec::new();
+    if rows.len() > MAX_INTERFACES {
+        // One problem, not eleven copies of it: it names every row involved.
+        let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
+        return Mapped::Skipped(vec![problem(
+            rows[0],
+            "attached_node_name",
+            format!(
+                "node {node} has {} rows ({}); multinic configures at most {MAX_INTERFACES} NICs per node: delete the extra rows",
+                rows.len(),
+                ids.join(", ")
+            ),
+        )]);
+    }
+    let mut interfaces = Vec::new();
+    for row in rows {
+        match map_row(row, macs, options) {
+            Ok(i) => interfaces.push(i),
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    if !problems.is_empty() {
+        return Mapped::Skipped(problems);
+    }
+    let spec = MultiNicNodeConfigSpec { node_name: node.to_string(), instance_id: None, interfaces };
+    // The same rules as the daemon and the admission policy, so a Ready spec is
+    // one the cluster accepts.
+    let errors = validate(&MultiNicNodeConfig::new(node, spec.clone())).errors;
+    if errors.is_empty() {
+        return Mapped::Ready(spec);
+    }
+    Mapped::Skipped(
+        errors
+            .into_iter()
+            .map(|e| Problem {
+                row: e.interface.map(|i| rows[i].id).unwrap_or(rows[0].id),
+                field: e.path,
+                message: e.message,
+            })
+            .collect(),
+    )
+}
+
+fn map_row(
+    row: &Row,
+    macs: &BTreeMap<MacAddr, Vec<(i64, String)>>,
+    options: Options,
+) -> Result<InterfaceSpec, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut bad = |field: &str, message: String| problems.push(problem(row, field, message));
+
+    let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let mac = match text(&row.mac_address) {
+        None => {
+            bad("mac_address", "is empty; set the NIC's MAC such as fa:16:3e:1c:1a:6e".into());
+            None
+        }
+        Some(m) => match m.parse::<MacAddr>() {
+            Ok(mac) => {
+                let others: Vec<String> = macs
+                    .get(&mac)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(id, _)| *id != row.id)
+                    .map(|(id, node)| format!("row {id} (node {node})"))
+                    .collect();
+                if !others.is_empty() {
+                    bad(
+                        "mac_address",
+                        format!("{mac} is also in {}: a NIC has one row; delete the stale one", others.join(", ")),
+                    );
+                }
+                Some(mac)
+            }
+            Err(_) => {
+                bad("mac_address", format!("{m:?} is not a MAC address; write it as fa:16:3e:1c:1a:6e"));
+                None
+            }
+        },
+    };
+    let address = match text(&row.ip_address).map(|a| a.parse::<Ipv4Addr>().map_err(|_| a)) {
+        None => {
+            bad("ip_address", "is empty; multinic sets a static address: fill it in".into());
+            None
+        }
+        Some(Ok(a)) => Some(a),
+        Some(Err(a)) => {
+            bad("ip_address", format!("{a:?} is not an IPv4 address such as 11.11.11.37"));
+            None
+        }
+    };
+    let prefix = match text(&row.subnet_mask) {
+        None => {
+            bad("subnet_mask", "is empty; write the mask such as 255.255.255.0".into());
+            None
+        }
+        Some(m) => match prefix_len(&m) {
+            Some(p) => Some(p),
+            None => {
+                bad(
+                    "subnet_mask",
+                    format!("{m:?} is not a netmask; write a contiguous mask such as 255.255.255.0 (or /24)"),
+                );
+                None
+            }
+        },
+    };
+    if let Some(vlan) = row.vlan.filter(|v| *v != 0) {
+        bad(
+            "vlan",
+            format!("{vlan}: VLAN interfaces are not supported yet; configure this NIC by hand or set vlan to 0"),
+        );
+    }
+    let mut routes = Vec::new();
+    if let (Some(gw), Some(metric)) = (text(&row.gateway), options.gateway_metric) {
+        match gw.parse::<Ipv4Addr>() {
+            Ok(via) => {
+                routes.push(RouteSpec { to: "0.0.0.0/0".into(), via: Some(via.to_string()), metric: Some(metric) })
+            }
+            Err(_) => bad("gateway", format!("{gw:?} is not an IPv4 address; fix it, empty it, or pass --no-gateways")),
+        }
+    }
+    let dns: Vec<String> = text(&row.dns)
+        .map(|d| d.split([',', ';', ' ', '\t']).filter(|s| !s.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default();
+
+    match (mac, address, prefix) {
+        (Some(mac), Some(address), Some(prefix)) if problems.is_empty() => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            let network = Ipv4Addr::from(u32::from(address) & mask);
+            Ok(InterfaceSpec {
+                id: Some(row.id),
+                port_id: None,
+                mac_address: mac.to_string(),
+                address: address.to_string(),
+                cidr: format!("{network}/{prefix}"),
+                mtu: options.mtu,
+                name: None,
+                routes,
+                dns,
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+/// `255.255.255.0`, `/24` or `24` → 24; `None` for a non-contiguous mask and for
+/// /0, which would make the NIC's subnet the whole Internet.
+fn prefix_len(mask: &str) -> Option<u8> {
+    let digits = mask.strip_prefix('/').unwrap_or(mask);
+    let prefix = match digits.parse::<u8>() {
+        Ok(p) => p,
+        Err(_) => {
+            let bits = u32::from(mask.parse::<Ipv4Addr>().ok()?);
+            if bits.leading_ones() + bits.trailing_zeros() != 32 {
+                return None;
+            }
+            bits.leading_ones() as u8
+        }
+    };
+    (1..=32).contains(&prefix).then_some(prefix)
+}
+
+fn problem(row: &Row, field: &str, message: String) -> Problem {
+    Problem { row: row.id, field: field.to_string(), message }
+}
+
+#[cfg(test)]
+mod tests;
