@@ -12,14 +12,19 @@ version="$(cargo metadata --no-deps --format-version 1 | jq -r '.packages[] | se
 fail() { echo "check-packages: $*" >&2; exit 1; }
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 
-# --- .deb ---
-deb_has() { # deb, then "mode owner path" lines that must be in the list
-  local deb="$1" listing; shift
-  listing="$(dpkg-deb -c "$deb" | awk '{print $1, $2, $6}' | sed 's|0/0|root/root|; s| \./| /|')"
+# has PACKAGE LISTING LINE...: every "mode owner/group path" LINE is in the LISTING.
+has() {
+  local package="$1" listing="$2"; shift 2
   for want in "$@"; do
-    grep -qxF -- "$want" <<<"$listing" || fail "$(basename "$deb"): missing or wrong mode: $want"
+    grep -qxF -- "$want" <<<"$listing" || fail "$(basename "$package"): missing or wrong mode: $want"
   done
 }
+deb_has() { has "$1" "$(dpkg-deb -c "$1" | awk '{print $1, $2, $6}' | sed 's|0/0|root/root|; s| \./| /|')" "${@:2}"; }
+rpm_has() {
+  has "$1" "$(rpm -qp --qf '[%{FILEMODES:perms} %{FILEUSERNAME}/%{FILEGROUPNAME} %{FILENAMES}\n]' "$1")" "${@:2}"
+}
+
+# --- .deb ---
 d="$dir/multinicd_${version}-1_amd64.deb"
 p="$dir/kubectl-multinic_${version}-1_amd64.deb"
 deb_has "$d" \
@@ -62,13 +67,6 @@ done
 # --- .rpm ---
 r="$dir/multinicd-${version}-1.x86_64.rpm"
 k="$dir/kubectl-multinic-${version}-1.x86_64.rpm"
-rpm_has() { # rpm, then "mode path" lines that must be in the list
-  local rpmfile="$1" listing; shift
-  listing="$(rpm -qp --qf '[%{FILEMODES:perms} %{FILEUSERNAME}/%{FILEGROUPNAME} %{FILENAMES}\n]' "$rpmfile")"
-  for want in "$@"; do
-    grep -qxF -- "$want" <<<"$listing" || fail "$(basename "$rpmfile"): missing or wrong mode: $want"
-  done
-}
 rpm_has "$r" \
   "-rwxr-xr-x root/root /usr/bin/multinicd" \
   "-rw-r--r-- root/root /usr/lib/systemd/system/multinicd.service" \

