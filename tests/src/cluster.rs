@@ -76,6 +76,18 @@ impl Cluster {
         nodes.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
     }
 
+    /// Bind `user` to a ClusterRole (e.g. multinic-edit) in `ns`.
+    pub async fn bind_role(&self, ns: &str, user: &str, cluster_role: &str) {
+        use k8s_openapi::api::rbac::v1::RoleBinding;
+        let rb: RoleBinding = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": format!("{cluster_role}-{user}"), "namespace": ns },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role },
+            "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user }],
+        }))
+        .unwrap();
+        Api::<RoleBinding>::namespaced(self.admin.clone(), ns).create(&Default::default(), &rb).await.unwrap();
+    }
+
     /// The cluster of `MULTINIC_E2E_KUBECONFIG`, or `None` (with a message) when it is
     /// not set and `CI` is not either. In CI a missing cluster is a failure.
     pub async fn from_env() -> Option<Cluster> {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, ResourceExt};
 use multinic_api::{FINALIZER, MultiNicNodeConfig, NodeState};
 use multinic_lab::cluster::{Cluster, client, eventually};
 use multinic_lab::node::{Node, WAIT};
@@ -199,7 +199,7 @@ async fn node_identities_are_confined_to_their_own_cr() {
 
     // A multinic-edit user can create CRs.
     let edit = node.cluster.user_kubeconfig(&format!("editor-{}", node.ns), &[]);
-    bind_edit(&node.cluster.admin, &node.ns, &format!("editor-{}", node.ns)).await;
+    node.cluster.bind_role(&node.ns, &format!("editor-{}", node.ns), "multinic-edit").await;
     let as_editor: Api<MultiNicNodeConfig> = Api::namespaced(client(&edit).await, &node.ns);
     let mut d = node.cr(&[], None);
     d.metadata.name = Some(format!("{}-d", node.name));
@@ -226,17 +226,6 @@ async fn node_identities_are_confined_to_their_own_cr() {
     let listed = as_node.list(&ListParams::default().fields(&format!("metadata.name={}", node.name))).await.unwrap();
     assert_eq!(listed.items.len(), 1);
     drop(daemon);
-}
-
-async fn bind_edit(admin: &Client, ns: &str, user: &str) {
-    use k8s_openapi::api::rbac::v1::RoleBinding;
-    let rb: RoleBinding = serde_json::from_value(json!({
-        "metadata": { "name": "editor", "namespace": ns },
-        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "multinic-edit" },
-        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user }],
-    }))
-    .unwrap();
-    Api::<RoleBinding>::namespaced(admin.clone(), ns).create(&PostParams::default(), &rb).await.unwrap();
 }
 
 /// The API server goes away for a while: the daemon keeps running, keeps the last

@@ -97,6 +97,22 @@ async fn plan_then_apply_then_rerun_is_idempotent_and_updates_follow_the_databas
     );
     assert!(s.api().list(&Default::default()).await.unwrap().items.is_empty(), "a plan writes nothing");
 
+    // Someone who may only read: the plan works, the writes are refused per node,
+    // named as such, and the run says so in its exit code.
+    let viewer = format!("viewer-{}", s.ns);
+    s.cluster.bind_role(&s.ns, &viewer, "multinic-view").await;
+    let viewer_kc = s.cluster.user_kubeconfig(&viewer, &[]);
+    let url = s.db.url("v2reader", "multinic");
+    let args = ["-n", &s.ns, "import", "--from-db", &url, "--node", &a, "--no-node-check", "--apply"];
+    let out = multinic_lab::cluster::eventually(std::time::Duration::from_secs(10), "the view binding", || async {
+        let out = kubectl_multinic(&viewer_kc, &args, &[("MULTINIC_DB_PASSWORD", PASSWORD)]);
+        (stdout(&out).contains(" failed ")).then_some(out)
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(line(&stdout(&out), &a).join(" ").contains("failed - forbidden"), "{}", stdout(&out));
+    assert!(s.api().get_opt(&a).await.unwrap().is_none());
+
     // --apply writes exactly the planned CRs; skipped nodes get nothing, not even their good rows.
     let out = s.import(&["--mtu", "1450", "--apply"]);
     assert_eq!(out.status.code(), Some(1));

@@ -9,6 +9,8 @@ mod plan;
 
 use std::collections::BTreeMap;
 
+use futures::StreamExt;
+
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
@@ -87,8 +89,8 @@ pub async fn run(conn: &Connection, args: ImportArgs) -> Result<u8, Failure> {
     Ok(if plan.complete() { 0 } else { 1 })
 }
 
-/// Create or replace each planned CR; a refusal marks that node failed and the
-/// others go on.
+/// Create or replace each planned CR, a few at a time; a refusal marks that node
+/// failed and the others go on.
 async fn write(
     api: &Api<MultiNicNodeConfig>,
     namespace: &str,
@@ -96,24 +98,31 @@ async fn write(
     existing: &BTreeMap<String, MultiNicNodeConfig>,
 ) {
     let params = PostParams { dry_run: false, field_manager: Some("kubectl-multinic".into()) };
-    for (node, action) in plan.nodes.iter_mut() {
-        let result = match action {
+    let writes = plan.nodes.iter().filter_map(|(node, action)| {
+        let cr = match action {
             Action::Create(spec) => {
                 let mut cr = MultiNicNodeConfig::new(node, spec.clone());
                 cr.metadata.namespace = Some(namespace.to_string());
-                api.create(&params, &cr).await.map(|_| ())
+                cr
             }
+            // Replace with the resourceVersion that was planned against: an edit in
+            // between is a conflict, reported, not overwritten.
             Action::Update { spec, .. } => {
-                // Replace with the resourceVersion that was planned against: an edit
-                // in between is a conflict, reported, not overwritten.
-                let Some(mut cr) = existing.get(node).cloned() else { continue };
+                let mut cr = existing.get(node)?.clone();
                 cr.spec = spec.clone();
-                api.replace(node, &params, &cr).await.map(|_| ())
+                cr
             }
-            _ => continue,
+            _ => return None,
         };
-        if let Err(e) = result {
-            let why = explain(e, &format!("write MultiNicNodeConfig {node}")).message;
+        let (api, params, create) = (api.clone(), params.clone(), matches!(action, Action::Create(_)));
+        Some(async move {
+            let result = if create { api.create(&params, &cr).await } else { api.replace(node, &params, &cr).await };
+            (node.clone(), result.err().map(|e| explain(e, &format!("write MultiNicNodeConfig {node}")).message))
+        })
+    });
+    let failures: Vec<(String, Option<String>)> = futures::stream::iter(writes).buffer_unordered(8).collect().await;
+    for (node, failure) in failures {
+        if let (Some(why), Some(action)) = (failure, plan.nodes.get_mut(&node)) {
             *action = Action::Failed(why);
         }
     }
