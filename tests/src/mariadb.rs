@@ -39,9 +39,14 @@ impl MariaDb {
         }
         let dir = tempfile::Builder::new().prefix("multinic-mariadb-").tempdir().expect("temp dir");
         let data = dir.path().join("data");
+        // Its own tmpdir: a server starting up removes `#sql*` files it finds there,
+        // which would be another test's server's temporary tables.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).expect("tmpdir");
         let out = Command::new(INSTALL_DB)
             .args(["--no-defaults", "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"])
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .output()
             .expect("run mariadb-install-db");
         assert!(out.status.success(), "mariadb-install-db: {}", String::from_utf8_lossy(&out.stderr));
@@ -50,6 +55,7 @@ impl MariaDb {
         let child = Command::new(SERVER)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--socket={}", dir.path().join("mysqld.sock").display()))
             .arg(format!("--pid-file={}", dir.path().join("mysqld.pid").display()))
             .arg(format!("--log-error={}", log.display()))
