@@ -233,8 +233,7 @@ fn map_row(
 
     match (mac, address, prefix) {
         (Some(mac), Some(address), Some(prefix)) if problems.is_empty() => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-            let network = Ipv4Addr::from(u32::from(address) & mask);
+            let network = ipnet::Ipv4Net::new(address, prefix).map(|n| n.network()).unwrap_or(address);
             Ok(InterfaceSpec {
                 id: Some(row.id),
                 port_id: None,
@@ -257,13 +256,7 @@ fn prefix_len(mask: &str) -> Option<u8> {
     let digits = mask.strip_prefix('/').unwrap_or(mask);
     let prefix = match digits.parse::<u8>() {
         Ok(p) => p,
-        Err(_) => {
-            let bits = u32::from(mask.parse::<Ipv4Addr>().ok()?);
-            if bits.leading_ones() + bits.trailing_zeros() != 32 {
-                return None;
-            }
-            bits.leading_ones() as u8
-        }
+        Err(_) => ipnet::ipv4_mask_to_prefix(mask.parse().ok()?).ok()?,
     };
     (1..=32).contains(&prefix).then_some(prefix)
 }

@@ -7,9 +7,7 @@ mod db;
 mod map;
 mod plan;
 
-use std::collections::BTreeMap;
-
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{ListParams, PostParams};
@@ -83,7 +81,7 @@ pub async fn run(conn: &Connection, args: ImportArgs) -> Result<u8, Failure> {
     let cluster = plan::Cluster { configs: existing.items.into_iter().map(|c| (c.name_any(), c)).collect(), nodes };
     let mut plan = plan::plan(mapping, &cluster, args.mtu.is_some());
     if args.apply {
-        write(&configs, &conn.namespace, &mut plan, &cluster.configs).await;
+        write(&configs, &conn.namespace, &mut plan).await;
     }
     print!("{}", plan.render(args.apply));
     Ok(if plan.complete() { 0 } else { 1 })
@@ -91,33 +89,27 @@ pub async fn run(conn: &Connection, args: ImportArgs) -> Result<u8, Failure> {
 
 /// Create or replace each planned CR, a few at a time; a refusal marks that node
 /// failed and the others go on.
-async fn write(
-    api: &Api<MultiNicNodeConfig>,
-    namespace: &str,
-    plan: &mut Plan,
-    existing: &BTreeMap<String, MultiNicNodeConfig>,
-) {
+async fn write(api: &Api<MultiNicNodeConfig>, namespace: &str, plan: &mut Plan) {
     let params = PostParams { dry_run: false, field_manager: Some("kubectl-multinic".into()) };
     let writes = plan.nodes.iter().filter_map(|(node, action)| {
-        let cr = match action {
+        let (api, params) = (api.clone(), params.clone());
+        let write = match action {
             Action::Create(spec) => {
                 let mut cr = MultiNicNodeConfig::new(node, spec.clone());
                 cr.metadata.namespace = Some(namespace.to_string());
-                cr
+                async move { api.create(&params, &cr).await }.boxed()
             }
-            // Replace with the resourceVersion that was planned against: an edit in
-            // between is a conflict, reported, not overwritten.
-            Action::Update { spec, .. } => {
-                let mut cr = existing.get(node)?.clone();
-                cr.spec = spec.clone();
-                cr
+            // A replace carries the resourceVersion the plan was made against: an
+            // edit in between is a conflict, reported, not overwritten.
+            Action::Update { cr, .. } => {
+                let cr = cr.clone();
+                async move { api.replace(node, &params, &cr).await }.boxed()
             }
             _ => return None,
         };
-        let (api, params, create) = (api.clone(), params.clone(), matches!(action, Action::Create(_)));
         Some(async move {
-            let result = if create { api.create(&params, &cr).await } else { api.replace(node, &params, &cr).await };
-            (node.clone(), result.err().map(|e| explain(e, &format!("write MultiNicNodeConfig {node}")).message))
+            let failure = write.await.err().map(|e| explain(e, &format!("write MultiNicNodeConfig {node}")).message);
+            (node.clone(), failure)
         })
     });
     let failures: Vec<(String, Option<String>)> = futures::stream::iter(writes).buffer_unordered(8).collect().await;

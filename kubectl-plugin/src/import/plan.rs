@@ -3,17 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use multinic_api::{InterfaceSpec, MultiNicNodeConfig, MultiNicNodeConfigSpec};
+use multinic_api::{InterfaceSpec, MultiNicNodeConfig, MultiNicNodeConfigSpec, validate};
 
 use super::map::{Mapped, Mapping, Problem};
+use crate::table::{self, Layout};
 
 /// One node's planned action.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Action {
     /// No CR yet: create this one.
     Create(MultiNicNodeConfigSpec),
-    /// The CR differs: replace its spec with this one (the changes, per MAC, for people).
-    Update { spec: MultiNicNodeConfigSpec, changes: Vec<String> },
+    /// The CR differs: `cr` is the CR as read (its resourceVersion guards the write)
+    /// with the new spec; `changes` say what differs, per MAC, for people.
+    Update { cr: Box<MultiNicNodeConfig>, changes: Vec<String> },
     /// The CR already says what the database says.
     Unchanged,
     /// Not imported, and why.
@@ -23,7 +25,7 @@ pub enum Action {
 }
 
 /// Per node, by name, plus the rows that belong to no node.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub nodes: BTreeMap<String, Action>,
     pub orphans: Vec<Problem>,
@@ -53,8 +55,20 @@ pub fn plan(mapping: Mapping, cluster: &Cluster, mtu_given: bool) -> Plan {
                 }
                 (Some(existing), _) => {
                     carry_over(&mut spec, &existing.spec, mtu_given);
-                    let changes = changes(&existing.spec.interfaces, &spec.interfaces);
-                    if changes.is_empty() { Action::Unchanged } else { Action::Update { spec, changes } }
+                    if spec == existing.spec {
+                        Action::Unchanged
+                    } else {
+                        let mut cr = existing.clone();
+                        let changes = changes(&cr.spec.interfaces, &spec.interfaces);
+                        cr.spec = spec;
+                        // What was carried over is checked too, with the rows' rules.
+                        let errors = validate(&cr).errors;
+                        if errors.is_empty() {
+                            Action::Update { cr: Box::new(cr), changes }
+                        } else {
+                            Action::Skipped(errors.iter().map(|e| format!("with the existing CR: {e}")).collect())
+                        }
+                    }
                 }
             },
         };
@@ -78,7 +92,7 @@ fn carry_over(spec: &mut MultiNicNodeConfigSpec, existing: &MultiNicNodeConfigSp
 
 /// `+ mac` added, `- mac` removed, `~ mac (fields)` changed, `order` when only the
 /// order differs (it decides names for new NICs).
-fn changes(old: &[InterfaceSpec], new: &[InterfaceSpec]) -> Vec<String> {
+fn changes<'a>(old: &'a [InterfaceSpec], new: &'a [InterfaceSpec]) -> Vec<String> {
     let find =
         |list: &[InterfaceSpec], mac: &str| list.iter().find(|i| i.mac_address.eq_ignore_ascii_case(mac)).cloned();
     let mut out = Vec::new();
@@ -88,6 +102,7 @@ fn changes(old: &[InterfaceSpec], new: &[InterfaceSpec]) -> Vec<String> {
             Some(o) => {
                 let mut fields = Vec::new();
                 for (name, differs) in [
+                    ("macAddress", o.mac_address != n.mac_address),
                     ("id", o.id != n.id),
                     ("address", o.address != n.address),
                     ("cidr", o.cidr != n.cidr),
@@ -120,12 +135,12 @@ impl Plan {
     /// The plan as a table, one line per node (skipped nodes: one line per reason),
     /// and a summary line.
     pub fn render(&self, applied: bool) -> String {
-        let mut rows: Vec<[String; 4]> = vec![["NODE".into(), "ACTION".into(), "NICS".into(), "DETAIL".into()]];
+        let mut rows: Vec<Vec<String>> = Vec::new();
         for (node, action) in &self.nodes {
             let (word, nics, details) = match action {
                 Action::Create(spec) => ("create", spec.interfaces.len().to_string(), vec![]),
-                Action::Update { spec, changes } => {
-                    ("update", spec.interfaces.len().to_string(), vec![changes.join(", ")])
+                Action::Update { cr, changes } => {
+                    ("update", cr.spec.interfaces.len().to_string(), vec![changes.join(", ")])
                 }
                 Action::Unchanged => ("unchanged", "-".into(), vec![]),
                 Action::Skipped(reasons) => ("skipped", "-".into(), reasons.clone()),
@@ -138,22 +153,10 @@ impl Plan {
             let reasons: Vec<String> = self.orphans.iter().map(ToString::to_string).collect();
             push(&mut rows, "(no node)", "skipped", "-", &reasons);
         }
-        let widths: Vec<usize> = (0..3).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
-        let mut out = String::new();
-        for r in &rows {
-            let line = format!(
-                "{:w0$}  {:w1$}  {:w2$}  {}",
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                w0 = widths[0],
-                w1 = widths[1],
-                w2 = widths[2]
-            );
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
+        let layout = Layout { indent: "", gap: 2, header: true, paint: None };
+        let table = table::render(&["NODE", "ACTION", "NICS", "DETAIL"], &rows, &layout);
+        // A row without detail ends in its padding: trimmed, as kubectl's tables are.
+        let mut out: String = table.lines().map(|l| format!("{}\n", l.trim_end())).collect();
         out.push_str(&self.summary(applied));
         out.push('\n');
         out
@@ -196,11 +199,11 @@ fn past(word: &str) -> &str {
     }
 }
 
-fn push(rows: &mut Vec<[String; 4]>, node: &str, action: &str, nics: &str, details: &[String]) {
+fn push(rows: &mut Vec<Vec<String>>, node: &str, action: &str, nics: &str, details: &[String]) {
     let mut details = details.iter();
-    rows.push([node.into(), action.into(), nics.into(), details.next().cloned().unwrap_or_default()]);
+    rows.push(vec![node.into(), action.into(), nics.into(), details.next().cloned().unwrap_or_default()]);
     for more in details {
-        rows.push([String::new(), String::new(), String::new(), more.clone()]);
+        rows.push(vec![String::new(), String::new(), String::new(), more.clone()]);
     }
 }
 

@@ -52,7 +52,7 @@ fn create_update_unchanged_skipped_and_orphans_render_exactly() {
         other => panic!("{other:?}"),
     }
     match &plan.nodes["moved"] {
-        Action::Update { spec, .. } => assert_eq!(spec.instance_id.as_deref(), Some("UUID-OLD"), "kept"),
+        Action::Update { cr, .. } => assert_eq!(cr.spec.instance_id.as_deref(), Some("UUID-OLD"), "kept"),
         other => panic!("{other:?}"),
     }
     assert_eq!(
@@ -83,7 +83,7 @@ fn without_mtu_flag_an_existing_mtu_name_and_port_id_are_kept() {
     let cluster = Cluster { configs: [("n".into(), old)].into(), nodes: None };
     let rows = [row(1, "n", "FA:16:3E:00:00:01", "10.0.0.1")];
     let p = plan(map(&rows, Options { mtu: None, gateway_metric: None }), &cluster, false);
-    assert_eq!(p.nodes["n"], Action::Unchanged);
+    assert!(matches!(p.nodes["n"], Action::Unchanged), "{:?}", p.nodes["n"]);
     assert!(p.complete());
     assert_eq!(
         p.render(true),
@@ -92,10 +92,10 @@ fn without_mtu_flag_an_existing_mtu_name_and_port_id_are_kept() {
     // With --mtu the flag wins.
     let p = plan(map(&rows, Options { mtu: Some(1500), gateway_metric: None }), &cluster, true);
     match &p.nodes["n"] {
-        Action::Update { spec, changes } => {
+        Action::Update { cr, changes } => {
             assert_eq!(changes, &vec!["~ fa:16:3e:00:00:01 (mtu)".to_string()]);
-            assert_eq!(spec.interfaces[0].name.as_deref(), Some("multinic3"));
-            assert_eq!(spec.interfaces[0].port_id.as_deref(), Some("port-1"));
+            assert_eq!(cr.spec.interfaces[0].name.as_deref(), Some("multinic3"));
+            assert_eq!(cr.spec.interfaces[0].port_id.as_deref(), Some("port-1"));
         }
         other => panic!("{other:?}"),
     }
@@ -107,6 +107,18 @@ fn without_node_checks_every_node_is_created_without_uuid() {
     let p = plan(map(&[row(1, "ghost", "fa:16:3e:00:00:01", "10.0.0.1")], OPTIONS), &cluster, true);
     match &p.nodes["ghost"] {
         Action::Create(spec) => assert_eq!(spec.instance_id, None),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_upper_case_mac_in_the_cluster_is_a_named_change_not_an_order_change() {
+    let mut old = existing("n", &[row(1, "n", "fa:16:3e:00:00:01", "10.0.0.1")], OPTIONS);
+    old.spec.interfaces[0].mac_address = "FA:16:3E:00:00:01".into();
+    let cluster = Cluster { configs: [("n".into(), old)].into(), nodes: None };
+    let p = plan(map(&[row(1, "n", "fa:16:3e:00:00:01", "10.0.0.1")], OPTIONS), &cluster, true);
+    match &p.nodes["n"] {
+        Action::Update { changes, .. } => assert_eq!(changes, &vec!["~ fa:16:3e:00:00:01 (macAddress)".to_string()]),
         other => panic!("{other:?}"),
     }
 }
