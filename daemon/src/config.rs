@@ -40,8 +40,6 @@ pub enum BackendChoice {
 }
 
 /// The merged, checked configuration.
-// The cluster keys (node name, kubeconfig, namespace, resync) are read by `run`.
-#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// This node's name.
@@ -141,6 +139,14 @@ impl Settings {
             key: "protectedInterfaces",
             message,
         })?;
+        let resync_interval = duration("resyncInterval", &merged.resync_interval, Duration::from_secs(300))?;
+        if resync_interval < Duration::from_secs(1) {
+            return Err(ConfigError::Value {
+                path: at("resyncInterval"),
+                key: "resyncInterval",
+                message: "must be at least 1s".into(),
+            });
+        }
         let rollback_timeout = duration("rollbackTimeout", &merged.rollback_timeout, Duration::from_secs(20))?;
         if rollback_timeout < Duration::from_secs(2) {
             return Err(ConfigError::Value {
@@ -156,7 +162,7 @@ impl Settings {
             backend: merged.backend.unwrap_or_default(),
             policy,
             protected_interfaces: protected,
-            resync_interval: duration("resyncInterval", &merged.resync_interval, Duration::from_secs(300))?,
+            resync_interval,
             rollback_timeout,
             system_uuid_path: merged.system_uuid_path.unwrap_or_else(|| "/sys/class/dmi/id/product_uuid".into()),
             sources: files,
@@ -178,7 +184,8 @@ impl Settings {
             ("kubeconfig", self.kubeconfig.display().to_string()),
             ("namespace", self.namespace.clone()),
             ("backend", backend.to_string()),
-            ("protectedInterfaces", format!("[{}]", self.protected_interfaces.join(", "))),
+            // JSON is YAML: patterns such as eth[0-3] or *tap stay strings when read back.
+            ("protectedInterfaces", serde_json::to_string(&self.protected_interfaces).unwrap_or_default()),
             ("resyncInterval", format_duration(self.resync_interval)),
             ("rollbackTimeout", format_duration(self.rollback_timeout)),
             ("systemUuidPath", self.system_uuid_path.display().to_string()),
@@ -221,15 +228,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration; write e.g. 30s, 5m, 1h or 500ms"))?;
-    let ms = match unit {
-        "ms" => n,
-        "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
+    let factor = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
         _ => {
             return Err(format!("{s:?} has no known unit; write e.g. 30s, 5m, 1h or 500ms"));
         }
     };
+    let ms = n.checked_mul(factor).ok_or_else(|| format!("{s:?} is too long"))?;
     Ok(Duration::from_millis(ms))
 }
 
@@ -278,6 +286,8 @@ mod tests {
         let main = d.join("multinicd.yaml");
         std::fs::write(&main, "resyncInterval: soon\n").unwrap();
         assert!(Settings::load(Some(&main)).unwrap_err().to_string().contains("resyncInterval"));
+        std::fs::write(&main, "resyncInterval: 0s\n").unwrap();
+        assert!(Settings::load(Some(&main)).unwrap_err().to_string().contains("resyncInterval: must be at least 1s"));
         std::fs::write(&main, "backend: wicked\n").unwrap();
         assert!(Settings::load(Some(&main)).unwrap_err().to_string().contains("wicked"));
         std::fs::write(&main, "protectedInterfaces: [\"[\"]\n").unwrap();
@@ -300,8 +310,9 @@ mod tests {
     fn entries_show_merged_values_under_file_keys() {
         let tmp = tempfile::tempdir().unwrap();
         let main = tmp.path().join("multinicd.yaml");
-        std::fs::write(&main, "nodeName: n1\nkubeconfig: /etc/k.conf\nbackend: networkd\nresyncInterval: 90s\n")
-            .unwrap();
+        let text = "nodeName: n1\nkubeconfig: /etc/k.conf\nbackend: networkd\nresyncInterval: 90s\n\
+                    protectedInterfaces: [\"eth[0-3]\", \"*tap\"]\n";
+        std::fs::write(&main, text).unwrap();
         let s = Settings::load(Some(&main)).unwrap();
         let e: std::collections::HashMap<_, _> = s.entries().into_iter().collect();
         assert_eq!(e["nodeName"], "n1");
@@ -309,7 +320,7 @@ mod tests {
         assert_eq!(e["backend"], "networkd");
         assert_eq!(e["resyncInterval"], "90s");
         assert_eq!(e["rollbackTimeout"], "20s");
-        assert_eq!(e["protectedInterfaces"], "[]");
+        assert_eq!(e["protectedInterfaces"], r#"["eth[0-3]","*tap"]"#);
         // Every key the file accepts is shown, and each shown value loads back.
         let text: String = s.entries().iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
         std::fs::write(&main, text).unwrap();
@@ -323,5 +334,6 @@ mod tests {
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("-5s").is_err());
+        assert!(parse_duration("99999999999999999h").unwrap_err().contains("too long"));
     }
 }
