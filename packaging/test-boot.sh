@@ -64,6 +64,7 @@ netns="multinic-boot-$$"
 nspawn_pid="" ct="" relay_pids=()
 cleanup() {
   local rc=$?
+  set +e # every step runs, whatever the one before did
   if [ "$rc" -ne 0 ] && [ -n "$ct" ]; then
     echo "test-boot: the container's multinicd journal:" >&2
     nsenter -t "$ct" -a journalctl -u multinicd -n 30 --no-pager >&2 || true
@@ -72,6 +73,8 @@ cleanup() {
     kill -TERM "$nspawn_pid" 2>/dev/null || true # nspawn halts the container
     for _ in $(seq 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
     kill -KILL "$nspawn_pid" 2>/dev/null || true
+    # PID 1 of the container's PID namespace: killing it ends every process in it.
+    [ -n "$ct" ] && kill -KILL "$ct" 2>/dev/null
   fi
   for pid in "${relay_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -d "$work/kit" ] && RESET=1 "$kit/stop.sh" "$work/kit" >/dev/null 2>&1

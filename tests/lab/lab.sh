@@ -349,6 +349,8 @@ cmd_init() {
             alive "$NETWORKD_PID" || fail "systemd-networkd exited (see networkd.log)"
             sleep 0.01
         done
+        busctl --system --acquired list 2>/dev/null | grep -q '^org.freedesktop.network1 ' ||
+            fail "systemd-networkd never appeared on the bus (see networkd.log)"
         if [[ $manager == networkd ]]; then wait_primary systemd-networkd; fi
         log "systemd-networkd on the bus"
     }

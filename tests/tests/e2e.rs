@@ -162,7 +162,7 @@ async fn node_identities_are_confined_to_their_own_cr() {
     b.metadata.name = Some(other.clone());
     b.spec.node_name = other.clone();
     node.api.create(&PostParams::default(), &b).await.unwrap();
-    node.create(&[one(A, "198.51.100.4", "")]).await;
+    let own = node.create(&[one(A, "198.51.100.4", "")]).await;
     let as_node: Api<MultiNicNodeConfig> =
         Api::namespaced(client(&node.cluster.node_kubeconfig(&node.name)).await, &node.ns);
 
@@ -214,7 +214,9 @@ async fn node_identities_are_confined_to_their_own_cr() {
         node.api.create(&PostParams::default(), &x).await.unwrap();
     }
     let daemon = node.daemon();
-    node.until("own CR configured", |cr| cr.status.as_ref().and_then(|s| s.state) == Some(NodeState::Configured)).await;
+    // The status written by hand above has no observedGeneration: only the daemon's
+    // own pass satisfies this, so its watch has run by the time `touched` is read.
+    node.until_configured(own.metadata.generation.unwrap()).await;
     let all = node.api.list(&ListParams::default()).await.unwrap();
     let touched: Vec<String> = all
         .items

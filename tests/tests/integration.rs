@@ -241,7 +241,7 @@ fn existing_multinic0_with_another_mac_blocks_that_interface(m: Manager) {
     assert_eq!(lab.link("multinic0").unwrap()["address"], before_c["address"]);
     assert!(lab.link("ens4").is_some(), "the blocked NIC was not renamed");
     let out = lab.multinicd(&["apply", "--file", &file]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("crit"), "logged at priority crit");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("priority=\"crit\""), "logged at priority crit");
 }
 
 #[test]
