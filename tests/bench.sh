@@ -6,6 +6,8 @@
 #                            hot-plug to Configured, RSS after BENCH_STEADY_SECS (default 600)
 #   tests/bench.sh plugin    kubectl multinic status over 1000 CRs, beside kubectl get
 #   tests/bench.sh import    kubectl multinic import of 1000 nodes x 3 NICs from a real MariaDB
+#   tests/bench.sh vm        VM node per backend: boot, and QMP device_add -> Configured
+#                            over BENCH_ATTACHES (default 10) hot-attaches
 #   tests/bench.sh           all of them
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,12 +17,16 @@ which="${1:-all}"
 if [ "$which" = apply ] || [ "$which" = all ]; then
   cargo bench -p multinic-lab --bench apply --locked
 fi
-if [ "$which" = cluster ] || [ "$which" = plugin ] || [ "$which" = import ] || [ "$which" = all ]; then
+if [ "$which" = vm ] || [ "$which" = all ]; then
+  bash packaging/build.sh --out target/packages >/dev/null # the .deb the VM installs
+  bash tests/vm/image.sh >/dev/null
+fi
+if [ "$which" = cluster ] || [ "$which" = plugin ] || [ "$which" = import ] || [ "$which" = vm ] || [ "$which" = all ]; then
   kit="${MULTINIC_TESTENV_KIT:-$PWD/../shared/testenv}"
   if [ -z "${MULTINIC_E2E_KUBECONFIG:-}" ]; then
     testenv="$(mktemp -d /tmp/multinic-testenv.XXXXXX)"
     trap 'RESET=1 bash "$kit/stop.sh" "$testenv" >/dev/null 2>&1 || true' EXIT
-    MULTINIC_E2E_KUBECONFIG="$(bash "$kit/start.sh" "$testenv")"
+    MULTINIC_E2E_KUBECONFIG="$(TESTENV_EXTRA_SANS=IP:10.0.2.100 bash "$kit/start.sh" "$testenv")"
     export MULTINIC_E2E_KUBECONFIG MULTINIC_TESTENV_KIT="$kit"
   fi
 fi
@@ -34,4 +40,7 @@ if [ "$which" = plugin ] || [ "$which" = all ]; then
 fi
 if [ "$which" = import ] || [ "$which" = all ]; then
   cargo bench -p multinic-lab --bench import --locked
+fi
+if [ "$which" = vm ] || [ "$which" = all ]; then
+  cargo bench -p multinic-lab --bench vm --locked
 fi

@@ -21,6 +21,7 @@ pub mod bench;
 pub mod cluster;
 pub mod mariadb;
 pub mod node;
+pub mod vm;
 
 /// MAC of the lab's primary NIC `eth0` (holds the default route).
 pub const PRIMARY_MAC: &str = "02:00:00:00:00:01";
@@ -99,13 +100,17 @@ pub fn multinicd_bin() -> PathBuf {
     bin
 }
 
-/// Why a lab cannot run here, if it cannot.
-fn missing_prerequisite() -> Option<String> {
-    // SAFETY-free check of root: /proc/self/status Uid line.
+/// Why this process cannot make namespaces, if it cannot (not root).
+fn missing_root() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let uid = status.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("?");
-    if uid != "0" {
-        return Some("the lab needs root (network and mount namespaces)".into());
+    (uid != "0").then(|| "the lab and the VM node need root (network and mount namespaces)".into())
+}
+
+/// Why a lab cannot run here, if it cannot.
+fn missing_prerequisite() -> Option<String> {
+    if let Some(why) = missing_root() {
+        return Some(why);
     }
     for (bin, package) in [
         ("/usr/sbin/NetworkManager", "network-manager"),

@@ -63,21 +63,7 @@ impl Node {
 
     /// A CR for this node.
     pub fn cr(&self, interfaces: &[String], instance_id: Option<&str>) -> MultiNicNodeConfig {
-        let mut spec = json!({ "nodeName": self.name, "interfaces": [] });
-        for i in interfaces {
-            let v: serde_json::Value = serde_yaml::from_str(i).unwrap();
-            spec["interfaces"].as_array_mut().unwrap().push(v);
-        }
-        if let Some(id) = instance_id {
-            spec["instanceId"] = json!(id);
-        }
-        serde_json::from_value(json!({
-            "apiVersion": "multinic.io/v1alpha1",
-            "kind": "MultiNicNodeConfig",
-            "metadata": { "name": self.name, "namespace": self.ns },
-            "spec": spec,
-        }))
-        .unwrap()
+        cr(&self.name, &self.ns, interfaces, instance_id)
     }
 
     /// Create its CR (as admin).
@@ -94,11 +80,7 @@ impl Node {
 
     /// Wait until the CR satisfies `pred`; returns it.
     pub async fn until(&self, what: &str, pred: impl Fn(&MultiNicNodeConfig) -> bool) -> MultiNicNodeConfig {
-        eventually(WAIT, what, || async {
-            let cr = self.api.get_opt(&self.name).await.ok().flatten()?;
-            pred(&cr).then_some(cr)
-        })
-        .await
+        until(&self.api, &self.name, WAIT, what, pred).await
     }
 
     /// Wait until `Configured` at `generation`.
@@ -130,4 +112,38 @@ impl Node {
         })
         .await
     }
+}
+
+/// A `MultiNicNodeConfig` named `name` in `ns` with these interfaces (YAML items).
+pub fn cr(name: &str, ns: &str, interfaces: &[String], instance_id: Option<&str>) -> MultiNicNodeConfig {
+    let mut spec = json!({ "nodeName": name, "interfaces": [] });
+    for i in interfaces {
+        let v: serde_json::Value = serde_yaml::from_str(i).unwrap();
+        spec["interfaces"].as_array_mut().unwrap().push(v);
+    }
+    if let Some(id) = instance_id {
+        spec["instanceId"] = json!(id);
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "multinic.io/v1alpha1",
+        "kind": "MultiNicNodeConfig",
+        "metadata": { "name": name, "namespace": ns },
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+/// Wait until the CR `name` satisfies `pred`, up to `timeout`; returns it.
+pub async fn until(
+    api: &Api<MultiNicNodeConfig>,
+    name: &str,
+    timeout: Duration,
+    what: &str,
+    pred: impl Fn(&MultiNicNodeConfig) -> bool,
+) -> MultiNicNodeConfig {
+    eventually(timeout, what, || async {
+        let cr = api.get_opt(name).await.ok().flatten()?;
+        pred(&cr).then_some(cr)
+    })
+    .await
 }

@@ -92,7 +92,7 @@ impl NetworkdBackend {
 
 /// Write a file atomically (temporary file in the same directory, then rename),
 /// mode 0644: networkd never reads half a file.
-fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -105,7 +105,7 @@ fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-fn remove_if_present(path: &Path) -> std::io::Result<()> {
+pub(super) fn remove_if_present(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),

@@ -1,6 +1,12 @@
 //! The NetworkManager backend: profiles over D-Bus, each interface inside its own
 //! NM checkpoint (CheckpointCreate → change → verify → CheckpointDestroy, or
 //! CheckpointRollback), which NM also rolls back by itself if multinicd dies.
+//!
+//! NetworkManager does not name links, so beside the profile multinic writes the
+//! same udev `.link` as on networkd (`/etc/systemd/network/90-multinic-<mac>.link`):
+//! udev then gives the NIC its `multinicN` name at boot and when it is attached
+//! again, before NetworkManager activates the profile, and the daemon has nothing
+//! to rename. The file is put back as it was on rollback.
 
 pub mod dbus;
 pub mod settings;
@@ -13,6 +19,7 @@ use zbus::proxy::CacheProperties;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath};
 
 use self::dbus::*;
+use super::networkd::{files, remove_if_present, write_atomic};
 use super::{Backend, BackendError};
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
@@ -24,12 +31,18 @@ pub struct NetworkManagerBackend {
     rollback_timeout_secs: u32,
 }
 
-/// One interface's checkpoint.
+/// One interface's checkpoint, and its `.link` file as it was before.
 pub struct Checkpoint {
     path: OwnedObjectPath,
     device: OwnedObjectPath,
     iface: String,
     mac: MacAddr,
+    link_before: Option<Vec<u8>>,
+}
+
+/// Where the `.link` of a MAC lives.
+fn link_path(mac: MacAddr) -> std::path::PathBuf {
+    std::path::Path::new(files::DIR).join(files::file_names(mac).1)
 }
 
 impl NetworkManagerBackend {
@@ -87,6 +100,42 @@ impl NetworkManagerBackend {
     fn call<'a>(&self, op: &'static str, iface: &'a str, mac: MacAddr) -> impl Fn(zbus::Error) -> BackendError + 'a {
         move |source| BackendError::Call { op, iface: iface.to_string(), mac, source }
     }
+
+    /// Pin the name for udev. A file under multinic's name that multinic did not
+    /// write is someone else's and is never overwritten.
+    #[allow(clippy::result_large_err)] // BackendError, as every backend call returns
+    fn write_link_file(
+        &self,
+        txn: &Checkpoint,
+        plan: &InterfacePlan,
+        name: &str,
+        original_name: Option<&str>,
+    ) -> Result<(), BackendError> {
+        let file = |op| move |source| BackendError::File { op, iface: name.to_string(), mac: plan.mac, source };
+        if let Some(old) = &txn.link_before
+            && !old.starts_with(files::HEADER.as_bytes())
+        {
+            let e = std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not multinic's; move it away", link_path(plan.mac).display()),
+            );
+            return Err(file("write .link")(e));
+        }
+        let meta = files::Meta {
+            mac: plan.mac,
+            name: name.to_string(),
+            original_name: original_name.map(str::to_string),
+            config_hash: plan.config_hash.clone(),
+            addresses: vec![plan.desired.address],
+        };
+        let text = files::link_unit(plan.mac, name)
+            .render(&meta)
+            .map_err(|e| file("render .link")(std::io::Error::other(e)))?;
+        if txn.link_before.as_deref() == Some(text.as_bytes()) {
+            return Ok(());
+        }
+        write_atomic(&link_path(plan.mac), text.as_bytes()).map_err(file("write .link"))
+    }
 }
 
 impl Backend for NetworkManagerBackend {
@@ -132,7 +181,8 @@ impl Backend for NetworkManagerBackend {
             .checkpoint_create(&[&device.as_ref()], self.rollback_timeout_secs, NM_CHECKPOINT_CREATE_FLAG_NONE)
             .await
             .map_err(self.call("CheckpointCreate", &link.name, mac))?;
-        Ok(Checkpoint { path, device, iface: link.name.clone(), mac })
+        let link_before = std::fs::read(link_path(mac)).ok();
+        Ok(Checkpoint { path, device, iface: link.name.clone(), mac, link_before })
     }
 
     async fn release(&self, txn: &Checkpoint, owned: &Owned) -> Result<(), BackendError> {
@@ -191,6 +241,7 @@ impl Backend for NetworkManagerBackend {
                 (path.as_str().to_string(), Some(path.as_str().to_string()))
             }
         };
+        self.write_link_file(txn, plan, name, original_name)?;
         let profile_path = ObjectPath::try_from(profile.as_str()).map_err(|e| call("ActivateConnection")(e.into()))?;
         let root = ObjectPath::from_static_str_unchecked("/");
         if let Err(e) = self.nm.activate_connection(&profile_path, &txn.device.as_ref(), &root).await {
@@ -237,6 +288,16 @@ impl Backend for NetworkManagerBackend {
             &txn.iface,
             txn.mac,
         ));
+        let link = match &txn.link_before {
+            Some(old) => write_atomic(&link_path(txn.mac), old),
+            None => remove_if_present(&link_path(txn.mac)),
+        };
+        let link = link.map_err(|source| BackendError::File {
+            op: "restore .link",
+            iface: txn.iface.clone(),
+            mac: txn.mac,
+            source,
+        });
         // Without DELETE_NEW_CONNECTIONS (which would delete every profile created
         // since, including other interfaces' ones) a created profile is ours to delete.
         if let Some(path) = created
@@ -249,10 +310,19 @@ impl Backend for NetworkManagerBackend {
         if !failed.is_empty() {
             return Err(self.call("CheckpointRollback", &txn.iface, txn.mac)(zbus::Error::Failure(failed.join(", "))));
         }
-        Ok(())
+        link
     }
 
     async fn remove(&self, owned: &Owned) -> Result<(), BackendError> {
+        let link = link_path(owned.mac);
+        if std::fs::read(&link).is_ok_and(|t| t.starts_with(files::HEADER.as_bytes())) {
+            remove_if_present(&link).map_err(|source| BackendError::File {
+                op: "delete .link",
+                iface: owned.name.clone(),
+                mac: owned.mac,
+                source,
+            })?;
+        }
         let c = self.connection(&owned.handle).await.map_err(self.call("Connection", &owned.name, owned.mac))?;
         match c.delete().await {
             Ok(()) => Ok(()),
