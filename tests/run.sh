@@ -22,7 +22,8 @@ mkdir -p target
 bash tests/vm/image.sh >/dev/null 2>target/vm-image.log &
 image_pid=$!
 cargo build --workspace --all-targets --locked
-bash packaging/build.sh --out target/packages >/dev/null
+bash packaging/setup.sh
+bash packaging/build.sh --out target/packages >/dev/null # the .deb the VM nodes install
 wait "$image_pid" || { cat target/vm-image.log >&2; echo "tests/run.sh: the VM image did not build" >&2; exit 1; }
 
 kit="${MULTINIC_TESTENV_KIT:-$PWD/../shared/testenv}"
