@@ -85,12 +85,7 @@ impl Node {
 
     /// Wait until `Configured` at `generation`.
     pub async fn until_configured(&self, generation: i64) -> MultiNicNodeConfig {
-        self.until(&format!("Configured at generation {generation}"), |cr| {
-            let s = cr.status.as_ref();
-            s.and_then(|s| s.state) == Some(NodeState::Configured)
-                && s.and_then(|s| s.observed_generation) == Some(generation)
-        })
-        .await
+        self.until(&format!("Configured at generation {generation}"), configured_at(generation)).await
     }
 
     /// Events about its CR.
@@ -146,4 +141,13 @@ pub async fn until(
         pred(&cr).then_some(cr)
     })
     .await
+}
+
+/// Whether a CR's status says `Configured` for `generation`.
+pub fn configured_at(generation: i64) -> impl Fn(&MultiNicNodeConfig) -> bool {
+    move |cr| {
+        let s = cr.status.as_ref();
+        s.and_then(|s| s.state) == Some(NodeState::Configured)
+            && s.and_then(|s| s.observed_generation) == Some(generation)
+    }
 }

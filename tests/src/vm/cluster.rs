@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
-use multinic_api::{InterfaceState, InterfaceStatus, MultiNicNodeConfig, NodeState};
+use multinic_api::{InterfaceState, InterfaceStatus, MultiNicNodeConfig};
 use serde_json::json;
 
 use super::{API_ADDRESS, VmNode};
@@ -103,12 +103,7 @@ impl ClusterNode {
 
     /// Wait until the node is `Configured` at `generation`.
     pub async fn until_configured(&self, generation: i64) -> MultiNicNodeConfig {
-        self.until(&format!("Configured at generation {generation}"), |cr| {
-            let s = cr.status.as_ref();
-            s.and_then(|s| s.state) == Some(NodeState::Configured)
-                && s.and_then(|s| s.observed_generation) == Some(generation)
-        })
-        .await
+        self.until(&format!("Configured at generation {generation}"), crate::node::configured_at(generation)).await
     }
 }
 

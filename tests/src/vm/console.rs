@@ -46,16 +46,7 @@ pub struct Console {
 impl Console {
     /// Connect to QEMU's `-chardev socket,server=on` console (retrying while QEMU starts).
     pub fn connect(path: &Path, timeout: Duration) -> Console {
-        let deadline = Instant::now() + timeout;
-        let stream = loop {
-            match UnixStream::connect(path) {
-                Ok(s) => break s,
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "console socket {} never answered: {e}", path.display());
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            }
-        };
+        let stream = super::connect(path, timeout, "console socket");
         let mut reader = stream.try_clone().expect("clone console socket");
         let replies = Arc::new((Mutex::new(Replies::default()), Condvar::new()));
         let shared = replies.clone();

@@ -484,6 +484,20 @@ fn share_disk(dir: &Path) -> PathBuf {
     img
 }
 
+/// Connect to one of QEMU's Unix sockets, retrying while QEMU starts.
+fn connect(path: &Path, timeout: Duration, what: &str) -> std::os::unix::net::UnixStream {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(s) => return s,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "{what} {} never answered: {e}", path.display());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
 fn run(program: &str, args: &[&str]) {
     let out = Command::new(program).args(args).stdin(Stdio::null()).output().expect(program);
     assert!(out.status.success(), "{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));

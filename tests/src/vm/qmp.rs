@@ -22,16 +22,7 @@ impl Qmp {
     /// Connect to QEMU's `-qmp unix:PATH,server=on` socket (retrying while QEMU
     /// starts) and leave capabilities negotiation.
     pub fn connect(path: &Path, timeout: Duration) -> Qmp {
-        let deadline = Instant::now() + timeout;
-        let stream = loop {
-            match UnixStream::connect(path) {
-                Ok(s) => break s,
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "QMP socket {} never answered: {e}", path.display());
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            }
-        };
+        let stream = super::connect(path, timeout, "QMP socket");
         stream.set_read_timeout(Some(Duration::from_secs(30))).expect("read timeout");
         let writer = stream.try_clone().expect("clone QMP socket");
         let mut qmp = Qmp { reader: BufReader::new(stream), writer, events: Vec::new() };

@@ -13,7 +13,7 @@ use ipnet::Ipv4Net;
 use multinic_api::{MacAddr, ValidInterface};
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Owned;
+use crate::plan::{InterfacePlan, Owned};
 
 /// Where multinic writes its drop-ins (the admin's directory, not netplan's /run).
 pub const DIR: &str = "/etc/systemd/network";
@@ -38,6 +38,19 @@ pub struct Meta {
     pub config_hash: String,
     /// Addresses the `.network` gives.
     pub addresses: Vec<Ipv4Net>,
+}
+
+impl Meta {
+    /// The header of the files applying `plan` as `name`.
+    pub fn of(plan: &InterfacePlan, name: &str, original_name: Option<&str>) -> Meta {
+        Meta {
+            mac: plan.mac,
+            name: name.to_string(),
+            original_name: original_name.map(str::to_string),
+            config_hash: plan.config_hash.clone(),
+            addresses: vec![plan.desired.address],
+        }
+    }
 }
 
 /// One `[Section]` with its `Key=value` lines, in order.

@@ -173,13 +173,7 @@ impl Backend for NetworkdBackend {
                 return Err(self.io("write drop-in", name, plan.mac)(e));
             }
         }
-        let meta = files::Meta {
-            mac: plan.mac,
-            name: name.to_string(),
-            original_name: original_name.map(str::to_string),
-            config_hash: plan.config_hash.clone(),
-            addresses: vec![plan.desired.address],
-        };
+        let meta = files::Meta::of(plan, name, original_name);
         let unrenderable = |e: files::RenderError| self.io("render drop-in", name, plan.mac)(std::io::Error::other(e));
         let network_text = files::network_unit(&plan.desired).render(&meta).map_err(unrenderable)?;
         let link_text = files::link_unit(plan.mac, name).render(&meta).map_err(unrenderable)?;

@@ -121,13 +121,7 @@ impl NetworkManagerBackend {
             );
             return Err(file("write .link")(e));
         }
-        let meta = files::Meta {
-            mac: plan.mac,
-            name: name.to_string(),
-            original_name: original_name.map(str::to_string),
-            config_hash: plan.config_hash.clone(),
-            addresses: vec![plan.desired.address],
-        };
+        let meta = files::Meta::of(plan, name, original_name);
         let text = files::link_unit(plan.mac, name)
             .render(&meta)
             .map_err(|e| file("render .link")(std::io::Error::other(e)))?;
