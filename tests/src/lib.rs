@@ -409,21 +409,8 @@ impl Lab {
     }
 
     fn relay_host_side(&mut self, lab_port: u16, host_port: u16) {
-        let sock = self.dir.join(format!("tcp-{lab_port}.sock"));
-        let _ = std::fs::remove_file(&sock);
-        let host = Command::new("socat")
-            .arg(format!("UNIX-LISTEN:{},fork,reuseaddr", sock.display()))
-            .arg(format!("TCP:127.0.0.1:{host_port}"))
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start socat on the host (tests/setup.sh installs it)");
+        let host = relay_unix_to_tcp(&self.dir.join(format!("tcp-{lab_port}.sock")), host_port);
         self.host_relays.insert(lab_port, host);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !sock.exists() {
-            assert!(Instant::now() < deadline, "socat did not create {}", sock.display());
-            std::thread::sleep(Duration::from_millis(10));
-        }
     }
 
     /// Start `multinicd ARGS` inside the lab in the background; its stderr goes to
@@ -600,6 +587,26 @@ impl Drop for Daemon {
             eprintln!("--- multinicd log ({})\n{}", self.log.display(), self.log());
         }
     }
+}
+
+/// Listen on the Unix socket `sock` and relay each connection to `127.0.0.1:port` on
+/// the host (socat); returns once the socket exists. A lab or VM reaches the host's
+/// API server through it: a Unix socket is a file both network namespaces see.
+pub fn relay_unix_to_tcp(sock: &Path, port: u16) -> Child {
+    let _ = std::fs::remove_file(sock);
+    let relay = Command::new("socat")
+        .arg(format!("UNIX-LISTEN:{},fork,reuseaddr", sock.display()))
+        .arg(format!("TCP:127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start socat on the host (tests/setup.sh installs it)");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "socat did not create {}", sock.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    relay
 }
 
 /// The lines a child prints on its (piped) stdout, as they come.

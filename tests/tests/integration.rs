@@ -93,16 +93,13 @@ fn two_nics_are_configured_by_mac_with_names_address_prefix_mtu_and_up(m: Manage
     // One owned configuration per NIC, bound by MAC.
     assert_eq!(owned_macs(&lab), vec![A, B]);
     let owned = lab.owned();
+    // On both backends a udev .link pins the name for the next boot and re-attach.
+    let links = link_files(&lab);
+    assert!(links.iter().any(|t| t.contains(&format!("MACAddress={A}")) && t.contains("Name=multinic0")), "{links:?}");
     match m {
         Manager::Networkd => {
-            // Matched by MAC, and a .link pins the name for the next boot.
+            // Matched by MAC.
             assert!(owned.iter().all(|(mac, f)| f["text"].as_str().unwrap().contains(&format!("MACAddress={mac}"))));
-            let links: Vec<String> =
-                lab.networkd_files().into_iter().filter(|(n, _, _)| n.ends_with(".link")).map(|(_, t, _)| t).collect();
-            assert!(
-                links.iter().any(|t| t.contains(&format!("MACAddress={A}")) && t.contains("Name=multinic0")),
-                "{links:?}"
-            );
         }
         _ => {
             assert!(owned.iter().all(|(_, p)| p["settings"]["connection"]["interface-name"].is_null()));
@@ -285,6 +282,15 @@ fn foreign_profiles_are_never_modified_or_deleted() {
     assert_eq!(foreign(&lab), before, "cleanup left foreign profiles alone");
 }
 
+/// The texts of multinic's udev `.link` files in the lab.
+fn link_files(lab: &Lab) -> Vec<String> {
+    lab.networkd_files()
+        .into_iter()
+        .filter(|(n, t, _)| n.ends_with(".link") && t.starts_with("# Managed by multinic"))
+        .map(|(_, t, _)| t)
+        .collect()
+}
+
 fn cleanup_removes_every_owned_profile_and_restores_names(m: Manager) {
     let Some(lab) = lab_with(m, &[("ens4", A), ("ens5", B)]) else {
         return;
@@ -296,6 +302,7 @@ fn cleanup_removes_every_owned_profile_and_restores_names(m: Manager) {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("name restored to ens4"));
     assert!(lab.owned().is_empty());
+    assert!(link_files(&lab).is_empty(), "cleanup left .link files: {:?}", link_files(&lab));
     assert_eq!(lab.foreign(), foreign, "the primary's configuration (and NM's lo) remain as they were");
     assert!(lab.link("ens4").is_some() && lab.link("ens5").is_some());
     assert!(lab.ipv4("ens4").is_empty() && lab.ipv4("ens5").is_empty());

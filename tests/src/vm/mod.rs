@@ -159,6 +159,8 @@ pub struct VmNode {
     qemu: Qemu,
     qmp: Mutex<qmp::Qmp>,
     console: console::Console,
+    /// One console command at a time (they share /run/mn.*).
+    exec_lock: Mutex<()>,
     nics: Mutex<HashMap<String, Nic>>,
     relay: Option<Child>,
 }
@@ -249,6 +251,7 @@ impl VmNode {
             qemu,
             qmp: Mutex::new(qmp),
             console,
+            exec_lock: Mutex::new(()),
             nics: Mutex::new(HashMap::new()),
             relay: None,
         };
@@ -313,6 +316,7 @@ impl VmNode {
 
     /// [`VmNode::exec`] with a timeout and the whole reply.
     pub fn exec_timeout(&self, script: &str, timeout: Duration) -> Reply {
+        let _one = self.exec_lock.lock().unwrap();
         let id = self.console.start(script);
         let r = self.console.wait(id, timeout).unwrap_or_else(|| {
             panic!("guest command did not finish within {timeout:?}: {script}\n{}", self.console_tail())
@@ -434,23 +438,10 @@ impl VmNode {
 
     /// Make the guest's [`API_ADDRESS`]:6443 reach `127.0.0.1:port` on the host.
     pub fn forward_api(&mut self, port: u16) {
-        let sock = self.dir.join("api.sock");
-        let _ = std::fs::remove_file(&sock);
-        let relay = Command::new("socat")
-            .arg(format!("UNIX-LISTEN:{},fork,reuseaddr", sock.display()))
-            .arg(format!("TCP:127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start socat (tests/setup.sh installs it)");
+        let relay = crate::relay_unix_to_tcp(&self.dir.join("api.sock"), port);
         if let Some(mut old) = self.relay.replace(relay) {
             let _ = old.kill();
             let _ = old.wait();
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !sock.exists() {
-            assert!(Instant::now() < deadline, "socat did not create {}", sock.display());
-            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

@@ -282,9 +282,11 @@ impl Backend for NetworkManagerBackend {
             &txn.iface,
             txn.mac,
         ));
+        let path = link_path(txn.mac);
         let link = match &txn.link_before {
-            Some(old) => write_atomic(&link_path(txn.mac), old),
-            None => remove_if_present(&link_path(txn.mac)),
+            _ if std::fs::read(&path).ok() == txn.link_before => Ok(()),
+            Some(old) => write_atomic(&path, old),
+            None => remove_if_present(&path),
         };
         let link = link.map_err(|source| BackendError::File {
             op: "restore .link",
