@@ -74,9 +74,23 @@ pub struct ValidSpec {
     pub interfaces: Vec<ValidInterface>,
     /// Every error, spec-wide ones first.
     pub errors: Vec<FieldError>,
+    /// The MACs of the interfaces left out because of errors (`None` where the MAC
+    /// itself is unreadable): what multinic configured for them stays.
+    pub held: Vec<Option<MacAddr>>,
 }
 
 impl ValidSpec {
+    /// The owned configurations (by MAC) to keep although no valid interface asks for
+    /// them: those of invalid interfaces, or all of them when an invalid interface's
+    /// MAC cannot be read (it may be any of them).
+    pub fn keep(&self, owned: impl IntoIterator<Item = MacAddr>) -> Vec<MacAddr> {
+        if self.held.iter().any(Option::is_none) {
+            owned.into_iter().collect()
+        } else {
+            self.held.iter().flatten().copied().collect()
+        }
+    }
+
     /// Errors that concern the whole spec rather than one interface.
     pub fn spec_errors(&self) -> impl Iterator<Item = &FieldError> {
         self.errors.iter().filter(|e| e.interface.is_none())
@@ -138,7 +152,18 @@ pub fn validate(cr: &MultiNicNodeConfig) -> ValidSpec {
     } else {
         parsed.into_iter().flatten().filter(|i| !bad.contains(&i.index)).collect()
     };
-    ValidSpec { node_name: spec.node_name.clone(), instance_id: spec.instance_id.clone(), interfaces, errors }
+    let mut held_at: Vec<usize> = errors.iter().filter_map(|e| e.interface).collect();
+    if spec.interfaces.len() > MAX_INTERFACES {
+        held_at = (0..spec.interfaces.len()).collect();
+    }
+    held_at.sort_unstable();
+    held_at.dedup();
+    let held = held_at
+        .into_iter()
+        .filter_map(|i| spec.interfaces.get(i))
+        .map(|iface| iface.mac_address.parse::<MacAddr>().ok().filter(|m| !m.is_zero()))
+        .collect();
+    ValidSpec { node_name: spec.node_name.clone(), instance_id: spec.instance_id.clone(), interfaces, errors, held }
 }
 
 fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface, Vec<FieldError>> {

@@ -8,6 +8,9 @@ use multinic_api::{MultiNicNodeConfig, MultiNicNodeConfigStatus, ValidSpec, spec
 
 use crate::backend::{Backend, BackendError, Outcome, apply_plan, remove_all};
 use crate::config::Settings;
+use std::net::IpAddr;
+
+use crate::observe::Host;
 use crate::observe::netlink::Netlink;
 use crate::plan::{self, Owned, Plan};
 use crate::report;
@@ -21,19 +24,33 @@ pub struct Prepared {
     pub owned: Vec<Owned>,
     /// The instance-id gate's refusal: `(reason, message)`.
     pub gate: Option<(String, String)>,
+    /// What the host looked like.
+    pub host: Host,
 }
 
-/// Observe and plan; reads only.
+/// Everything the classification needs: netlink's view, the path to the API
+/// server (when there is one), the manager's generated profiles.
+pub async fn observe<B: Backend>(net: &Netlink, backend: &B, api: Option<IpAddr>) -> Result<Host, BackendError> {
+    let (mut host, generated) =
+        tokio::try_join!(async { net.host(api).await.map_err(BackendError::from) }, backend.generated())?;
+    host.generated = generated;
+    Ok(host)
+}
+
+/// Observe and plan; reads only. `api` is the API server's address, when the spec
+/// comes from one.
 pub async fn prepare<B: Backend>(
     settings: &Settings,
     net: &Netlink,
     backend: &B,
     valid: &ValidSpec,
+    api: Option<IpAddr>,
 ) -> Result<Prepared, BackendError> {
     let gate = source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
-    let (links, owned) = tokio::try_join!(async { net.links().await.map_err(BackendError::from) }, backend.owned())?;
-    let plan = plan::plan(&valid.interfaces, &links, &owned, &settings.policy);
-    Ok(Prepared { plan, owned, gate })
+    let (host, owned) = tokio::try_join!(observe(net, backend, api), backend.owned())?;
+    let keep = valid.keep(owned.iter().map(|o| o.mac));
+    let plan = plan::plan(&valid.interfaces, &host, &owned, &keep, &settings.policy);
+    Ok(Prepared { plan, owned, gate, host })
 }
 
 /// What a pass did.
@@ -81,7 +98,7 @@ pub fn status<B: Backend>(
     discovered: Vec<multinic_api::DiscoveredNic>,
 ) -> MultiNicNodeConfigStatus {
     let mut results = report::results(&prepared.plan, outcomes);
-    results.extend(invalid_results(cr, valid));
+    results.extend(invalid_results(cr, valid, &prepared.owned));
     let spec_failure = prepared.gate.clone().or_else(|| {
         let errors: Vec<String> = valid.spec_errors().map(|e| e.to_string()).collect();
         (!errors.is_empty()).then(|| ("InvalidSpec".to_string(), errors.join("; ")))
@@ -101,15 +118,20 @@ pub fn status<B: Backend>(
 }
 
 /// Interfaces left out by validation, reported as failed with their errors.
-fn invalid_results(cr: &MultiNicNodeConfig, valid: &ValidSpec) -> Vec<InterfaceResult> {
+fn invalid_results(cr: &MultiNicNodeConfig, valid: &ValidSpec, owned: &[Owned]) -> Vec<InterfaceResult> {
     let mut bad: Vec<usize> = valid.errors.iter().filter_map(|e| e.interface).collect();
     bad.sort_unstable();
     bad.dedup();
     bad.into_iter()
         .filter_map(|i| cr.spec.interfaces.get(i).map(|spec| (i, spec)))
         .map(|(i, spec)| {
-            let messages: Vec<String> =
+            let mut messages: Vec<String> =
                 valid.errors.iter().filter(|e| e.interface == Some(i)).map(|e| e.to_string()).collect();
+            let mac = spec.mac_address.parse::<multinic_api::MacAddr>().ok();
+            messages.push(match owned.iter().find(|o| Some(o.mac) == mac) {
+                Some(o) => format!("nothing changed: the last applied configuration of {} is kept", o.name),
+                None => "nothing applied".into(),
+            });
             InterfaceResult {
                 key: spec.name.clone().unwrap_or_else(|| format!("interfaces[{i}]")),
                 id: spec.id,

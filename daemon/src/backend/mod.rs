@@ -12,6 +12,7 @@ use multinic_api::MacAddr;
 pub use select::{AnyBackend, select};
 pub use transaction::{Outcome, apply_plan, before_applying, remove_all};
 
+use crate::observe::Generated;
 use crate::observe::netlink::NetlinkError;
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
@@ -131,8 +132,16 @@ pub trait Backend {
     /// Start a transaction covering one link.
     async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<Self::Txn, BackendError>;
 
-    /// Take an owned, active configuration off its link (before a rename).
-    async fn release(&self, txn: &Self::Txn, owned: &Owned) -> Result<(), BackendError>;
+    /// The manager's own generated profiles (NM's auto-default DHCP ones) and the
+    /// devices they are active on. Reads only.
+    async fn generated(&self) -> Result<Vec<Generated>, BackendError>;
+
+    /// Take whatever configuration is active on the link off it (before a rename).
+    async fn release(&self, txn: &Self::Txn, name: &str, mac: MacAddr) -> Result<(), BackendError>;
+
+    /// Delete the generated profile of a NIC multinic has taken over, so that it
+    /// does not come back.
+    async fn retire(&self, generated: &Generated, mac: MacAddr) -> Result<(), BackendError>;
 
     /// Write and activate the configuration; returns the handle of a configuration
     /// it created (so that a rollback can delete it).

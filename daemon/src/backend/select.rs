@@ -9,6 +9,7 @@ use super::networkmanager::dbus::NM_BUS_NAME;
 use super::networkmanager::{Checkpoint, NetworkManagerBackend};
 use super::{Backend, BackendError};
 use crate::config::BackendChoice;
+use crate::observe::Generated;
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
 /// The backend in use.
@@ -88,11 +89,25 @@ impl Backend for AnyBackend {
         }
     }
 
-    async fn release(&self, txn: &AnyTxn, owned: &Owned) -> Result<(), BackendError> {
+    async fn generated(&self) -> Result<Vec<Generated>, BackendError> {
+        match self {
+            AnyBackend::NetworkManager(b) => b.generated().await,
+            AnyBackend::Networkd(b) => b.generated().await,
+        }
+    }
+
+    async fn release(&self, txn: &AnyTxn, name: &str, mac: MacAddr) -> Result<(), BackendError> {
         match (self, txn) {
-            (AnyBackend::NetworkManager(b), AnyTxn::NetworkManager(t)) => b.release(t, owned).await,
-            (AnyBackend::Networkd(b), AnyTxn::Networkd(t)) => b.release(t, owned).await,
+            (AnyBackend::NetworkManager(b), AnyTxn::NetworkManager(t)) => b.release(t, name, mac).await,
+            (AnyBackend::Networkd(b), AnyTxn::Networkd(t)) => b.release(t, name, mac).await,
             _ => unreachable!("a transaction belongs to the backend that began it"),
+        }
+    }
+
+    async fn retire(&self, generated: &Generated, mac: MacAddr) -> Result<(), BackendError> {
+        match self {
+            AnyBackend::NetworkManager(b) => b.retire(generated, mac).await,
+            AnyBackend::Networkd(b) => b.retire(generated, mac).await,
         }
     }
 

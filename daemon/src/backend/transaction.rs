@@ -85,9 +85,13 @@ async fn remove_one<B: Backend>(backend: &B, net: &Netlink, r: &Removal) -> Resu
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     if let Some(name) = &r.restore_name {
-        net.rename(link.index, name, &r.owned.addresses).await?;
+        net.rename(link.index, name, &v4(&r.owned.addresses)).await?;
     }
     Ok(())
+}
+
+fn v4(nets: &[ipnet::Ipv4Net]) -> Vec<ipnet::IpNet> {
+    nets.iter().map(|n| ipnet::IpNet::V4(*n)).collect()
 }
 
 /// How long a removal waits for the manager to take its addresses off.
@@ -179,10 +183,11 @@ async fn apply_one<B: Backend>(
     let mut created: Option<String> = None;
     let result: Result<(), BackendError> = async {
         if let Some(from) = ip.rename_from() {
-            if let Some(owned) = ip.owned.as_ref().filter(|o| o.active) {
-                backend.release(&txn, owned).await?;
+            if ip.owned.as_ref().is_some_and(|o| o.active) || ip.takeover.is_some() {
+                backend.release(&txn, &name, ip.mac).await?;
             }
-            let ours = ip.owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default();
+            let mut ours = v4(&ip.owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default());
+            ours.extend(ip.takeover.iter().flat_map(|t| t.addresses.iter().copied()));
             net.rename(link.index, &name, &ours).await?;
             renamed_from = Some(from.to_string());
         }
@@ -196,6 +201,16 @@ async fn apply_one<B: Backend>(
         Ok(()) => {
             if let Err(e) = backend.commit(txn).await {
                 warn!(interface = %name, mac = %ip.mac, error = %e, "commit failed; the change stays applied");
+            }
+            if let Some(t) = &ip.takeover {
+                match backend.retire(&t.profile, ip.mac).await {
+                    Ok(()) => {
+                        info!(interface = %name, mac = %ip.mac, profile = %t.profile.id, "took the NIC over from NetworkManager's generated profile, which is deleted")
+                    }
+                    Err(e) => {
+                        warn!(interface = %name, mac = %ip.mac, profile = %t.profile.id, error = %e, "cannot delete NetworkManager's generated profile")
+                    }
+                }
             }
             let (action, detail) = match &ip.step {
                 Step::Update(plan::Change::Drift(d)) => ("DriftRepaired", format!("repaired: {}", d.join("; "))),
@@ -219,7 +234,7 @@ async fn apply_one<B: Backend>(
                 message.push_str(&format!(" (rollback: {rb})"));
             }
             if let Some(from) = &renamed_from
-                && let Err(rn) = net.rename(link.index, from, &[ip.desired.address]).await
+                && let Err(rn) = net.rename(link.index, from, &v4(&[ip.desired.address])).await
             {
                 message.push_str(&format!(" (renaming back to {from}: {rn})"));
             }

@@ -25,7 +25,7 @@ struct Planned {
 async fn load_and_plan(settings: &Settings, file: &Path) -> Result<Planned, Fatal> {
     let (cr, valid) = load(file)?;
     let (net, backend) = connect(settings).await?;
-    let prepared = pass::prepare(settings, &net, &backend, &valid).await?;
+    let prepared = pass::prepare(settings, &net, &backend, &valid, None).await?;
     Ok(Planned { cr, valid, net, backend, prepared })
 }
 
@@ -49,9 +49,9 @@ pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<E
         tracing::info!(node = %valid.node_name, backend = backend.name(), "nothing to do: every interface is as desired");
     }
     let executed = pass::execute(settings, &net, &backend, &prepared, &valid).await;
-    let links_after = net.links().await?;
+    let host_after = pass::observe(&net, &backend, None).await?;
     let owned_after = backend.owned().await.unwrap_or_else(|_| prepared.owned.clone());
-    let discovered = report::discovered(&links_after, &prepared.plan, &owned_after, &settings.policy);
+    let discovered = report::discovered(&host_after, &prepared.plan, &owned_after, &settings.policy);
     let status = pass::status(&cr, &valid, &prepared, &executed.outcomes, &backend, discovered);
     print_data(&serde_json::json!({ "status": status }), format);
     let all_ok = status.state == Some(NodeState::Configured)

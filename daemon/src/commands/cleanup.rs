@@ -3,14 +3,14 @@
 use super::{Exit, Fatal, connect};
 use crate::backend::{Backend, remove_all};
 use crate::config::Settings;
-use crate::plan;
+use crate::{pass, plan};
 
 /// Remove every owned configuration and restore the kernel names multinic gave.
 pub async fn cleanup(settings: &Settings) -> Result<Exit, Fatal> {
     let (net, backend) = connect(settings).await?;
-    let links = net.links().await?;
+    let host = pass::observe(&net, &backend, None).await?;
     let owned = backend.owned().await?;
-    let plan = plan::plan(&[], &links, &owned, &settings.policy);
+    let plan = plan::plan(&[], &host, &owned, &[], &settings.policy);
     if plan.removals.is_empty() {
         println!("nothing to clean up: no {} configuration owned by multinic", backend.name());
         return Ok(Exit::Ok);

@@ -8,7 +8,8 @@ use crate::backend::Backend;
 use crate::config::Settings;
 use crate::observe::Link;
 use crate::observe::netlink::{self, Event};
-use crate::plan::Owned;
+use crate::pass;
+use crate::plan::{Owned, Role, classify};
 use crate::report;
 
 #[derive(Serialize)]
@@ -26,13 +27,16 @@ pub async fn inventory(settings: &Settings, format: Format, watch: bool) -> Resu
     let (net, backend) = connect(settings).await?;
     // Subscribe before the dump so that no change between the two is missed.
     let events = if watch { Some(netlink::subscribe()?) } else { None };
-    let links = net.links().await?;
+    let host = pass::observe(&net, &backend, None).await?;
     let owned = backend.owned().await?;
-    let entries: Vec<Entry<'_>> = links
+    let roles = classify(&host, &owned, &[], &settings.policy);
+    let entries: Vec<Entry<'_>> = host
+        .links
         .iter()
         .map(|l| {
             let mine = l.hw_mac().and_then(|m| owned.iter().find(|o| o.mac == m));
-            Entry { link: l, role: role(l, mine, settings), owned_by_multinic: mine }
+            let role = roles.get(&l.index).cloned().unwrap_or(Role::Free);
+            Entry { link: l, role: role.to_string(), owned_by_multinic: mine }
         })
         .collect();
     match format {
@@ -75,23 +79,4 @@ pub async fn inventory(settings: &Settings, format: Format, watch: bool) -> Resu
         }
     }
     Ok(Exit::Ok)
-}
-
-fn role(l: &Link, mine: Option<&Owned>, settings: &Settings) -> String {
-    if l.loopback {
-        return "protected: loopback".into();
-    }
-    if l.default_route {
-        return "protected: holds the default route".into();
-    }
-    if let Some(o) = mine {
-        return format!("multinic: {}{}", o.name, if o.active { "" } else { " (inactive)" });
-    }
-    if let Some(p) = settings.policy.protected_by(&l.name) {
-        return format!("protected: name matches {p:?}");
-    }
-    if l.given_addresses().next().is_some() {
-        return "in use: has addresses".into();
-    }
-    "free".into()
 }

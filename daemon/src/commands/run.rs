@@ -49,6 +49,8 @@ struct Ctx {
     backend: AnyBackend,
     api: Api<MultiNicNodeConfig>,
     recorder: Recorder,
+    /// The API server's address: its path is part of the primary network.
+    api_server: Option<std::net::IpAddr>,
     /// MACs and link indices whose netlink events may need a pass.
     watched: Mutex<Watched>,
     ready: AtomicBool,
@@ -70,7 +72,7 @@ pub async fn run(settings: &Settings) -> Result<Exit, Fatal> {
         return Err(Fatal::invalid("nodeName is empty and the hostname is unknown; set nodeName in the config"));
     }
     notify(&["STATUS=connecting to the network backend and the API server"]);
-    let client =
+    let (client, api_server) =
         cluster::client(&settings.kubeconfig).await.map_err(|message| Fatal { exit: Exit::Unreachable, message })?;
     let (net, backend) = connect(settings).await?;
     let api: Api<MultiNicNodeConfig> = Api::namespaced(client.clone(), &settings.namespace);
@@ -79,6 +81,7 @@ pub async fn run(settings: &Settings) -> Result<Exit, Fatal> {
         net,
         backend,
         api: api.clone(),
+        api_server,
         recorder: cluster::recorder(client, &node),
         watched: Mutex::new(Watched::default()),
         ready: AtomicBool::new(false),
@@ -192,7 +195,7 @@ async fn apply(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, ReconcileEr
             interface: None,
         });
     }
-    let prepared = pass::prepare(s, &ctx.net, &ctx.backend, &valid).await?;
+    let prepared = pass::prepare(s, &ctx.net, &ctx.backend, &valid, ctx.api_server).await?;
     remember(ctx, &valid, &prepared);
 
     let drifting = prepared.plan.interfaces.iter().any(|i| matches!(i.step, Step::Update(Change::Drift(_))));
@@ -204,8 +207,7 @@ async fn apply(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, ReconcileEr
     }
     if drifting && prepared.gate.is_none() {
         notify(&["STATUS=repairing drift"]);
-        let links = ctx.net.links().await.map_err(BackendError::from)?;
-        let discovered = report::discovered(&links, &prepared.plan, &prepared.owned, &s.policy);
+        let discovered = report::discovered(&prepared.host, &prepared.plan, &prepared.owned, &s.policy);
         let status =
             pass::status(&current, &valid, &prepared, &before_applying(&prepared.plan), &ctx.backend, discovered);
         // Showing the drift is worth a write, but the repair must not wait for the
@@ -220,9 +222,9 @@ async fn apply(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, ReconcileEr
         }
     }
     let executed = pass::execute(s, &ctx.net, &ctx.backend, &prepared, &valid).await;
-    let links = ctx.net.links().await.map_err(BackendError::from)?;
+    let host = pass::observe(&ctx.net, &ctx.backend, ctx.api_server).await?;
     let owned = ctx.backend.owned().await?;
-    let discovered = report::discovered(&links, &prepared.plan, &owned, &s.policy);
+    let discovered = report::discovered(&host, &prepared.plan, &owned, &s.policy);
     let status = pass::status(&current, &valid, &prepared, &executed.outcomes, &ctx.backend, discovered);
     let wrote = cluster::write_status(&ctx.api, &current, &status).await?;
     if wrote {
@@ -251,9 +253,9 @@ fn remember(ctx: &Ctx, valid: &multinic_api::ValidSpec, prepared: &pass::Prepare
 
 async fn cleanup(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, ReconcileError> {
     notify(&["STATUS=cleaning up: the MultiNicNodeConfig was deleted"]);
-    let links = ctx.net.links().await.map_err(BackendError::from)?;
+    let host = pass::observe(&ctx.net, &ctx.backend, ctx.api_server).await?;
     let owned = ctx.backend.owned().await?;
-    let plan = plan::plan(&[], &links, &owned, &ctx.settings.policy);
+    let plan = plan::plan(&[], &host, &owned, &[], &ctx.settings.policy);
     let failed: Vec<String> = remove_all(&ctx.backend, &ctx.net, &plan.removals)
         .await
         .into_iter()

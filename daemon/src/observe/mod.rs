@@ -33,8 +33,19 @@ pub struct Link {
     pub driver: Option<String>,
     /// The loopback device.
     pub loopback: bool,
-    /// Holds a default route (IPv4 or IPv6, main table).
-    pub default_route: bool,
+    /// An Ethernet link (`ARPHRD_ETHER`).
+    pub ether: bool,
+    /// What kind of virtual link it is (`IFLA_INFO_KIND`: `bridge`, `bond`, `veth`,
+    /// `vlan`, …); `None` for hardware NICs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Index of the bridge, bond, team or OVS it is a port of (`IFLA_MASTER`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master: Option<u32>,
+    /// Index of the link it is stacked on in this namespace (`IFLA_LINK`: a VLAN's or
+    /// macvlan's parent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lower: Option<u32>,
 }
 
 impl Link {
@@ -65,5 +76,73 @@ impl Link {
                 IpNet::V6(_) => None,
             })
             .collect()
+    }
+}
+
+/// A default route of the main table (IPv4 or IPv6), one per next hop.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DefaultRoute {
+    /// Index of the link it leaves through.
+    pub oif: u32,
+    /// Its gateway, if any.
+    pub gateway: Option<IpAddr>,
+    /// Its metric (priority); the lowest one wins.
+    pub metric: u32,
+    /// IPv6 rather than IPv4.
+    pub v6: bool,
+}
+
+/// How the kernel reaches one address right now (`ip route get`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PathTo {
+    /// The address looked up.
+    pub to: IpAddr,
+    /// Index of the link it leaves through (none: unreachable).
+    pub oif: Option<u32>,
+    /// The gateway, when not on-link.
+    pub gateway: Option<IpAddr>,
+}
+
+/// A profile NetworkManager made by itself (its auto-default DHCP profile, flag
+/// `NM_GENERATED`), active on a device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Generated {
+    /// The device's interface name.
+    pub iface: String,
+    /// The profile's name (`Wired connection 1`).
+    pub id: String,
+    /// Its D-Bus object path.
+    pub handle: String,
+}
+
+/// Everything observed about the host that decides what may be touched.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Host {
+    /// Every link.
+    pub links: Vec<Link>,
+    /// The default routes of the main table.
+    pub defaults: Vec<DefaultRoute>,
+    /// How the API server is reached, when multinicd talks to one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<PathTo>,
+    /// NetworkManager's own generated profiles and where they are active.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub generated: Vec<Generated>,
+}
+
+impl Host {
+    /// A host of these links and nothing else.
+    #[cfg(test)]
+    pub fn of(links: Vec<Link>) -> Host {
+        Host { links, ..Host::default() }
+    }
+
+    /// The link with this index.
+    pub fn link(&self, index: u32) -> Option<&Link> {
+        self.links.iter().find(|l| l.index == index)
     }
 }

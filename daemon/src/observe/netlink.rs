@@ -1,23 +1,24 @@
-//! Thin rtnetlink shell: one dump of links, addresses and default routes; link and
-//! address events; rename (down → name → up). No policy here beyond the one rule a
+//! Thin rtnetlink shell: one dump of links, addresses and default routes, the
+//! route to one address; link and address events; rename (down → name → up). No policy here beyond the one rule a
 //! rename must never break: an up link with addresses multinic did not give it is
 //! never renamed.
 
-use std::collections::{HashMap, HashSet};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures::{StreamExt, TryStreamExt};
 use ipnet::{IpNet, Ipv4Net};
 use multinic_api::MacAddr;
 use rtnetlink::packet_core::NetlinkPayload;
+use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State};
-use rtnetlink::packet_route::route::{RouteAttribute, RouteHeader, RouteType};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage, State};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteType};
 use rtnetlink::{Handle, LinkUnspec, MulticastGroup, RouteMessageBuilder};
 use tokio::sync::mpsc;
 
-use super::Link;
+use super::{DefaultRoute, Host, Link, PathTo};
 
 /// A failed netlink operation, with the link it concerned.
 #[derive(Debug, thiserror::Error)]
@@ -110,32 +111,65 @@ impl Netlink {
         Ok(Netlink { handle, turn: Default::default() })
     }
 
-    /// Every link with its addresses and whether it holds a default route.
+    /// Every link with its addresses.
     pub async fn links(&self) -> Result<Vec<Link>, NetlinkError> {
         let _turn = self.turn.lock().await;
-        let dumps = async {
-            Ok::<_, NetlinkError>((
-                self.dump_links().await?,
-                self.dump_addresses().await?,
-                self.default_route_links().await?,
-            ))
-        };
-        let (links, addrs, defaults) =
-            tokio::time::timeout(DUMP_TIMEOUT, dumps).await.map_err(|_| NetlinkError::Timeout)??;
+        let dumps = async { Ok::<_, NetlinkError>((self.dump_links().await?, self.dump_addresses().await?)) };
+        let (links, addrs) = tokio::time::timeout(DUMP_TIMEOUT, dumps).await.map_err(|_| NetlinkError::Timeout)??;
         Ok(links
             .into_iter()
             .map(|mut l| {
                 l.addresses = addrs.get(&l.index).cloned().unwrap_or_default();
-                l.default_route = defaults.contains(&l.index);
                 l.driver = driver(&l.name);
                 l
             })
             .collect())
     }
 
+    /// Links, default routes and, for `api`, the path the kernel takes to it.
+    pub async fn host(&self, api: Option<IpAddr>) -> Result<Host, NetlinkError> {
+        let links = self.links().await?;
+        let _turn = self.turn.lock().await;
+        let routes = async {
+            let defaults = self.default_routes().await?;
+            let api = match api {
+                Some(to) => Some(self.path_to(to).await?),
+                None => None,
+            };
+            Ok::<_, NetlinkError>((defaults, api))
+        };
+        let (defaults, api) = tokio::time::timeout(DUMP_TIMEOUT, routes).await.map_err(|_| NetlinkError::Timeout)??;
+        Ok(Host { links, defaults, api, generated: Vec::new() })
+    }
+
     /// One link by index.
     pub async fn link(&self, index: u32) -> Result<Option<Link>, NetlinkError> {
         Ok(self.links().await?.into_iter().find(|l| l.index == index))
+    }
+
+    async fn path_to(&self, to: IpAddr) -> Result<PathTo, NetlinkError> {
+        let request = match to {
+            IpAddr::V4(v4) => RouteMessageBuilder::<Ipv4Addr>::new().destination_prefix(v4, 32).build(),
+            IpAddr::V6(v6) => RouteMessageBuilder::<Ipv6Addr>::new().destination_prefix(v6, 128).build(),
+        };
+        let mut stream = self.handle.route().get(request).execute();
+        let mut path = PathTo { to, oif: None, gateway: None };
+        match stream.try_next().await {
+            Ok(Some(msg)) => {
+                for a in &msg.attributes {
+                    match a {
+                        RouteAttribute::Oif(i) => path.oif = Some(*i),
+                        RouteAttribute::Gateway(g) => path.gateway = route_ip(g),
+                        _ => {}
+                    }
+                }
+            }
+            Ok(None) => {}
+            // No route at all is an answer, not a failure.
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -ENETUNREACH => {}
+            Err(source) => return Err(NetlinkError::Dump { what: "the route to the API server", source }),
+        }
+        Ok(path)
     }
 
     async fn dump_links(&self) -> Result<Vec<Link>, NetlinkError> {
@@ -177,8 +211,8 @@ impl Netlink {
         Ok(out)
     }
 
-    async fn default_route_links(&self) -> Result<HashSet<u32>, NetlinkError> {
-        let mut out = HashSet::new();
+    async fn default_routes(&self) -> Result<Vec<DefaultRoute>, NetlinkError> {
+        let mut out = Vec::new();
         let requests = [RouteMessageBuilder::<Ipv4Addr>::new().build(), RouteMessageBuilder::<Ipv6Addr>::new().build()];
         for request in requests {
             let mut stream = self.handle.route().get(request).execute();
@@ -189,26 +223,30 @@ impl Netlink {
                 if h.destination_prefix_length != 0 || h.kind != RouteType::Unicast {
                     continue;
                 }
-                let table = msg
-                    .attributes
-                    .iter()
-                    .find_map(|a| match a {
-                        RouteAttribute::Table(t) => Some(*t),
-                        _ => None,
-                    })
-                    .unwrap_or(u32::from(h.table));
-                if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
-                    continue;
-                }
+                let v6 = h.address_family == AddressFamily::Inet6;
+                let (mut table, mut metric, mut oif, mut gateway) = (u32::from(h.table), 0, None, None);
+                let mut hops = Vec::new();
                 for a in &msg.attributes {
                     match a {
-                        RouteAttribute::Oif(index) => {
-                            out.insert(*index);
-                        }
-                        RouteAttribute::MultiPath(hops) => out.extend(hops.iter().map(|h| h.interface_index)),
+                        RouteAttribute::Table(t) => table = *t,
+                        RouteAttribute::Priority(p) => metric = *p,
+                        RouteAttribute::Oif(i) => oif = Some(*i),
+                        RouteAttribute::Gateway(g) => gateway = route_ip(g),
+                        RouteAttribute::MultiPath(nexthops) => hops.extend(nexthops.iter().map(|n| {
+                            let via = n.attributes.iter().find_map(|a| match a {
+                                RouteAttribute::Gateway(g) => route_ip(g),
+                                _ => None,
+                            });
+                            (n.interface_index, via)
+                        })),
                         _ => {}
                     }
                 }
+                if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
+                    continue;
+                }
+                hops.extend(oif.map(|i| (i, gateway)));
+                out.extend(hops.into_iter().map(|(oif, gateway)| DefaultRoute { oif, gateway, metric, v6 }));
             }
         }
         Ok(out)
@@ -246,16 +284,13 @@ impl Netlink {
 
     /// Rename a link: down → set name → up, by index. Refused when the link is up
     /// with addresses other than `ours` (link-local ones do not count).
-    pub async fn rename(&self, index: u32, to: &str, ours: &[Ipv4Net]) -> Result<(), NetlinkError> {
+    pub async fn rename(&self, index: u32, to: &str, ours: &[IpNet]) -> Result<(), NetlinkError> {
         let link = self.link(index).await?.ok_or_else(|| NetlinkError::Gone { name: to.into(), index })?;
         if link.name == to {
             return Ok(());
         }
-        let foreign: Vec<String> = link
-            .given_addresses()
-            .filter(|a| !matches!(a, IpNet::V4(v4) if ours.contains(v4)))
-            .map(|a| a.to_string())
-            .collect();
+        let foreign: Vec<String> =
+            link.given_addresses().filter(|a| !ours.contains(a)).map(|a| a.to_string()).collect();
         if link.up && !foreign.is_empty() {
             return Err(NetlinkError::RenameRefused { name: link.name, addresses: foreign.join(", ") });
         }
@@ -323,8 +358,12 @@ fn to_link(msg: LinkMessage) -> Link {
         addresses: Vec::new(),
         driver: None,
         loopback: msg.header.flags.contains(LinkFlags::Loopback),
-        default_route: false,
+        ether: msg.header.link_layer_type == LinkLayerType::Ether,
+        kind: None,
+        master: None,
+        lower: None,
     };
+    let mut lower_elsewhere = false;
     for attr in msg.attributes {
         match attr {
             LinkAttribute::IfName(n) => link.name = n,
@@ -332,11 +371,36 @@ fn to_link(msg: LinkMessage) -> Link {
             LinkAttribute::PermAddress(a) => link.perm_mac = MacAddr::from_bytes(&a).filter(|m| !m.is_zero()),
             LinkAttribute::Mtu(m) => link.mtu = m,
             LinkAttribute::OperState(s) => link.oper_state = oper_state(s),
+            LinkAttribute::Controller(m) if m != 0 => link.master = Some(m),
+            LinkAttribute::Link(l) if l != 0 => link.lower = Some(l),
+            LinkAttribute::LinkNetNsId(_) => lower_elsewhere = true,
+            LinkAttribute::LinkInfo(infos) => {
+                link.kind = infos.into_iter().find_map(|i| match i {
+                    LinkInfo::Kind(k) => Some(k.to_string()),
+                    _ => None,
+                })
+            }
             _ => {}
         }
     }
+    // A veth's IFLA_LINK is its peer, not a link it stacks on; and a parent in another
+    // namespace is none of this host's business.
+    if lower_elsewhere || link.kind.as_deref() == Some("veth") || link.lower == Some(link.index) {
+        link.lower = None;
+    }
     link
 }
+
+fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+/// Linux's ENETUNREACH: `ip route get` to an address with no route.
+const ENETUNREACH: i32 = 101;
 
 fn oper_state(s: State) -> String {
     match s {

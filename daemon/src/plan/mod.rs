@@ -9,7 +9,9 @@
 //! 3. refuse when a safety rule says so ([`Block`]);
 //! 4. compare with what is owned and observed: nothing, update, or create.
 
+mod classify;
 mod naming;
+mod routing;
 mod safety;
 #[cfg(test)]
 mod tests;
@@ -21,7 +23,9 @@ use multinic_api::{MacAddr, ValidInterface};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::observe::Link;
+use crate::observe::{Host, Link};
+pub use classify::{Protection, Role, classify};
+pub use routing::Conflict;
 pub use safety::Policy;
 
 /// A configuration multinic created earlier (an NM connection, networkd files),
@@ -58,15 +62,10 @@ pub struct LinkRef {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason")]
 pub enum Block {
-    /// The MAC belongs to the loopback device.
-    Loopback,
-    /// The link holds the default route (the node's primary network).
-    DefaultRoute,
-    /// The link's name matches a protected pattern.
-    ProtectedName {
-        /// The pattern it matched.
-        pattern: String,
-    },
+    /// The link is never touched (see [`classify`]).
+    Protected(Protection),
+    /// The spec's subnet or routes would cut into the primary network.
+    RoutingConflict(Conflict),
     /// The link is up with addresses multinic did not give it.
     ForeignAddresses {
         /// Those addresses.
@@ -92,9 +91,8 @@ impl Block {
     /// CamelCase reason for status.
     pub fn reason(&self) -> &'static str {
         match self {
-            Block::Loopback => "Loopback",
-            Block::DefaultRoute => "DefaultRouteInterface",
-            Block::ProtectedName { .. } => "ProtectedInterface",
+            Block::Protected(p) => p.reason(),
+            Block::RoutingConflict(_) => "RoutingConflict",
             Block::ForeignAddresses { .. } => "ForeignAddresses",
             Block::NameTaken { .. } => "NameTakenByOtherMac",
             Block::NoFreeName => "NoFreeName",
@@ -112,13 +110,8 @@ impl Block {
 impl fmt::Display for Block {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Block::Loopback => write!(f, "the MAC belongs to the loopback device"),
-            Block::DefaultRoute => {
-                write!(f, "the link holds the default route (primary network); multinic never touches it")
-            }
-            Block::ProtectedName { pattern } => {
-                write!(f, "the link's name matches protected pattern {pattern:?}")
-            }
+            Block::Protected(p) => write!(f, "the link is protected: {p}; multinic never touches it"),
+            Block::RoutingConflict(c) => write!(f, "{c}; nothing was written"),
             Block::ForeignAddresses { addresses } => {
                 write!(
                     f,
@@ -201,6 +194,10 @@ pub struct InterfacePlan {
     /// [`config_hash`] of the desired configuration.
     #[serde(skip)]
     pub config_hash: String,
+    /// NetworkManager's generated profile on the link, which multinic takes over,
+    /// and the addresses it gave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub takeover: Option<Takeover>,
     /// Interfaces (indices into [`Plan::interfaces`]) that must be applied first,
     /// because they carry the name this one gets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -215,6 +212,15 @@ impl InterfacePlan {
             _ => None,
         }
     }
+}
+
+/// A NIC held by NetworkManager's own generated profile, taken over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Takeover {
+    /// The profile.
+    pub profile: crate::observe::Generated,
+    /// The addresses it gave the link (DHCP), which go with it.
+    pub addresses: Vec<ipnet::IpNet>,
 }
 
 /// An owned configuration to remove: its MAC is no longer in the spec (or cleanup).
@@ -265,13 +271,22 @@ impl Plan {
     }
 }
 
-/// Plan `desired` against the host. See the module docs for the order of decisions.
-pub fn plan(desired: &[ValidInterface], links: &[Link], owned: &[Owned], policy: &Policy) -> Plan {
+/// Plan `desired` against the host. Owned configurations whose MAC is in `keep`
+/// stay although no valid interface asks for them (their spec entry is invalid).
+/// See the module docs for the order of decisions.
+pub fn plan(desired: &[ValidInterface], host: &Host, owned: &[Owned], keep: &[MacAddr], policy: &Policy) -> Plan {
+    let links = &host.links;
+    let explicit_default: Vec<MacAddr> =
+        desired.iter().filter(|d| d.routes.iter().any(|r| r.to.prefix_len() == 0)).map(|d| d.mac).collect();
+    let roles = classify(host, owned, &explicit_default, policy);
     let found: Vec<Found<'_>> = desired.iter().map(|d| find_link(d.mac, links)).collect();
     let names = naming::assign(desired, &found, links, owned);
 
-    let removals: Vec<Removal> =
-        owned.iter().filter(|o| !desired.iter().any(|d| d.mac == o.mac)).map(|o| removal(o, links)).collect();
+    let removals: Vec<Removal> = owned
+        .iter()
+        .filter(|o| !desired.iter().any(|d| d.mac == o.mac) && !keep.contains(&o.mac))
+        .map(|o| removal(o, links))
+        .collect();
 
     let interfaces = desired
         .iter()
@@ -280,13 +295,26 @@ pub fn plan(desired: &[ValidInterface], links: &[Link], owned: &[Owned], policy:
         .map(|((d, found), name)| {
             let owned = owned.iter().find(|o| o.mac == d.mac).cloned();
             let hash = name.as_deref().map(|n| config_hash(d, n)).unwrap_or_default();
+            let mut takeover = None;
             let (link, step) = match found {
                 Found::None => (None, Step::NotFound),
                 Found::Many(many) => {
                     (None, Step::Blocked(Block::AmbiguousMac { links: many.iter().map(|l| l.name.clone()).collect() }))
                 }
                 Found::One(link) => {
-                    let step = match safety::check(d, link, owned.as_ref(), name.as_deref(), policy) {
+                    let role = roles.get(&link.index).cloned().unwrap_or(Role::Free);
+                    if matches!(role, Role::Generated { .. }) {
+                        takeover = host.generated.iter().find(|g| g.iface == link.name).map(|g| Takeover {
+                            profile: g.clone(),
+                            addresses: link.given_addresses().copied().collect(),
+                        });
+                    }
+                    let block = safety::check(d, link, &role, owned.as_ref())
+                        .or_else(|| {
+                            routing::conflict(d, host, &roles, policy.min_prefix_len).map(Block::RoutingConflict)
+                        })
+                        .or_else(|| name.is_none().then_some(Block::NoFreeName));
+                    let step = match block {
                         Some(block) => Step::Blocked(block),
                         None => decide(d, link, owned.as_ref(), name.as_deref().unwrap_or_default(), &hash),
                     };
@@ -301,6 +329,7 @@ pub fn plan(desired: &[ValidInterface], links: &[Link], owned: &[Owned], policy:
                 owned,
                 step,
                 config_hash: hash,
+                takeover,
                 after: Vec::new(),
             }
         })

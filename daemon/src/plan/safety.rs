@@ -4,11 +4,13 @@
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use multinic_api::ValidInterface;
 
+use super::classify::Role;
 use super::{Block, Owned};
 use crate::observe::Link;
 
 /// Names that are never touched whatever the spec says: the usual primary NICs of
-/// cloud images and the links of container networking.
+/// cloud images and the links of container networking (CNI plugins, kube-proxy,
+/// NodeLocal DNSCache), whose veths look like NICs to the kernel.
 pub const DEFAULT_PROTECTED: &[&str] = &[
     "lo",
     "eth0",
@@ -21,10 +23,12 @@ pub const DEFAULT_PROTECTED: &[&str] = &[
     "flannel*",
     "cali*",
     "cilium*",
+    "lxc*",
     "vxlan*",
     "tunl*",
     "weave*",
     "kube-*",
+    "nodelocaldns",
     "virbr*",
     "br-*",
     "veth*",
@@ -32,13 +36,22 @@ pub const DEFAULT_PROTECTED: &[&str] = &[
     "tailscale*",
     "genev_sys_*",
     "ovs-*",
+    "ovn-k8s-*",
+    "antrea-*",
+    "nsx*",
 ];
 
-/// Protected name patterns (the defaults plus the configured ones).
+/// Default `minPrefixLength`: no interface subnet or route shorter than a /8.
+pub const DEFAULT_MIN_PREFIX_LENGTH: u8 = 8;
+
+/// The configurable part of the safety rules: protected name patterns (the defaults
+/// plus the configured ones) and the shortest prefix a subnet or route may have.
 #[derive(Clone, Debug)]
 pub struct Policy {
     patterns: Vec<String>,
     set: GlobSet,
+    /// `minPrefixLength`.
+    pub min_prefix_len: u8,
 }
 
 impl Policy {
@@ -51,7 +64,7 @@ impl Policy {
             builder.add(Glob::new(p).map_err(|e| format!("protected pattern {p:?}: {e}"))?);
         }
         let set = builder.build().map_err(|e| e.to_string())?;
-        Ok(Policy { patterns, set })
+        Ok(Policy { patterns, set, min_prefix_len: DEFAULT_MIN_PREFIX_LENGTH })
     }
 
     /// The first pattern `name` matches.
@@ -66,40 +79,24 @@ impl Default for Policy {
     }
 }
 
-/// The first rule that forbids configuring `link` for `d`, if any.
-pub(crate) fn check(
-    d: &ValidInterface,
-    link: &Link,
-    owned: Option<&Owned>,
-    name: Option<&str>,
-    policy: &Policy,
-) -> Option<Block> {
-    if link.loopback {
-        return Some(Block::Loopback);
-    }
-    let asked_for_default = owned.is_some() && d.routes.iter().any(|r| r.to.prefix_len() == 0);
-    if link.default_route && !asked_for_default {
-        return Some(Block::DefaultRoute);
-    }
-    if let Some(pattern) = policy.protected_by(&link.name) {
-        return Some(Block::ProtectedName { pattern: pattern.to_string() });
-    }
-    if link.up {
-        let ours: Vec<_> = owned.map(|o| o.addresses.clone()).unwrap_or_default();
-        let foreign: Vec<String> = link
-            .given_addresses()
-            .filter(|a| match a {
-                ipnet::IpNet::V4(v4) => !(ours.contains(v4) || (owned.is_some() && *v4 == d.address)),
-                ipnet::IpNet::V6(_) => true,
-            })
-            .map(|a| a.to_string())
-            .collect();
-        if !foreign.is_empty() {
-            return Some(Block::ForeignAddresses { addresses: foreign });
+/// The first rule that forbids configuring `link` for `d`, if any. `role` is the
+/// link's [`classify`](super::classify) role.
+pub(crate) fn check(d: &ValidInterface, link: &Link, role: &Role, owned: Option<&Owned>) -> Option<Block> {
+    match role {
+        Role::Protected(p) => Some(Block::Protected(p.clone())),
+        Role::InUse { addresses } => Some(Block::ForeignAddresses { addresses: addresses.clone() }),
+        Role::Owned { .. } if link.up => {
+            let ours: Vec<_> = owned.map(|o| o.addresses.clone()).unwrap_or_default();
+            let foreign: Vec<String> = link
+                .given_addresses()
+                .filter(|a| match a {
+                    ipnet::IpNet::V4(v4) => !(ours.contains(v4) || *v4 == d.address),
+                    ipnet::IpNet::V6(_) => true,
+                })
+                .map(|a| a.to_string())
+                .collect();
+            (!foreign.is_empty()).then_some(Block::ForeignAddresses { addresses: foreign })
         }
+        Role::Owned { .. } | Role::Free | Role::Generated { .. } => None,
     }
-    if name.is_none() {
-        return Some(Block::NoFreeName);
-    }
-    None
 }

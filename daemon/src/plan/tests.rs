@@ -5,7 +5,17 @@ use multinic_api::{MacAddr, ValidInterface};
 use proptest::prelude::*;
 
 use super::*;
-use crate::observe::Link;
+use crate::observe::{DefaultRoute, Generated, Host, Link, PathTo};
+use crate::report;
+
+/// The host of `links`, with the default route on eth0 (index 2) when it is there.
+fn on(links: &[Link]) -> Host {
+    let mut h = Host::of(links.to_vec());
+    if links.iter().any(|l| l.index == 2 && l.name == "eth0") {
+        h.defaults.push(DefaultRoute { oif: 2, gateway: Some("192.0.2.1".parse().unwrap()), metric: 100, v6: false });
+    }
+    h
+}
 
 fn mac(n: u8) -> MacAddr {
     MacAddr([0xfa, 0x16, 0x3e, 0, 0, n])
@@ -23,7 +33,10 @@ fn link(index: u32, name: &str, m: MacAddr) -> Link {
         addresses: vec![],
         driver: Some("virtio_net".into()),
         loopback: false,
-        default_route: false,
+        ether: true,
+        kind: None,
+        master: None,
+        lower: None,
     }
 }
 
@@ -34,7 +47,6 @@ fn host() -> Vec<Link> {
     lo.addresses = vec!["127.0.0.1/8".parse().unwrap()];
     let mut eth0 = link(2, "eth0", mac(0xee));
     eth0.up = true;
-    eth0.default_route = true;
     eth0.addresses = vec!["192.0.2.10/24".parse().unwrap()];
     vec![lo, eth0, link(3, "ens4", mac(1)), link(4, "ens5", mac(2))]
 }
@@ -54,7 +66,13 @@ fn want(m: MacAddr, addr: &str) -> ValidInterface {
 
 #[test]
 fn fresh_nics_get_lowest_names_in_spec_order() {
-    let p = plan(&[want(mac(2), "198.51.100.2/24"), want(mac(1), "198.51.100.1/24")], &host(), &[], &Policy::default());
+    let p = plan(
+        &[want(mac(2), "198.51.100.2/24"), want(mac(1), "198.51.100.1/24")],
+        &on(&host()),
+        &[],
+        &[],
+        &Policy::default(),
+    );
     assert_eq!(p.interfaces[0].name.as_deref(), Some("multinic0"));
     assert_eq!(p.interfaces[1].name.as_deref(), Some("multinic1"));
     assert_eq!(p.interfaces[0].rename_from(), Some("ens5"));
@@ -65,7 +83,7 @@ fn fresh_nics_get_lowest_names_in_spec_order() {
 fn explicit_name_wins_and_others_skip_it() {
     let mut a = want(mac(1), "198.51.100.1/24");
     a.name = Some("multinic0".into());
-    let p = plan(&[want(mac(2), "198.51.100.2/24"), a], &host(), &[], &Policy::default());
+    let p = plan(&[want(mac(2), "198.51.100.2/24"), a], &on(&host()), &[], &[], &Policy::default());
     assert_eq!(p.interfaces[0].name.as_deref(), Some("multinic1"));
     assert_eq!(p.interfaces[1].name.as_deref(), Some("multinic0"));
 }
@@ -74,23 +92,23 @@ fn explicit_name_wins_and_others_skip_it() {
 fn primary_and_loopback_are_blocked() {
     let p = plan(
         &[want(mac(0xee), "198.51.100.1/24"), want(MacAddr([0; 6]), "198.51.100.2/24")],
-        &host(),
+        &on(&host()),
+        &[],
         &[],
         &Policy::default(),
     );
-    assert_eq!(p.interfaces[0].step, Step::Blocked(Block::DefaultRoute));
-    assert_eq!(p.interfaces[1].step, Step::Blocked(Block::Loopback));
+    assert_eq!(p.interfaces[0].step, Step::Blocked(Block::Protected(Protection::DefaultRoute)));
+    assert_eq!(p.interfaces[1].step, Step::Blocked(Block::Protected(Protection::Loopback)));
 }
 
 #[test]
 fn protected_name_is_blocked_even_without_default_route() {
-    let mut links = host();
-    links[1].default_route = false;
-    let p = plan(&[want(mac(0xee), "198.51.100.1/24")], &links, &[], &Policy::default());
-    assert_eq!(p.interfaces[0].step, Step::Blocked(Block::ProtectedName { pattern: "eth0".into() }));
+    let p = plan(&[want(mac(0xee), "198.51.100.1/24")], &Host::of(host()), &[], &[], &Policy::default());
+    let eth0 = Block::Protected(Protection::Name { pattern: "eth0".into() });
+    assert_eq!(p.interfaces[0].step, Step::Blocked(eth0));
     let custom = Policy::new(&["ens*".into()]).unwrap();
-    let p = plan(&[want(mac(1), "198.51.100.1/24")], &host(), &[], &custom);
-    assert_eq!(p.interfaces[0].step, Step::Blocked(Block::ProtectedName { pattern: "ens*".into() }));
+    let p = plan(&[want(mac(1), "198.51.100.1/24")], &on(&host()), &[], &[], &custom);
+    assert_eq!(p.interfaces[0].step, Step::Blocked(Block::Protected(Protection::Name { pattern: "ens*".into() })));
 }
 
 #[test]
@@ -98,10 +116,10 @@ fn up_with_foreign_address_is_blocked_but_link_local_is_not() {
     let mut links = host();
     links[2].up = true;
     links[2].addresses = vec!["fe80::1/64".parse().unwrap()];
-    let p = plan(&[want(mac(1), "198.51.100.1/24")], &links, &[], &Policy::default());
+    let p = plan(&[want(mac(1), "198.51.100.1/24")], &on(&links), &[], &[], &Policy::default());
     assert_eq!(p.interfaces[0].step, Step::Create);
     links[2].addresses.push("203.0.113.5/24".parse().unwrap());
-    let p = plan(&[want(mac(1), "198.51.100.1/24")], &links, &[], &Policy::default());
+    let p = plan(&[want(mac(1), "198.51.100.1/24")], &on(&links), &[], &[], &Policy::default());
     assert!(
         matches!(&p.interfaces[0].step, Step::Blocked(Block::ForeignAddresses { addresses }) if addresses == &["203.0.113.5/24"])
     );
@@ -113,18 +131,24 @@ fn name_taken_by_other_mac_is_blocked_loudly() {
     links.push(link(5, "multinic0", mac(9)));
     let mut a = want(mac(1), "198.51.100.1/24");
     a.name = Some("multinic0".into());
-    let p = plan(&[a], &links, &[], &Policy::default());
+    let p = plan(&[a], &on(&links), &[], &[], &Policy::default());
     let Step::Blocked(block) = &p.interfaces[0].step else { panic!("not blocked: {:?}", p.interfaces[0].step) };
     assert_eq!(block, &Block::NameTaken { name: "multinic0".into(), other_mac: Some(mac(9)) });
     assert!(block.is_critical());
     // Without an explicit name it simply gets the next free one.
-    let p = plan(&[want(mac(1), "198.51.100.1/24")], &links, &[], &Policy::default());
+    let p = plan(&[want(mac(1), "198.51.100.1/24")], &on(&links), &[], &[], &Policy::default());
     assert_eq!(p.interfaces[0].name.as_deref(), Some("multinic1"));
 }
 
 #[test]
 fn missing_mac_is_not_found_and_others_proceed() {
-    let p = plan(&[want(mac(7), "198.51.100.7/24"), want(mac(1), "198.51.100.1/24")], &host(), &[], &Policy::default());
+    let p = plan(
+        &[want(mac(7), "198.51.100.7/24"), want(mac(1), "198.51.100.1/24")],
+        &on(&host()),
+        &[],
+        &[],
+        &Policy::default(),
+    );
     assert_eq!(p.interfaces[0].step, Step::NotFound);
     assert_eq!(p.interfaces[1].step, Step::Create);
 }
@@ -136,7 +160,7 @@ fn permanent_mac_wins_over_a_copied_one() {
     bond.perm_mac = None;
     links[2].perm_mac = Some(mac(1));
     links.push(bond);
-    let p = plan(&[want(mac(1), "198.51.100.1/24")], &links, &[], &Policy::default());
+    let p = plan(&[want(mac(1), "198.51.100.1/24")], &on(&links), &[], &[], &Policy::default());
     assert_eq!(p.interfaces[0].link.as_ref().unwrap().name, "ens4");
 }
 
@@ -144,20 +168,20 @@ fn permanent_mac_wins_over_a_copied_one() {
 fn two_links_with_one_mac_are_ambiguous() {
     let mut links = host();
     links.push(link(9, "ens9", mac(1)));
-    let p = plan(&[want(mac(1), "198.51.100.1/24")], &links, &[], &Policy::default());
+    let p = plan(&[want(mac(1), "198.51.100.1/24")], &on(&links), &[], &[], &Policy::default());
     assert!(matches!(p.interfaces[0].step, Step::Blocked(Block::AmbiguousMac { .. })));
 }
 
 #[test]
 fn applied_spec_plans_nothing_and_a_change_plans_update() {
     let desired = vec![want(mac(1), "198.51.100.1/24")];
-    let (links, owned) = apply_sim(&plan(&desired, &host(), &[], &Policy::default()), host(), vec![]);
-    let again = plan(&desired, &links, &owned, &Policy::default());
+    let (links, owned) = apply_sim(&plan(&desired, &on(&host()), &[], &[], &Policy::default()), host(), vec![]);
+    let again = plan(&desired, &on(&links), &owned, &[], &Policy::default());
     assert!(again.is_noop(), "{again:?}");
     let mut changed = desired.clone();
     changed[0].mtu = Some(9000);
     assert_eq!(
-        plan(&changed, &links, &owned, &Policy::default()).interfaces[0].step,
+        plan(&changed, &on(&links), &owned, &[], &Policy::default()).interfaces[0].step,
         Step::Update(Change::ConfigChanged)
     );
 }
@@ -165,17 +189,17 @@ fn applied_spec_plans_nothing_and_a_change_plans_update() {
 #[test]
 fn flushed_address_is_drift() {
     let desired = vec![want(mac(1), "198.51.100.1/24")];
-    let (mut links, owned) = apply_sim(&plan(&desired, &host(), &[], &Policy::default()), host(), vec![]);
+    let (mut links, owned) = apply_sim(&plan(&desired, &on(&host()), &[], &[], &Policy::default()), host(), vec![]);
     links[2].addresses.clear();
-    let p = plan(&desired, &links, &owned, &Policy::default());
+    let p = plan(&desired, &on(&links), &owned, &[], &Policy::default());
     assert!(matches!(&p.interfaces[0].step, Step::Update(Change::Drift(d)) if d[0].contains("IPv4")), "{p:?}");
 }
 
 #[test]
 fn removed_interface_is_removed_and_its_name_restored() {
     let desired = vec![want(mac(1), "198.51.100.1/24"), want(mac(2), "198.51.100.2/24")];
-    let (links, owned) = apply_sim(&plan(&desired, &host(), &[], &Policy::default()), host(), vec![]);
-    let p = plan(&desired[1..], &links, &owned, &Policy::default());
+    let (links, owned) = apply_sim(&plan(&desired, &on(&host()), &[], &[], &Policy::default()), host(), vec![]);
+    let p = plan(&desired[1..], &on(&links), &owned, &[], &Policy::default());
     assert_eq!(p.removals.len(), 1);
     assert_eq!(p.removals[0].restore_name.as_deref(), Some("ens4"));
     assert_eq!(p.interfaces[0].name.as_deref(), Some("multinic1"));
@@ -185,8 +209,8 @@ fn removed_interface_is_removed_and_its_name_restored() {
 #[test]
 fn cleanup_plan_removes_every_owned_and_nothing_else() {
     let desired = vec![want(mac(1), "198.51.100.1/24"), want(mac(2), "198.51.100.2/24")];
-    let (links, owned) = apply_sim(&plan(&desired, &host(), &[], &Policy::default()), host(), vec![]);
-    let p = plan(&[], &links, &owned, &Policy::default());
+    let (links, owned) = apply_sim(&plan(&desired, &on(&host()), &[], &[], &Policy::default()), host(), vec![]);
+    let p = plan(&[], &on(&links), &owned, &[], &Policy::default());
     assert!(p.interfaces.is_empty());
     let restored: Vec<_> = p.removals.iter().map(|r| r.restore_name.clone().unwrap()).collect();
     assert_eq!(restored, vec!["ens4", "ens5"]);
@@ -288,12 +312,12 @@ proptest! {
     #[test]
     fn never_a_step_on_a_protected_or_unmatched_link((links, desired) in arb_case()) {
         let policy = Policy::default();
-        let p = plan(&desired, &links, &[], &policy);
+        let p = plan(&desired, &on(&links), &[], &[], &policy);
         for i in touched(&p) {
             let lr = i.link.as_ref().unwrap();
             let l = links.iter().find(|l| l.index == lr.index).unwrap();
             prop_assert_eq!(l.hw_mac(), Some(i.mac));
-            prop_assert!(!l.loopback && !l.default_route);
+            prop_assert!(!l.loopback && l.index != 2);
             prop_assert!(policy.protected_by(&l.name).is_none());
             prop_assert!(!l.up || l.given_addresses().next().is_none(), "up link with foreign addresses touched: {:?}", l);
             let name = i.name.as_ref().unwrap();
@@ -306,9 +330,9 @@ proptest! {
     #[test]
     fn planning_after_applying_is_a_noop((links, desired) in arb_case()) {
         let policy = Policy::default();
-        let first = plan(&desired, &links, &[], &policy);
+        let first = plan(&desired, &on(&links), &[], &[], &policy);
         let (links2, owned2) = apply_sim(&first, links, vec![]);
-        let second = plan(&desired, &links2, &owned2, &policy);
+        let second = plan(&desired, &on(&links2), &owned2, &[], &policy);
         prop_assert!(second.is_noop(), "{:?}", second);
         for (a, b) in first.interfaces.iter().zip(&second.interfaces) {
             if matches!(a.step, Step::Create | Step::Update(_)) {
@@ -320,12 +344,12 @@ proptest! {
     #[test]
     fn names_survive_removing_another_interface((links, desired) in arb_case(), drop in any::<prop::sample::Index>()) {
         let policy = Policy::default();
-        let first = plan(&desired, &links, &[], &policy);
+        let first = plan(&desired, &on(&links), &[], &[], &policy);
         let (links2, owned2) = apply_sim(&first, links, vec![]);
         let gone = drop.index(desired.len());
         let mut fewer = desired.clone();
         fewer.remove(gone);
-        let second = plan(&fewer, &links2, &owned2, &policy);
+        let second = plan(&fewer, &on(&links2), &owned2, &[], &policy);
         for b in &second.interfaces {
             let a = first.interfaces.iter().find(|a| a.mac == b.mac).unwrap();
             if matches!(a.step, Step::Create | Step::Update(_)) {
@@ -336,4 +360,139 @@ proptest! {
         let removed = usize::from(matches!(first.interfaces[gone].step, Step::Create | Step::Update(_)));
         prop_assert_eq!(second.removals.len(), removed);
     }
+}
+
+/// A node whose primary is a bridge `br0` (index 20, own MAC, 10.99.0.5/24, default
+/// route) over the NIC ens4 (mac 1); ens5 (mac 2) is free.
+fn bridged() -> Host {
+    let mut links = host();
+    links.retain(|l| l.index != 2);
+    let mut br0 = link(20, "br0", mac(0xbb));
+    br0.kind = Some("bridge".into());
+    br0.up = true;
+    br0.addresses = vec!["10.99.0.5/24".parse().unwrap()];
+    links[1].master = Some(20);
+    links.push(br0);
+    let mut h = Host::of(links);
+    h.defaults.push(DefaultRoute { oif: 20, gateway: Some("10.99.0.1".parse().unwrap()), metric: 100, v6: false });
+    h
+}
+
+#[test]
+fn a_port_of_the_primary_bridge_is_protected_and_named_after_it() {
+    let h = bridged();
+    let p =
+        plan(&[want(mac(1), "198.51.100.1/24"), want(mac(0xbb), "198.51.100.2/24")], &h, &[], &[], &Policy::default());
+    let Step::Blocked(block) = &p.interfaces[0].step else { panic!("{:?}", p.interfaces[0].step) };
+    assert_eq!(block.reason(), "UnderAnotherLink");
+    assert!(block.to_string().contains("port of br0, which holds the default route"), "{block}");
+    assert_eq!(p.interfaces[1].step, Step::Blocked(Block::Protected(Protection::DefaultRoute)));
+    let free = report::discovered(&h, &plan(&[], &h, &[], &[], &Policy::default()), &[], &Policy::default());
+    assert_eq!(free.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["ens5"]);
+}
+
+#[test]
+fn ports_of_a_bond_under_a_bridge_and_lower_links_are_protected() {
+    let mut h = bridged();
+    let mut bond = link(21, "bond0", mac(0xbc));
+    bond.kind = Some("bond".into());
+    bond.master = Some(20);
+    h.links[1].master = Some(21);
+    h.links.push(bond);
+    let p = plan(&[want(mac(1), "198.51.100.1/24")], &h, &[], &[], &Policy::default());
+    let Step::Blocked(block) = &p.interfaces[0].step else { panic!() };
+    assert!(block.to_string().contains("port of bond0, under br0, which holds the default route"), "{block}");
+    let mut vlan = link(22, "ens5.7", mac(2));
+    vlan.kind = Some("vlan".into());
+    vlan.lower = Some(4);
+    h.links.push(vlan);
+    let p = plan(&[want(mac(2), "198.51.100.1/24")], &h, &[], &[], &Policy::default());
+    assert!(matches!(&p.interfaces[0].step, Step::Blocked(Block::AmbiguousMac { .. })));
+    h.links[2].perm_mac = Some(mac(2));
+    let p = plan(&[want(mac(2), "198.51.100.1/24")], &h, &[], &[], &Policy::default());
+    let Step::Blocked(block) = &p.interfaces[0].step else { panic!("{:?}", p.interfaces[0].step) };
+    assert!(block.to_string().contains("lower link of ens5.7"), "{block}");
+}
+
+#[test]
+fn virtual_links_are_not_nics() {
+    let mut links = host();
+    links[2].kind = Some("vxlan".into());
+    let p = plan(&[want(mac(1), "198.51.100.1/24")], &on(&links), &[], &[], &Policy::default());
+    assert_eq!(p.interfaces[0].step, Step::Blocked(Block::Protected(Protection::NotANic { kind: "vxlan".into() })));
+    links[2].kind = Some("veth".into());
+    let p = plan(&[want(mac(1), "198.51.100.1/24")], &on(&links), &[], &[], &Policy::default());
+    assert_eq!(p.interfaces[0].step, Step::Create);
+}
+
+/// ens4 held by NM's generated DHCP profile with a default route of metric `metric`
+/// beside eth0's metric 100.
+fn generated(metric: u32) -> Host {
+    let mut links = host();
+    links[2].up = true;
+    links[2].oper_state = "up".into();
+    links[2].addresses = vec!["10.50.0.77/24".parse().unwrap()];
+    let mut h = on(&links);
+    h.defaults.push(DefaultRoute { oif: 3, gateway: Some("10.50.0.1".parse().unwrap()), metric, v6: false });
+    h.generated.push(Generated { iface: "ens4".into(), id: "Wired connection 1".into(), handle: "/s/7".into() });
+    h
+}
+
+#[test]
+fn a_nic_held_by_nms_generated_profile_is_taken_over() {
+    let p = plan(&[want(mac(1), "10.50.0.10/24")], &generated(101), &[], &[], &Policy::default());
+    assert_eq!(p.interfaces[0].step, Step::Create);
+    let t = p.interfaces[0].takeover.as_ref().expect("takeover planned");
+    assert_eq!(t.profile.handle, "/s/7");
+    assert_eq!(t.addresses, vec!["10.50.0.77/24".parse::<IpNet>().unwrap()]);
+    // The best default route through it is what a primary on that profile looks like.
+    let p = plan(&[want(mac(1), "10.50.0.10/24")], &generated(100), &[], &[], &Policy::default());
+    assert_eq!(p.interfaces[0].step, Step::Blocked(Block::Protected(Protection::DefaultRoute)));
+    // And the link to the API server is the primary whatever holds it.
+    let mut h = generated(101);
+    h.api = Some(PathTo { to: "10.50.0.2".parse().unwrap(), oif: Some(3), gateway: None });
+    let p = plan(&[want(mac(1), "10.50.0.10/24")], &h, &[], &[], &Policy::default());
+    assert!(matches!(&p.interfaces[0].step, Step::Blocked(Block::Protected(Protection::ApiServer { .. }))));
+}
+
+fn conflict_of(d: ValidInterface, h: &Host) -> String {
+    match &plan(&[d], h, &[], &[], &Policy::default()).interfaces[0].step {
+        Step::Blocked(b @ Block::RoutingConflict(_)) => b.to_string(),
+        other => panic!("not a routing conflict: {other:?}"),
+    }
+}
+
+fn route(to: &str, via: Option<&str>) -> multinic_api::ValidRoute {
+    multinic_api::ValidRoute { to: to.parse().unwrap(), via: via.map(|v| v.parse().unwrap()), metric: None }
+}
+
+#[test]
+fn routing_conflicts_are_refused_before_anything_is_written() {
+    let mut h = bridged();
+    h.api = Some(PathTo { to: "10.99.0.3".parse().unwrap(), oif: Some(20), gateway: None });
+    let inside = conflict_of(want(mac(2), "10.99.0.200/25"), &h);
+    assert!(inside.contains("cidr 10.99.0.128/25 overlaps 10.99.0.0/24 of the primary network on br0"), "{inside}");
+    let wide = conflict_of(want(mac(2), "0.0.0.1/1"), &h);
+    assert!(wide.contains("cidr 0.0.0.0/1 is shorter than minPrefixLength /8"), "{wide}");
+    let mut d = want(mac(2), "198.51.100.1/24");
+    d.routes = vec![route("10.99.0.3/32", Some("198.51.100.254"))];
+    let api = conflict_of(d.clone(), &h);
+    assert!(api.contains("routes[0].to 10.99.0.3/32 overlaps 10.99.0.0/24"), "{api}");
+    h.links.iter_mut().find(|l| l.name == "br0").unwrap().addresses.clear();
+    assert!(conflict_of(d.clone(), &h).contains("contains the API server's address 10.99.0.3"));
+    d.routes = vec![route("10.99.0.1/32", None)];
+    assert!(conflict_of(d.clone(), &h).contains("contains the default gateway 10.99.0.1"));
+    d.routes = vec![route("128.0.0.0/1", Some("198.51.100.254"))];
+    assert!(conflict_of(d.clone(), &h).contains("covers half the address space"));
+    d.routes = vec![route("0.0.0.0/0", Some("198.51.100.254")), route("203.0.113.0/24", None)];
+    assert_eq!(plan(&[d], &h, &[], &[], &Policy::default()).interfaces[0].step, Step::Create);
+}
+
+#[test]
+fn an_invalid_interface_keeps_what_multinic_configured_for_it() {
+    let desired = vec![want(mac(1), "198.51.100.1/24"), want(mac(2), "198.51.100.2/24")];
+    let (links, owned) = apply_sim(&plan(&desired, &on(&host()), &[], &[], &Policy::default()), host(), vec![]);
+    let p = plan(&desired[1..], &on(&links), &owned, &[mac(1)], &Policy::default());
+    assert!(p.removals.is_empty(), "{:?}", p.removals);
+    assert_eq!(p.interfaces[0].step, Step::Nothing);
 }

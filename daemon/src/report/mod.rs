@@ -7,8 +7,8 @@ use multinic_api::DiscoveredNic;
 use multinic_api::status::{InterfaceResult, InterfaceState};
 
 use crate::backend::Outcome;
-use crate::observe::Link;
-use crate::plan::{Owned, Plan, Policy};
+use crate::observe::Host;
+use crate::plan::{Owned, Plan, Policy, Role, classify};
 
 /// One result per planned interface, keyed by its name (or `interfaces[N]`).
 pub fn results(plan: &Plan, outcomes: &[Outcome]) -> Vec<InterfaceResult> {
@@ -34,14 +34,14 @@ pub fn results(plan: &Plan, outcomes: &[Outcome]) -> Vec<InterfaceResult> {
         .collect()
 }
 
-/// NICs on the host that nobody configures: Ethernet links with a MAC, not
-/// loopback, not protected, not multinic's, not in the spec, with no address given
-/// by anyone and no default route.
-pub fn discovered(links: &[Link], plan: &Plan, owned: &[Owned], policy: &Policy) -> Vec<DiscoveredNic> {
-    let mut out: Vec<DiscoveredNic> = links
+/// NICs on the host that nobody configures: links the classification calls free
+/// (or held only by NetworkManager's generated profile), not in the spec.
+pub fn discovered(host: &Host, plan: &Plan, owned: &[Owned], policy: &Policy) -> Vec<DiscoveredNic> {
+    let roles = classify(host, owned, &[], policy);
+    let mut out: Vec<DiscoveredNic> = host
+        .links
         .iter()
-        .filter(|l| !l.loopback && !l.default_route && policy.protected_by(&l.name).is_none())
-        .filter(|l| l.given_addresses().next().is_none())
+        .filter(|l| matches!(roles.get(&l.index), Some(Role::Free | Role::Generated { .. })))
         .filter_map(|l| {
             let mac = l.hw_mac()?;
             let known = owned.iter().any(|o| o.mac == mac) || plan.interfaces.iter().any(|i| i.mac == mac);

@@ -2,6 +2,7 @@
 //! `MultiNicNodeConfig`, its status (server-side apply under field manager
 //! `multinicd`) and its Events.
 
+use std::net::IpAddr;
 use std::path::Path;
 
 use kube::api::{Patch, PatchParams};
@@ -17,13 +18,36 @@ pub const FIELD_MANAGER: &str = "multinicd";
 /// Reporting controller of the daemon's Events.
 pub const REPORTING_CONTROLLER: &str = "multinic.io/multinicd";
 
-/// A client from a kubeconfig file (the kubelet's by default).
-pub async fn client(kubeconfig: &Path) -> Result<Client, String> {
+/// A client from a kubeconfig file (the kubelet's by default), and the API
+/// server's address when it resolves.
+pub async fn client(kubeconfig: &Path) -> Result<(Client, Option<IpAddr>), String> {
     let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| format!("kubeconfig {}: {e}", kubeconfig.display()))?;
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .map_err(|e| format!("kubeconfig {}: {e}", kubeconfig.display()))?;
-    Client::try_from(config).map_err(|e| format!("kubeconfig {}: {e}", kubeconfig.display()))
+    let url = &config.cluster_url;
+    let server = match url.host() {
+        Some(host) => server_address(host, url.port_u16().unwrap_or(443), &url.to_string()).await,
+        None => None,
+    };
+    let client = Client::try_from(config).map_err(|e| format!("kubeconfig {}: {e}", kubeconfig.display()))?;
+    Ok((client, server))
+}
+
+/// The address the API server's URL points at (the first one its name resolves to).
+async fn server_address(host: &str, port: u16, url: &str) -> Option<IpAddr> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse() {
+        return Some(ip);
+    }
+    let lookup = tokio::net::lookup_host((host, port));
+    match tokio::time::timeout(std::time::Duration::from_secs(5), lookup).await {
+        Ok(Ok(mut addrs)) => addrs.next().map(|a| a.ip()),
+        _ => {
+            tracing::warn!(server = %url, "cannot resolve the API server's name; its path is not protected until it does");
+            None
+        }
+    }
 }
 
 /// Write the status block, unless it equals what the CR already carries.

@@ -12,6 +12,7 @@ use zbus::proxy;
 use zbus::proxy::CacheProperties;
 
 use super::{Backend, BackendError};
+use crate::observe::Generated;
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
 /// Well-known bus name of systemd-networkd.
@@ -148,8 +149,17 @@ impl Backend for NetworkdBackend {
         Ok(Snapshot { index: link.index, iface: link.name.clone(), mac, before })
     }
 
-    async fn release(&self, _txn: &Snapshot, _owned: &Owned) -> Result<(), BackendError> {
+    async fn generated(&self) -> Result<Vec<Generated>, BackendError> {
+        // networkd makes no configuration of its own.
+        Ok(Vec::new())
+    }
+
+    async fn release(&self, _txn: &Snapshot, _name: &str, _mac: MacAddr) -> Result<(), BackendError> {
         // networkd follows the link across the rename by itself.
+        Ok(())
+    }
+
+    async fn retire(&self, _generated: &Generated, _mac: MacAddr) -> Result<(), BackendError> {
         Ok(())
     }
 

@@ -21,6 +21,7 @@ use zbus::zvariant::{ObjectPath, OwnedObjectPath};
 use self::dbus::*;
 use super::networkd::{files, remove_if_present, write_atomic};
 use super::{Backend, BackendError};
+use crate::observe::Generated;
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
 /// A NetworkManager reached over the system bus.
@@ -179,24 +180,69 @@ impl Backend for NetworkManagerBackend {
         Ok(Checkpoint { path, device, iface: link.name.clone(), mac, link_before })
     }
 
-    async fn release(&self, txn: &Checkpoint, owned: &Owned) -> Result<(), BackendError> {
+    async fn generated(&self) -> Result<Vec<Generated>, BackendError> {
+        let read = |source| BackendError::Read { op: "reading active connections", source };
+        let actives = self.nm.active_connections().await.map_err(read)?;
+        let found = join_all(actives.iter().map(|path| async move {
+            let ac = NmActiveConnectionProxy::builder(&self.conn)
+                .path(path.clone())?
+                .cache_properties(CacheProperties::No)
+                .build()
+                .await?;
+            let (profile, id, devices) = futures::try_join!(ac.connection(), ac.id(), ac.devices())?;
+            let flags = self.connection(profile.as_str()).await?.flags().await?;
+            if flags & NM_SETTINGS_CONNECTION_FLAG_NM_GENERATED == 0 {
+                return Ok(Vec::new());
+            }
+            let mut out = Vec::new();
+            for d in devices {
+                let device =
+                    NmDeviceProxy::builder(&self.conn).path(d)?.cache_properties(CacheProperties::No).build().await?;
+                let iface = device.interface().await?;
+                out.push(Generated { iface, id: id.clone(), handle: profile.as_str().to_string() });
+            }
+            Ok::<_, zbus::Error>(out)
+        }))
+        .await;
+        // An active connection may vanish while it is read: skip it.
+        Ok(found.into_iter().flatten().flatten().collect())
+    }
+
+    async fn release(&self, txn: &Checkpoint, name: &str, mac: MacAddr) -> Result<(), BackendError> {
         let device = NmDeviceProxy::builder(&self.conn)
             .path(txn.device.clone())
-            .map_err(self.call("Device", &owned.name, owned.mac))?
+            .map_err(self.call("Device", name, mac))?
             .cache_properties(CacheProperties::No)
             .build()
             .await
-            .map_err(self.call("Device", &owned.name, owned.mac))?;
-        let active =
-            device.active_connection().await.map_err(self.call("Device.ActiveConnection", &owned.name, owned.mac))?;
+            .map_err(self.call("Device", name, mac))?;
+        let active = device.active_connection().await.map_err(self.call("Device.ActiveConnection", name, mac))?;
         if active.as_str() != "/" {
             self.nm.deactivate_connection(&active.as_ref()).await.map_err(self.call(
                 "DeactivateConnection",
-                &owned.name,
-                owned.mac,
+                name,
+                mac,
             ))?;
         }
         Ok(())
+    }
+
+    /// Deleted rather than left inactive: NetworkManager then records the device in
+    /// `/var/lib/NetworkManager/no-auto-default.state`, as it does for every deleted
+    /// auto-default profile, and never generates one for this NIC again — also not
+    /// after multinic's own profile is removed, when a DHCP default route through a
+    /// secondary NIC would be the last thing the node needs.
+    async fn retire(&self, generated: &Generated, mac: MacAddr) -> Result<(), BackendError> {
+        let c = self.connection(&generated.handle).await.map_err(self.call("Connection", &generated.iface, mac))?;
+        match c.delete().await {
+            Ok(()) => Ok(()),
+            Err(zbus::Error::MethodError(name, _, _))
+                if name.as_str().ends_with("UnknownMethod") || name.as_str().ends_with("UnknownObject") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.call("Delete", &generated.iface, mac)(e)),
+        }
     }
 
     async fn configure(

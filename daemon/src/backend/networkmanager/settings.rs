@@ -125,11 +125,17 @@ fn address(net: Ipv4Net) -> HashMap<String, Value<'static>> {
     ])
 }
 
-/// Keys that must not survive an update: NM prefers the deprecated `addresses` and
-/// `routes` over `address-data`/`route-data` when both are sent, and `interface-name`
-/// would unbind the profile from its MAC after a rename.
+/// Keys that must not survive an update: the ones multinic sets (a route, DNS
+/// server or MTU removed from the spec must go from the profile too); NM prefers the
+/// deprecated `addresses` and `routes` over `address-data`/`route-data` when both are
+/// sent; and `interface-name` would unbind the profile from its MAC after a rename.
 const DROP_ON_UPDATE: &[(&str, &str)] = &[
     ("connection", "interface-name"),
+    ("802-3-ethernet", "mtu"),
+    ("ipv4", "address-data"),
+    ("ipv4", "route-data"),
+    ("ipv4", "dns"),
+    ("ipv4", "gateway"),
     ("ipv4", "addresses"),
     ("ipv4", "routes"),
     ("ipv6", "addresses"),
@@ -283,5 +289,27 @@ mod tests {
         assert_eq!(merged["ipv4"]["may-fail"], Value::from(false));
         assert!(!merged["ipv4"].contains_key("addresses"));
         assert_eq!(merged["802-3-ethernet"]["mtu"], Value::from(1450u32));
+    }
+
+    #[test]
+    fn merge_drops_what_the_spec_no_longer_sets() {
+        let mut d = iface();
+        d.routes.push(multinic_api::ValidRoute { to: "10.9.0.0/16".parse().unwrap(), via: None, metric: None });
+        let before = owned(build(&Profile { desired: &d, name: "multinic0", original_name: None, config_hash: "h" }));
+        assert!(before["ipv4"].contains_key("route-data") && before["ipv4"].contains_key("dns"));
+        let (mut bare, mut no_mtu) = (iface(), iface());
+        bare.dns.clear();
+        no_mtu.mtu = None;
+        let merged = merge(
+            build(&Profile { desired: &bare, name: "multinic0", original_name: None, config_hash: "h2" }),
+            &before,
+        );
+        assert!(!merged["ipv4"].contains_key("route-data"));
+        assert!(!merged["ipv4"].contains_key("dns"));
+        let merged = merge(
+            build(&Profile { desired: &no_mtu, name: "multinic0", original_name: None, config_hash: "h3" }),
+            &before,
+        );
+        assert!(!merged["802-3-ethernet"].contains_key("mtu"));
     }
 }
