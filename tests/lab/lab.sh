@@ -34,6 +34,9 @@
 #   lab.sh del-nic PID NAME
 #       Deletes NIC NAME (and its peer).
 #
+#   lab.sh carrier PID NAME on|off
+#       Sets the peer end of NIC NAME up or down: NAME gains or loses carrier.
+#
 #   lab.sh exec PID CMD [ARGS...]
 #       Runs CMD inside all of the lab's namespaces (nsenter -t PID -a); stdin/stdout/
 #       stderr and the exit code pass through. The working directory stays the caller's
@@ -74,7 +77,8 @@ die()   { printf 'lab.sh: %s\n' "$*" >&2; exit 1; }
 usage() {
     printf 'lab.sh: %s\n' "$*" >&2
     printf 'usage: lab.sh up STATEDIR | down PID [STATEDIR] | exec PID CMD... |\n' >&2
-    printf '              add-nic PID NAME MAC [MTU] [--no-carrier] | del-nic PID NAME\n' >&2
+    printf '              add-nic PID NAME MAC [MTU] [--no-carrier] | del-nic PID NAME |\n' >&2
+    printf '              carrier PID NAME on|off\n' >&2
     printf '(see the header of %s)\n' "$SELF" >&2
     exit 2
 }
@@ -475,6 +479,18 @@ cmd_del_nic() {
     nsenter -t "$1" -a -- ip link del dev "$2" || die "del-nic: deleting $2 failed"
 }
 
+cmd_carrier() {
+    [[ $# -eq 3 && ( $3 == on || $3 == off ) ]] || usage "carrier PID NAME on|off"
+    need_lab "$1"
+    local peer_index peer
+    peer_index=$(nsenter -t "$1" -a -- ip -j link show dev "$2" | jq -r '.[0].link_index // empty') ||
+        die "carrier: no NIC $2"
+    peer=$(nsenter -t "$1" -a -- ip -n peers -j link show | jq -r --argjson i "$peer_index" '.[] | select(.ifindex == $i) | .ifname')
+    [[ -n $peer ]] || die "carrier: the peer of $2 (index $peer_index) is not in netns peers"
+    nsenter -t "$1" -a -- ip -n peers link set dev "$peer" "$([[ $3 == on ]] && echo up || echo down)" ||
+        die "carrier: setting $peer $3 failed"
+}
+
 cmd_exec() {
     [[ $# -ge 2 ]] || usage "exec PID CMD [ARGS...]"
     need_lab "$1"
@@ -492,6 +508,7 @@ case $cmd in
     down)        cmd_down "$@" ;;
     add-nic)     cmd_add_nic "$@" ;;
     del-nic)     cmd_del_nic "$@" ;;
+    carrier)     cmd_carrier "$@" ;;
     exec)        cmd_exec "$@" ;;
     "$SUP_TOKEN")  cmd_supervise "$@" ;;
     "$INIT_TOKEN") cmd_init "$@" ;;

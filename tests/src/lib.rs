@@ -257,6 +257,12 @@ impl Lab {
         assert!(out.status.success(), "del-nic {name}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// Give NIC `name` carrier or take it away (its peer end up or down).
+    pub fn carrier(&self, name: &str, on: bool) {
+        let out = self.lab_sh(&["carrier", &self.pid.to_string(), name, if on { "on" } else { "off" }]);
+        assert!(out.status.success(), "lab.sh carrier: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Hot-attach a NIC without carrier (its peer stays down): NM cannot activate it.
     pub fn add_nic_without_carrier(&self, name: &str, mac: &str) {
         let out = self.lab_sh(&["add-nic", &self.pid.to_string(), name, mac, "1500", "--no-carrier"]);

@@ -354,17 +354,40 @@ fn bad_input_exits_2_names_the_field_and_changes_nothing(m: Manager) {
     assert_eq!(snapshot(&lab), before, "bad input changed the host");
 }
 
-/// A NIC NetworkManager cannot activate a profile on (a macvlan: NM wants a macvlan
-/// profile there): ActivateConnection fails, the transaction is rolled back.
-#[test]
-fn a_refused_activation_is_rolled_back_and_does_not_stop_the_others() {
-    let Some(lab) = lab_with(Manager::NetworkManager, &[("ens4", A), ("ens8", C)]) else {
+/// Only NICs are candidates: a macvlan is a virtual link, and its parent is under
+/// it (a lower link), however the spec names them; the real NIC beside them is
+/// configured.
+fn a_virtual_link_and_its_lower_nic_are_never_touched(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A), ("ens8", C)]) else {
         return;
     };
     let out = lab
         .run("ip", &["link", "add", "link", "ens8", "name", "ens5", "address", B, "type", "macvlan", "mode", "bridge"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_rolled_back_beside_a_configured_one(&lab);
+    let file = lab.write(
+        "node.yaml",
+        &spec(&[
+            nic(1, A, "198.51.100.4", "198.51.100.0/24", ""),
+            nic(2, B, "198.51.100.5", "198.51.100.0/24", ""),
+            nic(3, C, "198.51.100.6", "198.51.100.0/24", ""),
+        ]),
+    );
+    let (code, status) = apply(&lab, &file);
+    assert_eq!(code, 1, "{status:#}");
+    assert_eq!(iface(&status, "multinic0")["state"], "Configured");
+    let blocked: Vec<(String, String)> = status["interfaceStatuses"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|i| i["state"] == "Blocked")
+        .map(|i| (i["reason"].as_str().unwrap().to_string(), i["message"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(blocked.len(), 2, "{status:#}");
+    assert!(blocked.iter().any(|(r, m)| r == "NotANic" && m.contains("macvlan")), "{blocked:?}");
+    assert!(blocked.iter().any(|(r, m)| r == "UnderAnotherLink" && m.contains("lower link of ens5")), "{blocked:?}");
+    assert_eq!(owned_macs(&lab), vec![A]);
+    assert!(lab.link("ens5").is_some() && lab.link("ens8").is_some(), "neither renamed");
+    assert!(lab.ipv4("ens5").is_empty() && lab.ipv4("ens8").is_empty());
 }
 
 /// A NIC without carrier: the manager takes the configuration but the link never
@@ -487,6 +510,7 @@ on_both_backends!(
     cleanup_removes_every_owned_profile_and_restores_names,
     bad_input_exits_2_names_the_field_and_changes_nothing,
     a_nic_that_never_comes_up_is_rolled_back_after_the_verify_timeout,
+    a_virtual_link_and_its_lower_nic_are_never_touched,
     explicit_rename_of_a_configured_interface_is_applied,
     drifted_address_is_repaired_on_the_next_apply,
 );
@@ -510,21 +534,18 @@ fn networkd_foreign_files_are_left_alone() {
 }
 
 /// networkd has no checkpoint: a failed update puts the previous files back,
-/// reloads, and the previous state returns. The NIC is a macvlan on a 1500-byte
-/// parent, so networkd cannot give it MTU 9000 and verification fails.
+/// reloads, and the previous state returns. The update is made while the NIC has
+/// lost its carrier, so verification fails.
 #[test]
 fn networkd_failed_update_restores_the_previous_files_and_state() {
-    let Some(lab) = lab_with(Manager::Networkd, &[("ens8", C)]) else { return };
-    let out = lab
-        .run("ip", &["link", "add", "link", "ens8", "name", "ens5", "address", B, "type", "macvlan", "mode", "bridge"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(lab.run("ip", &["link", "set", "ens8", "up"]).status.success());
+    let Some(lab) = lab_with(Manager::Networkd, &[("ens5", B)]) else { return };
     let config = lab.write("multinicd.yaml", "rollbackTimeout: 4s\n");
     let good = lab.write("good.yaml", &spec(&[nic(1, B, "198.51.100.5", "198.51.100.0/24", ", mtu: 1500")]));
     let out = lab.multinicd(&["--config", &config, "apply", "--file", &good]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let files_before = lab.owned();
-    let bad = lab.write("bad.yaml", &spec(&[nic(1, B, "198.51.100.50", "198.51.100.0/24", ", mtu: 9000")]));
+    lab.carrier("multinic0", false);
+    let bad = lab.write("bad.yaml", &spec(&[nic(1, B, "198.51.100.50", "198.51.100.0/24", ", mtu: 1400")]));
     let out = lab.multinicd(&["--config", &config, "apply", "--file", &bad, "-o", "json"]);
     let status: Value = serde_json::from_slice::<Value>(&out.stdout).expect("status JSON")["status"].clone();
     assert_eq!(out.status.code(), Some(1), "{status:#}");
@@ -532,6 +553,7 @@ fn networkd_failed_update_restores_the_previous_files_and_state() {
     let after = lab.owned();
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].1["text"], files_before[0].1["text"], "previous .network restored");
+    lab.carrier("multinic0", true);
     eventually_ipv4(&lab, "multinic0", "198.51.100.5/24");
     assert_eq!(mtu(&lab, "multinic0"), 1500);
 }
