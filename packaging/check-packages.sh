@@ -30,6 +30,7 @@ p="$dir/kubectl-multinic_${version}-1_amd64.deb"
 deb_has "$d" \
   "-rwxr-xr-x root/root /usr/bin/multinicd" \
   "-rw-r--r-- root/root /lib/systemd/system/multinicd.service" \
+  "-rw-r--r-- root/root /lib/systemd/networkd.conf.d/multinic.conf" \
   "-rw-r--r-- root/root /etc/multinic/multinicd.yaml" \
   "-rw-r--r-- root/root /usr/share/doc/multinicd/copyright"
 deb_has "$p" \
@@ -70,6 +71,7 @@ k="$dir/kubectl-multinic-${version}-1.x86_64.rpm"
 rpm_has "$r" \
   "-rwxr-xr-x root/root /usr/bin/multinicd" \
   "-rw-r--r-- root/root /usr/lib/systemd/system/multinicd.service" \
+  "-rw-r--r-- root/root /usr/lib/systemd/networkd.conf.d/multinic.conf" \
   "-rw-r--r-- root/root /etc/multinic/multinicd.yaml"
 rpm_has "$k" \
   "-rwxr-xr-x root/root /usr/bin/kubectl-multinic" \

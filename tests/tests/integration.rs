@@ -488,6 +488,115 @@ fn netlink_events_arrive_for_hot_plugged_nics() {
 }
 
 /// Every scenario above that takes a [`Manager`], on each backend.
+/// `ip` inside the lab, which must succeed.
+fn must(lab: &Lab, args: &[&str]) {
+    let out = lab.run("ip", args);
+    assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+}
+
+/// What the primary network and a CNI's state look like: the bridge's ports and
+/// addresses, every route and policy rule, and the paths to addresses that matter.
+fn primary_state(lab: &Lab) -> Value {
+    let strip = |mut v: Value| {
+        for e in v.as_array_mut().into_iter().flatten() {
+            if let Some(o) = e.as_object_mut() {
+                // `linkdown` follows the bridge's carrier, not anyone's configuration.
+                o.retain(|k, _| !["expires", "cache", "uid", "flags"].contains(&k.as_str()));
+            }
+        }
+        v
+    };
+    let gets: Vec<Value> = ["10.99.0.129", "10.99.0.3", "10.244.1.5", "8.8.8.8"]
+        .iter()
+        .map(|a| strip(lab.ip(&["route", "get", a])))
+        .collect();
+    serde_json::json!({
+        "ports": lab.ip(&["link", "show", "master", "br0"]).as_array().unwrap().iter().map(|l| l["ifname"].clone()).collect::<Vec<_>>(),
+        "br0": lab.ipv4("br0"),
+        "routes": strip(lab.ip(&["-4", "route", "show", "table", "all"])).as_array().unwrap().iter()
+            .filter(|r| !["ens5", "multinic0"].contains(&r["dev"].as_str().unwrap_or_default())).cloned().collect::<Vec<_>>(),
+        "rules": lab.ip(&["rule", "show"]),
+        "gets": gets,
+    })
+}
+
+/// A node shaped like real ones: the primary on a bridge `br0` (own MAC, the best
+/// default route) whose uplink port carries a MAC the spec names, and a CNI's veth
+/// with a /32 route, a route in table 200 and a policy rule. The port is refused and
+/// named after its holder, subnets and routes that would cut into the primary are
+/// refused before anything is written, a good interface beside them is configured,
+/// and neither the apply nor the cleanup changes the primary, its routes or the
+/// CNI's state.
+fn bridged_primary_its_port_and_routing_conflicts_are_refused(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A), ("ens5", B)]) else {
+        return;
+    };
+    must(&lab, &["link", "add", "br0", "address", "02:00:00:00:0b:0b", "type", "bridge"]);
+    must(&lab, &["link", "set", "ens4", "master", "br0"]);
+    must(&lab, &["link", "set", "ens4", "up"]);
+    must(&lab, &["link", "set", "br0", "up"]);
+    must(&lab, &["addr", "add", "10.99.0.5/24", "dev", "br0"]);
+    must(&lab, &["route", "add", "default", "via", "10.99.0.1", "dev", "br0", "metric", "50"]);
+    must(&lab, &["link", "add", "cali1a2b3c", "type", "veth", "peer", "name", "cali-peer", "netns", "peers"]);
+    must(&lab, &["link", "set", "cali1a2b3c", "up"]);
+    must(&lab, &["route", "add", "10.244.1.5/32", "dev", "cali1a2b3c"]);
+    must(&lab, &["route", "add", "10.244.0.0/16", "via", "192.0.2.1", "dev", "eth0", "table", "200"]);
+    must(&lab, &["rule", "add", "from", "10.244.0.0/16", "lookup", "200", "priority", "100"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while lab.link("br0").unwrap()["operstate"] != "UP" {
+        assert!(std::time::Instant::now() < deadline, "br0 never got carrier");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let before = primary_state(&lab);
+
+    let refused = lab.write(
+        "refused.yaml",
+        &spec(&[nic(1, A, "10.50.0.4", "10.50.0.0/24", ""), nic(2, B, "10.99.0.200", "10.99.0.128/25", "")]),
+    );
+    let (code, status) = apply(&lab, &refused);
+    assert_eq!(code, 1, "{status:#}");
+    let by_mac = |mac: &str| {
+        status["interfaceStatuses"].as_object().unwrap().values().find(|i| i["macAddress"] == mac).unwrap().clone()
+    };
+    let port = by_mac(A);
+    assert_eq!((port["state"].as_str(), port["reason"].as_str()), (Some("Blocked"), Some("UnderAnotherLink")));
+    assert!(port["message"].as_str().unwrap().contains("port of br0, which holds the default route"), "{port:#}");
+    let inside = by_mac(B);
+    assert_eq!(inside["reason"], "RoutingConflict", "{inside:#}");
+    assert!(inside["message"].as_str().unwrap().contains("overlaps 10.99.0.0/24 of the primary network on br0"));
+    let inventory = lab.multinicd(&["inventory", "-o", "json"]);
+    let inventory: Value = serde_json::from_slice(&inventory.stdout).expect("inventory JSON");
+    let role = |name: &str| inventory.as_array().unwrap().iter().find(|l| l["name"] == name).unwrap()["role"].clone();
+    assert!(role("ens4").as_str().unwrap().contains("port of br0"), "{inventory:#}");
+    assert!(role("cali1a2b3c").as_str().unwrap().starts_with("protected"), "{inventory:#}");
+    assert_eq!(role("ens5"), "free");
+
+    for (bad, why) in [
+        (nic(2, B, "10.200.0.1", "0.0.0.0/1", ""), "shorter than minPrefixLength /8"),
+        (nic(2, B, "198.51.100.5", "198.51.100.0/24", ", routes: [{to: 10.99.0.0/28, via: 198.51.100.1}]"), "overlaps"),
+        (nic(2, B, "198.51.100.5", "198.51.100.0/24", ", routes: [{to: 128.0.0.0/1, via: 198.51.100.1}]"), "half"),
+    ] {
+        let file = lab.write("bad.yaml", &spec(&[bad]));
+        let (code, status) = apply(&lab, &file);
+        assert_eq!(code, 1, "{status:#}");
+        let i = status["interfaceStatuses"].as_object().unwrap().values().next().unwrap().clone();
+        assert_eq!(i["reason"], "RoutingConflict", "{i:#}");
+        assert!(i["message"].as_str().unwrap().contains(why), "{i:#}");
+        assert!(lab.owned().is_empty(), "nothing written");
+        assert_eq!(primary_state(&lab), before);
+    }
+
+    let good = lab.write("good.yaml", &spec(&[nic(2, B, "198.51.100.5", "198.51.100.0/24", "")]));
+    let (code, status) = apply(&lab, &good);
+    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(lab.ipv4("multinic0"), vec!["198.51.100.5/24"]);
+    assert_eq!(primary_state(&lab), before, "apply left the primary and the CNI's routes and rules alone");
+    let out = lab.multinicd(&["cleanup"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(lab.owned().is_empty());
+    assert_eq!(primary_state(&lab), before, "cleanup left the primary and the CNI's routes and rules alone");
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod networkmanager {
@@ -511,6 +620,7 @@ on_both_backends!(
     bad_input_exits_2_names_the_field_and_changes_nothing,
     a_nic_that_never_comes_up_is_rolled_back_after_the_verify_timeout,
     a_virtual_link_and_its_lower_nic_are_never_touched,
+    bridged_primary_its_port_and_routing_conflicts_are_refused,
     explicit_rename_of_a_configured_interface_is_applied,
     drifted_address_is_repaired_on_the_next_apply,
 );
