@@ -24,6 +24,7 @@ pub struct Fragment {
     resync_interval: Option<String>,
     rollback_timeout: Option<String>,
     system_uuid_path: Option<PathBuf>,
+    min_prefix_length: Option<u8>,
 }
 
 /// Which network manager to drive.
@@ -134,11 +135,21 @@ impl Settings {
             Some(v) => parse_duration(v).map_err(|message| ConfigError::Value { path: at(key), key, message }),
         };
         let protected = merged.protected_interfaces.clone().unwrap_or_default();
-        let policy = Policy::new(&protected).map_err(|message| ConfigError::Value {
+        let mut policy = Policy::new(&protected).map_err(|message| ConfigError::Value {
             path: at("protectedInterfaces"),
             key: "protectedInterfaces",
             message,
         })?;
+        if let Some(min) = merged.min_prefix_length {
+            if min > 32 {
+                return Err(ConfigError::Value {
+                    path: at("minPrefixLength"),
+                    key: "minPrefixLength",
+                    message: format!("{min} is not an IPv4 prefix length; use 0 to 32 (default 8)"),
+                });
+            }
+            policy.min_prefix_len = min;
+        }
         let resync_interval = duration("resyncInterval", &merged.resync_interval, Duration::from_secs(300))?;
         if resync_interval < Duration::from_secs(1) {
             return Err(ConfigError::Value {
@@ -189,6 +200,7 @@ impl Settings {
             ("resyncInterval", format_duration(self.resync_interval)),
             ("rollbackTimeout", format_duration(self.rollback_timeout)),
             ("systemUuidPath", self.system_uuid_path.display().to_string()),
+            ("minPrefixLength", self.policy.min_prefix_len.to_string()),
         ]
     }
 }
@@ -219,7 +231,8 @@ fn merge(
     }
     take!(node_name => "nodeName", kubeconfig => "kubeconfig", namespace => "namespace", backend => "backend",
         protected_interfaces => "protectedInterfaces", resync_interval => "resyncInterval",
-        rollback_timeout => "rollbackTimeout", system_uuid_path => "systemUuidPath");
+        rollback_timeout => "rollbackTimeout", system_uuid_path => "systemUuidPath",
+        min_prefix_length => "minPrefixLength");
 }
 
 /// `500ms`, `30s`, `5m`, `1h`.

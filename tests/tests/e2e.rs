@@ -116,6 +116,34 @@ async fn wrong_instance_id_applies_nothing() {
     node.until_configured(generation).await;
 }
 
+/// A CR edit that passes admission but not the daemon's checks (a route to a /33)
+/// keeps the interface as it was: address, profile and name; the status says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_edit_keeps_the_working_configuration() {
+    let Some(node) = Node::new("keep", &[("ens4", A)]).await else { return };
+    let _daemon = node.daemon();
+    let created = node.create(&[one(A, "198.51.100.4", "")]).await;
+    node.until_configured(created.metadata.generation.unwrap()).await;
+    let profiles = node.lab.owned_profiles();
+    assert_eq!(profiles.len(), 1);
+    node.set_interfaces(&[one(A, "198.51.100.44", ", routes: [{to: 10.50.0.0/33}]")]).await;
+    let generation = node.api.get(&node.name).await.unwrap().metadata.generation.unwrap();
+    let cr = node
+        .until("InvalidSpec reported", |cr| {
+            cr.status.as_ref().is_some_and(|s| {
+                s.observed_generation == Some(generation)
+                    && s.interface_statuses.values().any(|i| i.reason == "InvalidSpec")
+            })
+        })
+        .await;
+    let s = cr.status.unwrap();
+    let i = s.interface_statuses.values().find(|i| i.reason == "InvalidSpec").unwrap();
+    assert!(i.message.contains("routes[0].to"), "{}", i.message);
+    assert!(i.message.contains("the last applied configuration of multinic0 is kept"), "{}", i.message);
+    assert_eq!(node.lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
+    assert_eq!(node.lab.owned_profiles(), profiles);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_daemon_changes_nothing_and_writes_no_status() {
     let Some(node) = Node::new("restart", &[("ens4", A)]).await else { return };
