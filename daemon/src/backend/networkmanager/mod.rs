@@ -72,16 +72,38 @@ impl NetworkManagerBackend {
             .await
     }
 
+    async fn active(&self, path: &OwnedObjectPath) -> zbus::Result<NmActiveConnectionProxy<'static>> {
+        NmActiveConnectionProxy::builder(&self.conn)
+            .path(path.clone())?
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+    }
+
+    async fn device(&self, path: &OwnedObjectPath) -> zbus::Result<NmDeviceProxy<'static>> {
+        NmDeviceProxy::builder(&self.conn).path(path.clone())?.cache_properties(CacheProperties::No).build().await
+    }
+
+    /// Delete a profile; one already gone is what was wanted.
+    async fn delete(&self, path: &str, iface: &str, mac: MacAddr) -> Result<(), BackendError> {
+        let c = self.connection(path).await.map_err(self.call("Connection", iface, mac))?;
+        match c.delete().await {
+            Ok(()) => Ok(()),
+            Err(zbus::Error::MethodError(name, _, _))
+                if name.as_str().ends_with("UnknownMethod") || name.as_str().ends_with("UnknownObject") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.call("Delete", iface, mac)(e)),
+        }
+    }
+
     /// Profiles that are activated right now.
     async fn activated_profiles(&self) -> Result<HashSet<OwnedObjectPath>, BackendError> {
         let read = |source| BackendError::Read { op: "reading active connections", source };
         let actives = self.nm.active_connections().await.map_err(read)?;
         let states = join_all(actives.iter().map(|path| async move {
-            let ac = NmActiveConnectionProxy::builder(&self.conn)
-                .path(path.clone())?
-                .cache_properties(CacheProperties::No)
-                .build()
-                .await?;
+            let ac = self.active(path).await?;
             let (profile, state) = futures::try_join!(ac.connection(), ac.state())?;
             Ok::<_, zbus::Error>((profile, state))
         }))
@@ -184,21 +206,16 @@ impl Backend for NetworkManagerBackend {
         let read = |source| BackendError::Read { op: "reading active connections", source };
         let actives = self.nm.active_connections().await.map_err(read)?;
         let found = join_all(actives.iter().map(|path| async move {
-            let ac = NmActiveConnectionProxy::builder(&self.conn)
-                .path(path.clone())?
-                .cache_properties(CacheProperties::No)
-                .build()
-                .await?;
-            let (profile, id, devices) = futures::try_join!(ac.connection(), ac.id(), ac.devices())?;
+            let ac = self.active(path).await?;
+            let profile = ac.connection().await?;
             let flags = self.connection(profile.as_str()).await?.flags().await?;
             if flags & NM_SETTINGS_CONNECTION_FLAG_NM_GENERATED == 0 {
                 return Ok(Vec::new());
             }
+            let (id, devices) = futures::try_join!(ac.id(), ac.devices())?;
             let mut out = Vec::new();
             for d in devices {
-                let device =
-                    NmDeviceProxy::builder(&self.conn).path(d)?.cache_properties(CacheProperties::No).build().await?;
-                let iface = device.interface().await?;
+                let iface = self.device(&d).await?.interface().await?;
                 out.push(Generated { iface, id: id.clone(), handle: profile.as_str().to_string() });
             }
             Ok::<_, zbus::Error>(out)
@@ -209,13 +226,7 @@ impl Backend for NetworkManagerBackend {
     }
 
     async fn release(&self, txn: &Checkpoint, name: &str, mac: MacAddr) -> Result<(), BackendError> {
-        let device = NmDeviceProxy::builder(&self.conn)
-            .path(txn.device.clone())
-            .map_err(self.call("Device", name, mac))?
-            .cache_properties(CacheProperties::No)
-            .build()
-            .await
-            .map_err(self.call("Device", name, mac))?;
+        let device = self.device(&txn.device).await.map_err(self.call("Device", name, mac))?;
         let active = device.active_connection().await.map_err(self.call("Device.ActiveConnection", name, mac))?;
         if active.as_str() != "/" {
             self.nm.deactivate_connection(&active.as_ref()).await.map_err(self.call(
@@ -233,16 +244,7 @@ impl Backend for NetworkManagerBackend {
     /// after multinic's own profile is removed, when a DHCP default route through a
     /// secondary NIC would be the last thing the node needs.
     async fn retire(&self, generated: &Generated, mac: MacAddr) -> Result<(), BackendError> {
-        let c = self.connection(&generated.handle).await.map_err(self.call("Connection", &generated.iface, mac))?;
-        match c.delete().await {
-            Ok(()) => Ok(()),
-            Err(zbus::Error::MethodError(name, _, _))
-                if name.as_str().ends_with("UnknownMethod") || name.as_str().ends_with("UnknownObject") =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(self.call("Delete", &generated.iface, mac)(e)),
-        }
+        self.delete(&generated.handle, &generated.iface, mac).await
     }
 
     async fn configure(
@@ -302,13 +304,7 @@ impl Backend for NetworkManagerBackend {
 
     async fn confirm(&self, txn: &Checkpoint) -> Result<Option<String>, BackendError> {
         let call = self.call("Device.State", &txn.iface, txn.mac);
-        let device = NmDeviceProxy::builder(&self.conn)
-            .path(txn.device.clone())
-            .map_err(&call)?
-            .cache_properties(CacheProperties::No)
-            .build()
-            .await
-            .map_err(&call)?;
+        let device = self.device(&txn.device).await.map_err(&call)?;
         let state = device.state().await.map_err(&call)?;
         Ok((state != NM_DEVICE_STATE_ACTIVATED)
             .then(|| format!("NetworkManager device state is {state}, not activated (100)")))
@@ -365,16 +361,6 @@ impl Backend for NetworkManagerBackend {
                 source,
             })?;
         }
-        let c = self.connection(&owned.handle).await.map_err(self.call("Connection", &owned.name, owned.mac))?;
-        match c.delete().await {
-            Ok(()) => Ok(()),
-            // Already gone is what we wanted.
-            Err(zbus::Error::MethodError(name, _, _))
-                if name.as_str().ends_with("UnknownMethod") || name.as_str().ends_with("UnknownObject") =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(self.call("Delete", &owned.name, owned.mac)(e)),
-        }
+        self.delete(&owned.handle, &owned.name, owned.mac).await
     }
 }
