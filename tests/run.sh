@@ -30,8 +30,9 @@ kit="${MULTINIC_TESTENV_KIT:-$PWD/../shared/testenv}"
 if [ -z "${MULTINIC_E2E_KUBECONFIG:-}" ] && [ -x "$kit/start.sh" ]; then
   testenv="$(mktemp -d /tmp/multinic-testenv.XXXXXX)"
   trap 'RESET=1 bash "$kit/stop.sh" "$testenv" >/dev/null 2>&1 || true' EXIT
-  # VM nodes reach the API server at 10.0.2.100 (tests/src/vm): keep TLS verified there.
-  MULTINIC_E2E_KUBECONFIG="$(TESTENV_EXTRA_SANS=IP:10.0.2.100 bash "$kit/start.sh" "$testenv")"
+  # VM nodes reach the API server at 10.0.2.100 (tests/src/vm), labs over their own
+  # primary network at 203.0.113.10 (API_BEHIND_GATEWAY): keep TLS verified there.
+  MULTINIC_E2E_KUBECONFIG="$(TESTENV_EXTRA_SANS=IP:10.0.2.100,IP:203.0.113.10 bash "$kit/start.sh" "$testenv")"
   export MULTINIC_E2E_KUBECONFIG MULTINIC_TESTENV_KIT="$kit"
 elif [ -z "${MULTINIC_E2E_KUBECONFIG:-}" ]; then
   echo "tests/run.sh: no testenv kit at $kit and no MULTINIC_E2E_KUBECONFIG: the e2e and VM tests will not run" >&2

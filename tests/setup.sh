@@ -9,9 +9,10 @@ set -euo pipefail
 # and what mariadb-install-db needs (my_print_defaults), without the service scripts:
 # installing them starts nothing on the host. The import tests start their own.
 # qemu-system-x86 + debootstrap + e2fsprogs: the VM node (tests/vm/image.sh, tests/src/vm);
-# iputils-ping reaches a guest's NIC from its segment.
+# iputils-ping reaches a guest's NIC from its segment; dnsmasq-base is the DHCP server on a
+# NIC's segment (lab.sh dhcp), as an OpenStack subnet has one.
 packages=(network-manager dbus-daemon dbus-bin systemd iproute2 util-linux jq ca-certificates socat python3-venv openssl xz-utils curl mariadb-server-core mariadb-client-core
-  qemu-system-x86 debootstrap e2fsprogs iputils-ping)
+  qemu-system-x86 debootstrap e2fsprogs iputils-ping dnsmasq-base)
 bash "$(dirname "$0")/apt-install.sh" tests/setup.sh "${packages[@]}"
 
 # Helm's own Go SDK (through helm-python-sdk) renders and lints the chart.

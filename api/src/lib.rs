@@ -2,19 +2,21 @@
 //! validation, and the status model shared by `multinicd` and `kubectl multinic`.
 #![deny(missing_docs)]
 
+pub mod decode;
 pub mod mac;
 pub mod resource;
 pub mod rules;
 pub mod status;
 pub mod validate;
 
+pub use decode::decode;
 pub use mac::MacAddr;
 pub use resource::{InterfaceSpec, MultiNicNodeConfig, MultiNicNodeConfigSpec, RouteSpec, spec_hash};
 pub use status::{
     DiscoveredNic, FailedInterface, FoldInput, InterfaceResult, InterfaceState, InterfaceStatus,
     MultiNicNodeConfigStatus, NodeState, fold,
 };
-pub use validate::{FieldError, ValidInterface, ValidRoute, ValidSpec, is_multinic_name, validate};
+pub use validate::{FieldError, ValidInterface, ValidRoute, ValidSpec, is_multinic_name, validate, validate_with};
 
 /// The API group of the resource.
 pub const GROUP: &str = "multinic.io";

@@ -80,23 +80,28 @@ pub struct InterfaceSpec {
     pub routes: Vec<RouteSpec>,
     /// DNS servers for this NIC's connection.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 4), inner(pattern(IPV4_PATTERN)))]
+    #[schemars(length(max = 4), inner(pattern(IPV4_PATTERN), length(max = 15)))]
+    #[x_kube(validation = Rule::new(CEL_DNS_ARE_IPV4).message("dns entries must be IPv4 addresses such as 11.11.12.53"))]
     pub dns: Vec<String>,
 }
 
 /// A static IPv4 route through a secondary NIC.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(CEL_ROUTE_TO_IS_IPV4).message("routes[].to must be an IPv4 prefix such as 10.20.0.0/16 (0.0.0.0/0 for a default route)"))]
+#[x_kube(validation = Rule::new(CEL_ROUTE_NOT_HALF).message("routes[].to of /1 covers half the address space and would take over from the default route; list 0.0.0.0/0 if a default route is meant"))]
+#[x_kube(validation = Rule::new(CEL_ROUTE_VIA_IS_IPV4).message("routes[].via must be an IPv4 address such as 11.11.12.1"))]
 pub struct RouteSpec {
     /// Destination prefix, e.g. `10.20.0.0/16`.
-    #[schemars(pattern(IPV4_CIDR_PATTERN))]
+    #[schemars(pattern(IPV4_CIDR_PATTERN), length(max = 18))]
     pub to: String,
     /// Next hop; on-link when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(IPV4_PATTERN))]
+    #[schemars(pattern(IPV4_PATTERN), length(max = 15))]
     pub via: Option<String>,
-    /// Route metric.
+    /// Route metric (0–4294967295).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = METRIC_MAX))]
     pub metric: Option<u32>,
 }
 

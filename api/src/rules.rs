@@ -40,3 +40,13 @@ pub const CEL_ADDRESS_IN_CIDR: &str =
 pub const CEL_ADDRESS_IS_IPV4: &str = "isIP(self.address) && ip(self.address).family() == 4";
 /// CEL: `cidr` is a valid IPv4 prefix.
 pub const CEL_CIDR_IS_IPV4: &str = "isCIDR(self.cidr) && cidr(self.cidr).ip().family() == 4";
+/// CEL: a route's `to` is a valid IPv4 prefix.
+pub const CEL_ROUTE_TO_IS_IPV4: &str = "isCIDR(self.to) && cidr(self.to).ip().family() == 4";
+/// CEL: a route of /1 is a default route in disguise (the daemon refuses it too).
+pub const CEL_ROUTE_NOT_HALF: &str = "!isCIDR(self.to) || cidr(self.to).prefixLength() != 1";
+/// CEL: a route's `via` is a valid IPv4 address.
+pub const CEL_ROUTE_VIA_IS_IPV4: &str = "!has(self.via) || (isIP(self.via) && ip(self.via).family() == 4)";
+/// CEL: every DNS server is a valid IPv4 address.
+pub const CEL_DNS_ARE_IPV4: &str = "self.all(d, isIP(d) && ip(d).family() == 4)";
+/// Largest route metric (the kernel's is a u32).
+pub const METRIC_MAX: u32 = u32::MAX;

@@ -101,6 +101,12 @@ impl ValidSpec {
 /// [`ValidSpec::interfaces`]; the caller decides whether any error stops the whole run
 /// (`multinicd apply --file`) or only that interface (the CR watch).
 pub fn validate(cr: &MultiNicNodeConfig) -> ValidSpec {
+    validate_with(cr, Vec::new())
+}
+
+/// [`validate`], with errors found while decoding (see [`crate::decode`]): the
+/// interfaces they name are invalid whatever their stubs look like.
+pub fn validate_with(cr: &MultiNicNodeConfig, undecodable: Vec<FieldError>) -> ValidSpec {
     let spec = &cr.spec;
     let mut errors = Vec::new();
     let mut spec_error = |path: &str, message: String| {
@@ -143,6 +149,7 @@ pub fn validate(cr: &MultiNicNodeConfig) -> ValidSpec {
             }
         }
     }
+    errors.extend(undecodable);
     duplicates(spec.interfaces.iter().map(|i| i.mac_address.to_ascii_lowercase()), "macAddress", &mut errors);
     duplicates(spec.interfaces.iter().map(|i| i.name.clone().unwrap_or_default()), "name", &mut errors);
 

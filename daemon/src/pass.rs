@@ -6,13 +6,14 @@
 use multinic_api::status::{FoldInput, InterfaceResult, InterfaceState, fold};
 use multinic_api::{MultiNicNodeConfig, MultiNicNodeConfigStatus, ValidSpec, spec_hash};
 
-use crate::backend::{Backend, BackendError, Outcome, apply_plan, remove_all};
+use crate::backend::{Backend, BackendError, Outcome, Verify, apply_plan, remove_all};
 use crate::config::Settings;
 use std::net::IpAddr;
 
 use crate::observe::Host;
 use crate::observe::netlink::Netlink;
-use crate::plan::{self, Owned, Plan};
+use crate::observe::reach::{ApiServer, Guard};
+use crate::plan::{self, Hold, Owned, Plan};
 use crate::report;
 use crate::source;
 
@@ -38,20 +39,28 @@ pub async fn observe<B: Backend>(net: &Netlink, backend: &B, api: Option<IpAddr>
 }
 
 /// Observe and plan; reads only. `api` is the API server's address, when the spec
-/// comes from one.
+/// comes from one; `holds` are configurations not to apply again.
 pub async fn prepare<B: Backend>(
     settings: &Settings,
     net: &Netlink,
     backend: &B,
     valid: &ValidSpec,
     api: Option<IpAddr>,
+    holds: &[Hold],
 ) -> Result<Prepared, BackendError> {
     let gate = source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
     let (host, owned) = tokio::try_join!(observe(net, backend, api), backend.owned())?;
     let keep = valid.keep(owned.iter().map(|o| o.mac));
-    let plan = plan::plan(&valid.interfaces, &host, &owned, &keep, &settings.policy);
+    let plan = plan::plan(
+        &valid.interfaces,
+        &host,
+        plan::Context { owned: &owned, keep: &keep, holds, policy: &settings.policy },
+    );
     Ok(Prepared { plan, owned, gate, host })
 }
+
+/// Longest wait for the API server's TLS handshake after a change.
+const API_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What a pass did.
 pub struct Executed {
@@ -62,12 +71,14 @@ pub struct Executed {
 }
 
 /// Apply a prepared plan, unless the gate refused or the spec as a whole is invalid.
+/// With `api`, every change must leave the API server reached as before.
 pub async fn execute<B: Backend>(
     settings: &Settings,
     net: &Netlink,
     backend: &B,
     prepared: &Prepared,
     valid: &ValidSpec,
+    api: Option<&ApiServer>,
 ) -> Executed {
     if let Some((reason, message)) = &prepared.gate {
         tracing::error!(node = %valid.node_name, reason = %reason, "{message}");
@@ -83,9 +94,48 @@ pub async fn execute<B: Backend>(
             tracing::warn!(interface = %r.name, mac = %r.mac, error = %e, "removal failed");
         }
     }
-    let outcomes = apply_plan(backend, net, &prepared.plan, settings.rollback_timeout / 2).await;
+    // Verify gets half of the time NM waits before it rolls a checkpoint back by
+    // itself; the API server's handshake a quarter, at most a few seconds.
+    let verify_timeout = settings.rollback_timeout / 2;
+    let guard = match api {
+        Some(server) if !prepared.plan.waves().is_empty() => {
+            let timeout = (settings.rollback_timeout / 4).min(API_HANDSHAKE_TIMEOUT);
+            match Guard::measure(server, net, timeout).await {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the route to the API server; applying nothing this pass");
+                    return Executed { outcomes: Vec::new(), removal_failed };
+                }
+            }
+        }
+        _ => None,
+    };
+    let outcomes =
+        apply_plan(backend, net, &prepared.plan, Verify { timeout: verify_timeout, guard: guard.as_ref() }).await;
     Executed { outcomes, removal_failed }
 }
+
+/// The configurations not to apply again after this pass: those still held, and
+/// those rolled back now because they cut the API server off.
+pub fn holds(plan: &Plan, outcomes: &[Outcome]) -> Vec<Hold> {
+    let still = plan.interfaces.iter().filter_map(|ip| match &ip.step {
+        plan::Step::Held(h) => Some(h.clone()),
+        _ => None,
+    });
+    let new = outcomes.iter().filter(|o| matches!(o.action, Some(("RolledBack", _)))).filter_map(|o| {
+        let ip = plan.interfaces.get(o.index)?;
+        (o.reason == HELD_REASON).then(|| Hold {
+            mac: ip.mac,
+            config_hash: ip.config_hash.clone(),
+            reason: HELD_REASON,
+            message: o.message.clone(),
+        })
+    });
+    still.chain(new).collect()
+}
+
+/// The rollback reason that holds a configuration back until its spec changes.
+const HELD_REASON: &str = "APIServerUnreachable";
 
 /// The status block of a pass. `outcomes` may be empty (gate refused, or only
 /// reporting drift before a repair); `drifted` marks planned repairs as `Drifted`.

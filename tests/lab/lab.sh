@@ -20,6 +20,9 @@
 #                               eth0, networkd runs beside it) or none (bus only)
 #             LAB_PRIMARY_MAC   MAC of eth0 (default 02:00:00:00:00:01)
 #             LAB_NM_LOG_LEVEL  NM --log-level (default INFO; TRACE/DEBUG for diagnosis)
+#             LAB_NM_STOCK      1: NetworkManager.conf without no-auto-default=*, as
+#                               distributions ship it (a new NIC gets "Wired connection N"
+#                               with DHCP)
 #             LAB_UP_TIMEOUT    seconds to wait for readiness (default 30)
 #             LAB_OWNER_PID     optional host PID; when it dies the lab tears itself down
 #                               (polled once a second). The Rust harness should pass its
@@ -33,6 +36,11 @@
 #
 #   lab.sh del-nic PID NAME
 #       Deletes NIC NAME (and its peer).
+#
+#   lab.sh dhcp PID NAME PREFIX
+#       A DHCP server on NIC NAME's segment, as an OpenStack subnet has: the peer end gets
+#       PREFIX.1/24 and dnsmasq (in netns "peers") leases PREFIX.100-199 offering PREFIX.1
+#       as router. It stops with the lab.
 #
 #   lab.sh carrier PID NAME on|off
 #       Sets the peer end of NIC NAME up or down: NAME gains or loses carrier.
@@ -78,7 +86,7 @@ usage() {
     printf 'lab.sh: %s\n' "$*" >&2
     printf 'usage: lab.sh up STATEDIR | down PID [STATEDIR] | exec PID CMD... |\n' >&2
     printf '              add-nic PID NAME MAC [MTU] [--no-carrier] | del-nic PID NAME |\n' >&2
-    printf '              carrier PID NAME on|off\n' >&2
+    printf '              carrier PID NAME on|off | dhcp PID NAME PREFIX\n' >&2
     printf '(see the header of %s)\n' "$SELF" >&2
     exit 2
 }
@@ -343,8 +351,9 @@ cmd_init() {
         run chown systemd-network:systemd-network /run/systemd/netif
         # the lab's primary, only when networkd is the one that configures it
         if [[ $manager == networkd ]]; then
+            # metric 100, as NetworkManager gives it: a route of a secondary NIC may be better
             printf '%s\n' '# written by lab.sh' '[Match]' 'Name=eth0' '' '[Network]' 'Address=192.0.2.10/24' \
-                'Gateway=192.0.2.1' 'LinkLocalAddressing=no' 'IPv6AcceptRA=no' \
+                'LinkLocalAddressing=no' 'IPv6AcceptRA=no' '' '[Route]' 'Gateway=192.0.2.1' 'Metric=100' \
                 >/etc/systemd/network/10-lab-primary.network || fail "writing primary .network"
         fi
         /lib/systemd/systemd-networkd >>"$dir/networkd.log" 2>&1 3>&- 4>&- 5>&- &
@@ -382,11 +391,14 @@ cmd_init() {
     run rm -rf /etc/NetworkManager
     run mkdir -p /etc/NetworkManager/conf.d /etc/NetworkManager/system-connections \
         /etc/NetworkManager/dispatcher.d
-    cat >/etc/NetworkManager/NetworkManager.conf <<'EOF' || fail "writing NetworkManager.conf"
+    # stock NetworkManager: a profile of its own, with DHCP, on every new NIC
+    local no_auto_default='no-auto-default=*'
+    [[ ${LAB_NM_STOCK:-} == 1 ]] && no_auto_default='# no-auto-default: stock (LAB_NM_STOCK=1)'
+    cat >/etc/NetworkManager/NetworkManager.conf <<EOF || fail "writing NetworkManager.conf"
 # written by lab.sh
 [main]
 plugins=keyfile
-no-auto-default=*
+${no_auto_default}
 dns=none
 rc-manager=unmanaged
 hostname-mode=none
@@ -482,14 +494,35 @@ cmd_del_nic() {
     nsenter -t "$1" -a -- ip link del dev "$2" || die "del-nic: deleting $2 failed"
 }
 
+# the peer end (in netns "peers") of lab NIC $2
+peer_of() {
+    local peer_index peer
+    peer_index=$(nsenter -t "$1" -a -- ip -j link show dev "$2" | jq -r '.[0].link_index // empty') ||
+        die "no NIC $2"
+    peer=$(nsenter -t "$1" -a -- ip -n peers -j link show | jq -r --argjson i "$peer_index" '.[] | select(.ifindex == $i) | .ifname')
+    [[ -n $peer ]] || die "the peer of $2 (index $peer_index) is not in netns peers"
+    echo "$peer"
+}
+
+cmd_dhcp() {
+    [[ $# -eq 3 && $3 =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || usage "dhcp PID NAME PREFIX (e.g. 10.80.0)"
+    need_lab "$1"
+    local peer p=$3
+    peer=$(peer_of "$1" "$2") || exit 1
+    nsenter -t "$1" -a -- ip -n peers addr add "$p.1/24" dev "$peer" || die "dhcp: address on $peer"
+    nsenter -t "$1" -a -- ip -n peers link set dev "$peer" up || die "dhcp: $peer up"
+    # dnsmasq forks into the lab's PID namespace and dies with it; no DNS (port 0).
+    nsenter -t "$1" -a -- ip netns exec peers dnsmasq --conf-file=/dev/null --port=0 --no-resolv --no-hosts \
+        --interface="$peer" --bind-interfaces --except-interface=lo --leasefile-ro \
+        --pid-file="/run/lab/dnsmasq-$peer.pid" --dhcp-range="$p.100,$p.199,255.255.255.0,1h" \
+        --dhcp-option="option:router,$p.1" || die "dhcp: dnsmasq on $peer failed"
+}
+
 cmd_carrier() {
     [[ $# -eq 3 && ( $3 == on || $3 == off ) ]] || usage "carrier PID NAME on|off"
     need_lab "$1"
-    local peer_index peer
-    peer_index=$(nsenter -t "$1" -a -- ip -j link show dev "$2" | jq -r '.[0].link_index // empty') ||
-        die "carrier: no NIC $2"
-    peer=$(nsenter -t "$1" -a -- ip -n peers -j link show | jq -r --argjson i "$peer_index" '.[] | select(.ifindex == $i) | .ifname')
-    [[ -n $peer ]] || die "carrier: the peer of $2 (index $peer_index) is not in netns peers"
+    local peer
+    peer=$(peer_of "$1" "$2") || exit 1
     nsenter -t "$1" -a -- ip -n peers link set dev "$peer" "$([[ $3 == on ]] && echo up || echo down)" ||
         die "carrier: setting $peer $3 failed"
 }
@@ -512,6 +545,7 @@ case $cmd in
     add-nic)     cmd_add_nic "$@" ;;
     del-nic)     cmd_del_nic "$@" ;;
     carrier)     cmd_carrier "$@" ;;
+    dhcp)        cmd_dhcp "$@" ;;
     exec)        cmd_exec "$@" ;;
     "$SUP_TOKEN")  cmd_supervise "$@" ;;
     "$INIT_TOKEN") cmd_init "$@" ;;

@@ -219,3 +219,38 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A kube-apiserver of its own (a second testenv DIR), for a test that stops it or
+/// changes cluster-wide objects such as the CRD. Stopped and removed on drop.
+pub struct OwnKit {
+    dir: PathBuf,
+}
+
+impl OwnKit {
+    /// Start it; returns the kit and its admin kubeconfig.
+    pub fn start(name: &str) -> (OwnKit, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("multinic-e2e-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("kit dir");
+        let kit = OwnKit { dir };
+        let kubeconfig = kit.restart();
+        (kit, kubeconfig)
+    }
+
+    /// (Re)start the API server on the same DIR; returns the admin kubeconfig.
+    pub fn restart(&self) -> PathBuf {
+        let out = Command::new("bash").arg(kit().join("start.sh")).arg(&self.dir).output().expect("run start.sh");
+        assert!(out.status.success(), "start.sh: {}", String::from_utf8_lossy(&out.stderr));
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    }
+
+    /// Stop the API server, keeping its data.
+    pub fn stop(&self) {
+        let _ = Command::new("bash").arg(kit().join("stop.sh")).arg(&self.dir).output();
+    }
+}
+
+impl Drop for OwnKit {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(kit().join("stop.sh")).arg(&self.dir).env("RESET", "1").output();
+    }
+}

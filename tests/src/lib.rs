@@ -28,6 +28,12 @@ pub const PRIMARY_MAC: &str = "02:00:00:00:00:01";
 /// UUID of the lab's own profile for `eth0`, which multinic must never touch.
 pub const PRIMARY_UUID: &str = "5ea1ab00-0000-4000-8000-000000000001";
 
+/// Where a lab reaches its API server over its own primary network: an address
+/// beyond the lab's gateway 192.0.2.1, like an API server VIP in another subnet, so
+/// that a route can cut the node off from it. The testenv's serving certificate
+/// carries it (`TESTENV_EXTRA_SANS` in tests/run.sh).
+pub const API_BEHIND_GATEWAY: &str = "203.0.113.10";
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Which network manager(s) a lab runs.
@@ -336,6 +342,52 @@ impl Lab {
         v["data"].clone()
     }
 
+    /// The DNS servers the running manager applies to link `name` (its runtime
+    /// view: NM's IP4Config, networkd's Link.Describe), in order.
+    pub fn dns(&self, name: &str) -> Vec<String> {
+        let index = self.link(name).map(|l| l["ifindex"].to_string()).expect("link exists");
+        match self.manager {
+            Manager::Networkd => {
+                let path = format!("/org/freedesktop/network1/link/_3{index}");
+                let json = self.busctl(&[
+                    "call",
+                    "org.freedesktop.network1",
+                    &path,
+                    "org.freedesktop.network1.Link",
+                    "Describe",
+                ]);
+                let described: Value = serde_json::from_str(json[0].as_str().expect("Describe returns JSON")).unwrap();
+                described["DNS"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| {
+                        let octets: Vec<String> =
+                            d["Address"].as_array().unwrap().iter().map(|o| o.to_string()).collect();
+                        octets.join(".")
+                    })
+                    .collect()
+            }
+            _ => {
+                let nm = "org.freedesktop.NetworkManager";
+                let device =
+                    self.busctl(&["call", nm, "/org/freedesktop/NetworkManager", nm, "GetDeviceByIpIface", "s", name]);
+                let device = device[0].as_str().expect("device path").to_string();
+                let config = self.busctl(&["get-property", nm, &device, &format!("{nm}.Device"), "Ip4Config"]);
+                let config = config.as_str().expect("IP4Config path").to_string();
+                if config == "/" {
+                    return Vec::new();
+                }
+                let data = self.busctl(&["get-property", nm, &config, &format!("{nm}.IP4Config"), "NameserverData"]);
+                data.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| d["address"]["data"].as_str().unwrap_or("?").to_string())
+                    .collect()
+            }
+        }
+    }
+
     /// Every NM profile: (object path, settings as JSON).
     pub fn nm_profiles(&self) -> Vec<(String, Value)> {
         let paths = self.busctl(&[
@@ -402,6 +454,56 @@ impl Lab {
             assert!(Instant::now() < deadline, "relay to port {port} not up in the lab");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Serve the host's `127.0.0.1:PORT` (the API server) at
+    /// [`API_BEHIND_GATEWAY`]`:6443` in the lab's peer namespace, which the lab
+    /// reaches through eth0 and its default route via 192.0.2.1. Returns the URL.
+    pub fn serve_behind_gateway(&mut self, port: u16) -> String {
+        let addr = API_BEHIND_GATEWAY;
+        let out = self.run("ip", &["-n", "peers", "addr", "add", &format!("{addr}/32"), "dev", "lo"]);
+        assert!(out.status.success(), "address behind the gateway: {}", String::from_utf8_lossy(&out.stderr));
+        self.relay_host_side(6443, port);
+        let sock = self.dir.join("tcp-6443.sock");
+        let peer = self
+            .command("ip")
+            .args(["netns", "exec", "peers", "socat"])
+            .arg(format!("TCP-LISTEN:6443,bind={addr},fork,reuseaddr"))
+            .arg(format!("UNIX-CONNECT:{}", sock.display()))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start socat in the lab's peer namespace");
+        self.relays.push(peer);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.run("bash", &["-c", &format!("exec 3<>/dev/tcp/{addr}/6443")]).status.success() {
+            assert!(Instant::now() < deadline, "the API server is not reached at {addr}:6443 from the lab");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        format!("https://{addr}:6443")
+    }
+
+    /// The routing state a change of multinic's must leave alone: every IPv4 route
+    /// of every table except those on `skip` links, every policy rule, and the path
+    /// (`ip route get`) to each of `targets`.
+    pub fn routing_state(&self, targets: &[&str], skip: &[&str]) -> Value {
+        let strip = |mut v: Value| {
+            for e in v.as_array_mut().into_iter().flatten() {
+                if let Some(o) = e.as_object_mut() {
+                    // `linkdown` follows a link's carrier, not anyone's configuration.
+                    o.retain(|k, _| !["expires", "cache", "uid", "flags"].contains(&k.as_str()));
+                }
+            }
+            v
+        };
+        let gets: Vec<Value> = targets.iter().map(|a| strip(self.ip(&["route", "get", a]))).collect();
+        let routes: Vec<Value> = strip(self.ip(&["-4", "route", "show", "table", "all"]))
+            .as_array()
+            .expect("routes")
+            .iter()
+            .filter(|r| !skip.contains(&r["dev"].as_str().unwrap_or_default()))
+            .cloned()
+            .collect();
+        serde_json::json!({ "routes": routes, "rules": self.ip(&["rule", "show"]), "gets": gets })
     }
 
     /// Point the relay of lab port `lab_port` at host port `host_port` from now on

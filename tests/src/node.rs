@@ -10,7 +10,16 @@ use multinic_api::{MultiNicNodeConfig, NodeState};
 use serde_json::json;
 
 use crate::cluster::{Cluster, eventually};
-use crate::{Daemon, Lab};
+use crate::{Daemon, Lab, Manager};
+
+/// How a node's lab reaches the API server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiPath {
+    /// On the lab's loopback (a relay to the host): no route can cut it.
+    Loopback,
+    /// Over the lab's primary network, behind its gateway ([`crate::API_BEHIND_GATEWAY`]).
+    BehindGateway,
+}
 
 /// How long e2e waits for the daemon.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -34,22 +43,36 @@ pub struct Node {
 impl Node {
     /// `None` when the e2e prerequisites are missing outside CI.
     pub async fn new(test: &str, nics: &[(&str, &str)]) -> Option<Node> {
+        Self::shaped(test, Manager::NetworkManager, ApiPath::Loopback, nics).await
+    }
+
+    /// A node whose lab runs `manager` and reaches the API server as `api` says.
+    pub async fn shaped(test: &str, manager: Manager, api: ApiPath, nics: &[(&str, &str)]) -> Option<Node> {
         let cluster = Cluster::from_env().await?;
-        let mut lab = Lab::start()?;
+        let mut lab = Lab::start_with(manager)?;
         let ns = format!("e2e-{test}-{}", std::process::id());
         let name = format!("node-{test}");
         cluster.install_chart(&ns).await;
         for (n, mac) in nics {
             lab.add_nic(n, mac, 1500);
         }
-        lab.forward_tcp(cluster.port());
         let kubeconfig = cluster.node_kubeconfig(&name);
+        let kubeconfig = match api {
+            ApiPath::Loopback => {
+                lab.forward_tcp(cluster.port());
+                kubeconfig.display().to_string()
+            }
+            ApiPath::BehindGateway => {
+                let url = lab.serve_behind_gateway(cluster.port());
+                let text = std::fs::read_to_string(&kubeconfig).expect("node kubeconfig");
+                lab.write("node.kubeconfig", &text.replace(&cluster.server, &url))
+            }
+        };
         let uuid = lab.write("product_uuid", "4C4C4544-0042-3510-8052-B4C04F384E32\n");
         let config = lab.write(
             "multinicd.yaml",
             &format!(
-                "nodeName: {name}\nnamespace: {ns}\nkubeconfig: {}\nsystemUuidPath: {uuid}\nresyncInterval: 1h\nrollbackTimeout: 6s\n",
-                kubeconfig.display()
+                "nodeName: {name}\nnamespace: {ns}\nkubeconfig: {kubeconfig}\nsystemUuidPath: {uuid}\nresyncInterval: 1h\nrollbackTimeout: 6s\n"
             ),
         );
         let api = Api::namespaced(cluster.admin.clone(), &ns);

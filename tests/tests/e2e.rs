@@ -8,12 +8,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
-use multinic_api::{FINALIZER, MultiNicNodeConfig, NodeState};
-use multinic_lab::cluster::{Cluster, client, eventually};
-use multinic_lab::node::{Node, WAIT};
-use multinic_lab::{Lab, nic};
+use multinic_api::{FINALIZER, InterfaceState, MultiNicNodeConfig, NodeState};
+use multinic_lab::cluster::{Cluster, OwnKit, client, eventually};
+use multinic_lab::node::{ApiPath, Node, WAIT};
+use multinic_lab::{API_BEHIND_GATEWAY, Lab, Manager, nic};
 use serde_json::json;
 
 const A: &str = "02:00:00:00:01:04";
@@ -116,32 +116,149 @@ async fn wrong_instance_id_applies_nothing() {
     node.until_configured(generation).await;
 }
 
-/// A CR edit that passes admission but not the daemon's checks (a route to a /33)
-/// keeps the interface as it was: address, profile and name; the status says so.
+/// Admission refuses what the daemon would refuse where CEL can tell (a route to a
+/// /33, a /1 route, a DNS server that is no IPv4 address, a metric beyond u32), so
+/// a bad edit never reaches the node; the interface stays as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invalid_edit_keeps_the_working_configuration() {
-    let Some(node) = Node::new("keep", &[("ens4", A)]).await else { return };
+async fn admission_refuses_what_the_daemon_would() {
+    let Some(node) = Node::new("admission", &[("ens4", A)]).await else { return };
     let _daemon = node.daemon();
     let created = node.create(&[one(A, "198.51.100.4", "")]).await;
     node.until_configured(created.metadata.generation.unwrap()).await;
-    let profiles = node.lab.owned_profiles();
-    assert_eq!(profiles.len(), 1);
-    node.set_interfaces(&[one(A, "198.51.100.44", ", routes: [{to: 10.50.0.0/33}]")]).await;
-    let generation = node.api.get(&node.name).await.unwrap().metadata.generation.unwrap();
-    let cr = node
-        .until("InvalidSpec reported", |cr| {
-            cr.status.as_ref().is_some_and(|s| {
-                s.observed_generation == Some(generation)
-                    && s.interface_statuses.values().any(|i| i.reason == "InvalidSpec")
-            })
-        })
-        .await;
-    let s = cr.status.unwrap();
-    let i = s.interface_statuses.values().find(|i| i.reason == "InvalidSpec").unwrap();
-    assert!(i.message.contains("routes[0].to"), "{}", i.message);
-    assert!(i.message.contains("the last applied configuration of multinic0 is kept"), "{}", i.message);
+    for (bad, field) in [
+        (json!([{ "to": "10.50.0.0/33" }]), "routes[].to must be an IPv4 prefix"),
+        (json!([{ "to": "0.0.0.0/1", "via": "198.51.100.1" }]), "covers half the address space"),
+        (json!([{ "to": "10.50.0.0/16", "via": "198.51.100.300" }]), "routes[].via must be an IPv4 address"),
+        (json!([{ "to": "10.50.0.0/16", "metric": 5_000_000_000u64 }]), "metric"),
+    ] {
+        let mut iface = json!({ "id": 1, "macAddress": A, "address": "198.51.100.44", "cidr": "198.51.100.0/24" });
+        iface["routes"] = bad;
+        let patch = json!({ "spec": { "interfaces": [iface] } });
+        let refused = node.api.patch(&node.name, &PatchParams::default(), &Patch::Merge(&patch)).await;
+        match refused {
+            Err(kube::Error::Api(e)) => {
+                assert_eq!(e.code, 422, "{e:?}");
+                assert!(e.message.contains(field), "{field}: {}", e.message);
+            }
+            other => panic!("admission let {patch} through: {other:?}"),
+        }
+    }
+    let patch = json!({ "spec": { "interfaces": [{ "id": 1, "macAddress": A, "address": "198.51.100.4",
+        "cidr": "198.51.100.0/24", "dns": ["dns.example"] }] } });
+    let refused = node.api.patch(&node.name, &PatchParams::default(), &Patch::Merge(&patch)).await;
+    assert!(matches!(&refused, Err(kube::Error::Api(e)) if e.code == 422), "{refused:?}");
     assert_eq!(node.lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
-    assert_eq!(node.lab.owned_profiles(), profiles);
+}
+
+/// With a CRD that lacks the rules (an older chart), a CR can carry what the daemon
+/// refuses (a route to a /33) and even what it cannot decode (a metric beyond u32).
+/// Either way the daemon keeps following its CR: it reports the field, keeps the
+/// interface's address, profile and name, and applies the next good edit. Uses an
+/// API server of its own, since it changes the CRD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_values_past_a_ruleless_crd_keep_the_working_configuration() {
+    if Cluster::from_env().await.is_none() {
+        return;
+    }
+    let (_kit, kubeconfig) = OwnKit::start("ruleless");
+    let cluster = Cluster::at(&kubeconfig).await;
+    let ns = "e2e-ruleless";
+    cluster.install_chart(ns).await;
+    strip_crd_rules(&cluster).await;
+    let Some(mut lab) = Lab::start() else { return };
+    lab.add_nic("ens4", A, 1500);
+    lab.forward_tcp(cluster.port());
+    let name = "node-ruleless";
+    let config = lab.write(
+        "multinicd.yaml",
+        &format!(
+            "nodeName: {name}\nnamespace: {ns}\nkubeconfig: {}\nresyncInterval: 1h\n",
+            cluster.node_kubeconfig(name).display()
+        ),
+    );
+    let raw = Api::<DynamicObject>::namespaced_with(
+        cluster.admin.clone(),
+        ns,
+        &ApiResource::erase::<MultiNicNodeConfig>(&()),
+    );
+    let daemon = lab.spawn_multinicd("multinicd", &["--config", &config, "run"]);
+    let iface = |routes: serde_json::Value| json!({ "id": 1, "macAddress": A, "address": "198.51.100.4", "cidr": "198.51.100.0/24", "routes": routes });
+    let cr: MultiNicNodeConfig = serde_json::from_value(json!({
+        "apiVersion": "multinic.io/v1alpha1", "kind": "MultiNicNodeConfig",
+        "metadata": { "name": name, "namespace": ns },
+        "spec": { "nodeName": name, "interfaces": [iface(json!([{ "to": "10.50.0.0/16" }]))] },
+    }))
+    .unwrap();
+    Api::<MultiNicNodeConfig>::namespaced(cluster.admin.clone(), ns).create(&PostParams::default(), &cr).await.unwrap();
+    let status_of = |obj: &DynamicObject| -> Option<multinic_api::MultiNicNodeConfigStatus> {
+        serde_json::from_value(obj.data.get("status")?.clone()).ok()
+    };
+    let until = |generation: i64, what: &'static str, pred: fn(&multinic_api::MultiNicNodeConfigStatus) -> bool| {
+        let raw = raw.clone();
+        async move {
+            eventually(WAIT, what, || async {
+                let obj = raw.get(name).await.ok()?;
+                let s = status_of(&obj)?;
+                (s.observed_generation == Some(generation) && pred(&s)).then_some(s)
+            })
+            .await
+        }
+    };
+    until(1, "configured", |s| s.state == Some(NodeState::Configured)).await;
+    let profiles = lab.owned_profiles();
+
+    for (routes, path) in [
+        (json!([{ "to": "10.50.0.0/33" }]), "spec.interfaces[0].routes[0].to"),
+        (json!([{ "to": "10.50.0.0/16", "metric": 5_000_000_000u64 }]), "spec.interfaces[0].routes[0].metric"),
+    ] {
+        let patch = json!({ "spec": { "interfaces": [iface(routes)] } });
+        let obj = raw.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("no rules: admitted");
+        let generation = obj.metadata.generation.unwrap();
+        let s = until(generation, "InvalidSpec", |s| s.interface_statuses.values().any(|i| i.reason == "InvalidSpec"))
+            .await;
+        let i = s.interface_statuses.values().find(|i| i.reason == "InvalidSpec").unwrap();
+        assert!(i.message.contains(path), "{path}: {}", i.message);
+        assert!(i.message.contains("the last applied configuration of multinic0 is kept"), "{}", i.message);
+        assert_eq!(lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
+        assert_eq!(lab.owned_profiles(), profiles, "profile unchanged");
+    }
+    let patch = json!({ "spec": { "interfaces": [iface(json!([{ "to": "10.60.0.0/16" }]))] } });
+    let generation = raw.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap().metadata.generation;
+    until(generation.unwrap(), "the good edit applied", |s| s.state == Some(NodeState::Configured)).await;
+    assert_eq!(lab.ip(&["route", "show", "10.60.0.0/16"])[0]["dev"], "multinic0");
+    drop(daemon);
+}
+
+/// Replace the CRD's schema with one without CEL rules and maximums, as an older
+/// chart would have it.
+async fn strip_crd_rules(cluster: &Cluster) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    fn strip(v: &mut serde_json::Value) {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("x-kubernetes-validations");
+            o.remove("maximum");
+            o.values_mut().for_each(strip);
+        } else if let Some(a) = v.as_array_mut() {
+            a.iter_mut().for_each(strip);
+        }
+    }
+    let crds: Api<CustomResourceDefinition> = Api::all(cluster.admin.clone());
+    let crd = crds.get("multinicnodeconfigs.multinic.io").await.unwrap();
+    let mut value = serde_json::to_value(&crd).unwrap();
+    strip(&mut value["spec"]);
+    let crd: CustomResourceDefinition = serde_json::from_value(value).unwrap();
+    crds.replace("multinicnodeconfigs.multinic.io", &Default::default(), &crd).await.unwrap();
+    // The API server takes the new schema a moment later: until a dry run admits a /33.
+    let probe: MultiNicNodeConfig = serde_json::from_value(json!({
+        "apiVersion": "multinic.io/v1alpha1", "kind": "MultiNicNodeConfig",
+        "metadata": { "name": "probe", "namespace": "default" },
+        "spec": { "nodeName": "probe", "interfaces": [{ "macAddress": A, "address": "10.0.0.1", "cidr": "10.0.0.0/24",
+            "routes": [{ "to": "10.50.0.0/33" }] }] },
+    }))
+    .unwrap();
+    let api: Api<MultiNicNodeConfig> = Api::namespaced(cluster.admin.clone(), "default");
+    let dry = PostParams { dry_run: true, ..Default::default() };
+    eventually(WAIT, "the CRD without rules in effect", || async { api.create(&dry, &probe).await.ok() }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,27 +383,8 @@ async fn api_server_outage_is_survived() {
     if Cluster::from_env().await.is_none() {
         return;
     }
-    let kit = multinic_lab::cluster::kit();
-    let dir = tempfile_dir("outage");
-    let start = || {
-        let out = std::process::Command::new("bash").arg(kit.join("start.sh")).arg(&dir).output().unwrap();
-        assert!(out.status.success(), "start.sh: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let stop = || {
-        let _ = std::process::Command::new("bash").arg(kit.join("stop.sh")).arg(&dir).output();
-    };
-    let reset = || {
-        let _ = std::process::Command::new("bash").arg(kit.join("stop.sh")).arg(&dir).env("RESET", "1").output();
-    };
-    struct Stop<F: Fn()>(F);
-    impl<F: Fn()> Drop for Stop<F> {
-        fn drop(&mut self) {
-            (self.0)()
-        }
-    }
-    let kubeconfig = start();
-    let _guard = Stop(reset);
+    let (kit, kubeconfig) = OwnKit::start("outage");
+    let kubeconfig = kubeconfig.display().to_string();
     let cluster = Cluster::at(Path::new(&kubeconfig)).await;
     let Some(mut lab) = Lab::start() else { return };
     let ns = "e2e-outage";
@@ -325,7 +423,7 @@ async fn api_server_outage_is_survived() {
     })
     .await;
 
-    (stop)();
+    kit.stop();
     // While the API server is down: still running, and drift is still repaired.
     assert!(lab.run("ip", &["addr", "flush", "dev", "multinic0"]).status.success());
     eventually(WAIT, "repair without the API server", || async {
@@ -336,8 +434,7 @@ async fn api_server_outage_is_survived() {
 
     // The kit keeps its port when it is still free; if not, the "network" (the
     // relay into the lab) follows the API server to its new port.
-    let kubeconfig = start();
-    let back = Cluster::at(Path::new(&kubeconfig)).await;
+    let back = Cluster::at(&kit.restart()).await;
     if back.port() != cluster.port() {
         lab.retarget_tcp(cluster.port(), back.port());
     }
@@ -354,8 +451,97 @@ async fn api_server_outage_is_survived() {
     drop(daemon);
 }
 
-fn tempfile_dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("multinic-e2e-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// The node reaches its API server over its own primary network (a relay behind the
+/// lab's gateway). A route into the API server's address is refused before anything
+/// is written. A default route that would take its path passes the planner (it is
+/// asked for explicitly), is applied, fails the check that the API server is still
+/// reached the same way, is rolled back, reported, and not tried again for the same
+/// spec; the fixed spec is applied. The primary's routes, rules and the path to the
+/// API server are the same at every step.
+async fn api_server_path_is_never_cut(manager: Manager) {
+    let test = format!("apipath-{}", manager.backend());
+    let Some(node) = Node::shaped(&test, manager, ApiPath::BehindGateway, &[("ens4", A), ("ens5", B)]).await else {
+        return;
+    };
+    let routing =
+        || node.lab.routing_state(&[API_BEHIND_GATEWAY, "192.0.2.1"], &["ens4", "ens5", "multinic0", "multinic1"]);
+    let before = routing();
+    assert!(before["gets"][0][0]["dev"] == "eth0", "the API server is reached over eth0: {before:#}");
+    let daemon = node.daemon();
+    let second = nic(2, B, "10.61.0.10", "10.61.0.0/24", "");
+    let capture = format!(", routes: [{{to: {API_BEHIND_GATEWAY}/32, via: 10.60.0.1}}]");
+    let created = node.create(&[nic(1, A, "10.60.0.10", "10.60.0.0/24", &capture), second.clone()]).await;
+    let gen1 = created.metadata.generation.unwrap();
+    let state_of = |cr: &MultiNicNodeConfig, mac: &str| {
+        cr.status.as_ref().and_then(|s| s.interface_statuses.values().find(|i| i.mac_address == mac).cloned())
+    };
+    let cr = node
+        .until("the route into the API server refused", |cr| {
+            cr.status.as_ref().is_some_and(|s| s.observed_generation == Some(gen1))
+                && state_of(cr, A).is_some_and(|i| i.reason == "RoutingConflict")
+                && state_of(cr, B).is_some_and(|i| i.state == InterfaceState::Configured)
+        })
+        .await;
+    let refused = state_of(&cr, A).unwrap();
+    assert!(refused.message.contains("contains the API server's address 203.0.113.10"), "{}", refused.message);
+    assert!(node.lab.ipv4("ens4").is_empty(), "nothing written for the refused interface");
+    assert_eq!(routing(), before);
+
+    // A default route better than the primary's: the API server's path would move.
+    let takeover = ", routes: [{to: 0.0.0.0/0, via: 10.60.0.1, metric: 10}]";
+    node.set_interfaces(&[nic(1, A, "10.60.0.10", "10.60.0.0/24", takeover), second.clone()]).await;
+    let gen2 = node.api.get(&node.name).await.unwrap().metadata.generation.unwrap();
+    let cr = node
+        .until("the default route rolled back", |cr| {
+            cr.status.as_ref().is_some_and(|s| s.observed_generation == Some(gen2))
+                && state_of(cr, A).is_some_and(|i| i.reason == "APIServerUnreachable")
+        })
+        .await;
+    let rolled = state_of(&cr, A).unwrap();
+    assert_eq!(rolled.state, InterfaceState::Failed);
+    assert!(rolled.message.contains("the route to the API server 203.0.113.10 changed"), "{}", rolled.message);
+    assert!(rolled.message.contains("rolled back"), "{}", rolled.message);
+    assert_eq!(routing(), before, "rolled back: the primary and the API server's path are as before");
+    assert!(node.lab.ipv4("ens4").is_empty() && node.lab.link("ens4").is_some(), "address gone, name restored");
+    let event = node.until_event("RolledBack").await;
+    assert!(event.note.unwrap_or_default().contains("APIServerUnreachable"));
+
+    // Nothing new in the spec: another pass leaves it alone.
+    let rollbacks = || daemon.log().matches("apply failed, rolled back").count();
+    assert_eq!(rollbacks(), 1, "{}", daemon.log());
+    let passes = daemon.log().matches("pass done").count();
+    let poke = json!({ "metadata": { "annotations": { "e2e/poke": "1" } } });
+    node.api.patch(&node.name, &PatchParams::default(), &Patch::Merge(&poke)).await.unwrap();
+    eventually(WAIT, "another pass", || async { (daemon.log().matches("pass done").count() > passes).then_some(()) })
+        .await;
+    assert_eq!(rollbacks(), 1, "held: not applied again for the same spec\n{}", daemon.log());
+    let held = state_of(&node.api.get(&node.name).await.unwrap(), A).unwrap();
+    assert!(held.message.contains("not applied again until its spec changes"), "{}", held.message);
+
+    // The fix: a route that leaves the API server's path alone.
+    let fixed = ", routes: [{to: 10.70.0.0/16, via: 10.60.0.1}]";
+    node.set_interfaces(&[nic(1, A, "10.60.0.10", "10.60.0.0/24", fixed), second]).await;
+    let gen3 = node.api.get(&node.name).await.unwrap().metadata.generation.unwrap();
+    node.until_configured(gen3).await;
+    let status = node.api.get(&node.name).await.unwrap().status.unwrap();
+    let name = status.interface_statuses.iter().find(|(_, i)| i.mac_address == A).map(|(n, _)| n.clone()).unwrap();
+    assert_eq!(node.lab.ipv4(&name), vec!["10.60.0.10/24"]);
+    let route = node.lab.ip(&["route", "show", "10.70.0.0/16"]);
+    assert_eq!(route[0]["gateway"], "10.60.0.1", "{route:#}");
+    assert_eq!(routing(), before);
+    drop(daemon);
+}
+
+mod api_path {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn networkmanager() {
+        api_server_path_is_never_cut(Manager::NetworkManager).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn networkd() {
+        api_server_path_is_never_cut(Manager::Networkd).await
+    }
 }

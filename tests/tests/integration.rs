@@ -175,6 +175,40 @@ fn changed_address_and_mtu_are_applied(m: Manager) {
     assert_eq!(owned_macs(&lab), vec![A, B], "updated in place, not duplicated");
 }
 
+/// Routes and DNS servers taken out of the spec leave the host too: the manager's
+/// configuration does not keep what multinic no longer sets.
+fn removed_routes_and_dns_servers_are_removed(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A)]) else {
+        return;
+    };
+    let routes = |lab: &Lab| -> Vec<String> {
+        let v = lab.ip(&["-4", "route", "show", "dev", "multinic0", "proto", "static"]);
+        let mut out: Vec<String> =
+            v.as_array().unwrap().iter().map(|r| r["dst"].as_str().unwrap().to_string()).collect();
+        out.sort();
+        out
+    };
+    let extra = |routes: &[&str], dns: &[&str]| {
+        let routes: Vec<String> = routes.iter().map(|r| format!("{{to: {r}, via: 198.51.100.1}}")).collect();
+        format!(", routes: [{}], dns: [{}]", routes.join(", "), dns.join(", "))
+    };
+    let step = |routes_in: &[&str], dns_in: &[&str]| {
+        let file =
+            lab.write("node.yaml", &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", &extra(routes_in, dns_in))]));
+        let (code, status) = apply(&lab, &file);
+        assert_eq!(code, 0, "{status:#}");
+        assert_eq!(routes(&lab), routes_in, "routes on multinic0");
+        eventually(
+            || lab.dns("multinic0") == dns_in,
+            || format!("DNS servers {dns_in:?}, have {:?}", lab.dns("multinic0")),
+        );
+    };
+    step(&["10.20.0.0/16", "10.30.0.0/16"], &["198.51.100.53", "198.51.100.54"]);
+    step(&["10.20.0.0/16"], &["198.51.100.53"]);
+    step(&[], &[]);
+    assert_eq!(lab.ipv4("multinic0"), vec!["198.51.100.4/24"], "the address stays throughout");
+}
+
 fn removed_interface_loses_its_profile_and_the_others_keep_their_names(m: Manager) {
     let Some(lab) = lab_with(m, &[("ens4", A), ("ens5", B), ("ens6", C)]) else {
         return;
@@ -497,26 +531,10 @@ fn must(lab: &Lab, args: &[&str]) {
 /// What the primary network and a CNI's state look like: the bridge's ports and
 /// addresses, every route and policy rule, and the paths to addresses that matter.
 fn primary_state(lab: &Lab) -> Value {
-    let strip = |mut v: Value| {
-        for e in v.as_array_mut().into_iter().flatten() {
-            if let Some(o) = e.as_object_mut() {
-                // `linkdown` follows the bridge's carrier, not anyone's configuration.
-                o.retain(|k, _| !["expires", "cache", "uid", "flags"].contains(&k.as_str()));
-            }
-        }
-        v
-    };
-    let gets: Vec<Value> = ["10.99.0.129", "10.99.0.3", "10.244.1.5", "8.8.8.8"]
-        .iter()
-        .map(|a| strip(lab.ip(&["route", "get", a])))
-        .collect();
     serde_json::json!({
         "ports": lab.ip(&["link", "show", "master", "br0"]).as_array().unwrap().iter().map(|l| l["ifname"].clone()).collect::<Vec<_>>(),
         "br0": lab.ipv4("br0"),
-        "routes": strip(lab.ip(&["-4", "route", "show", "table", "all"])).as_array().unwrap().iter()
-            .filter(|r| !["ens5", "multinic0"].contains(&r["dev"].as_str().unwrap_or_default())).cloned().collect::<Vec<_>>(),
-        "rules": lab.ip(&["rule", "show"]),
-        "gets": gets,
+        "routing": lab.routing_state(&["10.99.0.129", "10.99.0.3", "10.244.1.5", "8.8.8.8"], &["ens5", "multinic0"]),
     })
 }
 
@@ -614,6 +632,7 @@ on_both_backends!(
     reapply_changes_nothing_and_writes_nothing_over_dbus,
     changed_address_and_mtu_are_applied,
     removed_interface_loses_its_profile_and_the_others_keep_their_names,
+    removed_routes_and_dns_servers_are_removed,
     primary_mac_in_the_spec_is_blocked_and_the_primary_untouched,
     existing_multinic0_with_another_mac_blocks_that_interface,
     cleanup_removes_every_owned_profile_and_restores_names,
@@ -668,12 +687,17 @@ fn networkd_failed_update_restores_the_previous_files_and_state() {
     assert_eq!(mtu(&lab, "multinic0"), 1500);
 }
 
-fn eventually_ipv4(lab: &Lab, name: &str, want: &str) {
+/// Wait up to 10 s for `cond`; `what` says what was missing.
+fn eventually(cond: impl Fn() -> bool, what: impl Fn() -> String) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while lab.ipv4(name) != [want] {
-        assert!(std::time::Instant::now() < deadline, "{name} never got back {want}: {:?}", lab.ipv4(name));
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {}", what());
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+fn eventually_ipv4(lab: &Lab, name: &str, want: &str) {
+    eventually(|| lab.ipv4(name) == [want], || format!("{name} never got back {want}: {:?}", lab.ipv4(name)));
 }
 
 /// The backend is picked from the bus: whichever runs, NetworkManager when both

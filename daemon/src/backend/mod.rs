@@ -10,7 +10,7 @@ mod transaction;
 use multinic_api::MacAddr;
 
 pub use select::{AnyBackend, select};
-pub use transaction::{Outcome, apply_plan, before_applying, remove_all};
+pub use transaction::{Outcome, Verify, apply_plan, before_applying, remove_all};
 
 use crate::observe::Generated;
 use crate::observe::netlink::NetlinkError;
@@ -77,6 +77,17 @@ pub enum BackendError {
     /// A netlink step (rename, observe) failed.
     #[error(transparent)]
     Netlink(#[from] NetlinkError),
+    /// After the change, the API server is no longer reached as before.
+    #[error("{iface} ({mac}) cuts the node off from its API server: {source}")]
+    ApiServer {
+        /// interface name
+        iface: String,
+        /// its MAC
+        mac: MacAddr,
+        /// what the check found
+        #[source]
+        source: crate::observe::reach::Unreachable,
+    },
     /// The link did not reach the desired state in time.
     #[error("{iface} ({mac}) did not reach the desired state within {millis} ms: {diffs}")]
     Verify {
@@ -111,6 +122,7 @@ impl BackendError {
             BackendError::File { .. } | BackendError::Dir { .. } => "DropInFailed",
             BackendError::Netlink(_) => "NetlinkFailed",
             BackendError::Verify { .. } => "VerifyFailed",
+            BackendError::ApiServer { .. } => "APIServerUnreachable",
         }
     }
 }

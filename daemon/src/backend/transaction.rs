@@ -12,6 +12,7 @@ use tracing::{error, info, warn};
 use super::{Backend, BackendError};
 use crate::journal::ids;
 use crate::observe::netlink::Netlink;
+use crate::observe::reach::Guard;
 use crate::plan::{self, InterfacePlan, Plan, Removal, Step};
 
 /// How one interface ended.
@@ -97,12 +98,21 @@ fn v4(nets: &[ipnet::Ipv4Net]) -> Vec<ipnet::IpNet> {
 /// How long a removal waits for the manager to take its addresses off.
 const REMOVAL_SETTLE: Duration = Duration::from_secs(2);
 
+/// How an interface's change is verified: within `timeout`, and, with `guard`, the
+/// API server still reached as before.
+#[derive(Clone, Copy)]
+pub struct Verify<'a> {
+    /// How long the link may take to reach the desired state.
+    pub timeout: Duration,
+    /// The API server's path and handshake, as they were before.
+    pub guard: Option<&'a Guard<'a>>,
+}
+
 /// Apply the interfaces of `plan` (not its removals; see [`remove_all`]).
-pub async fn apply_plan<B: Backend>(backend: &B, net: &Netlink, plan: &Plan, verify_timeout: Duration) -> Vec<Outcome> {
+pub async fn apply_plan<B: Backend>(backend: &B, net: &Netlink, plan: &Plan, verify: Verify<'_>) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = plan.interfaces.iter().enumerate().filter_map(|(i, ip)| settled(i, ip)).collect();
     for wave in plan.waves() {
-        let done =
-            join_all(wave.into_iter().map(|i| apply_one(backend, net, i, &plan.interfaces[i], verify_timeout))).await;
+        let done = join_all(wave.into_iter().map(|i| apply_one(backend, net, i, &plan.interfaces[i], verify))).await;
         outcomes.extend(done);
     }
     outcomes.sort_by_key(|o| o.index);
@@ -143,6 +153,11 @@ fn settled(index: usize, ip: &InterfacePlan) -> Option<Outcome> {
             (InterfaceState::NotFound, "MacNotFound".into(), format!("no link with MAC {} on this host", ip.mac))
         }
         Step::Blocked(b) => (InterfaceState::Blocked, b.reason().into(), b.to_string()),
+        Step::Held(h) => (
+            InterfaceState::Failed,
+            h.reason.into(),
+            format!("{}; not applied again until its spec changes", h.message),
+        ),
         Step::Create | Step::Update(_) => return None,
     };
     if let Step::Blocked(b) = &ip.step {
@@ -161,7 +176,7 @@ async fn apply_one<B: Backend>(
     net: &Netlink,
     index: usize,
     ip: &InterfacePlan,
-    verify_timeout: Duration,
+    verify: Verify<'_>,
 ) -> Outcome {
     let name = ip.name.clone().unwrap_or_default();
     let link = ip.link.clone().expect("planned create/update always has a link");
@@ -193,7 +208,15 @@ async fn apply_one<B: Backend>(
         }
         let original = ip.owned.as_ref().and_then(|o| o.original_name.clone()).or_else(|| renamed_from.clone());
         created = backend.configure(&txn, ip, original.as_deref()).await?;
-        wait_verified(backend, &txn, net, ip, &name, link.index, verify_timeout).await
+        wait_verified(backend, &txn, net, ip, &name, link.index, verify.timeout).await?;
+        match verify.guard {
+            Some(guard) => guard.check(net).await.map_err(|source| BackendError::ApiServer {
+                iface: name.clone(),
+                mac: ip.mac,
+                source,
+            }),
+            None => Ok(()),
+        }
     }
     .await;
 
@@ -239,7 +262,19 @@ async fn apply_one<B: Backend>(
                 message.push_str(&format!(" (renaming back to {from}: {rn})"));
             }
             error!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, message_id = ids::ROLLED_BACK, "apply failed, rolled back");
-            Outcome { index, state: InterfaceState::Failed, reason: "RolledBack".into(), message, action: None }
+            // A verify or backend failure may pass (carrier, a busy manager); a cut
+            // API server path comes back with the same configuration.
+            let reason = match &e {
+                BackendError::ApiServer { .. } => e.reason(),
+                _ => "RolledBack",
+            };
+            Outcome {
+                index,
+                state: InterfaceState::Failed,
+                reason: reason.into(),
+                message,
+                action: Some(("RolledBack", e.to_string())),
+            }
         }
     }
 }

@@ -25,7 +25,7 @@ struct Planned {
 async fn load_and_plan(settings: &Settings, file: &Path) -> Result<Planned, Fatal> {
     let (cr, valid) = load(file)?;
     let (net, backend) = connect(settings).await?;
-    let prepared = pass::prepare(settings, &net, &backend, &valid, None).await?;
+    let prepared = pass::prepare(settings, &net, &backend, &valid, None, &[]).await?;
     Ok(Planned { cr, valid, net, backend, prepared })
 }
 
@@ -48,7 +48,7 @@ pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<E
     if prepared.plan.is_noop() && prepared.gate.is_none() {
         tracing::info!(node = %valid.node_name, backend = backend.name(), "nothing to do: every interface is as desired");
     }
-    let executed = pass::execute(settings, &net, &backend, &prepared, &valid).await;
+    let executed = pass::execute(settings, &net, &backend, &prepared, &valid, None).await;
     let host_after = pass::observe(&net, &backend, None).await?;
     let owned_after = backend.owned().await.unwrap_or_else(|_| prepared.owned.clone());
     let discovered = report::discovered(&host_after, &prepared.plan, &owned_after, &settings.policy);
@@ -91,6 +91,7 @@ fn plan_table(plan: &Plan) -> String {
                 Step::Update(Change::Drift(diffs)) => format!("drifted: {}", diffs.join("; ")),
                 Step::Blocked(b) => b.to_string(),
                 Step::NotFound => "no link with this MAC on the host".to_string(),
+                Step::Held(h) => format!("{}; held until its spec changes", h.message),
             };
             vec![
                 i.name.clone().unwrap_or_else(|| "-".into()),

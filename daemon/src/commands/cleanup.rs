@@ -10,7 +10,7 @@ pub async fn cleanup(settings: &Settings) -> Result<Exit, Fatal> {
     let (net, backend) = connect(settings).await?;
     let host = pass::observe(&net, &backend, None).await?;
     let owned = backend.owned().await?;
-    let plan = plan::plan(&[], &host, &owned, &[], &settings.policy);
+    let plan = plan::cleanup(&host, &owned, &settings.policy);
     if plan.removals.is_empty() {
         println!("nothing to clean up: no {} configuration owned by multinic", backend.name());
         return Ok(Exit::Ok);

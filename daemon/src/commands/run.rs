@@ -11,12 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event as Finalized, finalizer};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
-use multinic_api::{FINALIZER, MacAddr, MultiNicNodeConfig, MultiNicNodeConfigStatus, validate};
+use multinic_api::{FINALIZER, MacAddr, MultiNicNodeConfig, MultiNicNodeConfigStatus, ValidSpec, decode};
 use tracing::{info, warn};
 
 use super::{Exit, Fatal, connect};
@@ -24,8 +25,9 @@ use crate::backend::{AnyBackend, Backend, BackendError, before_applying, remove_
 use crate::config::Settings;
 use crate::notify::{notify, watchdog_interval};
 use crate::observe::netlink::{self, Event, Netlink};
+use crate::observe::reach::ApiServer;
 use crate::pass;
-use crate::plan::{self, Change, Step};
+use crate::plan::{self, Change, Hold, Step};
 use crate::report;
 use crate::source::cluster;
 
@@ -47,16 +49,26 @@ struct Ctx {
     settings: Settings,
     net: Netlink,
     backend: AnyBackend,
-    api: Api<MultiNicNodeConfig>,
+    api: Api<DynamicObject>,
     recorder: Recorder,
-    /// The API server's address: its path is part of the primary network.
-    api_server: Option<std::net::IpAddr>,
+    /// The API server: its path is part of the primary network, and every change
+    /// must leave it reachable.
+    api_server: Option<ApiServer>,
+    /// Configurations rolled back because they cut the API server off: not
+    /// applied again until their spec changes.
+    holds: Mutex<Vec<Hold>>,
     /// MACs and link indices whose netlink events may need a pass.
     watched: Mutex<Watched>,
     ready: AtomicBool,
     /// The status last written, by CR uid: the watch may hand us the object before
     /// our own write shows in it, and the daemon is the only writer of status.
     written: Mutex<Option<(String, MultiNicNodeConfigStatus)>>,
+}
+
+impl Ctx {
+    fn api_ip(&self) -> Option<std::net::IpAddr> {
+        self.api_server.as_ref().map(|a| a.addr.ip())
+    }
 }
 
 #[derive(Default)]
@@ -75,13 +87,14 @@ pub async fn run(settings: &Settings) -> Result<Exit, Fatal> {
     let (client, api_server) =
         cluster::client(&settings.kubeconfig).await.map_err(|message| Fatal { exit: Exit::Unreachable, message })?;
     let (net, backend) = connect(settings).await?;
-    let api: Api<MultiNicNodeConfig> = Api::namespaced(client.clone(), &settings.namespace);
+    let api = cluster::raw_api(client.clone(), &settings.namespace);
     let ctx = Arc::new(Ctx {
         settings: settings.clone(),
         net,
         backend,
         api: api.clone(),
         api_server,
+        holds: Mutex::new(Vec::new()),
         recorder: cluster::recorder(client, &node),
         watched: Mutex::new(Watched::default()),
         ready: AtomicBool::new(false),
@@ -110,7 +123,7 @@ pub async fn run(settings: &Settings) -> Result<Exit, Fatal> {
         })
     };
     let watch = watcher::Config::default().fields(&format!("metadata.name={node}"));
-    Controller::new(api, watch)
+    Controller::new_with(api, watch, ApiResource::erase::<MultiNicNodeConfig>(&()))
         .reconcile_all_on(relevant)
         .graceful_shutdown_on(shutdown_signal())
         .run(reconcile, error_policy, ctx.clone())
@@ -153,39 +166,38 @@ async fn shutdown_signal() {
     notify(&["STOPPING=1", "STATUS=stopping"]);
 }
 
-fn error_policy(
-    cr: Arc<MultiNicNodeConfig>,
-    e: &kube::runtime::finalizer::Error<ReconcileError>,
-    ctx: Arc<Ctx>,
-) -> Action {
+fn error_policy(cr: Arc<DynamicObject>, e: &kube::runtime::finalizer::Error<ReconcileError>, ctx: Arc<Ctx>) -> Action {
     warn!(node = %cr.name_any(), error = %e, "pass failed; retrying in 5s");
     mark_ready(&ctx, &format!("last pass failed: {e}; retrying"));
     Action::requeue(Duration::from_secs(5))
 }
 
 async fn reconcile(
-    cr: Arc<MultiNicNodeConfig>,
+    obj: Arc<DynamicObject>,
     ctx: Arc<Ctx>,
 ) -> Result<Action, kube::runtime::finalizer::Error<ReconcileError>> {
     let api = ctx.api.clone();
-    finalizer(&api, FINALIZER, cr, |event| async {
+    finalizer(&api, FINALIZER, obj, |event| async {
         match event {
-            Finalized::Apply(cr) => {
+            Finalized::Apply(obj) => {
                 use tracing::Instrument;
+                let (cr, valid) = decode(serde_json::to_value(&*obj).unwrap_or_default());
                 let generation = cr.metadata.generation.unwrap_or_default();
                 let span = tracing::info_span!("pass", generation, backend = ctx.backend.name());
-                apply(&cr, &ctx).instrument(span).await
+                apply(&cr, valid, &ctx).instrument(span).await
             }
-            Finalized::Cleanup(cr) => cleanup(&cr, &ctx).await,
+            Finalized::Cleanup(obj) => {
+                let (cr, _) = decode(serde_json::to_value(&*obj).unwrap_or_default());
+                cleanup(&cr, &ctx).await
+            }
         }
     })
     .await
 }
 
-async fn apply(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, ReconcileError> {
+async fn apply(cr: &MultiNicNodeConfig, mut valid: ValidSpec, ctx: &Ctx) -> Result<Action, ReconcileError> {
     let s = &ctx.settings;
     let generation = cr.metadata.generation.unwrap_or_default();
-    let mut valid = validate(cr);
     if valid.node_name != s.node_name {
         // The watch is by name; a spec for another node is an operator's mistake,
         // and applying it here would configure the wrong machine.
@@ -195,7 +207,8 @@ async fn apply(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, ReconcileEr
             interface: None,
         });
     }
-    let prepared = pass::prepare(s, &ctx.net, &ctx.backend, &valid, ctx.api_server).await?;
+    let holds = ctx.holds.lock().expect("not poisoned").clone();
+    let prepared = pass::prepare(s, &ctx.net, &ctx.backend, &valid, ctx.api_ip(), &holds).await?;
     remember(ctx, &valid, &prepared);
 
     let drifting = prepared.plan.interfaces.iter().any(|i| matches!(i.step, Step::Update(Change::Drift(_))));
@@ -221,8 +234,9 @@ async fn apply(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, ReconcileEr
             Err(e) => warn!(error = %e, "cannot report the drift; repairing anyway"),
         }
     }
-    let executed = pass::execute(s, &ctx.net, &ctx.backend, &prepared, &valid).await;
-    let host = pass::observe(&ctx.net, &ctx.backend, ctx.api_server).await?;
+    let executed = pass::execute(s, &ctx.net, &ctx.backend, &prepared, &valid, ctx.api_server.as_ref()).await;
+    *ctx.holds.lock().expect("not poisoned") = pass::holds(&prepared.plan, &executed.outcomes);
+    let host = pass::observe(&ctx.net, &ctx.backend, ctx.api_ip()).await?;
     let owned = ctx.backend.owned().await?;
     let discovered = report::discovered(&host, &prepared.plan, &owned, &s.policy);
     let status = pass::status(&current, &valid, &prepared, &executed.outcomes, &ctx.backend, discovered);
@@ -253,9 +267,9 @@ fn remember(ctx: &Ctx, valid: &multinic_api::ValidSpec, prepared: &pass::Prepare
 
 async fn cleanup(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, ReconcileError> {
     notify(&["STATUS=cleaning up: the MultiNicNodeConfig was deleted"]);
-    let host = pass::observe(&ctx.net, &ctx.backend, ctx.api_server).await?;
+    let host = pass::observe(&ctx.net, &ctx.backend, ctx.api_ip()).await?;
     let owned = ctx.backend.owned().await?;
-    let plan = plan::plan(&[], &host, &owned, &[], &ctx.settings.policy);
+    let plan = plan::cleanup(&host, &owned, &ctx.settings.policy);
     let failed: Vec<String> = remove_all(&ctx.backend, &ctx.net, &plan.removals)
         .await
         .into_iter()

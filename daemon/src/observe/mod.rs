@@ -2,6 +2,7 @@
 //! plain values so that the planner can be a pure function of them.
 
 pub mod netlink;
+pub mod reach;
 
 use std::net::IpAddr;
 

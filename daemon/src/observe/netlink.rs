@@ -147,6 +147,12 @@ impl Netlink {
         Ok(self.links().await?.into_iter().find(|l| l.index == index))
     }
 
+    /// How the kernel reaches `to` right now (`ip route get`).
+    pub async fn route_to(&self, to: IpAddr) -> Result<PathTo, NetlinkError> {
+        let _turn = self.turn.lock().await;
+        tokio::time::timeout(DUMP_TIMEOUT, self.path_to(to)).await.map_err(|_| NetlinkError::Timeout)?
+    }
+
     async fn path_to(&self, to: IpAddr) -> Result<PathTo, NetlinkError> {
         let request = match to {
             IpAddr::V4(v4) => RouteMessageBuilder::<Ipv4Addr>::new().destination_prefix(v4, 32).build(),

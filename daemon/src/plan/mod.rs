@@ -158,6 +158,9 @@ pub enum Step {
     Blocked(Block),
     /// No link with this MAC.
     NotFound,
+    /// This very configuration was rolled back before, for a reason that only a
+    /// spec change can cure: not applied again.
+    Held(Hold),
 }
 
 impl Step {
@@ -170,8 +173,25 @@ impl Step {
             Step::Update(Change::Drift(_)) => "repair",
             Step::Blocked(_) => "blocked",
             Step::NotFound => "not-found",
+            Step::Held(_) => "held",
         }
     }
+}
+
+/// A configuration that was rolled back because it cut the node off from its API
+/// server: applying it again would do the same, so it waits for a spec change
+/// (a new [`config_hash`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hold {
+    /// The interface's MAC.
+    pub mac: MacAddr,
+    /// [`config_hash`] of the configuration that was rolled back.
+    pub config_hash: String,
+    /// CamelCase reason of the rollback.
+    pub reason: &'static str,
+    /// What happened.
+    pub message: String,
 }
 
 /// The plan for one desired interface.
@@ -241,19 +261,30 @@ pub struct Plan {
     pub interfaces: Vec<InterfacePlan>,
     /// Owned configurations to remove, done before the interfaces are applied.
     pub removals: Vec<Removal>,
+    /// The API server's path is checked after each change: interfaces with routes
+    /// then go one at a time, after the others, so that a failed check is the fault
+    /// of the one interface being applied.
+    #[serde(skip)]
+    pub guarded: bool,
 }
 
 impl Plan {
     /// Indices of the interfaces to apply, wave by wave: every interface comes after
-    /// those in its [`InterfacePlan::after`]; each wave may run concurrently.
+    /// those in its [`InterfacePlan::after`]; each wave may run concurrently. When
+    /// [`Plan::guarded`], an interface with routes is a wave of its own.
     pub fn waves(&self) -> Vec<Vec<usize>> {
         let mut done = vec![false; self.interfaces.len()];
         let mut out = Vec::new();
         loop {
-            let wave: Vec<usize> = (0..self.interfaces.len())
+            let ready: Vec<usize> = (0..self.interfaces.len())
                 .filter(|&k| !done[k] && matches!(self.interfaces[k].step, Step::Create | Step::Update(_)))
                 .filter(|&k| self.interfaces[k].after.iter().all(|&j| done[j]))
                 .collect();
+            let routed = |k: &usize| self.guarded && !self.interfaces[*k].desired.routes.is_empty();
+            let wave: Vec<usize> = match ready.iter().copied().filter(|k| !routed(k)).collect::<Vec<_>>() {
+                quiet if !quiet.is_empty() => quiet,
+                _ => ready.into_iter().take(1).collect(),
+            };
             if wave.is_empty() {
                 return out;
             }
@@ -266,15 +297,27 @@ impl Plan {
 
     /// True when applying this plan writes nothing.
     pub fn is_noop(&self) -> bool {
-        self.removals.is_empty()
-            && self.interfaces.iter().all(|i| matches!(i.step, Step::Nothing | Step::Blocked(_) | Step::NotFound))
+        self.removals.is_empty() && self.interfaces.iter().all(|i| !matches!(i.step, Step::Create | Step::Update(_)))
     }
 }
 
-/// Plan `desired` against the host. Owned configurations whose MAC is in `keep`
-/// stay although no valid interface asks for them (their spec entry is invalid).
-/// See the module docs for the order of decisions.
-pub fn plan(desired: &[ValidInterface], host: &Host, owned: &[Owned], keep: &[MacAddr], policy: &Policy) -> Plan {
+/// What the planner is given besides the spec and the host.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// What multinic configured earlier.
+    pub owned: &'a [Owned],
+    /// MACs whose owned configuration stays although no valid interface asks for
+    /// it (their spec entry is invalid).
+    pub keep: &'a [MacAddr],
+    /// Configurations not to apply again.
+    pub holds: &'a [Hold],
+    /// The safety settings.
+    pub policy: &'a Policy,
+}
+
+/// Plan `desired` against the host. See the module docs for the order of decisions.
+pub fn plan(desired: &[ValidInterface], host: &Host, cx: Context<'_>) -> Plan {
+    let Context { owned, keep, holds, policy } = cx;
     let links = &host.links;
     let explicit_default: Vec<MacAddr> =
         desired.iter().filter(|d| d.routes.iter().any(|r| r.to.prefix_len() == 0)).map(|d| d.mac).collect();
@@ -316,7 +359,14 @@ pub fn plan(desired: &[ValidInterface], host: &Host, owned: &[Owned], keep: &[Ma
                         .or_else(|| name.is_none().then_some(Block::NoFreeName));
                     let step = match block {
                         Some(block) => Step::Blocked(block),
-                        None => decide(d, link, owned.as_ref(), name.as_deref().unwrap_or_default(), &hash),
+                        None => match decide(d, link, owned.as_ref(), name.as_deref().unwrap_or_default(), &hash) {
+                            Step::Create | Step::Update(_)
+                                if let Some(h) = holds.iter().find(|h| h.mac == d.mac && h.config_hash == hash) =>
+                            {
+                                Step::Held(h.clone())
+                            }
+                            step => step,
+                        },
                     };
                     (Some(LinkRef { index: link.index, name: link.name.clone() }), step)
                 }
@@ -334,9 +384,14 @@ pub fn plan(desired: &[ValidInterface], host: &Host, owned: &[Owned], keep: &[Ma
             }
         })
         .collect();
-    let mut plan = Plan { interfaces, removals };
+    let mut plan = Plan { interfaces, removals, guarded: host.api.is_some() };
     resolve_name_holders(&mut plan, links);
     plan
+}
+
+/// Remove everything multinic owns (the CR was deleted, or `multinicd cleanup`).
+pub fn cleanup(host: &Host, owned: &[Owned], policy: &Policy) -> Plan {
+    plan(&[], host, Context { owned, keep: &[], holds: &[], policy })
 }
 
 /// The name an interface must get may be carried by another link now. That is fine

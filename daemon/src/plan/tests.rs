@@ -17,6 +17,11 @@ fn on(links: &[Link]) -> Host {
     h
 }
 
+/// The planner without holds, as most tests want it.
+fn plan(desired: &[ValidInterface], host: &Host, owned: &[Owned], keep: &[MacAddr], policy: &Policy) -> Plan {
+    super::plan(desired, host, Context { owned, keep, holds: &[], policy })
+}
+
 fn mac(n: u8) -> MacAddr {
     MacAddr([0xfa, 0x16, 0x3e, 0, 0, n])
 }
@@ -495,4 +500,53 @@ fn an_invalid_interface_keeps_what_multinic_configured_for_it() {
     let p = plan(&desired[1..], &on(&links), &owned, &[mac(1)], &Policy::default());
     assert!(p.removals.is_empty(), "{:?}", p.removals);
     assert_eq!(p.interfaces[0].step, Step::Nothing);
+}
+
+/// A configuration rolled back for cutting the API server off is held back while
+/// the spec stays the same, also as a repair; a spec change lets it go again.
+#[test]
+fn held_configuration_waits_for_a_spec_change() {
+    let mut d = want(mac(1), "198.51.100.1/24");
+    d.routes = vec![route("0.0.0.0/0", Some("198.51.100.254"))];
+    let first = plan(std::slice::from_ref(&d), &on(&host()), &[], &[], &Policy::default());
+    assert_eq!(first.interfaces[0].step, Step::Create);
+    let hold = Hold {
+        mac: mac(1),
+        config_hash: first.interfaces[0].config_hash.clone(),
+        reason: "APIServerUnreachable",
+        message: "cut".into(),
+    };
+    let policy = Policy::default();
+    let with = |holds: &[Hold]| {
+        super::plan(std::slice::from_ref(&d), &on(&host()), Context { owned: &[], keep: &[], holds, policy: &policy })
+    };
+    let held = with(std::slice::from_ref(&hold));
+    assert_eq!(held.interfaces[0].step, Step::Held(hold.clone()));
+    assert!(held.is_noop() && held.waves().is_empty());
+    // Another interface's hold does not hold this one.
+    assert_eq!(with(&[Hold { mac: mac(2), ..hold.clone() }]).interfaces[0].step, Step::Create);
+    d.routes[0].metric = Some(500);
+    let edited = super::plan(
+        std::slice::from_ref(&d),
+        &on(&host()),
+        Context { owned: &[], keep: &[], holds: &[hold], policy: &policy },
+    );
+    assert_eq!(edited.interfaces[0].step, Step::Create);
+}
+
+/// With the API server's path checked after each change, interfaces with routes
+/// go one at a time after the others; without it, all at once.
+#[test]
+fn guarded_plan_applies_routed_interfaces_alone_and_last() {
+    let mut links = host();
+    links.push(link(5, "ens6", mac(3)));
+    links.push(link(6, "ens7", mac(4)));
+    let mut desired: Vec<ValidInterface> =
+        (1..=4).map(|n| want(mac(n), &format!("198.51.{}.1/24", 100 + u32::from(n)))).collect();
+    desired[0].routes = vec![route("10.20.0.0/16", Some("198.51.101.254"))];
+    desired[2].routes = vec![route("10.30.0.0/16", None)];
+    let mut h = on(&links);
+    assert_eq!(plan(&desired, &h, &[], &[], &Policy::default()).waves(), vec![vec![0, 1, 2, 3]]);
+    h.api = Some(PathTo { to: "203.0.113.10".parse().unwrap(), oif: Some(2), gateway: None });
+    assert_eq!(plan(&desired, &h, &[], &[], &Policy::default()).waves(), vec![vec![1, 3], vec![0], vec![2]]);
 }

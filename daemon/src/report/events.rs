@@ -39,9 +39,15 @@ pub fn transitions(
             note: format!("{}: {}", now.reason.clone().unwrap_or_default(), now.message.clone().unwrap_or_default()),
         });
     }
+    let rolled_back: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| matches!(o.action, Some(("RolledBack", _))))
+        .filter_map(|o| plan.interfaces.get(o.index).and_then(|ip| ip.name.as_deref()))
+        .collect();
     for (name, s) in &now.interface_statuses {
         let (reason, wanted) = match s.state {
-            InterfaceState::Failed if s.reason != "RolledBack" => ("Failed", InterfaceState::Failed),
+            // A rollback has an Event of its own, below.
+            InterfaceState::Failed if !rolled_back.contains(&name.as_str()) => ("Failed", InterfaceState::Failed),
             InterfaceState::Blocked => ("Blocked", InterfaceState::Blocked),
             _ => continue,
         };
@@ -58,11 +64,11 @@ pub fn transitions(
             continue;
         };
         let name = ip.name.as_deref().unwrap_or("-");
-        if o.reason == "RolledBack" {
+        if let Some(("RolledBack", _)) = &o.action {
             out.push(Notice {
                 normal: false,
                 reason: "RolledBack",
-                note: format!("{name} ({}): {}", ip.mac, o.message),
+                note: format!("{name} ({}): {}: {}", ip.mac, o.reason, o.message),
             });
         }
         if let Some(("DriftRepaired", detail)) = &o.action {

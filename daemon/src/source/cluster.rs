@@ -2,14 +2,18 @@
 //! `MultiNicNodeConfig`, its status (server-side apply under field manager
 //! `multinicd`) and its Events.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-use kube::api::{Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
+use kube::client::ConfigExt;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource, ResourceExt};
 use multinic_api::{MultiNicNodeConfig, MultiNicNodeConfigStatus};
+use rustls::pki_types::ServerName;
+
+use crate::observe::reach::ApiServer;
 
 use crate::report::events::Notice;
 
@@ -18,42 +22,66 @@ pub const FIELD_MANAGER: &str = "multinicd";
 /// Reporting controller of the daemon's Events.
 pub const REPORTING_CONTROLLER: &str = "multinic.io/multinicd";
 
-/// A client from a kubeconfig file (the kubelet's by default), and the API
-/// server's address when it resolves.
-pub async fn client(kubeconfig: &Path) -> Result<(Client, Option<IpAddr>), String> {
+/// A client from a kubeconfig file (the kubelet's by default), and the API server
+/// as the node reaches it, when its address resolves.
+pub async fn client(kubeconfig: &Path) -> Result<(Client, Option<ApiServer>), String> {
     let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| format!("kubeconfig {}: {e}", kubeconfig.display()))?;
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .map_err(|e| format!("kubeconfig {}: {e}", kubeconfig.display()))?;
-    let url = &config.cluster_url;
-    let server = match url.host() {
-        Some(host) => server_address(host, url.port_u16().unwrap_or(443), &url.to_string()).await,
-        None => None,
-    };
+    let server = api_server(&config).await;
     let client = Client::try_from(config).map_err(|e| format!("kubeconfig {}: {e}", kubeconfig.display()))?;
     Ok((client, server))
 }
 
-/// The address the API server's URL points at (the first one its name resolves to).
-async fn server_address(host: &str, port: u16, url: &str) -> Option<IpAddr> {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = host.parse() {
-        return Some(ip);
-    }
-    let lookup = tokio::net::lookup_host((host, port));
-    match tokio::time::timeout(std::time::Duration::from_secs(5), lookup).await {
-        Ok(Ok(mut addrs)) => addrs.next().map(|a| a.ip()),
-        _ => {
-            tracing::warn!(server = %url, "cannot resolve the API server's name; its path is not protected until it does");
+/// The address the kubeconfig's server points at (the first one its name resolves
+/// to), with the TLS settings the client uses, to check that it is still reached
+/// after a change.
+async fn api_server(config: &kube::Config) -> Option<ApiServer> {
+    let url = &config.cluster_url;
+    let host = url.host()?.trim_start_matches('[').trim_end_matches(']');
+    let port = url.port_u16().unwrap_or(443);
+    let ip = match host.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => {
+            let lookup = tokio::net::lookup_host((host, port));
+            match tokio::time::timeout(std::time::Duration::from_secs(5), lookup).await {
+                Ok(Ok(mut addrs)) => addrs.next()?.ip(),
+                _ => {
+                    tracing::warn!(server = %url, "cannot resolve the API server's name; its path is not protected until it does");
+                    return None;
+                }
+            }
+        }
+    };
+    let name = config.tls_server_name.as_deref().unwrap_or(host);
+    let name = match ServerName::try_from(name.to_string()) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(server = %url, error = %e, "the API server's name is not a TLS server name; its handshake is not checked");
+            return None;
+        }
+    };
+    match config.rustls_client_config() {
+        Ok(tls) => Some(ApiServer::new(SocketAddr::new(ip, port), name, tls)),
+        Err(e) => {
+            tracing::warn!(server = %url, error = %e, "no TLS settings for the API server; its path is not protected");
             None
         }
     }
 }
 
+/// The node's CRs as the API server stores them, decoded by the daemon itself
+/// ([`multinic_api::decode`]): a CR with a value the Rust types cannot hold must
+/// reach the daemon, which reports it, instead of failing the watch.
+pub fn raw_api(client: Client, namespace: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client, namespace, &ApiResource::erase::<MultiNicNodeConfig>(&()))
+}
+
 /// Write the status block, unless it equals what the CR already carries.
 /// Returns whether it wrote.
 pub async fn write_status(
-    api: &Api<MultiNicNodeConfig>,
+    api: &Api<DynamicObject>,
     cr: &MultiNicNodeConfig,
     status: &MultiNicNodeConfigStatus,
 ) -> Result<bool, kube::Error> {

@@ -128,13 +128,15 @@ fn address(net: Ipv4Net) -> HashMap<String, Value<'static>> {
 /// Keys that must not survive an update: the ones multinic sets (a route, DNS
 /// server or MTU removed from the spec must go from the profile too); NM prefers the
 /// deprecated `addresses` and `routes` over `address-data`/`route-data` when both are
-/// sent; and `interface-name` would unbind the profile from its MAC after a rename.
+/// sent, and its `dns-data` (NM 1.42+, read back beside `dns`) over `dns`; and
+/// `interface-name` would unbind the profile from its MAC after a rename.
 const DROP_ON_UPDATE: &[(&str, &str)] = &[
     ("connection", "interface-name"),
     ("802-3-ethernet", "mtu"),
     ("ipv4", "address-data"),
     ("ipv4", "route-data"),
     ("ipv4", "dns"),
+    ("ipv4", "dns-data"),
     ("ipv4", "gateway"),
     ("ipv4", "addresses"),
     ("ipv4", "routes"),
@@ -295,8 +297,12 @@ mod tests {
     fn merge_drops_what_the_spec_no_longer_sets() {
         let mut d = iface();
         d.routes.push(multinic_api::ValidRoute { to: "10.9.0.0/16".parse().unwrap(), via: None, metric: None });
-        let before = owned(build(&Profile { desired: &d, name: "multinic0", original_name: None, config_hash: "h" }));
+        let mut before =
+            owned(build(&Profile { desired: &d, name: "multinic0", original_name: None, config_hash: "h" }));
         assert!(before["ipv4"].contains_key("route-data") && before["ipv4"].contains_key("dns"));
+        // NM 1.42 reads DNS back as `dns-data` too, and prefers it.
+        let dns_data = OwnedValue::try_from(Value::from(vec!["11.11.11.53".to_string()])).unwrap();
+        before.get_mut("ipv4").unwrap().insert("dns-data".into(), dns_data);
         let (mut bare, mut no_mtu) = (iface(), iface());
         bare.dns.clear();
         no_mtu.mtu = None;
@@ -305,7 +311,7 @@ mod tests {
             &before,
         );
         assert!(!merged["ipv4"].contains_key("route-data"));
-        assert!(!merged["ipv4"].contains_key("dns"));
+        assert!(!merged["ipv4"].contains_key("dns") && !merged["ipv4"].contains_key("dns-data"));
         let merged = merge(
             build(&Profile { desired: &no_mtu, name: "multinic0", original_name: None, config_hash: "h3" }),
             &before,
