@@ -124,6 +124,7 @@ fn missing_prerequisite() -> Option<String> {
         ("/usr/bin/dbus-monitor", "dbus-bin"),
         ("/usr/bin/nsenter", "util-linux"),
         ("/usr/sbin/ip", "iproute2"),
+        ("/usr/sbin/dnsmasq", "dnsmasq-base"),
     ] {
         if !Path::new(bin).exists() {
             return Some(format!("{bin} is missing: install {package} (tests/setup.sh does)"));
@@ -141,6 +142,16 @@ impl Lab {
 
     /// Start a lab running `manager`; see [`Lab::start`].
     pub fn start_with(manager: Manager) -> Option<Lab> {
+        Self::start_env(manager, &[])
+    }
+
+    /// Start a lab whose NetworkManager is configured as distributions ship it:
+    /// auto-default on, so every new NIC gets NM's own "Wired connection N" (DHCP).
+    pub fn start_stock() -> Option<Lab> {
+        Self::start_env(Manager::NetworkManager, &[("LAB_NM_STOCK", "1")])
+    }
+
+    fn start_env(manager: Manager, env: &[(&str, &str)]) -> Option<Lab> {
         if let Some(why) = missing_prerequisite() {
             if std::env::var_os("CI").is_some() {
                 panic!("lab prerequisite missing in CI: {why}");
@@ -158,6 +169,7 @@ impl Lab {
             .arg(&dir)
             .env("LAB_OWNER_PID", std::process::id().to_string())
             .env("LAB_MANAGER", manager.env())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .expect("run lab.sh up");
@@ -261,6 +273,26 @@ impl Lab {
     pub fn del_nic(&self, name: &str) {
         let out = self.lab_sh(&["del-nic", &self.pid.to_string(), name]);
         assert!(out.status.success(), "del-nic {name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Run a DHCP server on NIC `name`'s segment (`lab.sh dhcp`): it leases
+    /// `PREFIX.100-199` and offers `PREFIX.1` as router, as an OpenStack subnet does.
+    pub fn dhcp(&self, name: &str, prefix: &str) {
+        let out = self.lab_sh(&["dhcp", &self.pid.to_string(), name, prefix]);
+        assert!(out.status.success(), "lab.sh dhcp: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Wait until `name` has a default route (from DHCP); returns it.
+    pub fn wait_default_route(&self, name: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let routes = self.ip(&["route", "show", "default", "dev", name]);
+            if let Some(r) = routes.as_array().and_then(|a| a.first()) {
+                return r.clone();
+            }
+            assert!(Instant::now() < deadline, "{name} got no default route from DHCP");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Give NIC `name` carrier or take it away (its peer end up or down).

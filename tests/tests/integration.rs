@@ -644,6 +644,57 @@ on_both_backends!(
     drifted_address_is_repaired_on_the_next_apply,
 );
 
+/// NetworkManager as distributions ship it (auto-default on) and a DHCP server that
+/// offers a router on the NIC's segment: NM puts its own "Wired connection 1" on the
+/// hot-attached NIC and a second default route through it. Named in the spec, the
+/// NIC is taken over: multinic's profile replaces the generated one, the DHCP
+/// address and the default route go, the generated profile is deleted and NM
+/// records the NIC in no-auto-default.state, so that it does not come back after a
+/// cleanup either. The primary's routes are the same throughout.
+#[test]
+fn stock_networkmanager_dhcp_nic_is_taken_over() {
+    let Some(lab) = Lab::start_stock() else { return };
+    lab.add_nic("ens4", A, 1500);
+    lab.dhcp("ens4", "10.80.0");
+    let dhcp_route = lab.wait_default_route("ens4");
+    assert_eq!(dhcp_route["gateway"], "10.80.0.1", "{dhcp_route}");
+    let generated = |lab: &Lab| -> Vec<String> {
+        lab.nm_profiles()
+            .into_iter()
+            .filter_map(|(_, s)| s["connection"]["id"]["data"].as_str().map(str::to_string))
+            .filter(|id| id.starts_with("Wired connection"))
+            .collect()
+    };
+    assert_eq!(generated(&lab), vec!["Wired connection 1"]);
+    let before = lab.routing_state(&["192.0.2.1", "8.8.8.8"], &["ens4", "multinic0"]);
+    let inventory: Value = serde_json::from_slice(&lab.multinicd(&["inventory", "-o", "json"]).stdout).unwrap();
+    let ens4 = inventory.as_array().unwrap().iter().find(|l| l["name"] == "ens4").unwrap().clone();
+    assert!(ens4["role"].as_str().unwrap().contains("generated profile"), "{ens4:#}");
+
+    let file = lab.write("node.yaml", &spec(&[nic(1, A, "10.80.0.10", "10.80.0.0/24", "")]));
+    let (code, status) = apply(&lab, &file);
+    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(lab.ipv4("multinic0"), vec!["10.80.0.10/24"], "the DHCP address is gone");
+    assert!(lab.ip(&["route", "show", "default", "dev", "multinic0"]).as_array().unwrap().is_empty());
+    assert!(generated(&lab).is_empty(), "the generated profile is deleted");
+    let state = lab.run("cat", &["/var/lib/NetworkManager/no-auto-default.state"]);
+    let state = String::from_utf8_lossy(&state.stdout).to_lowercase();
+    // By permanent MAC where the NIC has one; a veth has none: by its kernel name.
+    assert!(
+        state.contains(A) || state.contains("interface-name:=ens4"),
+        "NM remembers the NIC in no-auto-default.state: {state:?}"
+    );
+    assert_eq!(lab.routing_state(&["192.0.2.1", "8.8.8.8"], &["ens4", "multinic0"]), before);
+
+    let out = lab.multinicd(&["cleanup"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // NM would make a new profile at once; give it ample time to show it does not.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(generated(&lab).is_empty(), "no generated profile came back");
+    assert!(lab.ipv4("ens4").is_empty(), "no DHCP address came back");
+    assert_eq!(lab.routing_state(&["192.0.2.1", "8.8.8.8"], &["ens4", "multinic0"]), before);
+}
+
 /// networkd: an admin's own `.network` (no multinic header) is never touched, by
 /// apply or by cleanup, even when it matches a NIC multinic does not manage.
 #[test]

@@ -197,8 +197,16 @@ async fn apply_one<B: Backend>(
     let mut renamed_from: Option<String> = None;
     let mut created: Option<String> = None;
     let result: Result<(), BackendError> = async {
+        // The generated profile goes first, inside the transaction (a rollback brings
+        // it back), while the NIC still has its kernel name: NetworkManager records a
+        // NIC without a permanent MAC in no-auto-default.state by that name, which is
+        // the one it has again after a cleanup.
+        if let Some(t) = &ip.takeover {
+            backend.retire(&t.profile, ip.mac).await?;
+            info!(interface = %name, mac = %ip.mac, profile = %t.profile.id, "taking the NIC over from NetworkManager's generated profile, which is deleted");
+        }
         if let Some(from) = ip.rename_from() {
-            if ip.owned.as_ref().is_some_and(|o| o.active) || ip.takeover.is_some() {
+            if ip.owned.as_ref().is_some_and(|o| o.active) {
                 backend.release(&txn, &name, ip.mac).await?;
             }
             let mut ours = v4(&ip.owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default());
@@ -224,16 +232,6 @@ async fn apply_one<B: Backend>(
         Ok(()) => {
             if let Err(e) = backend.commit(txn).await {
                 warn!(interface = %name, mac = %ip.mac, error = %e, "commit failed; the change stays applied");
-            }
-            if let Some(t) = &ip.takeover {
-                match backend.retire(&t.profile, ip.mac).await {
-                    Ok(()) => {
-                        info!(interface = %name, mac = %ip.mac, profile = %t.profile.id, "took the NIC over from NetworkManager's generated profile, which is deleted")
-                    }
-                    Err(e) => {
-                        warn!(interface = %name, mac = %ip.mac, profile = %t.profile.id, error = %e, "cannot delete NetworkManager's generated profile")
-                    }
-                }
             }
             let (action, detail) = match &ip.step {
                 Step::Update(plan::Change::Drift(d)) => ("DriftRepaired", format!("repaired: {}", d.join("; "))),
