@@ -695,6 +695,103 @@ fn stock_networkmanager_dhcp_nic_is_taken_over() {
     assert_eq!(lab.routing_state(&["192.0.2.1", "8.8.8.8"], &["ens4", "multinic0"]), before);
 }
 
+/// networkd with a catch-all `.network` as images ship one (DHCP on every Ethernet
+/// NIC) and a DHCP server that offers a router: the hot-attached NIC gets a DHCP
+/// address and a default route from it. Named in the spec, the NIC is taken over:
+/// multinic's file sorts first and is the one networkd applies, the DHCP address and
+/// route go, the catch-all is untouched and the primary unchanged. A file that sorts
+/// before multinic's and matches the NIC would win: that is caught before commit,
+/// rolled back, and the file named.
+#[test]
+fn networkd_catch_all_dhcp_nic_is_taken_over() {
+    let Some(lab) = lab_with(Manager::Networkd, &[]) else { return };
+    let write = |name: &str, text: &str| {
+        let out = lab.run("sh", &["-c", &format!("printf '{text}' > /etc/systemd/network/{name}")]);
+        assert!(out.status.success());
+    };
+    write("20-wired.network", "[Match]\\nType=ether\\n\\n[Network]\\nDHCP=ipv4\\n");
+    let reload = lab.run(
+        "busctl",
+        &[
+            "call",
+            "org.freedesktop.network1",
+            "/org/freedesktop/network1",
+            "org.freedesktop.network1.Manager",
+            "Reload",
+        ],
+    );
+    assert!(reload.status.success());
+    lab.add_nic("ens4", A, 1500);
+    lab.dhcp("ens4", "10.80.0");
+    assert_eq!(lab.wait_default_route("ens4")["gateway"], "10.80.0.1");
+    let inventory: Value = serde_json::from_slice(&lab.multinicd(&["inventory", "-o", "json"]).stdout).unwrap();
+    let ens4 = inventory.as_array().unwrap().iter().find(|l| l["name"] == "ens4").unwrap().clone();
+    assert!(
+        ens4["role"].as_str().unwrap().contains("networkd's catch-all /etc/systemd/network/20-wired.network"),
+        "{ens4:#}"
+    );
+    let before = lab.routing_state(&["192.0.2.1", "8.8.8.8"], &["ens4", "ens5", "multinic0", "multinic1"]);
+    let foreign = lab.foreign();
+
+    let file = lab.write("node.yaml", &spec(&[nic(1, A, "10.80.0.10", "10.80.0.0/24", "")]));
+    let (code, status) = apply(&lab, &file);
+    assert_eq!(code, 0, "{status:#}");
+    eventually_ipv4(&lab, "multinic0", "10.80.0.10/24");
+    assert!(lab.ip(&["route", "show", "default", "dev", "multinic0"]).as_array().unwrap().is_empty());
+    let files: Vec<String> = lab.networkd_files().into_iter().map(|(n, _, _)| n).collect();
+    assert!(files.contains(&"10-multinic-020000000104.network".to_string()), "{files:?}");
+    assert_eq!(lab.foreign(), foreign, "the catch-all is untouched");
+    assert_eq!(lab.routing_state(&["192.0.2.1", "8.8.8.8"], &["ens4", "ens5", "multinic0", "multinic1"]), before);
+
+    // A file that sorts first and matches the NIC once it is renamed.
+    write("05-early.network", "[Match]\\nName=ens5* multinic1\\n\\n[Network]\\nDHCP=ipv4\\n");
+    lab.add_nic("ens5", B, 1500);
+    let file = lab.write(
+        "two.yaml",
+        &spec(&[nic(1, A, "10.80.0.10", "10.80.0.0/24", ""), nic(2, B, "10.81.0.10", "10.81.0.0/24", "")]),
+    );
+    let (code, status) = apply(&lab, &file);
+    assert_eq!(code, 1, "{status:#}");
+    let failed = iface(&status, "multinic1");
+    assert_eq!(failed["reason"], "RolledBack", "{failed:#}");
+    let message = failed["message"].as_str().unwrap();
+    assert!(message.contains("networkd applies /etc/systemd/network/05-early.network to"), "{message}");
+    assert!(lab.link("ens5").is_some(), "renamed back");
+    assert_eq!(iface(&status, "multinic0")["state"], "Configured");
+    assert_eq!(lab.routing_state(&["192.0.2.1", "8.8.8.8"], &["ens4", "ens5", "multinic0", "multinic1"]), before);
+}
+
+/// networkd: files an earlier release wrote (`90-multinic-*`, which lost to
+/// catch-alls) are still multinic's: an unchanged spec leaves them alone, the next
+/// change replaces them with `10-multinic-*` files.
+#[test]
+fn networkd_files_of_an_earlier_release_are_adopted_and_replaced() {
+    let Some(lab) = lab_with(Manager::Networkd, &[("ens4", A)]) else { return };
+    assert_eq!(apply(&lab, &lab.write("node.yaml", &two_nics_first_only())).0, 0);
+    let moved =
+        lab.run("sh", &["-c", "cd /etc/systemd/network && for f in 10-multinic-*; do mv \"$f\" \"90-${f#10-}\"; done"]);
+    assert!(moved.status.success());
+    let names = |lab: &Lab| -> Vec<String> {
+        let mut n: Vec<String> =
+            lab.networkd_files().into_iter().map(|(n, _, _)| n).filter(|n| n.contains("multinic")).collect();
+        n.sort();
+        n
+    };
+    let legacy = names(&lab);
+    assert_eq!(legacy, vec!["90-multinic-020000000104.link", "90-multinic-020000000104.network"]);
+    let (code, status) = apply(&lab, &lab.write("node.yaml", &two_nics_first_only()));
+    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(names(&lab), legacy, "an unchanged spec leaves them");
+    let changed = spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", ", mtu: 1400")]);
+    assert_eq!(apply(&lab, &lab.write("changed.yaml", &changed)).0, 0);
+    assert_eq!(names(&lab), vec!["10-multinic-020000000104.link", "10-multinic-020000000104.network"]);
+    assert_eq!(mtu(&lab, "multinic0"), 1400);
+}
+
+fn two_nics_first_only() -> String {
+    spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", "")])
+}
+
 /// networkd: an admin's own `.network` (no multinic header) is never touched, by
 /// apply or by cleanup, even when it matches a NIC multinic does not manage.
 #[test]

@@ -88,6 +88,22 @@ pub enum BackendError {
         #[source]
         source: crate::observe::reach::Unreachable,
     },
+    /// networkd applies another `.network` to the link than multinic's: a file that
+    /// sorts first and matches the NIC wins. Waiting does not help.
+    #[error(
+        "networkd applies {file} to {iface} ({mac}) instead of multinic's {ours}: that file sorts first and \
+         matches this NIC; narrow its [Match] or rename it to sort after multinic's"
+    )]
+    OtherFile {
+        /// interface name
+        iface: String,
+        /// its MAC
+        mac: MacAddr,
+        /// the file networkd applies
+        file: String,
+        /// multinic's file
+        ours: String,
+    },
     /// The link did not reach the desired state in time.
     #[error("{iface} ({mac}) did not reach the desired state within {millis} ms: {diffs}")]
     Verify {
@@ -121,7 +137,7 @@ impl BackendError {
             BackendError::Call { .. } => "BackendCallFailed",
             BackendError::File { .. } | BackendError::Dir { .. } => "DropInFailed",
             BackendError::Netlink(_) => "NetlinkFailed",
-            BackendError::Verify { .. } => "VerifyFailed",
+            BackendError::Verify { .. } | BackendError::OtherFile { .. } => "VerifyFailed",
             BackendError::ApiServer { .. } => "APIServerUnreachable",
         }
     }
@@ -144,15 +160,16 @@ pub trait Backend {
     /// Start a transaction covering one link.
     async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<Self::Txn, BackendError>;
 
-    /// The manager's own generated profiles (NM's auto-default DHCP ones) and the
-    /// devices they are active on. Reads only.
+    /// What the manager put on NICs by itself (NM's auto-default DHCP profiles,
+    /// networkd's catch-all files) and the devices it is on. Reads only.
     async fn generated(&self) -> Result<Vec<Generated>, BackendError>;
 
     /// Take whatever configuration is active on the link off it (before a rename).
     async fn release(&self, txn: &Self::Txn, name: &str, mac: MacAddr) -> Result<(), BackendError>;
 
-    /// Delete the generated profile of a NIC multinic has taken over, so that it
-    /// does not come back.
+    /// Take the generated configuration off a NIC multinic takes over, so that it
+    /// does not come back (NM: delete the profile; networkd: nothing, multinic's
+    /// file sorts first and the catch-all is not multinic's to edit).
     async fn retire(&self, generated: &Generated, mac: MacAddr) -> Result<(), BackendError>;
 
     /// Write and activate the configuration; returns the handle of a configuration
@@ -165,7 +182,8 @@ pub trait Backend {
     ) -> Result<Option<String>, BackendError>;
 
     /// `None` when the manager itself reports the link configured, else what it
-    /// reports instead (NM: the device state; networkd: the link's setup state).
+    /// reports instead (NM: the device state; networkd: the link's setup state). An
+    /// error when it never will be (networkd applies another file).
     async fn confirm(&self, txn: &Self::Txn) -> Result<Option<String>, BackendError>;
 
     /// Keep the changes.

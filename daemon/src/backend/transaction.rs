@@ -203,7 +203,7 @@ async fn apply_one<B: Backend>(
         // the one it has again after a cleanup.
         if let Some(t) = &ip.takeover {
             backend.retire(&t.profile, ip.mac).await?;
-            info!(interface = %name, mac = %ip.mac, profile = %t.profile.id, "taking the NIC over from NetworkManager's generated profile, which is deleted");
+            info!(interface = %name, mac = %ip.mac, profile = %t.profile.id, "taking the NIC over from {}", t.profile);
         }
         if let Some(from) = ip.rename_from() {
             if ip.owned.as_ref().is_some_and(|o| o.active) {
@@ -278,7 +278,8 @@ async fn apply_one<B: Backend>(
 }
 
 /// Verified = the kernel shows the desired state (netlink) and the manager itself
-/// calls the link configured.
+/// calls the link configured. While the kernel does not show it yet, the manager is
+/// asked now and then too: it may know that waiting will not help.
 async fn wait_verified<B: Backend>(
     backend: &B,
     txn: &B::Txn,
@@ -289,14 +290,23 @@ async fn wait_verified<B: Backend>(
     timeout: Duration,
 ) -> Result<(), BackendError> {
     let start = Instant::now();
+    let mut poll = 0u32;
     loop {
+        poll = poll.wrapping_add(1);
         let diffs = match net.link(index).await? {
             Some(link) => match plan::verify(&ip.desired, name, &link) {
                 Ok(()) => match backend.confirm(txn).await? {
                     None => return Ok(()),
                     Some(why) => vec![why],
                 },
-                Err(d) => d,
+                Err(mut d) => {
+                    if poll.is_multiple_of(ASK_MANAGER_EVERY)
+                        && let Some(why) = backend.confirm(txn).await?
+                    {
+                        d.push(why);
+                    }
+                    d
+                }
             },
             None => vec!["link vanished".into()],
         };
@@ -308,6 +318,11 @@ async fn wait_verified<B: Backend>(
                 diffs: diffs.join("; "),
             });
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(VERIFY_POLL).await;
     }
 }
+
+/// How often verify looks at the link.
+const VERIFY_POLL: Duration = Duration::from_millis(10);
+/// Every how many polls the manager is asked while the kernel is not there yet.
+const ASK_MANAGER_EVERY: u32 = 20;

@@ -106,17 +106,39 @@ pub struct PathTo {
     pub gateway: Option<IpAddr>,
 }
 
-/// A profile NetworkManager made by itself (its auto-default DHCP profile, flag
-/// `NM_GENERATED`), active on a device.
+/// A configuration the network manager put on a NIC by itself, not because anyone
+/// named that NIC: NetworkManager's auto-default DHCP profile (flag `NM_GENERATED`)
+/// or a networkd catch-all `.network` (DHCP on every `en*`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Generated {
     /// The device's interface name.
     pub iface: String,
-    /// The profile's name (`Wired connection 1`).
+    /// The profile's name (`Wired connection 1`) or the file's path.
     pub id: String,
-    /// Its D-Bus object path.
+    /// The profile's D-Bus object path, or the file's path.
     pub handle: String,
+    /// Which of the two it is.
+    pub kind: GeneratedKind,
+}
+
+/// Who made a [`Generated`] configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GeneratedKind {
+    /// NetworkManager's auto-default profile.
+    NmProfile,
+    /// A networkd `.network` that matches NICs by kind or name pattern.
+    NetworkdCatchAll,
+}
+
+impl std::fmt::Display for Generated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            GeneratedKind::NmProfile => write!(f, "NetworkManager's generated profile {:?}", self.id),
+            GeneratedKind::NetworkdCatchAll => write!(f, "networkd's catch-all {}", self.id),
+        }
+    }
 }
 
 /// Everything observed about the host that decides what may be touched.

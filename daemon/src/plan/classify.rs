@@ -5,10 +5,11 @@
 //! The primary is what keeps the node reachable: every link that carries a default
 //! route or the path to the API server. It and everything under it (its ports, its
 //! lower links) are never touched. One exception, because stock NetworkManager
-//! creates it on every new NIC: a default route that only NM's own generated DHCP
-//! profile put on a NIC does not make that NIC the primary — unless it is the best
-//! default route or the way to the API server, which is what an image whose primary
-//! runs on that very profile looks like.
+//! (and many images' networkd) configure every new NIC by themselves: a default
+//! route that only NM's own generated DHCP profile or a networkd catch-all put on a
+//! NIC does not make that NIC the primary — unless it is the best default route or
+//! the way to the API server, which is what an image whose primary runs on that
+//! very configuration looks like.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -32,13 +33,14 @@ pub enum Role {
         /// The name multinic gave it.
         name: String,
     },
-    /// Held only by NetworkManager's own generated profile: taken over when its
-    /// MAC is in the spec.
+    /// Held only by what the manager put on it by itself (see [`Generated`]):
+    /// taken over when its MAC is in the spec.
     Generated {
-        /// The profile's name.
+        /// That configuration, described.
         profile: String,
     },
-    /// Up with addresses that neither multinic nor NM's generated profile gave it.
+    /// Up with addresses that neither multinic nor the manager's own catch-all
+    /// configuration gave it.
     InUse {
         /// Those addresses.
         addresses: Vec<String>,
@@ -142,7 +144,7 @@ impl fmt::Display for Role {
             Role::Free => write!(f, "free"),
             Role::Owned { name } => write!(f, "multinic: {name}"),
             Role::Generated { profile } => {
-                write!(f, "NetworkManager's generated profile {profile:?} (taken over when its MAC is in the spec)")
+                write!(f, "{profile} (taken over when its MAC is in the spec)")
             }
             Role::InUse { addresses } => write!(f, "in use: up with {}", addresses.join(", ")),
             Role::Protected(p) => write!(f, "protected: {p}"),
@@ -163,7 +165,7 @@ pub fn classify(host: &Host, owned: &[Owned], explicit_default: &[MacAddr], poli
                 Some(p) => Role::Protected(p),
                 None => match (owned_of(l), generated_of(l)) {
                     (Some(o), _) => Role::Owned { name: o.name.clone() },
-                    (None, Some(g)) => Role::Generated { profile: g.id.clone() },
+                    (None, Some(g)) => Role::Generated { profile: g.to_string() },
                     (None, None) => {
                         let foreign: Vec<String> = l.given_addresses().map(|a| a.to_string()).collect();
                         if l.up && !foreign.is_empty() { Role::InUse { addresses: foreign } } else { Role::Free }

@@ -439,7 +439,12 @@ fn generated(metric: u32) -> Host {
     links[2].addresses = vec!["10.50.0.77/24".parse().unwrap()];
     let mut h = on(&links);
     h.defaults.push(DefaultRoute { oif: 3, gateway: Some("10.50.0.1".parse().unwrap()), metric, v6: false });
-    h.generated.push(Generated { iface: "ens4".into(), id: "Wired connection 1".into(), handle: "/s/7".into() });
+    h.generated.push(Generated {
+        iface: "ens4".into(),
+        id: "Wired connection 1".into(),
+        handle: "/s/7".into(),
+        kind: crate::observe::GeneratedKind::NmProfile,
+    });
     h
 }
 

@@ -3,9 +3,17 @@
 //! `multinicN` name to the MAC across reboots. Rendered by a small INI serializer
 //! that refuses values it cannot write safely; pure, tested on exact output.
 //!
-//! Files are named `90-multinic-<mac hex>.{network,link}` (stable across renames)
+//! Files are named `10-multinic-<mac hex>.{network,link}` (stable across renames)
 //! and start with a header that marks them as multinic's and carries what multinic
 //! needs to read them back. Files without that header are never touched.
+//!
+//! networkd and udev apply the first file, in lexical order of file names across
+//! their directories, whose `[Match]` fits a link. `10-` sorts before the catch-alls
+//! distributions and images ship (`20-wired.network`, `80-ethernet.network`,
+//! `99-default.link`, netplan's `10-netplan-*`), so multinic's file wins for a spec
+//! MAC; the transaction also checks which file networkd applied. Releases before
+//! this one wrote `90-multinic-*`: those are read back and replaced on the next
+//! change.
 
 use std::fmt::Write as _;
 
@@ -17,8 +25,10 @@ use crate::plan::{InterfacePlan, Owned};
 
 /// Where multinic writes its drop-ins (the admin's directory, not netplan's /run).
 pub const DIR: &str = "/etc/systemd/network";
-/// File-name prefix of multinic's drop-ins (the predecessor's 9x convention).
-pub const PREFIX: &str = "90-multinic-";
+/// File-name prefix of multinic's drop-ins.
+pub const PREFIX: &str = "10-multinic-";
+/// The prefix of earlier releases, which lost to distribution catch-alls.
+pub const LEGACY_PREFIX: &str = "90-multinic-";
 /// First line of every file multinic writes.
 pub const HEADER: &str = "# Managed by multinic (multinicd); do not edit, changes are overwritten.";
 const META: &str = "# multinic: ";
@@ -137,8 +147,42 @@ pub fn link_unit(mac: MacAddr, name: &str) -> Unit {
 
 /// File names of a MAC's drop-ins: (`.network`, `.link`).
 pub fn file_names(mac: MacAddr) -> (String, String) {
+    names(PREFIX, mac)
+}
+
+/// The names earlier releases gave a MAC's drop-ins.
+pub fn legacy_file_names(mac: MacAddr) -> (String, String) {
+    names(LEGACY_PREFIX, mac)
+}
+
+fn names(prefix: &str, mac: MacAddr) -> (String, String) {
     let hex: String = mac.0.iter().map(|b| format!("{b:02x}")).collect();
-    (format!("{PREFIX}{hex}.network"), format!("{PREFIX}{hex}.link"))
+    (format!("{prefix}{hex}.network"), format!("{prefix}{hex}.link"))
+}
+
+/// Whether a `.network` file's `[Match]` takes any link of a kind rather than this
+/// very NIC: no `MACAddress=`/`PermanentMACAddress=` naming `mac`, no `Name=` naming
+/// `name` without a glob. Such a file is a distribution's catch-all (DHCP on every
+/// `en*`); one that names the NIC is someone's deliberate configuration.
+pub fn is_catch_all(text: &str, name: &str, mac: MacAddr) -> bool {
+    let mut in_match = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_match = line == "[Match]";
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=').filter(|_| in_match) else { continue };
+        let words = value.split_whitespace();
+        let specific = match key.trim() {
+            "MACAddress" | "PermanentMACAddress" => words.filter_map(|w| w.parse::<MacAddr>().ok()).any(|m| m == mac),
+            "Name" => words.into_iter().any(|w| w == name && !w.contains(['*', '?', '['])),
+            _ => false,
+        };
+        if specific {
+            return false;
+        }
+    }
+    true
 }
 
 /// The owned record of a file's text, when multinic wrote it. `active` is true: a
@@ -236,7 +280,29 @@ mod tests {
     #[test]
     fn file_names_are_stable_per_mac() {
         let (n, l) = file_names(iface().mac);
-        assert_eq!(n, "90-multinic-fa163e1c1a6e.network");
-        assert_eq!(l, "90-multinic-fa163e1c1a6e.link");
+        assert_eq!(n, "10-multinic-fa163e1c1a6e.network");
+        assert_eq!(l, "10-multinic-fa163e1c1a6e.link");
+        assert_eq!(legacy_file_names(iface().mac).0, "90-multinic-fa163e1c1a6e.network");
+    }
+
+    #[test]
+    fn catch_alls_are_told_from_files_that_name_the_nic() {
+        let mac = iface().mac;
+        for catch_all in [
+            "[Match]\nName=en*\n\n[Network]\nDHCP=yes\n",
+            "[Match]\nType=ether\n[Network]\nDHCP=ipv4\n",
+            "[Network]\nDHCP=yes\n",
+            "[Match]\nName=ens4*\nMACAddress=fa:16:3e:00:00:99\n",
+        ] {
+            assert!(is_catch_all(catch_all, "ens4", mac), "{catch_all}");
+        }
+        for specific in [
+            "[Match]\nMACAddress=fa:16:3e:1c:1a:6e\n[Network]\nDHCP=yes\n",
+            "[Match]\nPermanentMACAddress=FA:16:3E:1C:1A:6E\n",
+            "[Match]\nName=eth0 ens4\n",
+            "[Match]\n Name = ens4\n",
+        ] {
+            assert!(!is_catch_all(specific, "ens4", mac), "{specific}");
+        }
     }
 }

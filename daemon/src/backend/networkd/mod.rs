@@ -12,7 +12,7 @@ use zbus::proxy;
 use zbus::proxy::CacheProperties;
 
 use super::{Backend, BackendError};
-use crate::observe::Generated;
+use crate::observe::{Generated, GeneratedKind};
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
 /// Well-known bus name of systemd-networkd.
@@ -32,6 +32,8 @@ pub trait NetworkdManager {
     fn reconfigure_link(&self, ifindex: i32) -> zbus::Result<()>;
     /// A link's name and object path.
     fn get_link_by_index(&self, ifindex: i32) -> zbus::Result<(String, zbus::zvariant::OwnedObjectPath)>;
+    /// Every link networkd knows: index, name, object path.
+    fn list_links(&self) -> zbus::Result<Vec<(i32, String, zbus::zvariant::OwnedObjectPath)>>;
 }
 
 /// `org.freedesktop.network1.Link`.
@@ -40,7 +42,13 @@ pub trait NetworkdLink {
     /// `pending`, `configuring`, `configured`, `unmanaged`, `failed`, `linger`.
     #[zbus(property)]
     fn administrative_state(&self) -> zbus::Result<String>;
+    /// The link as JSON (networkd 246 and later): among others `AdministrativeState`
+    /// and `NetworkFile`, the `.network` networkd applies to it.
+    fn describe(&self) -> zbus::Result<String>;
 }
+
+/// Where networkd keeps each link's state (`NETWORK_FILE=`…), by index.
+const LINK_STATE_DIR: &str = "/run/systemd/netif/links";
 
 /// A systemd-networkd reached over the system bus.
 pub struct NetworkdBackend {
@@ -49,11 +57,13 @@ pub struct NetworkdBackend {
     dir: PathBuf,
 }
 
-/// One interface's transaction: the files as they were before.
+/// One interface's transaction: the files as they were before (multinic's and
+/// those of earlier releases), and the `.network` it writes.
 pub struct Snapshot {
     index: u32,
     iface: String,
     mac: MacAddr,
+    network: PathBuf,
     before: Vec<(PathBuf, Option<Vec<u8>>)>,
 }
 
@@ -73,6 +83,17 @@ impl NetworkdBackend {
         (self.dir.join(network), self.dir.join(link))
     }
 
+    /// Where earlier releases put a MAC's files.
+    fn legacy_paths(&self, mac: MacAddr) -> [PathBuf; 2] {
+        let (network, link) = files::legacy_file_names(mac);
+        [self.dir.join(network), self.dir.join(link)]
+    }
+
+    async fn link(&self, index: u32) -> zbus::Result<NetworkdLinkProxy<'static>> {
+        let (_, path) = self.manager.get_link_by_index(i32::try_from(index).unwrap_or(i32::MAX)).await?;
+        NetworkdLinkProxy::builder(&self.conn).path(path)?.cache_properties(CacheProperties::No).build().await
+    }
+
     fn call<'a>(&self, op: &'static str, iface: &'a str, mac: MacAddr) -> impl Fn(zbus::Error) -> BackendError + 'a {
         move |source| BackendError::Call { op, iface: iface.to_string(), mac, source }
     }
@@ -89,6 +110,12 @@ impl NetworkdBackend {
         }
         Ok(())
     }
+}
+
+/// The `.network` networkd applies to link `index`, from its state file.
+fn applied_network_file(index: i32) -> Option<String> {
+    let state = std::fs::read_to_string(format!("{LINK_STATE_DIR}/{index}")).ok()?;
+    state.lines().find_map(|l| l.strip_prefix("NETWORK_FILE=")).map(str::to_string).filter(|f| !f.is_empty())
 }
 
 /// Write a file atomically (temporary file in the same directory, then rename),
@@ -132,26 +159,65 @@ impl Backend for NetworkdBackend {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                name.starts_with(files::PREFIX) && name.ends_with(".network")
+                (name.starts_with(files::PREFIX) || name.starts_with(files::LEGACY_PREFIX))
+                    && name.ends_with(".network")
             })
             .filter_map(|p| {
                 let text = std::fs::read_to_string(&p).ok()?;
                 files::owned_from(&text, &p.to_string_lossy())
             })
             .collect();
+        // A MAC with files under both prefixes (a change interrupted): the current wins.
+        let legacy = |o: &Owned| o.handle.contains(files::LEGACY_PREFIX);
+        owned.sort_by_key(|o| (o.mac, legacy(o)));
+        owned.dedup_by_key(|o| o.mac);
         owned.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(owned)
     }
 
     async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<Snapshot, BackendError> {
         let (network, link_file) = self.paths(mac);
-        let before = [network, link_file].into_iter().map(|p| (p.clone(), std::fs::read(&p).ok())).collect();
-        Ok(Snapshot { index: link.index, iface: link.name.clone(), mac, before })
+        let before = [network.clone(), link_file]
+            .into_iter()
+            .chain(self.legacy_paths(mac))
+            .map(|p| (p.clone(), std::fs::read(&p).ok()))
+            .collect();
+        Ok(Snapshot { index: link.index, iface: link.name.clone(), mac, network, before })
     }
 
+    /// Links that only a catch-all `.network` configures (a distribution's DHCP on
+    /// every `en*`): networkd's counterpart of NetworkManager's generated profiles,
+    /// taken over when the spec names the NIC (multinic's file sorts first). The
+    /// catch-all itself is never edited.
     async fn generated(&self) -> Result<Vec<Generated>, BackendError> {
-        // networkd makes no configuration of its own.
-        Ok(Vec::new())
+        let links = self
+            .manager
+            .list_links()
+            .await
+            .map_err(|source| BackendError::Read { op: "listing networkd's links", source })?;
+        let mut out = Vec::new();
+        for (index, name, _) in links {
+            let Some(file) = applied_network_file(index) else { continue };
+            let base = Path::new(&file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if base.starts_with(files::PREFIX) || base.starts_with(files::LEGACY_PREFIX) {
+                continue;
+            }
+            let mac = std::fs::read_to_string(format!("/sys/class/net/{name}/address"))
+                .ok()
+                .and_then(|m| m.trim().parse::<MacAddr>().ok());
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            if let Some(mac) = mac
+                && files::is_catch_all(&text, &name, mac)
+            {
+                out.push(Generated {
+                    iface: name,
+                    id: file.clone(),
+                    handle: file,
+                    kind: GeneratedKind::NetworkdCatchAll,
+                });
+            }
+        }
+        Ok(out)
     }
 
     async fn release(&self, _txn: &Snapshot, _name: &str, _mac: MacAddr) -> Result<(), BackendError> {
@@ -190,23 +256,42 @@ impl Backend for NetworkdBackend {
         let (network, link) = self.paths(plan.mac);
         write_atomic(&network, network_text.as_bytes()).map_err(self.io("write .network", name, plan.mac))?;
         write_atomic(&link, link_text.as_bytes()).map_err(self.io("write .link", name, plan.mac))?;
+        for legacy in self.legacy_paths(plan.mac) {
+            if std::fs::read(&legacy).is_ok_and(|t| t.starts_with(files::HEADER.as_bytes())) {
+                remove_if_present(&legacy).map_err(self.io("remove the earlier release's file", name, plan.mac))?;
+            }
+        }
         self.reload(Some(txn.index), name, plan.mac).await?;
         let created = txn.before.first().is_some_and(|(_, old)| old.is_none());
         Ok(created.then(|| network.to_string_lossy().into_owned()))
     }
 
+    /// Configured, and with multinic's `.network`: a file that sorts first and
+    /// matches the NIC would win, and networkd would apply that instead.
     async fn confirm(&self, txn: &Snapshot) -> Result<Option<String>, BackendError> {
-        let call = self.call("Link.AdministrativeState", &txn.iface, txn.mac);
-        let index = i32::try_from(txn.index).unwrap_or(i32::MAX);
-        let (_, path) = self.manager.get_link_by_index(index).await.map_err(&call)?;
-        let link = NetworkdLinkProxy::builder(&self.conn)
-            .path(path)
-            .map_err(&call)?
-            .cache_properties(CacheProperties::No)
-            .build()
-            .await
-            .map_err(&call)?;
-        let state = link.administrative_state().await.map_err(&call)?;
+        let call = self.call("Link.Describe", &txn.iface, txn.mac);
+        let link = self.link(txn.index).await.map_err(&call)?;
+        let (state, file) = match link.describe().await {
+            Ok(json) => {
+                let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+                let text = |k: &str| v.get(k).and_then(|s| s.as_str()).map(str::to_string);
+                (text("AdministrativeState").unwrap_or_default(), text("NetworkFile"))
+            }
+            // networkd before 246 has no Describe: its state only.
+            Err(zbus::Error::MethodError(name, _, _)) if name.as_str().ends_with("UnknownMethod") => {
+                let call = self.call("Link.AdministrativeState", &txn.iface, txn.mac);
+                (link.administrative_state().await.map_err(call)?, None)
+            }
+            Err(e) => return Err(call(e)),
+        };
+        if let Some(file) = file.filter(|f| Path::new(f) != txn.network) {
+            return Err(BackendError::OtherFile {
+                iface: txn.iface.clone(),
+                mac: txn.mac,
+                file,
+                ours: txn.network.display().to_string(),
+            });
+        }
         Ok((state != "configured").then(|| format!("networkd reports the link {state}, not configured")))
     }
 
@@ -227,7 +312,7 @@ impl Backend for NetworkdBackend {
 
     async fn remove(&self, owned: &Owned) -> Result<(), BackendError> {
         let (network, link) = self.paths(owned.mac);
-        for path in [&network, &link] {
+        for path in [network, link].iter().chain(&self.legacy_paths(owned.mac)) {
             remove_if_present(path).map_err(self.io("delete drop-in", &owned.name, owned.mac))?;
         }
         self.reload(None, &owned.name, owned.mac).await

@@ -3,7 +3,7 @@
 //! CheckpointRollback), which NM also rolls back by itself if multinicd dies.
 //!
 //! NetworkManager does not name links, so beside the profile multinic writes the
-//! same udev `.link` as on networkd (`/etc/systemd/network/90-multinic-<mac>.link`):
+//! same udev `.link` as on networkd (`/etc/systemd/network/10-multinic-<mac>.link`):
 //! udev then gives the NIC its `multinicN` name at boot and when it is attached
 //! again, before NetworkManager activates the profile, and the daemon has nothing
 //! to rename. The file is put back as it was on rollback.
@@ -21,7 +21,7 @@ use zbus::zvariant::{ObjectPath, OwnedObjectPath};
 use self::dbus::*;
 use super::networkd::{files, remove_if_present, write_atomic};
 use super::{Backend, BackendError};
-use crate::observe::Generated;
+use crate::observe::{Generated, GeneratedKind};
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
 /// A NetworkManager reached over the system bus.
@@ -216,7 +216,12 @@ impl Backend for NetworkManagerBackend {
             let mut out = Vec::new();
             for d in devices {
                 let iface = self.device(&d).await?.interface().await?;
-                out.push(Generated { iface, id: id.clone(), handle: profile.as_str().to_string() });
+                out.push(Generated {
+                    iface,
+                    id: id.clone(),
+                    handle: profile.as_str().to_string(),
+                    kind: GeneratedKind::NmProfile,
+                });
             }
             Ok::<_, zbus::Error>(out)
         }))
@@ -352,14 +357,16 @@ impl Backend for NetworkManagerBackend {
     }
 
     async fn remove(&self, owned: &Owned) -> Result<(), BackendError> {
-        let link = link_path(owned.mac);
-        if std::fs::read(&link).is_ok_and(|t| t.starts_with(files::HEADER.as_bytes())) {
-            remove_if_present(&link).map_err(|source| BackendError::File {
-                op: "delete .link",
-                iface: owned.name.clone(),
-                mac: owned.mac,
-                source,
-            })?;
+        let legacy = std::path::Path::new(files::DIR).join(files::legacy_file_names(owned.mac).1);
+        for link in [link_path(owned.mac), legacy] {
+            if std::fs::read(&link).is_ok_and(|t| t.starts_with(files::HEADER.as_bytes())) {
+                remove_if_present(&link).map_err(|source| BackendError::File {
+                    op: "delete .link",
+                    iface: owned.name.clone(),
+                    mac: owned.mac,
+                    source,
+                })?;
+            }
         }
         self.delete(&owned.handle, &owned.name, owned.mac).await
     }
