@@ -187,6 +187,18 @@ nic_configured() {
 log "apt install multinicd $old"
 apt_ct install "/packages/old/multinicd_${old}-1_amd64.deb"
 [ "$(in_ct systemctl is-enabled multinicd)" = enabled ] || fail "not enabled after install"
+# networkd reads the package's networkd.conf.d drop-in only when it starts: until
+# then multinicd configures nothing and says so (README); then it goes ahead.
+refused=""
+for _ in $(seq 100); do
+  refused="$(show StatusText)"
+  [[ "$refused" == *NetworkdSettings* ]] && break
+  sleep 0.2
+done
+[[ "$refused" == *NetworkdSettings* ]] || fail "multinicd did not refuse before networkd's restart: $refused"
+in_ct journalctl -u multinicd --no-pager | grep -q "restart systemd-networkd" ||
+  fail "the journal does not say to restart systemd-networkd"
+in_ct systemctl restart systemd-networkd
 pid_old="$(service_configured)"
 nic_configured
 status="$(in_ct systemctl status multinicd --no-pager || true)"

@@ -139,14 +139,18 @@ where
     }
 }
 
-/// `journalctl` shows MESSAGE alone, so an event about one NIC names it there too;
-/// the fields stay separate for queries.
+/// `journalctl` shows MESSAGE alone, so an event about one NIC names it there too,
+/// and an event with an error says it; the fields stay separate for queries.
 fn readable(message: &str, event_fields: &[(String, String)]) -> String {
     let get = |name: &str| event_fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let message = match get("error") {
+        Some(error) => format!("{message}: {error}"),
+        None => message.to_string(),
+    };
     match (get("interface"), get("mac")) {
         (Some(name), Some(mac)) => format!("{name} ({mac}): {message}"),
         (Some(one), None) | (None, Some(one)) => format!("{one}: {message}"),
-        (None, None) => message.to_string(),
+        (None, None) => message,
     }
 }
 
@@ -221,6 +225,7 @@ mod tests {
                 "BLOCKED: name taken"
             );
             tracing::info!(interface = "multinic1", backend = "networkd", "configured");
+            tracing::warn!(interface = "multinic2", error = "restart systemd-networkd", "cannot start transaction");
         });
         let mut buf = [0u8; 4096];
         let n = journal.recv(&mut buf).unwrap();
@@ -243,6 +248,12 @@ mod tests {
         for want in ["MESSAGE=multinic1: configured", "PRIORITY=6", "MULTINIC_INTERFACE=multinic1"] {
             assert!(second.iter().any(|l| l == want), "{want} missing in {second:?}");
         }
+        let n = journal.recv(&mut buf).unwrap();
+        let third = lines(&buf[..n]);
+        assert!(
+            third.iter().any(|l| l == "MESSAGE=multinic2: cannot start transaction: restart systemd-networkd"),
+            "the error belongs in MESSAGE: {third:?}"
+        );
         let backends = second.iter().filter(|l| l.starts_with("MULTINIC_BACKEND=")).count();
         assert_eq!(backends, 1, "a field set by the span and the event is written once: {second:?}");
     }

@@ -346,7 +346,8 @@ cmd_init() {
     start_networkd() {
         run mkdir -p /etc/systemd/network /run/systemd/netif /etc/systemd/networkd.conf.d
         # what the multinicd package ships (the lab sees the host's /usr, not the package)
-        run cp "$(dirname "$SELF")/../../systemd/networkd.conf.d/multinic.conf" /etc/systemd/networkd.conf.d/
+        # -p: installed before networkd starts, as a package installs it (multinicd checks)
+        run cp -p "$(dirname "$SELF")/../../systemd/networkd.conf.d/multinic.conf" /etc/systemd/networkd.conf.d/
 
         run chown systemd-network:systemd-network /run/systemd/netif
         # the lab's primary, only when networkd is the one that configures it

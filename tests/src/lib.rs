@@ -275,6 +275,16 @@ impl Lab {
         assert!(out.status.success(), "del-nic {name}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// Restart the lab's systemd-networkd (as `systemctl restart` would): the old one
+    /// is stopped, a new one reads its configuration; returns once it is on the bus.
+    pub fn restart_networkd(&self) {
+        let script = "kill $(pidof systemd-networkd) && while pidof systemd-networkd >/dev/null; do sleep 0.05; done; \
+                      setsid /lib/systemd/systemd-networkd </dev/null >>/run/networkd-restarted.log 2>&1 & \
+                      for i in $(seq 200); do busctl --system --acquired list 2>/dev/null | grep -q '^org.freedesktop.network1 ' && exit 0; sleep 0.05; done; exit 1";
+        let out = self.run("sh", &["-c", script]);
+        assert!(out.status.success(), "restarting networkd: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Run a DHCP server on NIC `name`'s segment (`lab.sh dhcp`): it leases
     /// `PREFIX.100-199` and offers `PREFIX.1` as router, as an OpenStack subnet does.
     pub fn dhcp(&self, name: &str, prefix: &str) {

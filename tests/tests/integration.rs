@@ -792,6 +792,51 @@ fn two_nics_first_only() -> String {
     spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", "")])
 }
 
+/// networkd reads `ManageForeignRoutingPolicyRules=` and `ManageForeignRoutes=` only
+/// when it starts. While its configuration turns them on, or is newer than networkd
+/// (not restarted since), multinic makes it reconfigure nothing and says what to do;
+/// a CNI's policy rule survives.
+#[test]
+fn networkd_that_would_delete_foreign_rules_is_refused() {
+    let Some(lab) = lab_with(Manager::Networkd, &[("ens4", A)]) else { return };
+    must(&lab, &["rule", "add", "from", "10.244.0.0/16", "lookup", "200", "priority", "100"]);
+    let rules = lab.ip(&["rule", "show"]);
+    let sh = |script: &str| {
+        let out = lab.run("sh", &["-c", script]);
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let file = lab.write("node.yaml", &two_nics_first_only());
+    let refused = |why: &str| {
+        let (code, status) = apply(&lab, &file);
+        assert_eq!(code, 1, "{status:#}");
+        let i = status["interfaceStatuses"].as_object().unwrap().values().next().unwrap().clone();
+        assert_eq!(i["reason"], "NetworkdSettings", "{i:#}");
+        assert!(i["message"].as_str().unwrap().contains(why), "{i:#}");
+        assert!(lab.owned().is_empty(), "nothing written");
+        assert_eq!(lab.ip(&["rule", "show"]), rules);
+    };
+    sh("printf '[Network]\\nManageForeignRoutingPolicyRules=yes\\n' > /etc/systemd/networkd.conf.d/zz-local.conf");
+    refused("configured with ManageForeignRoutingPolicyRules=yes");
+    // Changed after networkd started (its start time is known to the second here).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sh("rm /etc/systemd/networkd.conf.d/zz-local.conf; touch /etc/systemd/networkd.conf.d/multinic.conf");
+    refused("restart systemd-networkd");
+    // Restarted, networkd has read them: applied, the rule kept. Rewriting the
+    // drop-in with the same settings later (a package upgrade) changes nothing.
+    lab.restart_networkd();
+    let (code, status) = apply(&lab, &file);
+    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(lab.ip(&["rule", "show"]), rules, "the CNI's rule survived the apply");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sh(
+        "cp -a /etc/systemd/networkd.conf.d/multinic.conf /run/m && mv /run/m /etc/systemd/networkd.conf.d/multinic.conf",
+    );
+    let changed = lab.write("changed.yaml", &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", ", mtu: 1400")]));
+    let (code, status) = apply(&lab, &changed);
+    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(lab.ip(&["rule", "show"]), rules);
+}
+
 /// networkd: an admin's own `.network` (no multinic header) is never touched, by
 /// apply or by cleanup, even when it matches a NIC multinic does not manage.
 #[test]

@@ -104,6 +104,16 @@ pub enum BackendError {
         /// multinic's file
         ours: String,
     },
+    /// systemd-networkd would delete routes and rules multinic did not create.
+    #[error("not configuring {iface} ({mac}): {why}")]
+    NetworkdSettings {
+        /// interface name
+        iface: String,
+        /// its MAC
+        mac: MacAddr,
+        /// what is wrong and what to do
+        why: String,
+    },
     /// The link did not reach the desired state in time.
     #[error("{iface} ({mac}) did not reach the desired state within {millis} ms: {diffs}")]
     Verify {
@@ -138,6 +148,7 @@ impl BackendError {
             BackendError::File { .. } | BackendError::Dir { .. } => "DropInFailed",
             BackendError::Netlink(_) => "NetlinkFailed",
             BackendError::Verify { .. } | BackendError::OtherFile { .. } => "VerifyFailed",
+            BackendError::NetworkdSettings { .. } => "NetworkdSettings",
             BackendError::ApiServer { .. } => "APIServerUnreachable",
         }
     }

@@ -45,6 +45,9 @@ pub enum ReconcileError {
     Cleanup(String),
 }
 
+/// How soon a pass refused for the host's settings looks again.
+const HOST_RECHECK: Duration = Duration::from_secs(10);
+
 struct Ctx {
     settings: Settings,
     net: Netlink,
@@ -249,7 +252,10 @@ async fn apply(cr: &MultiNicNodeConfig, mut valid: ValidSpec, ctx: &Ctx) -> Resu
     let state = status.state.map(|st| format!("{st:?}")).unwrap_or_default();
     info!(node = %cr.name_any(), generation, backend = ctx.backend.name(), state = %state, wrote_status = wrote, "pass done");
     mark_ready(ctx, &format!("{state}: {}", status.message.clone().unwrap_or_default()));
-    Ok(Action::requeue(s.resync_interval))
+    // An operator's step on the host (restarting systemd-networkd) makes no event
+    // this daemon sees: look again soon rather than at the next resync.
+    let waiting_on_host = executed.outcomes.iter().any(|o| o.reason == "NetworkdSettings");
+    Ok(Action::requeue(if waiting_on_host { s.resync_interval.min(HOST_RECHECK) } else { s.resync_interval }))
 }
 
 fn remember_written(ctx: &Ctx, cr: &MultiNicNodeConfig, status: &MultiNicNodeConfigStatus) {

@@ -3,9 +3,11 @@
 //! transaction keeps the previous files and puts them back (and reloads) on failure,
 //! since networkd has no checkpoints.
 
+pub mod conf;
 pub mod files;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use multinic_api::MacAddr;
 use zbus::proxy;
@@ -45,6 +47,18 @@ pub trait NetworkdLink {
     /// The link as JSON (networkd 246 and later): among others `AdministrativeState`
     /// and `NetworkFile`, the `.network` networkd applies to it.
     fn describe(&self) -> zbus::Result<String>;
+}
+
+/// systemd's view of `systemd-networkd.service`.
+#[proxy(
+    interface = "org.freedesktop.systemd1.Unit",
+    default_service = "org.freedesktop.systemd1",
+    default_path = "/org/freedesktop/systemd1/unit/systemd_2dnetworkd_2eservice"
+)]
+pub trait NetworkdUnit {
+    /// When the unit last became active, in µs since the epoch (0: never).
+    #[zbus(property)]
+    fn active_enter_timestamp(&self) -> zbus::Result<u64>;
 }
 
 /// Where networkd keeps each link's state (`NETWORK_FILE=`…), by index.
@@ -89,6 +103,46 @@ impl NetworkdBackend {
         [self.dir.join(network), self.dir.join(link)]
     }
 
+    /// Refuse to make networkd reconfigure anything while it would delete state
+    /// multinic did not create (see [`conf`]).
+    async fn foreign_state_kept(&self, iface: &str, mac: MacAddr) -> Result<(), BackendError> {
+        let refuse = |why| BackendError::NetworkdSettings { iface: iface.to_string(), mac, why };
+        let settings = conf::read(Path::new("/"));
+        if let Some(why) = settings.problem(None) {
+            return Err(refuse(why));
+        }
+        // Unknown start: the settings in the files are all there is to go by.
+        let Some(started) = self.started().await else { return Ok(()) };
+        let verified = Path::new(conf::VERIFIED);
+        if conf::verified(verified) == Some(started) {
+            return Ok(());
+        }
+        match settings.problem(Some(started)) {
+            Some(why) => Err(refuse(why)),
+            None => {
+                if let Err(e) = conf::record_verified(verified, started) {
+                    tracing::debug!(error = %e, path = conf::VERIFIED, "cannot record networkd's verified start");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// When systemd-networkd started: from systemd, else (no systemd: a container,
+    /// the test lab) from its process. `None` when neither tells.
+    async fn started(&self) -> Option<SystemTime> {
+        if let Ok(unit) = NetworkdUnitProxy::builder(&self.conn).cache_properties(CacheProperties::No).build().await
+            && let Ok(us) = unit.active_enter_timestamp().await
+            && us > 0
+        {
+            return Some(UNIX_EPOCH + Duration::from_micros(us));
+        }
+        let bus = zbus::fdo::DBusProxy::new(&self.conn).await.ok()?;
+        let name = zbus::names::BusName::try_from(NETWORKD_BUS_NAME).ok()?;
+        let pid = bus.get_connection_unix_process_id(name).await.ok()?;
+        process_start(pid)
+    }
+
     async fn link(&self, index: u32) -> zbus::Result<NetworkdLinkProxy<'static>> {
         let (_, path) = self.manager.get_link_by_index(i32::try_from(index).unwrap_or(i32::MAX)).await?;
         NetworkdLinkProxy::builder(&self.conn).path(path)?.cache_properties(CacheProperties::No).build().await
@@ -110,6 +164,18 @@ impl NetworkdBackend {
         }
         Ok(())
     }
+}
+
+/// When process `pid` started, at the latest: `/proc/PID/stat` field 22 (clock
+/// ticks after boot; USER_HZ is 100 on every Linux ABI) after the boot time of
+/// `/proc/stat`, which is in whole seconds: one more second is added, so that a file
+/// written just before networkd started does not count as newer.
+fn process_start(pid: u32) -> Option<SystemTime> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let ticks: u64 = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()?;
+    let proc_stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let boot: u64 = proc_stat.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(boot + 1) + Duration::from_millis(ticks * 10))
 }
 
 /// The `.network` networkd applies to link `index`, from its state file.
@@ -176,6 +242,7 @@ impl Backend for NetworkdBackend {
     }
 
     async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<Snapshot, BackendError> {
+        self.foreign_state_kept(&link.name, mac).await?;
         let (network, link_file) = self.paths(mac);
         let before = [network.clone(), link_file]
             .into_iter()
@@ -311,6 +378,7 @@ impl Backend for NetworkdBackend {
     }
 
     async fn remove(&self, owned: &Owned) -> Result<(), BackendError> {
+        self.foreign_state_kept(&owned.name, owned.mac).await?;
         let (network, link) = self.paths(owned.mac);
         for path in [network, link].iter().chain(&self.legacy_paths(owned.mac)) {
             remove_if_present(path).map_err(self.io("delete drop-in", &owned.name, owned.mac))?;
