@@ -3,9 +3,10 @@
 //! systemd against the real API server.
 //!
 //! A boot under TCG costs most of a minute, so each backend's node lives through
-//! the four scenarios in turn, one VM per backend (the two run side by side):
+//! the five scenarios in turn, one VM per backend (the two run side by side):
 //! hot-attach → configured; detach and attach again; reboot (the name and
-//! configuration persisted, the daemon writes nothing); the instanceId gate.
+//! configuration persisted, the daemon writes nothing); the instanceId gate; a real
+//! node's shape (NetworkManager: a DHCP NIC taken over; networkd: a bonded primary).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -187,16 +188,127 @@ async fn instance_id_gate(node: &ClusterNode) {
     vm(|| assert_configured(&node.vm, 1450));
 }
 
+/// A NIC on a segment whose DHCP server offers a router (scenario 5, NetworkManager).
+const DHCP_MAC: &str = "02:00:00:00:0b:02";
+/// The two ports of the bonded primary (scenario 5, networkd).
+const BOND_MACS: [&str; 2] = ["02:00:00:00:0b:03", "02:00:00:00:0b:04"];
+
+/// The guest's default routes and a link's IPv4 addresses (without their lifetimes,
+/// which count down).
+fn routes_and_addresses(vm: &VmNode, dev: &str) -> serde_json::Value {
+    let addresses: Vec<String> = vm.ip(&format!("-4 addr show dev {dev}"))[0]["addr_info"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| format!("{}/{}", a["local"].as_str().unwrap_or("?"), a["prefixlen"]))
+        .collect();
+    json!({ "routes": vm.ip("route show default"), "addresses": addresses })
+}
+
+/// Scenario 5 (NetworkManager): a NIC hot-attached before the CR names it, on a
+/// segment whose DHCP server offers a router: stock NetworkManager gives it its own
+/// "Wired connection N" and a second default route. Named in the CR, it is taken
+/// over: only the spec's address, no default route through it, the generated profile
+/// deleted and the NIC recorded in no-auto-default.state; the primary's default route
+/// and address are as they were.
+async fn dhcp_nic_is_taken_over(node: &ClusterNode) {
+    let before = vm(|| {
+        // A primary default route, as a cloud's DHCP gives one (restrict=on gives none).
+        node.vm.must("ip route add default via 10.0.2.2 dev ens3 metric 50");
+        let before = routes_and_addresses(&node.vm, "ens3");
+        node.vm.attach_nic(DHCP_MAC);
+        node.vm.dhcp(DHCP_MAC, "10.82.0");
+        node.vm.wait_for("a DHCP default route through the new NIC", WAIT, |g| {
+            let routes = g.ip("route show default");
+            routes.as_array()?.iter().any(|r| r["gateway"] == "10.82.0.1").then_some(())
+        });
+        let profiles = node.vm.must("nmcli -t -f NAME connection show");
+        assert!(profiles.contains("Wired connection 2"), "stock NM made its own profile:\n{profiles}");
+        before
+    });
+    let dhcp_nic = json!({ "id": 2, "macAddress": DHCP_MAC, "address": "10.82.0.7", "cidr": "10.82.0.0/24" });
+    let generation = node.patch_spec(json!({ "interfaces": [nic_value(1450), dhcp_nic] })).await;
+    let cr = node.until_configured(generation).await;
+    let (name, _) = nic_status(&cr, DHCP_MAC).unwrap();
+    vm(|| {
+        let guest = &node.vm;
+        let taken = routes_and_addresses(guest, name);
+        assert_eq!(taken["addresses"], json!(["10.82.0.7/24"]), "only the spec's address on {name}");
+        let through: Vec<_> =
+            taken["routes"].as_array().unwrap().iter().filter(|r| r["dev"].as_str() == Some(name)).collect();
+        assert!(through.is_empty(), "a default route through {name}: {through:?}");
+        let profiles = guest.must("nmcli -t -f NAME connection show");
+        assert!(!profiles.contains("Wired connection 2"), "the generated profile is still there:\n{profiles}");
+        let state = guest.exec("cat /var/lib/NetworkManager/no-auto-default.state").1.to_lowercase();
+        assert!(state.contains(DHCP_MAC), "NM does not remember the NIC: {state:?}");
+        assert_eq!(routes_and_addresses(guest, "ens3"), before, "the primary changed");
+    });
+}
+
+/// Scenario 5 (networkd): the primary on an active-backup bond over two virtio NICs
+/// (their permanent MACs are real here; both ports carry the bond's MAC), holding the
+/// best default route. A spec naming a port is refused with the bond named; the
+/// bond's ports, address and routes are as they were, and the other interface stays
+/// configured.
+async fn bonded_primary_is_never_touched(node: &ClusterNode) {
+    let state = |g: &VmNode| {
+        let ports: Vec<serde_json::Value> =
+            g.ip("link show master bond0").as_array().unwrap().iter().map(|l| l["ifname"].clone()).collect();
+        json!({ "ports": ports, "bond": routes_and_addresses(g, "bond0") })
+    };
+    let before = vm(|| {
+        let guest = &node.vm;
+        for mac in BOND_MACS {
+            guest.attach_nic(mac);
+        }
+        let ports: Vec<String> = BOND_MACS
+            .iter()
+            .map(|mac| {
+                // Until udev has named it (the kernel's eth0 comes first).
+                guest.wait_for("the bond's port named by udev", WAIT, |g| {
+                    g.must("udevadm settle");
+                    let name = g.link_by_mac(mac)?["ifname"].as_str()?.to_string();
+                    (!name.starts_with("eth")).then_some(name)
+                })
+            })
+            .collect();
+        guest.must(&format!(
+            "ip link add bond0 type bond mode active-backup miimon 100 && \
+             ip link set {a} down && ip link set {a} master bond0 && ip link set {b} down && ip link set {b} master bond0 && \
+             ip link set bond0 up && ip addr add 10.83.0.5/24 dev bond0 && \
+             ip route add default via 10.83.0.1 dev bond0 metric 10",
+            a = ports[0],
+            b = ports[1]
+        ));
+        state(guest)
+    });
+    let port = json!({ "id": 3, "macAddress": BOND_MACS[1], "address": "10.84.0.7", "cidr": "10.84.0.0/24" });
+    let generation = node.patch_spec(json!({ "interfaces": [nic_value(1450), port] })).await;
+    let cr = node.until_nic(generation, BOND_MACS[1], InterfaceState::Blocked).await;
+    let (_, status) = nic_status(&cr, BOND_MACS[1]).unwrap();
+    assert_eq!(status.reason, "UnderAnotherLink", "{status:?}");
+    assert!(status.message.contains("port of bond0, which holds the default route"), "{}", status.message);
+    vm(|| {
+        assert_eq!(state(&node.vm), before, "the bond changed");
+        assert_configured(&node.vm, 1450);
+    });
+}
+
 async fn node_life(manager: Manager, tag: &str) {
     let Some(node) = ClusterNode::new(tag, manager, UUID).await else { return };
     let generation = attach_configures(&node, manager).await;
-    eprintln!("{manager:?} 1/4 hot-attach: ok");
+    eprintln!("{manager:?} 1/5 hot-attach: ok");
     detach_and_reattach(&node, generation, manager).await;
-    eprintln!("{manager:?} 2/4 detach and re-attach: ok");
+    eprintln!("{manager:?} 2/5 detach and re-attach: ok");
     reboot_keeps_configuration(&node, generation, manager).await;
-    eprintln!("{manager:?} 3/4 reboot: ok");
+    eprintln!("{manager:?} 3/5 reboot: ok");
     instance_id_gate(&node).await;
-    eprintln!("{manager:?} 4/4 instanceId: ok");
+    eprintln!("{manager:?} 4/5 instanceId: ok");
+    match manager {
+        Manager::Networkd => bonded_primary_is_never_touched(&node).await,
+        _ => dhcp_nic_is_taken_over(&node).await,
+    }
+    eprintln!("{manager:?} 5/5 real node shape: ok");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

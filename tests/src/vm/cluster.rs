@@ -52,6 +52,11 @@ impl ClusterNode {
         let node = ClusterNode { vm, cluster, ns, name, api };
         let apt = node.vm.install_multinicd();
         assert!(apt.contains("Setting up multinicd"), "apt-get did not set up multinicd:\n{apt}");
+        if manager == Manager::Networkd {
+            // README: networkd reads the package's networkd.conf.d drop-in only when it
+            // starts; multinicd configures nothing until it has.
+            node.vm.must("systemctl restart systemd-networkd");
+        }
         node.vm.write_file("/etc/kubernetes/kubelet.conf", &kubeconfig, "600");
         node.vm.write_file("/etc/multinic/multinicd.yaml.d/50-test.yaml", &format!("namespace: {}\n", node.ns), "644");
         Some(node)

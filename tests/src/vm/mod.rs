@@ -163,6 +163,8 @@ pub struct VmNode {
     exec_lock: Mutex<()>,
     nics: Mutex<HashMap<String, Nic>>,
     relay: Option<Child>,
+    /// DHCP servers on NIC segments (`dnsmasq` in the VM's namespace).
+    dhcp: Mutex<Vec<Child>>,
 }
 
 impl VmNode {
@@ -254,6 +256,7 @@ impl VmNode {
             exec_lock: Mutex::new(()),
             nics: Mutex::new(HashMap::new()),
             relay: None,
+            dhcp: Mutex::new(Vec::new()),
         };
         let started = Instant::now();
         vm.wait_for_shell(None);
@@ -436,6 +439,35 @@ impl VmNode {
             .expect("run a command in the VM's namespace")
     }
 
+    /// A DHCP server on the segment of the NIC with this MAC, as an OpenStack subnet
+    /// has: the tap gets `PREFIX.1/24`, and dnsmasq leases `PREFIX.100-199` offering
+    /// `PREFIX.1` as router. It runs in the VM's namespace and stops with the VM.
+    pub fn dhcp(&self, mac: &str, prefix: &str) {
+        let tap = self.segment(mac);
+        run("ip", &["-n", &self.netns, "addr", "add", &format!("{prefix}.1/24"), "dev", &tap]);
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.netns,
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--port=0",
+            ])
+            .args(["--no-resolv", "--no-hosts", "--bind-interfaces", "--except-interface=lo", "--leasefile-ro"])
+            .arg(format!("--interface={tap}"))
+            .arg(format!("--pid-file={}", self.dir.join(format!("dnsmasq-{tap}.pid")).display()))
+            .arg(format!("--dhcp-range={prefix}.100,{prefix}.199,255.255.255.0,1h"))
+            .arg(format!("--dhcp-option=option:router,{prefix}.1"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join(format!("dnsmasq-{tap}.log"))).expect("dnsmasq log"))
+            .spawn()
+            .expect("start dnsmasq (tests/setup.sh installs dnsmasq-base)");
+        self.dhcp.lock().unwrap().push(child);
+    }
+
     /// Make the guest's [`API_ADDRESS`]:6443 reach `127.0.0.1:port` on the host.
     pub fn forward_api(&mut self, port: u16) {
         let relay = crate::relay_unix_to_tcp(&self.dir.join("api.sock"), port);
@@ -515,6 +547,10 @@ impl Drop for VmNode {
             return;
         }
         self.qemu.kill();
+        for mut server in self.dhcp.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
         if let Some(mut relay) = self.relay.take() {
             let _ = relay.kill();
             let _ = relay.wait();
