@@ -30,12 +30,17 @@ pub struct Prepared {
 }
 
 /// Everything the classification needs: netlink's view, the path to the API
-/// server (when there is one), the manager's generated profiles.
-pub async fn observe<B: Backend>(net: &Netlink, backend: &B, api: Option<IpAddr>) -> Result<Host, BackendError> {
-    let (mut host, generated) =
-        tokio::try_join!(async { net.host(api).await.map_err(BackendError::from) }, backend.generated())?;
-    host.generated = generated;
-    Ok(host)
+/// server (when there is one), the manager's generated configurations; and what
+/// multinic owns.
+pub async fn observe<B: Backend>(
+    net: &Netlink,
+    backend: &B,
+    api: Option<IpAddr>,
+) -> Result<(Host, Vec<Owned>), BackendError> {
+    let (mut host, managed) =
+        tokio::try_join!(async { net.host(api).await.map_err(BackendError::from) }, backend.read())?;
+    host.generated = managed.generated;
+    Ok((host, managed.owned))
 }
 
 /// Observe and plan; reads only. `api` is the API server's address, when the spec
@@ -49,7 +54,7 @@ pub async fn prepare<B: Backend>(
     holds: &[Hold],
 ) -> Result<Prepared, BackendError> {
     let gate = source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
-    let (host, owned) = tokio::try_join!(observe(net, backend, api), backend.owned())?;
+    let (host, owned) = observe(net, backend, api).await?;
     let keep = valid.keep(owned.iter().map(|o| o.mac));
     let plan = plan::plan(
         &valid.interfaces,

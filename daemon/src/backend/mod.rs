@@ -154,6 +154,15 @@ impl BackendError {
     }
 }
 
+/// What the backend holds, as [`Backend::read`] finds it.
+#[derive(Clone, Debug, Default)]
+pub struct Managed {
+    /// multinic's own configurations.
+    pub owned: Vec<Owned>,
+    /// The manager's own catch-all configurations on NICs.
+    pub generated: Vec<Generated>,
+}
+
 /// What a network manager must offer multinic. Each interface is applied as a
 /// transaction: [`Backend::begin`] → (rename) → [`Backend::configure`] → verify →
 /// [`Backend::commit`] or [`Backend::rollback`].
@@ -165,15 +174,13 @@ pub trait Backend {
     /// `networkmanager` or `networkd`.
     fn name(&self) -> &'static str;
 
-    /// Everything multinic configured earlier, read back. Reads only.
-    async fn owned(&self) -> Result<Vec<Owned>, BackendError>;
+    /// Everything multinic configured earlier, and what the manager put on NICs by
+    /// itself (NM's auto-default DHCP profiles, networkd's catch-all files), with the
+    /// devices it is on. Reads only.
+    async fn read(&self) -> Result<Managed, BackendError>;
 
     /// Start a transaction covering one link.
     async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<Self::Txn, BackendError>;
-
-    /// What the manager put on NICs by itself (NM's auto-default DHCP profiles,
-    /// networkd's catch-all files) and the devices it is on. Reads only.
-    async fn generated(&self) -> Result<Vec<Generated>, BackendError>;
 
     /// Take whatever configuration is active on the link off it (before a rename).
     async fn release(&self, txn: &Self::Txn, name: &str, mac: MacAddr) -> Result<(), BackendError>;

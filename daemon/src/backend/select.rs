@@ -7,7 +7,7 @@ use multinic_api::MacAddr;
 use super::networkd::{NETWORKD_BUS_NAME, NetworkdBackend, Snapshot};
 use super::networkmanager::dbus::NM_BUS_NAME;
 use super::networkmanager::{Checkpoint, NetworkManagerBackend};
-use super::{Backend, BackendError};
+use super::{Backend, BackendError, Managed};
 use crate::config::BackendChoice;
 use crate::observe::Generated;
 use crate::plan::{InterfacePlan, LinkRef, Owned};
@@ -75,10 +75,10 @@ impl Backend for AnyBackend {
         }
     }
 
-    async fn owned(&self) -> Result<Vec<Owned>, BackendError> {
+    async fn read(&self) -> Result<Managed, BackendError> {
         match self {
-            AnyBackend::NetworkManager(b) => b.owned().await,
-            AnyBackend::Networkd(b) => b.owned().await,
+            AnyBackend::NetworkManager(b) => b.read().await,
+            AnyBackend::Networkd(b) => b.read().await,
         }
     }
 
@@ -86,13 +86,6 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::NetworkManager(b) => b.begin(link, mac).await.map(AnyTxn::NetworkManager),
             AnyBackend::Networkd(b) => b.begin(link, mac).await.map(AnyTxn::Networkd),
-        }
-    }
-
-    async fn generated(&self) -> Result<Vec<Generated>, BackendError> {
-        match self {
-            AnyBackend::NetworkManager(b) => b.generated().await,
-            AnyBackend::Networkd(b) => b.generated().await,
         }
     }
 

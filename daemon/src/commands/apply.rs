@@ -49,8 +49,7 @@ pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<E
         tracing::info!(node = %valid.node_name, backend = backend.name(), "nothing to do: every interface is as desired");
     }
     let executed = pass::execute(settings, &net, &backend, &prepared, &valid, None).await;
-    let host_after = pass::observe(&net, &backend, None).await?;
-    let owned_after = backend.owned().await.unwrap_or_else(|_| prepared.owned.clone());
+    let (host_after, owned_after) = pass::observe(&net, &backend, None).await?;
     let discovered = report::discovered(&host_after, &prepared.plan, &owned_after, &settings.policy);
     let status = pass::status(&cr, &valid, &prepared, &executed.outcomes, &backend, discovered);
     print_data(&serde_json::json!({ "status": status }), format);

@@ -8,8 +8,7 @@ use crate::{pass, plan};
 /// Remove every owned configuration and restore the kernel names multinic gave.
 pub async fn cleanup(settings: &Settings) -> Result<Exit, Fatal> {
     let (net, backend) = connect(settings).await?;
-    let host = pass::observe(&net, &backend, None).await?;
-    let owned = backend.owned().await?;
+    let (host, owned) = pass::observe(&net, &backend, None).await?;
     let plan = plan::cleanup(&host, &owned, &settings.policy);
     if plan.removals.is_empty() {
         println!("nothing to clean up: no {} configuration owned by multinic", backend.name());

@@ -239,8 +239,7 @@ async fn apply(cr: &MultiNicNodeConfig, mut valid: ValidSpec, ctx: &Ctx) -> Resu
     }
     let executed = pass::execute(s, &ctx.net, &ctx.backend, &prepared, &valid, ctx.api_server.as_ref()).await;
     *ctx.holds.lock().expect("not poisoned") = pass::holds(&prepared.plan, &executed.outcomes);
-    let host = pass::observe(&ctx.net, &ctx.backend, ctx.api_ip()).await?;
-    let owned = ctx.backend.owned().await?;
+    let (host, owned) = pass::observe(&ctx.net, &ctx.backend, ctx.api_ip()).await?;
     let discovered = report::discovered(&host, &prepared.plan, &owned, &s.policy);
     let status = pass::status(&current, &valid, &prepared, &executed.outcomes, &ctx.backend, discovered);
     let wrote = cluster::write_status(&ctx.api, &current, &status).await?;
@@ -273,8 +272,7 @@ fn remember(ctx: &Ctx, valid: &multinic_api::ValidSpec, prepared: &pass::Prepare
 
 async fn cleanup(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, ReconcileError> {
     notify(&["STATUS=cleaning up: the MultiNicNodeConfig was deleted"]);
-    let host = pass::observe(&ctx.net, &ctx.backend, ctx.api_ip()).await?;
-    let owned = ctx.backend.owned().await?;
+    let (host, owned) = pass::observe(&ctx.net, &ctx.backend, ctx.api_ip()).await?;
     let plan = plan::cleanup(&host, &owned, &ctx.settings.policy);
     let failed: Vec<String> = remove_all(&ctx.backend, &ctx.net, &plan.removals)
         .await

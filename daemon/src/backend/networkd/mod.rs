@@ -13,7 +13,7 @@ use multinic_api::MacAddr;
 use zbus::proxy;
 use zbus::proxy::CacheProperties;
 
-use super::{Backend, BackendError};
+use super::{Backend, BackendError, Managed};
 use crate::observe::{Generated, GeneratedKind};
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
@@ -143,6 +143,71 @@ impl NetworkdBackend {
         process_start(pid)
     }
 
+    /// multinic's own files, read back.
+    #[allow(clippy::result_large_err)] // BackendError, as every backend call returns
+    fn owned(&self) -> Result<Vec<Owned>, BackendError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(BackendError::Dir { path: self.dir.clone(), source });
+            }
+        };
+        let mut owned: Vec<Owned> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                (name.starts_with(files::PREFIX) || name.starts_with(files::LEGACY_PREFIX))
+                    && name.ends_with(".network")
+            })
+            .filter_map(|p| {
+                let text = std::fs::read_to_string(&p).ok()?;
+                files::owned_from(&text, &p.to_string_lossy())
+            })
+            .collect();
+        // A MAC with files under both prefixes (a change interrupted): the current wins.
+        let legacy = |o: &Owned| o.handle.contains(files::LEGACY_PREFIX);
+        owned.sort_by_key(|o| (o.mac, legacy(o)));
+        owned.dedup_by_key(|o| o.mac);
+        owned.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(owned)
+    }
+
+    /// Links that only a catch-all `.network` configures (a distribution's DHCP on
+    /// every `en*`): networkd's counterpart of NetworkManager's generated profiles,
+    /// taken over when the spec names the NIC (multinic's file sorts first). The
+    /// catch-all itself is never edited.
+    async fn generated(&self) -> Result<Vec<Generated>, BackendError> {
+        let links = self
+            .manager
+            .list_links()
+            .await
+            .map_err(|source| BackendError::Read { op: "listing networkd's links", source })?;
+        let mut out = Vec::new();
+        for (index, name, _) in links {
+            let Some(file) = applied_network_file(index) else { continue };
+            let base = Path::new(&file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if base.starts_with(files::PREFIX) || base.starts_with(files::LEGACY_PREFIX) {
+                continue;
+            }
+            let mac = std::fs::read_to_string(format!("/sys/class/net/{name}/address"))
+                .ok()
+                .and_then(|m| m.trim().parse::<MacAddr>().ok());
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            if let Some(mac) = mac
+                && files::is_catch_all(&text, &name, mac)
+            {
+                out.push(Generated {
+                    iface: name,
+                    id: file.clone(),
+                    handle: file,
+                    kind: GeneratedKind::NetworkdCatchAll,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     async fn link(&self, index: u32) -> zbus::Result<NetworkdLinkProxy<'static>> {
         let (_, path) = self.manager.get_link_by_index(i32::try_from(index).unwrap_or(i32::MAX)).await?;
         NetworkdLinkProxy::builder(&self.conn).path(path)?.cache_properties(CacheProperties::No).build().await
@@ -213,32 +278,8 @@ impl Backend for NetworkdBackend {
         "networkd"
     }
 
-    async fn owned(&self) -> Result<Vec<Owned>, BackendError> {
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => {
-                return Err(BackendError::Dir { path: self.dir.clone(), source });
-            }
-        };
-        let mut owned: Vec<Owned> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                (name.starts_with(files::PREFIX) || name.starts_with(files::LEGACY_PREFIX))
-                    && name.ends_with(".network")
-            })
-            .filter_map(|p| {
-                let text = std::fs::read_to_string(&p).ok()?;
-                files::owned_from(&text, &p.to_string_lossy())
-            })
-            .collect();
-        // A MAC with files under both prefixes (a change interrupted): the current wins.
-        let legacy = |o: &Owned| o.handle.contains(files::LEGACY_PREFIX);
-        owned.sort_by_key(|o| (o.mac, legacy(o)));
-        owned.dedup_by_key(|o| o.mac);
-        owned.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(owned)
+    async fn read(&self) -> Result<Managed, BackendError> {
+        Ok(Managed { owned: self.owned()?, generated: self.generated().await? })
     }
 
     async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<Snapshot, BackendError> {
@@ -250,41 +291,6 @@ impl Backend for NetworkdBackend {
             .map(|p| (p.clone(), std::fs::read(&p).ok()))
             .collect();
         Ok(Snapshot { index: link.index, iface: link.name.clone(), mac, network, before })
-    }
-
-    /// Links that only a catch-all `.network` configures (a distribution's DHCP on
-    /// every `en*`): networkd's counterpart of NetworkManager's generated profiles,
-    /// taken over when the spec names the NIC (multinic's file sorts first). The
-    /// catch-all itself is never edited.
-    async fn generated(&self) -> Result<Vec<Generated>, BackendError> {
-        let links = self
-            .manager
-            .list_links()
-            .await
-            .map_err(|source| BackendError::Read { op: "listing networkd's links", source })?;
-        let mut out = Vec::new();
-        for (index, name, _) in links {
-            let Some(file) = applied_network_file(index) else { continue };
-            let base = Path::new(&file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            if base.starts_with(files::PREFIX) || base.starts_with(files::LEGACY_PREFIX) {
-                continue;
-            }
-            let mac = std::fs::read_to_string(format!("/sys/class/net/{name}/address"))
-                .ok()
-                .and_then(|m| m.trim().parse::<MacAddr>().ok());
-            let text = std::fs::read_to_string(&file).unwrap_or_default();
-            if let Some(mac) = mac
-                && files::is_catch_all(&text, &name, mac)
-            {
-                out.push(Generated {
-                    iface: name,
-                    id: file.clone(),
-                    handle: file,
-                    kind: GeneratedKind::NetworkdCatchAll,
-                });
-            }
-        }
-        Ok(out)
     }
 
     async fn release(&self, _txn: &Snapshot, _name: &str, _mac: MacAddr) -> Result<(), BackendError> {

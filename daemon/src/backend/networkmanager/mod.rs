@@ -11,7 +11,7 @@
 pub mod dbus;
 pub mod settings;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use futures::future::join_all;
 use multinic_api::MacAddr;
@@ -20,7 +20,7 @@ use zbus::zvariant::{ObjectPath, OwnedObjectPath};
 
 use self::dbus::*;
 use super::networkd::{files, remove_if_present, write_atomic};
-use super::{Backend, BackendError};
+use super::{Backend, BackendError, Managed};
 use crate::observe::{Generated, GeneratedKind};
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
@@ -98,26 +98,45 @@ impl NetworkManagerBackend {
         }
     }
 
-    /// Profiles that are activated right now.
-    async fn activated_profiles(&self) -> Result<HashSet<OwnedObjectPath>, BackendError> {
+    /// The active connections: (path, its profile, its state). One that vanishes
+    /// while it is read is left out.
+    async fn actives(&self) -> Result<Vec<(OwnedObjectPath, OwnedObjectPath, u32)>, BackendError> {
         let read = |source| BackendError::Read { op: "reading active connections", source };
-        let actives = self.nm.active_connections().await.map_err(read)?;
-        let states = join_all(actives.iter().map(|path| async move {
-            let ac = self.active(path).await?;
+        let paths = self.nm.active_connections().await.map_err(read)?;
+        let found = join_all(paths.into_iter().map(|path| async move {
+            let ac = self.active(&path).await?;
             let (profile, state) = futures::try_join!(ac.connection(), ac.state())?;
-            Ok::<_, zbus::Error>((profile, state))
+            Ok::<_, zbus::Error>((path, profile, state))
         }))
         .await;
-        let mut out = HashSet::new();
-        for s in states {
-            // An active connection may vanish between the two reads: skip it.
-            if let Ok((profile, state)) = s
-                && state == NM_ACTIVE_CONNECTION_STATE_ACTIVATED
-            {
-                out.insert(profile);
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// NetworkManager's own generated profiles among the active connections that are
+    /// not multinic's (their `Flags`), with the devices they are on.
+    async fn generated(&self, candidates: &[(OwnedObjectPath, OwnedObjectPath)]) -> Vec<Generated> {
+        let found = join_all(candidates.iter().map(|(ac_path, profile)| async move {
+            let flags = self.connection(profile.as_str()).await?.flags().await?;
+            if flags & NM_SETTINGS_CONNECTION_FLAG_NM_GENERATED == 0 {
+                return Ok(Vec::new());
             }
-        }
-        Ok(out)
+            let ac = self.active(ac_path).await?;
+            let (id, devices) = futures::try_join!(ac.id(), ac.devices())?;
+            let mut out = Vec::new();
+            for d in devices {
+                let iface = self.device(&d).await?.interface().await?;
+                out.push(Generated {
+                    iface,
+                    id: id.clone(),
+                    handle: profile.as_str().to_string(),
+                    kind: GeneratedKind::NmProfile,
+                });
+            }
+            Ok::<_, zbus::Error>(out)
+        }))
+        .await;
+        // An active connection may vanish while it is read: skip it.
+        found.into_iter().flatten().flatten().collect()
     }
 
     fn call<'a>(&self, op: &'static str, iface: &'a str, mac: MacAddr) -> impl Fn(zbus::Error) -> BackendError + 'a {
@@ -162,29 +181,40 @@ impl Backend for NetworkManagerBackend {
         "networkmanager"
     }
 
-    async fn owned(&self) -> Result<Vec<Owned>, BackendError> {
-        let paths = self
-            .settings
-            .list_connections()
-            .await
-            .map_err(|source| BackendError::Read { op: "listing NM profiles", source })?;
+    /// One read of the profiles and one of the active connections serve both: the
+    /// `Flags` of a profile are read only for active ones that are not multinic's.
+    async fn read(&self) -> Result<Managed, BackendError> {
+        let list = async {
+            self.settings
+                .list_connections()
+                .await
+                .map_err(|source| BackendError::Read { op: "listing NM profiles", source })
+        };
+        let (paths, actives) = futures::try_join!(list, self.actives())?;
         let profiles = join_all(paths.iter().map(|p| async move {
             let c = self.connection(p.as_str()).await?;
             Ok::<_, zbus::Error>((p.as_str().to_string(), c.get_settings().await?))
         }))
         .await;
-        let active = self.activated_profiles().await?;
         let mut owned = Vec::new();
         for profile in profiles {
             // A profile deleted between list and read is simply not there.
             let Ok((path, s)) = profile else { continue };
             if let Some(mut o) = settings::owned_from(&s, &path) {
-                o.active = active.iter().any(|a| a.as_str() == path);
+                o.active = actives
+                    .iter()
+                    .any(|(_, p, state)| p.as_str() == path && *state == NM_ACTIVE_CONNECTION_STATE_ACTIVATED);
                 owned.push(o);
             }
         }
         owned.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(owned)
+        let others: Vec<(OwnedObjectPath, OwnedObjectPath)> = actives
+            .into_iter()
+            .filter(|(_, p, _)| !owned.iter().any(|o| o.handle == p.as_str()))
+            .map(|(ac, p, _)| (ac, p))
+            .collect();
+        let generated = self.generated(&others).await;
+        Ok(Managed { owned, generated })
     }
 
     async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<Checkpoint, BackendError> {
@@ -200,34 +230,6 @@ impl Backend for NetworkManagerBackend {
             .map_err(self.call("CheckpointCreate", &link.name, mac))?;
         let link_before = std::fs::read(link_path(mac)).ok();
         Ok(Checkpoint { path, device, iface: link.name.clone(), mac, link_before })
-    }
-
-    async fn generated(&self) -> Result<Vec<Generated>, BackendError> {
-        let read = |source| BackendError::Read { op: "reading active connections", source };
-        let actives = self.nm.active_connections().await.map_err(read)?;
-        let found = join_all(actives.iter().map(|path| async move {
-            let ac = self.active(path).await?;
-            let profile = ac.connection().await?;
-            let flags = self.connection(profile.as_str()).await?.flags().await?;
-            if flags & NM_SETTINGS_CONNECTION_FLAG_NM_GENERATED == 0 {
-                return Ok(Vec::new());
-            }
-            let (id, devices) = futures::try_join!(ac.id(), ac.devices())?;
-            let mut out = Vec::new();
-            for d in devices {
-                let iface = self.device(&d).await?.interface().await?;
-                out.push(Generated {
-                    iface,
-                    id: id.clone(),
-                    handle: profile.as_str().to_string(),
-                    kind: GeneratedKind::NmProfile,
-                });
-            }
-            Ok::<_, zbus::Error>(out)
-        }))
-        .await;
-        // An active connection may vanish while it is read: skip it.
-        Ok(found.into_iter().flatten().flatten().collect())
     }
 
     async fn release(&self, txn: &Checkpoint, name: &str, mac: MacAddr) -> Result<(), BackendError> {
