@@ -15,6 +15,9 @@ use crate::validate::{FieldError, ValidSpec, validate_with};
 /// Decode and validate a CR given as JSON. Never fails: what cannot be decoded is
 /// in [`ValidSpec::errors`], with its path.
 pub fn decode(mut value: Value) -> (MultiNicNodeConfig, ValidSpec) {
+    // The status is the daemon's own report; one it cannot read (written by another
+    // release) is simply not there, and must not hold the spec back.
+    let status = value.as_object_mut().and_then(|o| o.remove("status")).and_then(|s| serde_json::from_value(s).ok());
     let mut errors = Vec::new();
     if let Some(list) = value.pointer_mut("/spec/interfaces").and_then(Value::as_array_mut) {
         for (i, item) in list.iter_mut().enumerate() {
@@ -29,7 +32,8 @@ pub fn decode(mut value: Value) -> (MultiNicNodeConfig, ValidSpec) {
         }
     }
     match serde_path_to_error::deserialize::<_, MultiNicNodeConfig>(&value) {
-        Ok(cr) => {
+        Ok(mut cr) => {
+            cr.status = status;
             let valid = validate_with(&cr, errors);
             (cr, valid)
         }
@@ -39,7 +43,8 @@ pub fn decode(mut value: Value) -> (MultiNicNodeConfig, ValidSpec) {
                 message: format!("{}; nothing is changed until the resource decodes", e.inner()),
                 interface: None,
             };
-            let cr = shell(&value);
+            let mut cr = shell(&value);
+            cr.status = status;
             let valid = ValidSpec {
                 node_name: cr.spec.node_name.clone(),
                 errors: vec![error],
@@ -116,6 +121,17 @@ mod tests {
         assert_eq!(valid.spec_errors().next().unwrap().path, "spec.interfaces");
         let owned = ["fa:16:3e:00:00:09".parse().unwrap()];
         assert_eq!(valid.keep(owned), owned);
+    }
+
+    #[test]
+    fn a_status_that_does_not_decode_does_not_hold_the_spec_back() {
+        let mut value =
+            cr(json!([{ "macAddress": "fa:16:3e:00:00:01", "address": "10.1.0.5", "cidr": "10.1.0.0/24" }]));
+        value["status"] = json!({ "state": "SomethingNew", "interfaceStatuses": 7 });
+        let (cr, valid) = decode(value);
+        assert!(valid.errors.is_empty(), "{:?}", valid.errors);
+        assert_eq!(valid.interfaces.len(), 1);
+        assert_eq!(cr.status, None);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use multinic_api::status::{FoldInput, InterfaceResult, InterfaceState, fold};
 use multinic_api::{MultiNicNodeConfig, MultiNicNodeConfigStatus, ValidSpec, spec_hash};
 
-use crate::backend::{Backend, BackendError, Outcome, Verify, apply_plan, remove_all};
+use crate::backend::{Backend, BackendError, Outcome, Retry, Verify, apply_plan, remove_all};
 use crate::config::Settings;
 use std::net::IpAddr;
 
@@ -103,7 +103,7 @@ pub async fn execute<B: Backend>(
     // itself; the API server's handshake a quarter, at most a few seconds.
     let verify_timeout = settings.rollback_timeout / 2;
     let guard = match api {
-        Some(server) if !prepared.plan.waves().is_empty() => {
+        Some(server) if prepared.plan.guarded && !prepared.plan.waves().is_empty() => {
             let timeout = (settings.rollback_timeout / 4).min(API_HANDSHAKE_TIMEOUT);
             match Guard::measure(server, net, timeout).await {
                 Ok(g) => Some(g),
@@ -121,25 +121,20 @@ pub async fn execute<B: Backend>(
 }
 
 /// The configurations not to apply again after this pass: those still held, and
-/// those rolled back now because they cut the API server off.
+/// those rolled back now because they moved the route to the API server.
 pub fn holds(plan: &Plan, outcomes: &[Outcome]) -> Vec<Hold> {
     let still = plan.interfaces.iter().filter_map(|ip| match &ip.step {
         plan::Step::Held(h) => Some(h.clone()),
         _ => None,
     });
-    let new = outcomes.iter().filter(|o| matches!(o.action, Some(("RolledBack", _)))).filter_map(|o| {
+    let new = outcomes.iter().filter(|o| o.retry == Retry::Held).filter_map(|o| {
         let ip = plan.interfaces.get(o.index)?;
-        (o.reason == HELD_REASON).then(|| Hold {
-            mac: ip.mac,
-            config_hash: ip.config_hash.clone(),
-            reason: HELD_REASON,
-            message: o.message.clone(),
-        })
+        Some(Hold { mac: ip.mac, config_hash: ip.config_hash.clone(), reason: HELD_REASON, message: o.message.clone() })
     });
     still.chain(new).collect()
 }
 
-/// The rollback reason that holds a configuration back until its spec changes.
+/// The reason a held configuration is reported with.
 const HELD_REASON: &str = "APIServerUnreachable";
 
 /// The status block of a pass. `outcomes` may be empty (gate refused, or only

@@ -344,11 +344,10 @@ cmd_init() {
         log "eth0 configured by NetworkManager"
     }
     start_networkd() {
-        run mkdir -p /etc/systemd/network /run/systemd/netif /etc/systemd/networkd.conf.d
-        # what the multinicd package ships (the lab sees the host's /usr, not the package)
-        # -p: installed before networkd starts, as a package installs it (multinicd checks)
-        run cp -p "$(dirname "$SELF")/../../systemd/networkd.conf.d/multinic.conf" /etc/systemd/networkd.conf.d/
-
+        run mkdir -p /etc/systemd/network /run/systemd/netif
+        # Start clearly after the drop-in was installed (multinicd tells the two apart
+        # to about 20 ms).
+        sleep 0.1
         run chown systemd-network:systemd-network /run/systemd/netif
         # the lab's primary, only when networkd is the one that configures it
         if [[ $manager == networkd ]]; then
@@ -436,6 +435,11 @@ EOF
     run ip -n peers addr add 192.0.2.1/24 dev gw0
     run ip -n peers link set gw0 up
     log "namespaces, mounts and eth0 ready"
+    # What the multinicd package ships (the lab sees the host's /usr, not the
+    # package), installed well before networkd starts: multinicd checks that
+    # networkd started after its configuration last changed.
+    run mkdir -p /etc/systemd/networkd.conf.d
+    run cp "$(dirname "$SELF")/../../systemd/networkd.conf.d/multinic.conf" /etc/systemd/networkd.conf.d/
 
     dbus-daemon --system --nofork --nopidfile --nosyslog >&5 2>&5 3>&- 4>&- 5>&- &
     DBUS_PID=$!

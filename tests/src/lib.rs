@@ -275,6 +275,30 @@ impl Lab {
         assert!(out.status.success(), "del-nic {name}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// A catch-all `.network` as images ship one (`20-wired.network`: DHCP on every
+    /// Ethernet NIC; the lab's primary has its own file, which sorts first), loaded.
+    pub fn catch_all_dhcp(&self) {
+        let out = self.run(
+            "sh",
+            &[
+                "-c",
+                "printf '[Match]\\nType=ether\\n\\n[Network]\\nDHCP=ipv4\\n' > /etc/systemd/network/20-wired.network",
+            ],
+        );
+        assert!(out.status.success(), "writing 20-wired.network: {}", String::from_utf8_lossy(&out.stderr));
+        let reload = self.run(
+            "busctl",
+            &[
+                "call",
+                "org.freedesktop.network1",
+                "/org/freedesktop/network1",
+                "org.freedesktop.network1.Manager",
+                "Reload",
+            ],
+        );
+        assert!(reload.status.success(), "networkd Reload: {}", String::from_utf8_lossy(&reload.stderr));
+    }
+
     /// Restart the lab's systemd-networkd (as `systemctl restart` would): the old one
     /// is stopped, a new one reads its configuration; returns once it is on the bus.
     pub fn restart_networkd(&self) {

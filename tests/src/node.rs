@@ -43,13 +43,27 @@ pub struct Node {
 impl Node {
     /// `None` when the e2e prerequisites are missing outside CI.
     pub async fn new(test: &str, nics: &[(&str, &str)]) -> Option<Node> {
-        Self::shaped(test, Manager::NetworkManager, ApiPath::Loopback, nics).await
+        Self::shaped(test, Manager::NetworkManager, false, ApiPath::Loopback, nics).await
     }
 
-    /// A node whose lab runs `manager` and reaches the API server as `api` says.
-    pub async fn shaped(test: &str, manager: Manager, api: ApiPath, nics: &[(&str, &str)]) -> Option<Node> {
+    /// A node whose lab runs `manager`, as distributions ship it when `stock` (NM
+    /// with auto-default on; networkd with a catch-all `.network` that runs DHCP on
+    /// every Ethernet NIC), and reaches the API server as `api` says.
+    pub async fn shaped(
+        test: &str,
+        manager: Manager,
+        stock: bool,
+        api: ApiPath,
+        nics: &[(&str, &str)],
+    ) -> Option<Node> {
         let cluster = Cluster::from_env().await?;
-        let mut lab = Lab::start_with(manager)?;
+        let mut lab = match (manager, stock) {
+            (Manager::NetworkManager, true) => Lab::start_stock()?,
+            _ => Lab::start_with(manager)?,
+        };
+        if stock && manager == Manager::Networkd {
+            lab.catch_all_dhcp();
+        }
         let ns = format!("e2e-{test}-{}", std::process::id());
         let name = format!("node-{test}");
         cluster.install_chart(&ns).await;

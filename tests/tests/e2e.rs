@@ -452,17 +452,28 @@ async fn api_server_outage_is_survived() {
 }
 
 /// The node reaches its API server over its own primary network (a relay behind the
-/// lab's gateway). A route into the API server's address is refused before anything
-/// is written. A default route that would take its path passes the planner (it is
-/// asked for explicitly), is applied, fails the check that the API server is still
-/// reached the same way, is rolled back, reported, and not tried again for the same
-/// spec; the fixed spec is applied. The primary's routes, rules and the path to the
-/// API server are the same at every step.
+/// lab's gateway), and its manager is set up as distributions ship it: the NIC the
+/// spec names got the manager's own DHCP configuration (NM's generated profile, a
+/// networkd catch-all) with a second default route. A route into the API server's
+/// address is refused before anything is written. A default route that would take
+/// its path passes the planner (it is asked for explicitly), is applied as a
+/// takeover, fails the check that the API server is still reached the same way, is
+/// rolled back — the NIC back under its kernel name with its DHCP configuration —
+/// reported, and not tried again for the same spec; the fixed spec is applied. The
+/// primary's routes, rules and the path to the API server are the same at every step.
 async fn api_server_path_is_never_cut(manager: Manager) {
     let test = format!("apipath-{}", manager.backend());
-    let Some(node) = Node::shaped(&test, manager, ApiPath::BehindGateway, &[("ens4", A), ("ens5", B)]).await else {
+    let nics = [("ens4", A), ("ens5", B)];
+    let Some(node) = Node::shaped(&test, manager, true, ApiPath::BehindGateway, &nics).await else {
         return;
     };
+    node.lab.dhcp("ens4", "10.60.0");
+    assert_eq!(node.lab.wait_default_route("ens4")["gateway"], "10.60.0.1");
+    let dhcp_address = || {
+        let v4 = node.lab.ipv4("ens4");
+        (v4.len() == 1 && v4[0].starts_with("10.60.0.1") && v4[0].ends_with("/24")).then_some(())
+    };
+    assert!(dhcp_address().is_some(), "ens4 has its DHCP address: {:?}", node.lab.ipv4("ens4"));
     let routing =
         || node.lab.routing_state(&[API_BEHIND_GATEWAY, "192.0.2.1"], &["ens4", "ens5", "multinic0", "multinic1"]);
     let before = routing();
@@ -484,7 +495,7 @@ async fn api_server_path_is_never_cut(manager: Manager) {
         .await;
     let refused = state_of(&cr, A).unwrap();
     assert!(refused.message.contains("contains the API server's address 203.0.113.10"), "{}", refused.message);
-    assert!(node.lab.ipv4("ens4").is_empty(), "nothing written for the refused interface");
+    assert!(dhcp_address().is_some(), "nothing written for the refused interface");
     assert_eq!(routing(), before);
 
     // A default route better than the primary's: the API server's path would move.
@@ -502,7 +513,8 @@ async fn api_server_path_is_never_cut(manager: Manager) {
     assert!(rolled.message.contains("the route to the API server 203.0.113.10 changed"), "{}", rolled.message);
     assert!(rolled.message.contains("rolled back"), "{}", rolled.message);
     assert_eq!(routing(), before, "rolled back: the primary and the API server's path are as before");
-    assert!(node.lab.ipv4("ens4").is_empty() && node.lab.link("ens4").is_some(), "address gone, name restored");
+    assert!(node.lab.link("ens4").is_some(), "renamed back");
+    eventually(WAIT, "the DHCP configuration back on ens4", || async { dhcp_address() }).await;
     let event = node.until_event("RolledBack").await;
     assert!(event.note.unwrap_or_default().contains("APIServerUnreachable"));
 
@@ -525,7 +537,8 @@ async fn api_server_path_is_never_cut(manager: Manager) {
     node.until_configured(gen3).await;
     let status = node.api.get(&node.name).await.unwrap().status.unwrap();
     let name = status.interface_statuses.iter().find(|(_, i)| i.mac_address == A).map(|(n, _)| n.clone()).unwrap();
-    assert_eq!(node.lab.ipv4(&name), vec!["10.60.0.10/24"]);
+    assert_eq!(node.lab.ipv4(&name), vec!["10.60.0.10/24"], "taken over: the DHCP address is gone");
+    assert!(node.lab.ip(&["route", "show", "default", "dev", &name]).as_array().unwrap().is_empty());
     let route = node.lab.ip(&["route", "show", "10.70.0.0/16"]);
     assert_eq!(route[0]["gateway"], "10.60.0.1", "{route:#}");
     assert_eq!(routing(), before);

@@ -649,8 +649,10 @@ on_both_backends!(
 /// hot-attached NIC and a second default route through it. Named in the spec, the
 /// NIC is taken over: multinic's profile replaces the generated one, the DHCP
 /// address and the default route go, the generated profile is deleted and NM
-/// records the NIC in no-auto-default.state, so that it does not come back after a
-/// cleanup either. The primary's routes are the same throughout.
+/// records the NIC in no-auto-default.state. The primary's routes are the same
+/// throughout, also after a cleanup. (That a NIC with a permanent MAC gets no new
+/// generated profile after a cleanup is shown by the VM node; a veth has none, so NM
+/// records it by name.)
 #[test]
 fn stock_networkmanager_dhcp_nic_is_taken_over() {
     let Some(lab) = Lab::start_stock() else { return };
@@ -679,19 +681,16 @@ fn stock_networkmanager_dhcp_nic_is_taken_over() {
     assert!(generated(&lab).is_empty(), "the generated profile is deleted");
     let state = lab.run("cat", &["/var/lib/NetworkManager/no-auto-default.state"]);
     let state = String::from_utf8_lossy(&state.stdout).to_lowercase();
-    // By permanent MAC where the NIC has one; a veth has none: by its kernel name.
+    // By permanent MAC where the NIC has one; a veth has none: by its name.
     assert!(
-        state.contains(A) || state.contains("interface-name:=ens4"),
+        state.contains(A) || state.contains("interface-name:=multinic0"),
         "NM remembers the NIC in no-auto-default.state: {state:?}"
     );
     assert_eq!(lab.routing_state(&["192.0.2.1", "8.8.8.8"], &["ens4", "multinic0"]), before);
 
     let out = lab.multinicd(&["cleanup"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    // NM would make a new profile at once; give it ample time to show it does not.
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    assert!(generated(&lab).is_empty(), "no generated profile came back");
-    assert!(lab.ipv4("ens4").is_empty(), "no DHCP address came back");
+    assert!(lab.link("ens4").is_some(), "the kernel name is back");
     assert_eq!(lab.routing_state(&["192.0.2.1", "8.8.8.8"], &["ens4", "multinic0"]), before);
 }
 
@@ -709,18 +708,7 @@ fn networkd_catch_all_dhcp_nic_is_taken_over() {
         let out = lab.run("sh", &["-c", &format!("printf '{text}' > /etc/systemd/network/{name}")]);
         assert!(out.status.success());
     };
-    write("20-wired.network", "[Match]\\nType=ether\\n\\n[Network]\\nDHCP=ipv4\\n");
-    let reload = lab.run(
-        "busctl",
-        &[
-            "call",
-            "org.freedesktop.network1",
-            "/org/freedesktop/network1",
-            "org.freedesktop.network1.Manager",
-            "Reload",
-        ],
-    );
-    assert!(reload.status.success());
+    lab.catch_all_dhcp();
     lab.add_nic("ens4", A, 1500);
     lab.dhcp("ens4", "10.80.0");
     assert_eq!(lab.wait_default_route("ens4")["gateway"], "10.80.0.1");
@@ -756,6 +744,7 @@ fn networkd_catch_all_dhcp_nic_is_taken_over() {
     assert_eq!(failed["reason"], "RolledBack", "{failed:#}");
     let message = failed["message"].as_str().unwrap();
     assert!(message.contains("networkd applies /etc/systemd/network/05-early.network to"), "{message}");
+    assert!(message.contains("not multinic's"), "{message}");
     assert!(lab.link("ens5").is_some(), "renamed back");
     assert_eq!(iface(&status, "multinic0")["state"], "Configured");
     assert_eq!(lab.routing_state(&["192.0.2.1", "8.8.8.8"], &["ens4", "ens5", "multinic0", "multinic1"]), before);
@@ -817,17 +806,17 @@ fn networkd_that_would_delete_foreign_rules_is_refused() {
     };
     sh("printf '[Network]\\nManageForeignRoutingPolicyRules=yes\\n' > /etc/systemd/networkd.conf.d/zz-local.conf");
     refused("configured with ManageForeignRoutingPolicyRules=yes");
-    // Changed after networkd started (its start time is known to the second here).
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Changed after networkd started (its start time is known to about 20 ms here).
+    std::thread::sleep(std::time::Duration::from_millis(200));
     sh("rm /etc/systemd/networkd.conf.d/zz-local.conf; touch /etc/systemd/networkd.conf.d/multinic.conf");
-    refused("restart systemd-networkd");
+    refused("systemd-networkd started before its configuration set ManageForeignRoutingPolicyRules=no");
     // Restarted, networkd has read them: applied, the rule kept. Rewriting the
     // drop-in with the same settings later (a package upgrade) changes nothing.
     lab.restart_networkd();
     let (code, status) = apply(&lab, &file);
     assert_eq!(code, 0, "{status:#}");
     assert_eq!(lab.ip(&["rule", "show"]), rules, "the CNI's rule survived the apply");
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::thread::sleep(std::time::Duration::from_millis(200));
     sh(
         "cp -a /etc/systemd/networkd.conf.d/multinic.conf /run/m && mv /run/m /etc/systemd/networkd.conf.d/multinic.conf",
     );

@@ -243,6 +243,24 @@ async fn dhcp_nic_is_taken_over(node: &ClusterNode) {
         assert!(state.contains(DHCP_MAC), "NM does not remember the NIC: {state:?}");
         assert_eq!(routes_and_addresses(guest, "ens3"), before, "the primary changed");
     });
+    // Out of the spec again: multinic's profile goes, the kernel name comes back, and
+    // NetworkManager, which remembers the NIC by its permanent MAC, makes no new
+    // profile for it.
+    let generation = node.patch_spec(json!({ "interfaces": [nic_value(1450)] })).await;
+    node.until_configured(generation).await;
+    vm(|| {
+        let guest = &node.vm;
+        let kernel = guest.wait_for("the NIC under its kernel name", WAIT, |g| {
+            let name = g.link_by_mac(DHCP_MAC)?["ifname"].as_str()?.to_string();
+            (!name.starts_with("multinic")).then_some(name)
+        });
+        // NM would make its profile within a second; give it ample time not to.
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        let profiles = guest.must("nmcli -t -f NAME,DEVICE connection show");
+        assert!(!profiles.contains(&format!(":{kernel}")), "a profile came back for {kernel}:\n{profiles}");
+        assert_eq!(routes_and_addresses(guest, &kernel)["addresses"], json!([]), "an address came back on {kernel}");
+        assert_eq!(routes_and_addresses(guest, "ens3"), before, "the primary changed");
+    });
 }
 
 /// Scenario 5 (networkd): the primary on an active-backup bond over two virtio NICs

@@ -10,7 +10,7 @@ mod transaction;
 use multinic_api::MacAddr;
 
 pub use select::{AnyBackend, select};
-pub use transaction::{Outcome, Verify, apply_plan, before_applying, remove_all};
+pub use transaction::{Outcome, Retry, Verify, apply_plan, before_applying, remove_all};
 
 use crate::observe::Generated;
 use crate::observe::netlink::NetlinkError;

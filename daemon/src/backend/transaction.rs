@@ -1,7 +1,9 @@
 //! Applying a plan: removals first (they free names), then interfaces wave by wave
 //! (see `Plan::waves`), each wave concurrently, each interface its own transaction:
-//! begin → rename → configure → verify → commit, or roll back (and rename back) on
-//! any failure. One interface failing never stops the others.
+//! begin → (take the NIC over from the manager's generated configuration) → rename
+//! → configure → verify (the link, the manager, the API server's path) → commit, or
+//! rename back and roll back on any failure. One interface failing never stops the
+//! others.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,7 @@ use tracing::{error, info, warn};
 use super::{Backend, BackendError};
 use crate::journal::ids;
 use crate::observe::netlink::Netlink;
-use crate::observe::reach::Guard;
+use crate::observe::reach::{Guard, Unreachable};
 use crate::plan::{self, InterfacePlan, Plan, Removal, Step};
 
 /// How one interface ended.
@@ -26,10 +28,38 @@ pub struct Outcome {
     pub reason: String,
     /// Detail.
     pub message: String,
-    /// What was done to get there (`Created`, `Updated`, `DriftRepaired`), for logs
-    /// and Events; the status shows only the resulting state, so that a later pass
-    /// that finds nothing to do reports the very same status.
+    /// What was done to get there (`Created`, `Updated`, `DriftRepaired`,
+    /// `RolledBack`), for logs and Events; the status shows only the resulting
+    /// state, so that a later pass that finds nothing to do reports the very same
+    /// status.
     pub action: Option<(&'static str, String)>,
+    /// When an interface that did not end configured is tried again.
+    pub retry: Retry,
+}
+
+/// When an interface that did not end configured is tried again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Retry {
+    /// On the next pass (an event, the resync).
+    #[default]
+    Normal,
+    /// Not before its spec changes: the same configuration would do the same again
+    /// (it moved the route to the API server).
+    Held,
+    /// Soon: it waits for an operator's step on the host that makes no event here
+    /// (restarting systemd-networkd).
+    Soon,
+}
+
+impl BackendError {
+    /// When an interface that failed with this error is tried again.
+    pub fn retry(&self) -> Retry {
+        match self {
+            BackendError::ApiServer { source: Unreachable::PathChanged { .. }, .. } => Retry::Held,
+            BackendError::NetworkdSettings { .. } => Retry::Soon,
+            _ => Retry::Normal,
+        }
+    }
 }
 
 /// The status message of a configured interface: the same whether this pass
@@ -132,6 +162,7 @@ pub fn before_applying(plan: &Plan) -> Vec<Outcome> {
                 reason: "Drifted".into(),
                 message: d.join("; "),
                 action: None,
+                retry: Retry::Normal,
             },
             Step::Create | Step::Update(_) => Outcome {
                 index: i,
@@ -139,6 +170,7 @@ pub fn before_applying(plan: &Plan) -> Vec<Outcome> {
                 reason: "Pending".into(),
                 message: String::new(),
                 action: None,
+                retry: Retry::Normal,
             },
             _ => settled(i, ip).expect("non-action steps are settled"),
         })
@@ -168,7 +200,7 @@ fn settled(index: usize, ip: &InterfacePlan) -> Option<Outcome> {
             warn!(interface = name, mac = %ip.mac, reason = b.reason(), message_id = ids::BLOCKED, "blocked: {b}");
         }
     }
-    Some(Outcome { index, state, reason, message, action: None })
+    Some(Outcome { index, state, reason, message, action: None, retry: Retry::Normal })
 }
 
 async fn apply_one<B: Backend>(
@@ -191,22 +223,15 @@ async fn apply_one<B: Backend>(
                 reason: e.reason().into(),
                 message: e.to_string(),
                 action: None,
+                retry: e.retry(),
             };
         }
     };
     let mut renamed_from: Option<String> = None;
     let mut created: Option<String> = None;
     let result: Result<(), BackendError> = async {
-        // The generated profile goes first, inside the transaction (a rollback brings
-        // it back), while the NIC still has its kernel name: NetworkManager records a
-        // NIC without a permanent MAC in no-auto-default.state by that name, which is
-        // the one it has again after a cleanup.
-        if let Some(t) = &ip.takeover {
-            backend.retire(&t.profile, ip.mac).await?;
-            info!(interface = %name, mac = %ip.mac, profile = %t.profile.id, "taking the NIC over from {}", t.profile);
-        }
         if let Some(from) = ip.rename_from() {
-            if ip.owned.as_ref().is_some_and(|o| o.active) {
+            if ip.owned.as_ref().is_some_and(|o| o.active) || ip.takeover.is_some() {
                 backend.release(&txn, &name, ip.mac).await?;
             }
             let mut ours = v4(&ip.owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default());
@@ -228,10 +253,37 @@ async fn apply_one<B: Backend>(
     }
     .await;
 
+    // Addresses that may be on the link while it is renamed back: what this change,
+    // multinic earlier, or the taken-over configuration (coming back) gave it.
+    let mut ours = v4(&ip.owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default());
+    ours.push(ipnet::IpNet::V4(ip.desired.address));
+    ours.extend(ip.takeover.iter().flat_map(|t| t.addresses.iter().copied()));
+    let rename_back = |mut message: String| async move {
+        if let Some(from) = &renamed_from
+            && let Err(rn) = net.rename(link.index, from, &ours).await
+        {
+            message.push_str(&format!(" (renaming back to {from}: {rn})"));
+        }
+        message
+    };
+    let result = match result {
+        // A checkpoint that expired before the commit was rolled back by NM itself.
+        Ok(()) => backend.commit(txn).await.map_err(|e| (e, None)),
+        Err(e) => Err((e, Some((txn, created)))),
+    };
     match result {
         Ok(()) => {
-            if let Err(e) = backend.commit(txn).await {
-                warn!(interface = %name, mac = %ip.mac, error = %e, "commit failed; the change stays applied");
+            // Only now, committed: NM's checkpoint rollback would bring a deleted
+            // generated profile back as a plain one, without NM_GENERATED.
+            if let Some(t) = &ip.takeover {
+                match backend.retire(&t.profile, ip.mac).await {
+                    Ok(()) => {
+                        info!(interface = %name, mac = %ip.mac, profile = %t.profile.id, "took the NIC over from {}", t.profile)
+                    }
+                    Err(e) => {
+                        warn!(interface = %name, mac = %ip.mac, profile = %t.profile.id, error = %e, "cannot retire {}", t.profile)
+                    }
+                }
             }
             let (action, detail) = match &ip.step {
                 Step::Update(plan::Change::Drift(d)) => ("DriftRepaired", format!("repaired: {}", d.join("; "))),
@@ -247,21 +299,19 @@ async fn apply_one<B: Backend>(
                 reason: "Configured".into(),
                 message,
                 action: Some((action, detail)),
+                retry: Retry::Normal,
             }
         }
-        Err(e) => {
-            let mut message = format!("{e}; rolled back");
-            if let Err(rb) = backend.rollback(txn, created.as_deref()).await {
+        Err((e, open)) => {
+            // Back under its kernel name first: the configuration that comes back
+            // with the rollback may give it addresses again.
+            let mut message = rename_back(format!("{e}; rolled back")).await;
+            if let Some((txn, created)) = open
+                && let Err(rb) = backend.rollback(txn, created.as_deref()).await
+            {
                 message.push_str(&format!(" (rollback: {rb})"));
             }
-            if let Some(from) = &renamed_from
-                && let Err(rn) = net.rename(link.index, from, &v4(&[ip.desired.address])).await
-            {
-                message.push_str(&format!(" (renaming back to {from}: {rn})"));
-            }
             error!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, message_id = ids::ROLLED_BACK, "apply failed, rolled back");
-            // A verify or backend failure may pass (carrier, a busy manager); a cut
-            // API server path comes back with the same configuration.
             let reason = match &e {
                 BackendError::ApiServer { .. } => e.reason(),
                 _ => "RolledBack",
@@ -272,6 +322,7 @@ async fn apply_one<B: Backend>(
                 reason: reason.into(),
                 message,
                 action: Some(("RolledBack", e.to_string())),
+                retry: e.retry(),
             }
         }
     }
@@ -300,10 +351,13 @@ async fn wait_verified<B: Backend>(
                     Some(why) => vec![why],
                 },
                 Err(mut d) => {
-                    if poll.is_multiple_of(ASK_MANAGER_EVERY)
-                        && let Some(why) = backend.confirm(txn).await?
-                    {
-                        d.push(why);
+                    if poll.is_multiple_of(ASK_MANAGER_EVERY) {
+                        match backend.confirm(txn).await {
+                            Ok(why) => d.extend(why),
+                            Err(e @ BackendError::OtherFile { .. }) => return Err(e),
+                            // A passing D-Bus hiccup: the kernel's view decides.
+                            Err(_) => {}
+                        }
                     }
                     d
                 }
@@ -311,6 +365,13 @@ async fn wait_verified<B: Backend>(
             None => vec!["link vanished".into()],
         };
         if start.elapsed() >= timeout {
+            // The manager's last word says why, when it knows (another file wins).
+            let mut diffs = diffs;
+            match backend.confirm(txn).await {
+                Ok(Some(why)) if !diffs.contains(&why) => diffs.push(why),
+                Err(e @ BackendError::OtherFile { .. }) => return Err(e),
+                _ => {}
+            }
             return Err(BackendError::Verify {
                 iface: name.into(),
                 mac: ip.mac,
@@ -326,3 +387,30 @@ async fn wait_verified<B: Backend>(
 const VERIFY_POLL: Duration = Duration::from_millis(10);
 /// Every how many polls the manager is asked while the kernel is not there yet.
 const ASK_MANAGER_EVERY: u32 = 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only a change that moved the route to the API server is held until its spec
+    /// changes: a handshake that fails over the same route may be the API server's
+    /// own trouble, and the next pass tries again.
+    #[test]
+    fn only_a_moved_route_holds_a_configuration() {
+        let mac: multinic_api::MacAddr = "fa:16:3e:00:00:01".parse().unwrap();
+        let api = |source| BackendError::ApiServer { iface: "multinic0".into(), mac, source };
+        let moved = api(Unreachable::PathChanged {
+            server: "203.0.113.10".parse().unwrap(),
+            before: "via 192.0.2.1 dev eth0".into(),
+            after: "via 10.60.0.1 dev multinic0".into(),
+        });
+        assert_eq!(moved.retry(), Retry::Held);
+        assert_eq!(moved.reason(), "APIServerUnreachable");
+        let server = "203.0.113.10:6443".parse().unwrap();
+        let timeout = api(Unreachable::Timeout { server, millis: 3000 });
+        assert_eq!(timeout.retry(), Retry::Normal);
+        assert_eq!(timeout.reason(), "APIServerUnreachable");
+        let settings = BackendError::NetworkdSettings { iface: "ens4".into(), mac, why: "restart it".into() };
+        assert_eq!(settings.retry(), Retry::Soon);
+    }
+}

@@ -21,7 +21,7 @@ use multinic_api::{FINALIZER, MacAddr, MultiNicNodeConfig, MultiNicNodeConfigSta
 use tracing::{info, warn};
 
 use super::{Exit, Fatal, connect};
-use crate::backend::{AnyBackend, Backend, BackendError, before_applying, remove_all};
+use crate::backend::{AnyBackend, Backend, BackendError, Retry, before_applying, remove_all};
 use crate::config::Settings;
 use crate::notify::{notify, watchdog_interval};
 use crate::observe::netlink::{self, Event, Netlink};
@@ -253,7 +253,7 @@ async fn apply(cr: &MultiNicNodeConfig, mut valid: ValidSpec, ctx: &Ctx) -> Resu
     mark_ready(ctx, &format!("{state}: {}", status.message.clone().unwrap_or_default()));
     // An operator's step on the host (restarting systemd-networkd) makes no event
     // this daemon sees: look again soon rather than at the next resync.
-    let waiting_on_host = executed.outcomes.iter().any(|o| o.reason == "NetworkdSettings");
+    let waiting_on_host = executed.outcomes.iter().any(|o| o.retry == Retry::Soon);
     Ok(Action::requeue(if waiting_on_host { s.resync_interval.min(HOST_RECHECK) } else { s.resync_interval }))
 }
 

@@ -17,18 +17,17 @@ use super::netlink::{Netlink, NetlinkError};
 use super::{Link, PathTo};
 
 /// The API server as this node reaches it: where, and how to shake hands with it
-/// (the kubeconfig's CA, client certificate and server name).
+/// (the kubeconfig's server name, CA and client certificate), when that is known.
 #[derive(Clone)]
 pub struct ApiServer {
     /// Its address and port.
     pub addr: SocketAddr,
-    name: ServerName<'static>,
-    tls: Arc<ClientConfig>,
+    tls: Option<(ServerName<'static>, Arc<ClientConfig>)>,
 }
 
 impl std::fmt::Debug for ApiServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiServer").field("addr", &self.addr).field("name", &self.name).finish()
+        f.debug_struct("ApiServer").field("addr", &self.addr).field("tls", &self.tls.as_ref().map(|t| &t.0)).finish()
     }
 }
 
@@ -77,9 +76,10 @@ pub enum Unreachable {
 }
 
 impl ApiServer {
-    /// The API server at `addr`, verified as `name` with `tls`.
-    pub fn new(addr: SocketAddr, name: ServerName<'static>, tls: ClientConfig) -> Self {
-        ApiServer { addr, name, tls: Arc::new(tls) }
+    /// The API server at `addr`, verified as `name` with `tls` when given (without,
+    /// only its route is checked).
+    pub fn new(addr: SocketAddr, tls: Option<(ServerName<'static>, ClientConfig)>) -> Self {
+        ApiServer { addr, tls: tls.map(|(name, config)| (name, Arc::new(config))) }
     }
 
     /// A TCP connect and a TLS handshake (no request), within `timeout`. A fresh
@@ -87,10 +87,11 @@ impl ApiServer {
     /// before the change, over a path that no longer exists.
     pub async fn handshake(&self, timeout: Duration) -> Result<(), Unreachable> {
         let server = self.addr;
+        let Some((name, tls)) = &self.tls else { return Ok(()) };
         let attempt = async {
             let tcp = TcpStream::connect(server).await.map_err(|source| Unreachable::Connect { server, source })?;
-            TlsConnector::from(self.tls.clone())
-                .connect(self.name.clone(), tcp)
+            TlsConnector::from(tls.clone())
+                .connect(name.clone(), tcp)
                 .await
                 .map_err(|source| Unreachable::Tls { server, source })?;
             Ok(())
@@ -116,7 +117,7 @@ impl<'a> Guard<'a> {
     pub async fn measure(server: &'a ApiServer, net: &Netlink, timeout: Duration) -> Result<Guard<'a>, NetlinkError> {
         let path = net.route_to(server.addr.ip()).await?;
         let handshake = match server.handshake(timeout).await {
-            Ok(()) => true,
+            Ok(()) => server.tls.is_some(),
             Err(e) => {
                 tracing::warn!(error = %e, "the API server does not answer before the change; only its route is checked");
                 false

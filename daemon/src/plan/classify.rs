@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::Owned;
 use super::safety::Policy;
-use crate::observe::{Generated, Host, Link};
+use crate::observe::{DefaultRoute, Generated, Host, Link};
 
 /// What a link is to multinic.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -177,24 +177,43 @@ pub fn classify(host: &Host, owned: &[Owned], explicit_default: &[MacAddr], poli
         .collect()
 }
 
-/// The links that keep the node reachable, with why.
+/// The links that keep the node reachable, with why: the way to the API server,
+/// every link with a default route that someone configured for it, and a link
+/// whose default route only the manager's own catch-all put there when that route
+/// is what the node's traffic takes — no such link's default route is at least as
+/// good (ties: `DHCP` on every NIC gives them all metric 1024 on networkd).
 fn primaries(host: &Host, owned: &[Owned], explicit_default: &[MacAddr]) -> HashMap<u32, Protection> {
     let mut out = HashMap::new();
-    let best = |v6: bool| host.defaults.iter().filter(|r| r.v6 == v6).map(|r| r.metric).min();
-    for r in &host.defaults {
-        let Some(link) = host.link(r.oif) else { continue };
-        let mac = link.hw_mac();
-        let ours = mac.is_some_and(|m| owned.iter().any(|o| o.mac == m) && explicit_default.contains(&m));
-        let generated_only =
-            host.generated.iter().any(|g: &Generated| g.iface == link.name) && best(r.v6) != Some(r.metric);
-        if !ours && !generated_only {
-            out.insert(r.oif, Protection::DefaultRoute);
+    let generated =
+        |oif: u32| host.link(oif).is_some_and(|l| host.generated.iter().any(|g: &Generated| g.iface == l.name));
+    let ours = |oif: u32| {
+        host.link(oif)
+            .and_then(Link::hw_mac)
+            .is_some_and(|m| owned.iter().any(|o| o.mac == m) && explicit_default.contains(&m))
+    };
+    let routes: Vec<&DefaultRoute> =
+        host.defaults.iter().filter(|r| host.link(r.oif).is_some() && !ours(r.oif)).collect();
+    for r in routes.iter().filter(|r| !generated(r.oif)) {
+        out.insert(r.oif, Protection::DefaultRoute);
+    }
+    let api = host.api.as_ref().and_then(|a| a.oif.map(|oif| (oif, a.to)));
+    let firm = |oif: u32| out.contains_key(&oif) || api.is_some_and(|(a, _)| a == oif);
+    let firm_metrics = |v6: bool| routes.iter().filter(move |r| r.v6 == v6 && firm(r.oif)).map(|r| r.metric);
+    let mut catch_all = Vec::new();
+    for r in routes.iter().filter(|r| generated(r.oif) && !firm(r.oif)) {
+        let carries = match firm_metrics(r.v6).min() {
+            Some(best_firm) => r.metric < best_firm,
+            None => !routes.iter().any(|o| o.v6 == r.v6 && o.metric < r.metric),
+        };
+        if carries {
+            catch_all.push(r.oif);
         }
     }
-    if let Some(api) = &host.api
-        && let Some(oif) = api.oif
-    {
-        out.insert(oif, Protection::ApiServer { server: api.to });
+    for oif in catch_all {
+        out.insert(oif, Protection::DefaultRoute);
+    }
+    if let Some((oif, server)) = api {
+        out.insert(oif, Protection::ApiServer { server });
     }
     out
 }

@@ -214,8 +214,9 @@ pub struct InterfacePlan {
     /// [`config_hash`] of the desired configuration.
     #[serde(skip)]
     pub config_hash: String,
-    /// NetworkManager's generated profile on the link, which multinic takes over,
-    /// and the addresses it gave.
+    /// The manager's generated configuration on the link (NM's auto-default
+    /// profile, a networkd catch-all), which multinic takes over, and the addresses
+    /// it gave.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub takeover: Option<Takeover>,
     /// Interfaces (indices into [`Plan::interfaces`]) that must be applied first,
@@ -234,7 +235,7 @@ impl InterfacePlan {
     }
 }
 
-/// A NIC held by NetworkManager's own generated profile, taken over.
+/// A NIC held only by the manager's own generated configuration, taken over.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Takeover {
     /// The profile.

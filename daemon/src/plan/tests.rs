@@ -455,14 +455,39 @@ fn a_nic_held_by_nms_generated_profile_is_taken_over() {
     let t = p.interfaces[0].takeover.as_ref().expect("takeover planned");
     assert_eq!(t.profile.handle, "/s/7");
     assert_eq!(t.addresses, vec!["10.50.0.77/24".parse::<IpNet>().unwrap()]);
-    // The best default route through it is what a primary on that profile looks like.
+    // A tie with the primary's default route: the primary's carries the traffic.
     let p = plan(&[want(mac(1), "10.50.0.10/24")], &generated(100), &[], &[], &Policy::default());
+    assert_eq!(p.interfaces[0].step, Step::Create);
+    // The best default route through it is what a primary on that profile looks like.
+    let p = plan(&[want(mac(1), "10.50.0.10/24")], &generated(99), &[], &[], &Policy::default());
     assert_eq!(p.interfaces[0].step, Step::Blocked(Block::Protected(Protection::DefaultRoute)));
     // And the link to the API server is the primary whatever holds it.
     let mut h = generated(101);
     h.api = Some(PathTo { to: "10.50.0.2".parse().unwrap(), oif: Some(3), gateway: None });
     let p = plan(&[want(mac(1), "10.50.0.10/24")], &h, &[], &[], &Policy::default());
     assert!(matches!(&p.interfaces[0].step, Step::Blocked(Block::Protected(Protection::ApiServer { .. }))));
+}
+
+/// A stock networkd image: one catch-all gives every NIC DHCP, so the primary and
+/// the new NIC both hold default routes of metric 1024. The way to the API server
+/// tells the primary; without one, a tie protects both.
+#[test]
+fn catch_all_default_routes_tie_and_the_api_server_tells_the_primary() {
+    let mut h = generated(1024);
+    h.defaults[0].metric = 1024;
+    h.generated.push(Generated {
+        iface: "eth0".into(),
+        id: "/usr/lib/systemd/network/89-ethernet.network".into(),
+        handle: "/usr/lib/systemd/network/89-ethernet.network".into(),
+        kind: crate::observe::GeneratedKind::NetworkdCatchAll,
+    });
+    let step =
+        |h: &Host| plan(&[want(mac(1), "10.50.0.10/24")], h, &[], &[], &Policy::default()).interfaces[0].step.clone();
+    assert_eq!(step(&h), Step::Blocked(Block::Protected(Protection::DefaultRoute)));
+    h.api = Some(PathTo { to: "192.0.2.100".parse().unwrap(), oif: Some(2), gateway: None });
+    assert_eq!(step(&h), Step::Create);
+    let roles = classify(&h, &[], &[], &Policy::default());
+    assert!(matches!(roles[&2], Role::Protected(Protection::ApiServer { .. })), "{roles:?}");
 }
 
 fn conflict_of(d: ValidInterface, h: &Host) -> String {

@@ -35,7 +35,7 @@ pub fn results(plan: &Plan, outcomes: &[Outcome]) -> Vec<InterfaceResult> {
 }
 
 /// NICs on the host that nobody configures: links the classification calls free
-/// (or held only by NetworkManager's generated profile), not in the spec.
+/// (or held only by the manager's generated configuration), not in the spec.
 pub fn discovered(host: &Host, plan: &Plan, owned: &[Owned], policy: &Policy) -> Vec<DiscoveredNic> {
     let roles = classify(host, owned, &[], policy);
     let mut out: Vec<DiscoveredNic> = host

@@ -54,21 +54,21 @@ async fn api_server(config: &kube::Config) -> Option<ApiServer> {
             }
         }
     };
+    // Without TLS settings the route to the API server is still protected and
+    // checked; only the handshake is not.
     let name = config.tls_server_name.as_deref().unwrap_or(host);
-    let name = match ServerName::try_from(name.to_string()) {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::warn!(server = %url, error = %e, "the API server's name is not a TLS server name; its handshake is not checked");
-            return None;
-        }
-    };
-    match config.rustls_client_config() {
-        Ok(tls) => Some(ApiServer::new(SocketAddr::new(ip, port), name, tls)),
-        Err(e) => {
-            tracing::warn!(server = %url, error = %e, "no TLS settings for the API server; its path is not protected");
+    let tls = match (ServerName::try_from(name.to_string()), config.rustls_client_config()) {
+        (Ok(name), Ok(tls)) => Some((name, tls)),
+        (Err(e), _) => {
+            tracing::warn!(server = %url, error = %e, "the API server's name is not a TLS server name; only its route is checked after a change");
             None
         }
-    }
+        (_, Err(e)) => {
+            tracing::warn!(server = %url, error = %e, "no TLS settings for the API server; only its route is checked after a change");
+            None
+        }
+    };
+    Some(ApiServer::new(SocketAddr::new(ip, port), tls))
 }
 
 /// The node's CRs as the API server stores them, decoded by the daemon itself

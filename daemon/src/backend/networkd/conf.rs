@@ -19,23 +19,32 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const CONF_DIRS: &[&str] =
     &["/etc/systemd", "/run/systemd", "/usr/local/lib/systemd", "/usr/lib/systemd", "/lib/systemd"];
 
-/// Records the start (µs since the epoch) of a networkd known to run with both
-/// settings off. Under /run: a new boot starts a new networkd.
+/// Records which networkd start is known to run with both settings off. Under
+/// /run: a new boot starts a new networkd.
 pub const VERIFIED: &str = "/run/multinic/networkd-settings-verified";
 
-/// The networkd start recorded in `path`, if any.
-pub fn verified(path: &Path) -> Option<SystemTime> {
-    let us: u64 = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
-    Some(UNIX_EPOCH + Duration::from_micros(us))
+/// One start of systemd-networkd: when, and what tells it from any other start
+/// (systemd's timestamp, or the process and its start in clock ticks) — the time
+/// itself is derived from clocks and may differ by milliseconds between readings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Started {
+    /// When it started.
+    pub at: SystemTime,
+    /// Which start it was.
+    pub id: String,
 }
 
-/// Record that the networkd started at `started` runs with both settings off.
-pub fn record_verified(path: &Path, started: SystemTime) -> std::io::Result<()> {
-    let us = started.duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+/// Whether `path` records this start.
+pub fn verified(path: &Path, started: &Started) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| t.trim() == started.id)
+}
+
+/// Record that this start of networkd runs with both settings off.
+pub fn record_verified(path: &Path, started: &Started) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(path, format!("{us}\n"))
+    std::fs::write(path, format!("{}\n", started.id))
 }
 
 /// The two settings as networkd's configuration files set them.
@@ -192,10 +201,11 @@ mod tests {
     fn a_verified_start_is_recorded_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("multinic/verified");
-        assert_eq!(verified(&path), None);
-        let started = UNIX_EPOCH + Duration::from_micros(1_733_350_000_123_456);
-        record_verified(&path, started).unwrap();
-        assert_eq!(verified(&path), Some(started));
+        let started = Started { at: UNIX_EPOCH + Duration::from_secs(1_733_350_000), id: "pid:35:537047".into() };
+        assert!(!verified(&path, &started));
+        record_verified(&path, &started).unwrap();
+        assert!(verified(&path, &started));
+        assert!(!verified(&path, &Started { id: "pid:36:537999".into(), ..started }), "another start");
     }
 
     #[test]

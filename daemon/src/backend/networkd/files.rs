@@ -161,10 +161,16 @@ fn names(prefix: &str, mac: MacAddr) -> (String, String) {
 }
 
 /// Whether a `.network` file's `[Match]` takes any link of a kind rather than this
-/// very NIC: no `MACAddress=`/`PermanentMACAddress=` naming `mac`, no `Name=` naming
-/// `name` without a glob. Such a file is a distribution's catch-all (DHCP on every
-/// `en*`); one that names the NIC is someone's deliberate configuration.
+/// very NIC: nothing in it names the NIC — no `MACAddress=`/`PermanentMACAddress=`
+/// with `mac` (in any of systemd's spellings), no `Name=`/`OriginalName=`/`Path=`
+/// without a glob. Such a file is a distribution's catch-all (DHCP on every `en*`,
+/// every `Type=ether`, every `Driver=`); one that names the NIC is someone's
+/// deliberate configuration.
 pub fn is_catch_all(text: &str, name: &str, mac: MacAddr) -> bool {
+    let hex =
+        |s: &str| -> String { s.chars().filter(char::is_ascii_hexdigit).collect::<String>().to_ascii_lowercase() };
+    let ours = hex(&mac.to_string());
+    let glob = |w: &str| w.contains(['*', '?', '[']) || w.starts_with('!');
     let mut in_match = false;
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
@@ -172,10 +178,11 @@ pub fn is_catch_all(text: &str, name: &str, mac: MacAddr) -> bool {
             continue;
         }
         let Some((key, value)) = line.split_once('=').filter(|_| in_match) else { continue };
-        let words = value.split_whitespace();
+        let mut words = value.split_whitespace();
         let specific = match key.trim() {
-            "MACAddress" | "PermanentMACAddress" => words.filter_map(|w| w.parse::<MacAddr>().ok()).any(|m| m == mac),
-            "Name" => words.into_iter().any(|w| w == name && !w.contains(['*', '?', '['])),
+            "MACAddress" | "PermanentMACAddress" => words.any(|w| hex(w) == ours),
+            "Name" => words.any(|w| w == name && !glob(w)),
+            "OriginalName" | "Path" => words.any(|w| !glob(w)),
             _ => false,
         };
         if specific {
@@ -293,6 +300,8 @@ mod tests {
             "[Match]\nType=ether\n[Network]\nDHCP=ipv4\n",
             "[Network]\nDHCP=yes\n",
             "[Match]\nName=ens4*\nMACAddress=fa:16:3e:00:00:99\n",
+            "[Match]\nDriver=virtio_net\n",
+            "[Match]\nPath=pci-*\n",
         ] {
             assert!(is_catch_all(catch_all, "ens4", mac), "{catch_all}");
         }
@@ -301,6 +310,9 @@ mod tests {
             "[Match]\nPermanentMACAddress=FA:16:3E:1C:1A:6E\n",
             "[Match]\nName=eth0 ens4\n",
             "[Match]\n Name = ens4\n",
+            "[Match]\nMACAddress=fa-16-3e-1c-1a-6e\n",
+            "[Match]\nMACAddress=fa16.3e1c.1a6e\n",
+            "[Match]\nPath=pci-0000:00:05.0\n",
         ] {
             assert!(!is_catch_all(specific, "ens4", mac), "{specific}");
         }

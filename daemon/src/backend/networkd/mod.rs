@@ -114,13 +114,13 @@ impl NetworkdBackend {
         // Unknown start: the settings in the files are all there is to go by.
         let Some(started) = self.started().await else { return Ok(()) };
         let verified = Path::new(conf::VERIFIED);
-        if conf::verified(verified) == Some(started) {
+        if conf::verified(verified, &started) {
             return Ok(());
         }
-        match settings.problem(Some(started)) {
+        match settings.problem(Some(started.at)) {
             Some(why) => Err(refuse(why)),
             None => {
-                if let Err(e) = conf::record_verified(verified, started) {
+                if let Err(e) = conf::record_verified(verified, &started) {
                     tracing::debug!(error = %e, path = conf::VERIFIED, "cannot record networkd's verified start");
                 }
                 Ok(())
@@ -130,12 +130,12 @@ impl NetworkdBackend {
 
     /// When systemd-networkd started: from systemd, else (no systemd: a container,
     /// the test lab) from its process. `None` when neither tells.
-    async fn started(&self) -> Option<SystemTime> {
+    async fn started(&self) -> Option<conf::Started> {
         if let Ok(unit) = NetworkdUnitProxy::builder(&self.conn).cache_properties(CacheProperties::No).build().await
             && let Ok(us) = unit.active_enter_timestamp().await
             && us > 0
         {
-            return Some(UNIX_EPOCH + Duration::from_micros(us));
+            return Some(conf::Started { at: UNIX_EPOCH + Duration::from_micros(us), id: format!("systemd:{us}") });
         }
         let bus = zbus::fdo::DBusProxy::new(&self.conn).await.ok()?;
         let name = zbus::names::BusName::try_from(NETWORKD_BUS_NAME).ok()?;
@@ -231,16 +231,16 @@ impl NetworkdBackend {
     }
 }
 
-/// When process `pid` started, at the latest: `/proc/PID/stat` field 22 (clock
-/// ticks after boot; USER_HZ is 100 on every Linux ABI) after the boot time of
-/// `/proc/stat`, which is in whole seconds: one more second is added, so that a file
-/// written just before networkd started does not count as newer.
-fn process_start(pid: u32) -> Option<SystemTime> {
+/// When process `pid` started: `/proc/PID/stat` field 22, clock ticks after boot
+/// (USER_HZ is 100 on every Linux ABI), after the boot time that `/proc/uptime`
+/// gives to the hundredth of a second (`btime` in `/proc/stat` is in whole
+/// seconds, too coarse to tell a file written just before networkd started).
+fn process_start(pid: u32) -> Option<conf::Started> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let ticks: u64 = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()?;
-    let proc_stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let boot: u64 = proc_stat.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(boot + 1) + Duration::from_millis(ticks * 10))
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime").ok()?.split_whitespace().next()?.parse().ok()?;
+    let boot = SystemTime::now().checked_sub(Duration::from_secs_f64(uptime))?;
+    Some(conf::Started { at: boot + Duration::from_millis(ticks * 10), id: format!("pid:{pid}:{ticks}") })
 }
 
 /// The `.network` networkd applies to link `index`, from its state file.
@@ -357,15 +357,17 @@ impl Backend for NetworkdBackend {
             }
             Err(e) => return Err(call(e)),
         };
-        if let Some(file) = file.filter(|f| Path::new(f) != txn.network) {
-            return Err(BackendError::OtherFile {
+        match file.filter(|f| Path::new(f) != txn.network) {
+            // Settled with another file: waiting will not change that.
+            Some(file) if state == "configured" || state == "failed" => Err(BackendError::OtherFile {
                 iface: txn.iface.clone(),
                 mac: txn.mac,
                 file,
                 ours: txn.network.display().to_string(),
-            });
+            }),
+            Some(file) => Ok(Some(format!("networkd applies {file} to the link ({state}), not multinic's file"))),
+            None => Ok((state != "configured").then(|| format!("networkd reports the link {state}, not configured"))),
         }
-        Ok((state != "configured").then(|| format!("networkd reports the link {state}, not configured")))
     }
 
     async fn commit(&self, _txn: Snapshot) -> Result<(), BackendError> {

@@ -249,7 +249,8 @@ impl Backend for NetworkManagerBackend {
     /// `/var/lib/NetworkManager/no-auto-default.state`, as it does for every deleted
     /// auto-default profile, and never generates one for this NIC again — also not
     /// after multinic's own profile is removed, when a DHCP default route through a
-    /// secondary NIC would be the last thing the node needs.
+    /// secondary NIC would be the last thing the node needs. NM records it by its
+    /// permanent MAC; a NIC without one (a veth) by its current name, `multinicN`.
     async fn retire(&self, generated: &Generated, mac: MacAddr) -> Result<(), BackendError> {
         self.delete(&generated.handle, &generated.iface, mac).await
     }
