@@ -826,6 +826,20 @@ fn networkd_that_would_delete_foreign_rules_is_refused() {
     assert_eq!(lab.ip(&["rule", "show"]), rules);
 }
 
+/// udev keeps a renamed NIC's old name as an alternative name (systemd 252 does it
+/// when multinic renames `ens6` to `multinic1`); the kernel then refuses that name as
+/// taken, even for the link itself. Cleanup drops the altname and gives the name back.
+#[test]
+fn a_kernel_name_kept_as_altname_is_given_back() {
+    let Some(lab) = lab_with(Manager::NetworkManager, &[("ens4", A)]) else { return };
+    assert_eq!(apply(&lab, &lab.write("node.yaml", &two_nics_first_only())).0, 0);
+    must(&lab, &["link", "property", "add", "dev", "multinic0", "altname", "ens4"]);
+    let out = lab.multinicd(&["cleanup"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let link = lab.link("ens4").expect("the kernel name is back");
+    assert_eq!(link["address"], A);
+}
+
 /// networkd: an admin's own `.network` (no multinic header) is never touched, by
 /// apply or by cleanup, even when it matches a NIC multinic does not manage.
 #[test]

@@ -250,10 +250,20 @@ async fn dhcp_nic_is_taken_over(node: &ClusterNode) {
     node.until_configured(generation).await;
     vm(|| {
         let guest = &node.vm;
-        let kernel = guest.wait_for("the NIC under its kernel name", WAIT, |g| {
-            let name = g.link_by_mac(DHCP_MAC)?["ifname"].as_str()?.to_string();
-            (!name.starts_with("multinic")).then_some(name)
-        });
+        let deadline = Instant::now() + WAIT;
+        let kernel = loop {
+            let name = guest.link_by_mac(DHCP_MAC).and_then(|l| l["ifname"].as_str().map(str::to_string));
+            match name {
+                Some(name) if !name.starts_with("multinic") => break name,
+                _ if Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(500)),
+                _ => panic!(
+                    "the NIC did not get its kernel name back: {:?}\n{}\njournal:\n{}",
+                    name,
+                    guest.ip("addr"),
+                    guest.journal("multinicd")
+                ),
+            }
+        };
         // NM would make its profile within a second; give it ample time not to.
         std::thread::sleep(std::time::Duration::from_secs(5));
         let profiles = guest.must("nmcli -t -f NAME,DEVICE connection show");

@@ -47,6 +47,11 @@ pub struct Link {
     /// macvlan's parent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lower: Option<u32>,
+    /// Alternative names (`IFLA_ALT_IFNAME`): udev gives a NIC its other
+    /// predictable names, and keeps the old one when it is renamed. They share the
+    /// kernel's namespace with link names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub altnames: Vec<String>,
 }
 
 impl Link {
@@ -67,6 +72,11 @@ impl Link {
     /// Operationally up; `unknown` counts, as drivers without carrier reporting use it.
     pub fn has_carrier(&self) -> bool {
         matches!(self.oper_state.as_str(), "up" | "unknown")
+    }
+
+    /// Whether it carries `name`, as its name or one of its alternative names.
+    pub fn is_called(&self, name: &str) -> bool {
+        self.name == name || self.altnames.iter().any(|a| a == name)
     }
 
     /// IPv4 addresses someone gave the link.

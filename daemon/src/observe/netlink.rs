@@ -13,7 +13,7 @@ use rtnetlink::packet_core::NetlinkPayload;
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage, State};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage, Prop, State};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteType};
 use rtnetlink::{Handle, LinkUnspec, MulticastGroup, RouteMessageBuilder};
 use tokio::sync::mpsc;
@@ -312,6 +312,14 @@ impl Netlink {
         if link.up {
             set(LinkUnspec::new_with_index(index).down().build(), "set down").await?;
         }
+        // udev keeps a renamed NIC's old name as an alternative name; a name is
+        // taken (EEXIST) while it is one, even the link's own.
+        if link.altnames.iter().any(|a| a == to) {
+            let _turn = self.turn.lock().await;
+            self.handle.link().property_del(index).alt_ifname(&[to]).execute().await.map_err(|source| {
+                NetlinkError::Set { op: "drop the alternative name", name: link.name.clone(), index, source }
+            })?;
+        }
         set(LinkUnspec::new_with_index(index).name(to.to_string()).build(), "rename").await?;
         if link.up {
             set(LinkUnspec::new_with_index(index).up().build(), "set up").await?;
@@ -368,6 +376,7 @@ fn to_link(msg: LinkMessage) -> Link {
         kind: None,
         master: None,
         lower: None,
+        altnames: Vec::new(),
     };
     let mut lower_elsewhere = false;
     for attr in msg.attributes {
@@ -380,6 +389,15 @@ fn to_link(msg: LinkMessage) -> Link {
             LinkAttribute::Controller(m) if m != 0 => link.master = Some(m),
             LinkAttribute::Link(l) if l != 0 => link.lower = Some(l),
             LinkAttribute::LinkNetNsId(_) => lower_elsewhere = true,
+            LinkAttribute::PropList(props) => {
+                link.altnames = props
+                    .into_iter()
+                    .filter_map(|p| match p {
+                        Prop::AltIfName(n) => Some(n),
+                        _ => None,
+                    })
+                    .collect()
+            }
             LinkAttribute::LinkInfo(infos) => {
                 link.kind = infos.into_iter().find_map(|i| match i {
                     LinkInfo::Kind(k) => Some(k.to_string()),

@@ -409,7 +409,7 @@ fn resolve_name_holders(plan: &mut Plan, links: &[Link]) {
         if !matches!(this.step, Step::Create | Step::Update(_)) {
             continue;
         }
-        let Some(holder) = links.iter().find(|l| &l.name == name && l.index != own.index) else {
+        let Some(holder) = links.iter().find(|l| l.is_called(name) && l.index != own.index) else {
             continue;
         };
         let restored = plan
@@ -506,7 +506,7 @@ fn removal(owned: &Owned, links: &[Link]) -> Removal {
     let restore_name = match (link, &owned.original_name) {
         (Some(l), Some(original)) if l.name == owned.name && original != &l.name => {
             // Never restore onto a name another link carries now.
-            (!links.iter().any(|other| &other.name == original)).then(|| original.clone())
+            (!links.iter().any(|other| other.index != l.index && other.is_called(original))).then(|| original.clone())
         }
         _ => None,
     };

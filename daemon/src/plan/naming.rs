@@ -50,7 +50,7 @@ pub(crate) fn assign(
         let own_index = found[i].link().map(|l| l.index);
         let free = (0..10).map(|n| format!("multinic{n}")).find(|candidate| {
             !names.iter().flatten().any(|n| n == candidate)
-                && !links.iter().any(|l| &l.name == candidate && Some(l.index) != own_index)
+                && !links.iter().any(|l| l.is_called(candidate) && Some(l.index) != own_index)
         });
         names[i] = free;
     }

@@ -42,6 +42,7 @@ fn link(index: u32, name: &str, m: MacAddr) -> Link {
         kind: None,
         master: None,
         lower: None,
+        altnames: vec![],
     }
 }
 
@@ -209,6 +210,21 @@ fn removed_interface_is_removed_and_its_name_restored() {
     assert_eq!(p.removals[0].restore_name.as_deref(), Some("ens4"));
     assert_eq!(p.interfaces[0].name.as_deref(), Some("multinic1"));
     assert_eq!(p.interfaces[0].step, Step::Nothing);
+}
+
+/// udev keeps a renamed NIC's old name as an alternative name: the NIC's own
+/// altname is no obstacle to giving it back, another link's is.
+#[test]
+fn kernel_names_are_restored_over_own_altnames_only() {
+    let desired = vec![want(mac(1), "198.51.100.1/24")];
+    let (mut links, owned) = apply_sim(&plan(&desired, &on(&host()), &[], &[], &Policy::default()), host(), vec![]);
+    links[2].altnames = vec!["enp0s4".into(), "ens4".into()];
+    let p = plan(&[], &on(&links), &owned, &[], &Policy::default());
+    assert_eq!(p.removals[0].restore_name.as_deref(), Some("ens4"));
+    links[2].altnames.clear();
+    links[3].altnames = vec!["ens4".into()];
+    let p = plan(&[], &on(&links), &owned, &[], &Policy::default());
+    assert_eq!(p.removals[0].restore_name, None, "another link is called ens4");
 }
 
 #[test]
