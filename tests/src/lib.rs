@@ -505,21 +505,7 @@ impl Lab {
     /// network namespace, and a Unix socket is a file both sides see. Both relays
     /// stop with the lab.
     pub fn forward_tcp(&mut self, port: u16) {
-        self.relay_host_side(port, port);
-        let sock = self.dir.join(format!("tcp-{port}.sock"));
-        let inside = self
-            .command("socat")
-            .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr"))
-            .arg(format!("UNIX-CONNECT:{}", sock.display()))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start socat in the lab");
-        self.relays.push(inside);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !self.run("bash", &["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")]).status.success() {
-            assert!(Instant::now() < deadline, "relay to port {port} not up in the lab");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.relay_in(None, "127.0.0.1", port, port);
     }
 
     /// Serve the host's `127.0.0.1:PORT` (the API server) at
@@ -529,23 +515,36 @@ impl Lab {
         let addr = API_BEHIND_GATEWAY;
         let out = self.run("ip", &["-n", "peers", "addr", "add", &format!("{addr}/32"), "dev", "lo"]);
         assert!(out.status.success(), "address behind the gateway: {}", String::from_utf8_lossy(&out.stderr));
-        self.relay_host_side(6443, port);
-        let sock = self.dir.join("tcp-6443.sock");
-        let peer = self
-            .command("ip")
-            .args(["netns", "exec", "peers", "socat"])
-            .arg(format!("TCP-LISTEN:6443,bind={addr},fork,reuseaddr"))
+        self.relay_in(Some("peers"), addr, 6443, port);
+        format!("https://{addr}:6443")
+    }
+
+    /// Listen on `bind:lab_port` inside the lab (in its netns `netns`, if given) and
+    /// relay to the host's `127.0.0.1:host_port` over a Unix socket in the state
+    /// dir; returns once the lab reaches it.
+    fn relay_in(&mut self, netns: Option<&str>, bind: &str, lab_port: u16, host_port: u16) {
+        self.relay_host_side(lab_port, host_port);
+        let sock = self.dir.join(format!("tcp-{lab_port}.sock"));
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = self.command("ip");
+                c.args(["netns", "exec", ns, "socat"]);
+                c
+            }
+            None => self.command("socat"),
+        };
+        let inside = command
+            .arg(format!("TCP-LISTEN:{lab_port},bind={bind},fork,reuseaddr"))
             .arg(format!("UNIX-CONNECT:{}", sock.display()))
             .stderr(Stdio::null())
             .spawn()
-            .expect("start socat in the lab's peer namespace");
-        self.relays.push(peer);
+            .expect("start socat in the lab");
+        self.relays.push(inside);
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !self.run("bash", &["-c", &format!("exec 3<>/dev/tcp/{addr}/6443")]).status.success() {
-            assert!(Instant::now() < deadline, "the API server is not reached at {addr}:6443 from the lab");
+        while !self.run("bash", &["-c", &format!("exec 3<>/dev/tcp/{bind}/{lab_port}")]).status.success() {
+            assert!(Instant::now() < deadline, "the relay to {bind}:{lab_port} is not up in the lab");
             std::thread::sleep(Duration::from_millis(20));
         }
-        format!("https://{addr}:6443")
     }
 
     /// The routing state a change of multinic's must leave alone: every IPv4 route

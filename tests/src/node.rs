@@ -82,13 +82,7 @@ impl Node {
                 lab.write("node.kubeconfig", &text.replace(&cluster.server, &url))
             }
         };
-        let uuid = lab.write("product_uuid", "4C4C4544-0042-3510-8052-B4C04F384E32\n");
-        let config = lab.write(
-            "multinicd.yaml",
-            &format!(
-                "nodeName: {name}\nnamespace: {ns}\nkubeconfig: {kubeconfig}\nsystemUuidPath: {uuid}\nresyncInterval: 1h\nrollbackTimeout: 6s\n"
-            ),
-        );
+        let config = daemon_config(&lab, &name, &ns, &kubeconfig);
         let api = Api::namespaced(cluster.admin.clone(), &ns);
         Some(Node { cluster, ns, name, lab, api, config })
     }
@@ -144,6 +138,18 @@ impl Node {
         })
         .await
     }
+}
+
+/// multinicd's config file in `lab` for node `name` watching `ns` with `kubeconfig`
+/// (the lab's DMI UUID file, no periodic resync within a test); returns its path.
+pub fn daemon_config(lab: &Lab, name: &str, ns: &str, kubeconfig: &str) -> String {
+    let uuid = lab.write("product_uuid", "4C4C4544-0042-3510-8052-B4C04F384E32\n");
+    lab.write(
+        "multinicd.yaml",
+        &format!(
+            "nodeName: {name}\nnamespace: {ns}\nkubeconfig: {kubeconfig}\nsystemUuidPath: {uuid}\nresyncInterval: 1h\nrollbackTimeout: 6s\n"
+        ),
+    )
 }
 
 /// A `MultiNicNodeConfig` named `name` in `ns` with these interfaces (YAML items).

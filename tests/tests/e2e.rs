@@ -12,7 +12,7 @@ use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, Post
 use kube::{Api, ResourceExt};
 use multinic_api::{FINALIZER, InterfaceState, MultiNicNodeConfig, NodeState};
 use multinic_lab::cluster::{Cluster, OwnKit, client, eventually};
-use multinic_lab::node::{ApiPath, Node, WAIT};
+use multinic_lab::node::{ApiPath, Node, WAIT, daemon_config};
 use multinic_lab::{API_BEHIND_GATEWAY, Lab, Manager, nic};
 use serde_json::json;
 
@@ -144,9 +144,13 @@ async fn admission_refuses_what_the_daemon_would() {
         }
     }
     let patch = json!({ "spec": { "interfaces": [{ "id": 1, "macAddress": A, "address": "198.51.100.4",
-        "cidr": "198.51.100.0/24", "dns": ["dns.example"] }] } });
+        "cidr": "198.51.100.0/24", "dns": ["198.51.100.300"] }] } });
+    // The dotted-quad pattern lets 198.51.100.300 through; the CEL rule does not.
     let refused = node.api.patch(&node.name, &PatchParams::default(), &Patch::Merge(&patch)).await;
-    assert!(matches!(&refused, Err(kube::Error::Api(e)) if e.code == 422), "{refused:?}");
+    assert!(
+        matches!(&refused, Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains("dns entries must be IPv4")),
+        "{refused:?}"
+    );
     assert_eq!(node.lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
 }
 
@@ -169,13 +173,7 @@ async fn bad_values_past_a_ruleless_crd_keep_the_working_configuration() {
     lab.add_nic("ens4", A, 1500);
     lab.forward_tcp(cluster.port());
     let name = "node-ruleless";
-    let config = lab.write(
-        "multinicd.yaml",
-        &format!(
-            "nodeName: {name}\nnamespace: {ns}\nkubeconfig: {}\nresyncInterval: 1h\n",
-            cluster.node_kubeconfig(name).display()
-        ),
-    );
+    let config = daemon_config(&lab, name, ns, &cluster.node_kubeconfig(name).display().to_string());
     let raw = Api::<DynamicObject>::namespaced_with(
         cluster.admin.clone(),
         ns,
@@ -401,13 +399,7 @@ async fn api_server_outage_is_survived() {
     lab.add_nic("ens4", A, 1500);
     lab.forward_tcp(cluster.port());
     let name = "node-outage";
-    let config = lab.write(
-        "multinicd.yaml",
-        &format!(
-            "nodeName: {name}\nnamespace: {ns}\nkubeconfig: {}\nresyncInterval: 1h\n",
-            cluster.node_kubeconfig(name).display()
-        ),
-    );
+    let config = daemon_config(&lab, name, ns, &cluster.node_kubeconfig(name).display().to_string());
     let api: Api<MultiNicNodeConfig> = Api::namespaced(cluster.admin.clone(), ns);
     let daemon = lab.spawn_multinicd("multinicd", &["--config", &config, "run"]);
     let cr: MultiNicNodeConfig = serde_json::from_value(json!({

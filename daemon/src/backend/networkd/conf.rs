@@ -123,15 +123,9 @@ fn join(root: &Path, dir: &str) -> PathBuf {
 
 /// One file's `[Network]` settings over what came before.
 fn apply(text: &str, out: &mut ForeignSettings) {
-    let mut in_network = false;
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_network = line == "[Network]";
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=').filter(|_| in_network) else { continue };
-        let Some(value) = boolean(value.trim()) else { continue };
-        match key.trim() {
+    for (key, value) in super::files::section(text, "Network") {
+        let Some(value) = boolean(value) else { continue };
+        match key {
             "ManageForeignRoutingPolicyRules" => out.rules = value,
             "ManageForeignRoutes" => out.routes = value,
             _ => {}

@@ -171,15 +171,9 @@ pub fn is_catch_all(text: &str, name: &str, mac: MacAddr) -> bool {
         |s: &str| -> String { s.chars().filter(char::is_ascii_hexdigit).collect::<String>().to_ascii_lowercase() };
     let ours = hex(&mac.to_string());
     let glob = |w: &str| w.contains(['*', '?', '[']) || w.starts_with('!');
-    let mut in_match = false;
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_match = line == "[Match]";
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=').filter(|_| in_match) else { continue };
+    for (key, value) in section(text, "Match") {
         let mut words = value.split_whitespace();
-        let specific = match key.trim() {
+        let specific = match key {
             "MACAddress" | "PermanentMACAddress" => words.any(|w| hex(w) == ours),
             "Name" => words.any(|w| w == name && !glob(w)),
             "OriginalName" | "Path" => words.any(|w| !glob(w)),
@@ -190,6 +184,20 @@ pub fn is_catch_all(text: &str, name: &str, mac: MacAddr) -> bool {
         }
     }
     true
+}
+
+/// The `key=value` pairs of every `[name]` section of a unit file's text, trimmed
+/// and in order (comments and other sections left out).
+pub fn section<'a>(text: &'a str, name: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    let mut inside = false;
+    text.lines().map(str::trim).filter_map(move |line| {
+        if let Some(header) = line.strip_prefix('[') {
+            inside = header.strip_suffix(']') == Some(name);
+            return None;
+        }
+        let (key, value) = line.split_once('=').filter(|_| inside && !line.starts_with(['#', ';']))?;
+        Some((key.trim(), value.trim()))
+    })
 }
 
 /// The owned record of a file's text, when multinic wrote it. `active` is true: a
