@@ -2,8 +2,8 @@
 """Lint and render charts/multinic with Helm's own Go SDK (helm-python-sdk).
 
 usage: render.py [--lint-only] [--namespace NS] [OUT.yaml]
-Prints the CRD followed by the rendered templates as one multi-document YAML
-(what `helm template --include-crds` gives), to OUT.yaml or stdout. Exits 1 on any
+Prints the rendered templates (the CRD is one of them) as one multi-document YAML
+(what `helm template` gives), to OUT.yaml or stdout. Exits 1 on any
 lint error or warning (strict) and on a render error.
 """
 import pathlib

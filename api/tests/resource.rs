@@ -26,11 +26,11 @@ fn predecessor_example_parses_unchanged_and_is_valid() {
 
 #[test]
 fn committed_crd_is_current() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/multinic/crds/multinicnodeconfigs.yaml");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/multinic/templates/crd.yaml");
     let committed = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         committed == crd_yaml(),
-        "{path} is stale; regenerate it with `cargo run -p multinic-api --bin crdgen -- charts/multinic/crds/multinicnodeconfigs.yaml`"
+        "{path} is stale; regenerate it with `cargo run -p multinic-api --bin crdgen -- charts/multinic/templates/crd.yaml`"
     );
 }
 

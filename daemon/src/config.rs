@@ -25,6 +25,7 @@ pub struct Fragment {
     rollback_timeout: Option<String>,
     system_uuid_path: Option<PathBuf>,
     min_prefix_length: Option<u8>,
+    identity: Option<String>,
 }
 
 /// Which network manager to drive.
@@ -61,6 +62,9 @@ pub struct Settings {
     pub rollback_timeout: Duration,
     /// Where the host's system UUID is read.
     pub system_uuid_path: PathBuf,
+    /// The user name the API server must see for the kubeconfig's credential
+    /// (`system:node:<nodeName>` unless configured explicitly).
+    pub identity: String,
     /// The files that were read, in order.
     pub sources: Vec<PathBuf>,
 }
@@ -166,8 +170,18 @@ impl Settings {
                 message: "must be at least 2s".into(),
             });
         }
+        let node_name = merged.node_name.unwrap_or_else(hostname);
+        if merged.identity.as_deref().is_some_and(|i| i.trim().is_empty()) {
+            return Err(ConfigError::Value {
+                path: at("identity"),
+                key: "identity",
+                message: "is empty; remove it (the node identity system:node:<nodeName> is expected) or name the user"
+                    .into(),
+            });
+        }
         Ok(Settings {
-            node_name: merged.node_name.unwrap_or_else(hostname),
+            identity: merged.identity.unwrap_or_else(|| format!("system:node:{node_name}")),
+            node_name,
             kubeconfig: merged.kubeconfig.unwrap_or_else(|| "/etc/kubernetes/kubelet.conf".into()),
             namespace: merged.namespace.unwrap_or_else(|| multinic_api::DEFAULT_NAMESPACE.into()),
             backend: merged.backend.unwrap_or_default(),
@@ -201,6 +215,7 @@ impl Settings {
             ("rollbackTimeout", format_duration(self.rollback_timeout)),
             ("systemUuidPath", self.system_uuid_path.display().to_string()),
             ("minPrefixLength", self.policy.min_prefix_len.to_string()),
+            ("identity", self.identity.clone()),
         ]
     }
 }
@@ -232,7 +247,7 @@ fn merge(
     take!(node_name => "nodeName", kubeconfig => "kubeconfig", namespace => "namespace", backend => "backend",
         protected_interfaces => "protectedInterfaces", resync_interval => "resyncInterval",
         rollback_timeout => "rollbackTimeout", system_uuid_path => "systemUuidPath",
-        min_prefix_length => "minPrefixLength");
+        min_prefix_length => "minPrefixLength", identity => "identity");
 }
 
 /// `500ms`, `30s`, `5m`, `1h`.

@@ -11,7 +11,9 @@ mod observe;
 mod pass;
 mod plan;
 mod report;
+mod retry;
 mod source;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -4,7 +4,7 @@
 //! and the others go ahead.
 
 use multinic_api::status::{FoldInput, InterfaceResult, InterfaceState, fold};
-use multinic_api::{MultiNicNodeConfig, MultiNicNodeConfigStatus, ValidSpec, spec_hash};
+use multinic_api::{MacAddr, MultiNicNodeConfig, MultiNicNodeConfigStatus, ValidSpec, spec_hash};
 
 use crate::backend::{Backend, BackendError, Outcome, Retry, Verify, apply_plan, remove_all};
 use crate::config::Settings;
@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use crate::observe::Host;
 use crate::observe::netlink::Netlink;
 use crate::observe::reach::{ApiServer, Guard};
-use crate::plan::{self, Hold, Owned, Plan};
+use crate::plan::{self, Hold, HoldKind, Owned, Plan};
 use crate::report;
 use crate::source;
 
@@ -44,22 +44,23 @@ pub async fn observe<B: Backend>(
 }
 
 /// Observe and plan; reads only. `api` is the API server's address, when the spec
-/// comes from one; `holds` are configurations not to apply again.
+/// comes from one; `holds` are the configurations not to apply now, given the host.
 pub async fn prepare<B: Backend>(
     settings: &Settings,
     net: &Netlink,
     backend: &B,
     valid: &ValidSpec,
     api: Option<IpAddr>,
-    holds: &[Hold],
+    holds: impl FnOnce(&Host) -> Vec<Hold>,
 ) -> Result<Prepared, BackendError> {
     let gate = source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
     let (host, owned) = observe(net, backend, api).await?;
     let keep = valid.keep(owned.iter().map(|o| o.mac));
+    let holds = holds(&host);
     let plan = plan::plan(
         &valid.interfaces,
         &host,
-        plan::Context { owned: &owned, keep: &keep, holds, policy: &settings.policy },
+        plan::Context { owned: &owned, keep: &keep, holds: &holds, policy: &settings.policy },
     );
     Ok(Prepared { plan, owned, gate, host })
 }
@@ -120,16 +121,54 @@ pub async fn execute<B: Backend>(
     Executed { outcomes, removal_failed }
 }
 
+/// Whether an interface this pass left configured needs a change again: it drifted
+/// while the pass ran, when its events were taken for the pass's own.
+pub fn drifted_meanwhile(
+    settings: &Settings,
+    prepared: &Prepared,
+    outcomes: &[Outcome],
+    valid: &ValidSpec,
+    host: &Host,
+    owned: &[Owned],
+) -> bool {
+    if prepared.gate.is_some() || valid.spec_errors().next().is_some() {
+        return false;
+    }
+    let fine: Vec<MacAddr> = prepared
+        .plan
+        .interfaces
+        .iter()
+        .enumerate()
+        .filter(|(i, ip)| {
+            ip.step == plan::Step::Nothing
+                || outcomes.iter().any(|o| o.index == *i && o.state == InterfaceState::Configured)
+        })
+        .map(|(_, ip)| ip.mac)
+        .collect();
+    let keep = valid.keep(owned.iter().map(|o| o.mac));
+    let cx = plan::Context { owned, keep: &keep, holds: &[], policy: &settings.policy };
+    plan::plan(&valid.interfaces, host, cx)
+        .interfaces
+        .iter()
+        .any(|ip| fine.contains(&ip.mac) && matches!(ip.step, plan::Step::Create | plan::Step::Update(_)))
+}
+
 /// The configurations not to apply again after this pass: those still held, and
 /// those rolled back now because they moved the route to the API server.
 pub fn holds(plan: &Plan, outcomes: &[Outcome]) -> Vec<Hold> {
     let still = plan.interfaces.iter().filter_map(|ip| match &ip.step {
-        plan::Step::Held(h) => Some(h.clone()),
+        plan::Step::Held(h) if h.kind == HoldKind::UntilSpecChanges => Some(h.clone()),
         _ => None,
     });
     let new = outcomes.iter().filter(|o| o.retry == Retry::Held).filter_map(|o| {
         let ip = plan.interfaces.get(o.index)?;
-        Some(Hold { mac: ip.mac, config_hash: ip.config_hash.clone(), reason: HELD_REASON, message: o.message.clone() })
+        Some(Hold {
+            mac: ip.mac,
+            config_hash: ip.config_hash.clone(),
+            reason: HELD_REASON.into(),
+            message: o.message.clone(),
+            kind: HoldKind::UntilSpecChanges,
+        })
     });
     still.chain(new).collect()
 }
@@ -162,6 +201,43 @@ pub fn status<B: Backend>(
             spec_failure,
             discovered,
             previous: cr.status.as_ref(),
+        },
+        multinic_api::now(),
+    )
+}
+
+/// The status block of a pass that could not read the host or the network manager:
+/// the interfaces as the previous status had them (they keep their configuration),
+/// the node failed with the backend's reason.
+pub fn unavailable_status(cr: &MultiNicNodeConfig, error: &BackendError, backend: &str) -> MultiNicNodeConfigStatus {
+    let previous = cr.status.as_ref();
+    let results: Vec<InterfaceResult> = previous
+        .map(|p| {
+            p.interface_statuses
+                .iter()
+                .map(|(key, s)| InterfaceResult {
+                    key: key.clone(),
+                    id: s.id,
+                    mac_address: s.mac_address.clone(),
+                    address: s.address.clone(),
+                    mtu: s.mtu,
+                    state: s.state,
+                    reason: s.reason.clone(),
+                    message: s.message.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let message = format!("{error}; the interfaces keep their last configuration; retrying");
+    fold(
+        &results,
+        FoldInput {
+            generation: previous.and_then(|p| p.observed_generation),
+            spec_hash: previous.and_then(|p| p.spec_hash.clone()).unwrap_or_else(|| spec_hash(&cr.spec)),
+            backend: Some(backend.to_string()),
+            spec_failure: Some((error.reason().to_string(), message)),
+            discovered: previous.map(|p| p.discovered.clone()).unwrap_or_default(),
+            previous,
         },
         multinic_api::now(),
     )

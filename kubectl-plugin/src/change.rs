@@ -74,6 +74,7 @@ pub(crate) async fn create(
         return Ok(None);
     }
     let client = conn.client().await?;
+    crate::client::warn_if_crd_outdated(&client).await;
     let api: Api<MultiNicNodeConfig> =
         Api::namespaced(client, cr.metadata.namespace.as_deref().unwrap_or(&conn.namespace));
     let params =
@@ -98,7 +99,9 @@ pub(crate) async fn edit(
     node: &str,
     change: impl Fn(&mut MultiNicNodeConfig) -> Result<(), Failure>,
 ) -> Result<u8, Failure> {
-    let api: Api<MultiNicNodeConfig> = Api::namespaced(conn.client().await?, &conn.namespace);
+    let client = conn.client().await?;
+    crate::client::warn_if_crd_outdated(&client).await;
+    let api: Api<MultiNicNodeConfig> = Api::namespaced(client, &conn.namespace);
     for _ in 0..5 {
         let mut cr = api.get(node).await.map_err(|e| explain(e, &format!("read the MultiNicNodeConfig of {node}")))?;
         change(&mut cr)?;

@@ -84,3 +84,16 @@ pub fn explain(e: kube::Error, what: &str) -> Failure {
     };
     Failure { message, code: 1 }
 }
+
+/// Warn on stderr when the served CRD is older than this plugin: the API server
+/// would drop the fields it does not know from what the plugin writes. Silent when
+/// the CRD cannot be read (users bound in one namespace may not read CRDs).
+pub async fn warn_if_crd_outdated(client: &Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+    if let Ok(crd) = crds.get(multinic_api::crd::CRD_NAME).await
+        && let Some(message) = multinic_api::crd::outdated(&crd, "kubectl-multinic")
+    {
+        eprintln!("warning: {message}");
+    }
+}

@@ -18,6 +18,7 @@ pub(crate) async fn status(
     no_headers: bool,
 ) -> Result<u8, Failure> {
     let client = conn.client().await?;
+    crate::client::warn_if_crd_outdated(&client).await;
     let api: Api<MultiNicNodeConfig> = if all { Api::all(client) } else { Api::namespaced(client, &conn.namespace) };
     let mut items = api.list(&ListParams::default()).await.map_err(|e| explain(e, "list MultiNicNodeConfigs"))?.items;
     if !nodes.is_empty() {

@@ -31,6 +31,11 @@ pub fn kit() -> PathBuf {
     std::env::var_os("MULTINIC_TESTENV_KIT").map(PathBuf::from).unwrap_or_else(|| repo_root().join("../shared/testenv"))
 }
 
+/// The Python with Helm's Go SDK (tests/setup.sh makes the venv).
+fn python() -> PathBuf {
+    std::env::var_os("MULTINIC_PYTHON").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/bin/python"))
+}
+
 /// A client for a kubeconfig file.
 pub async fn client(kubeconfig: &Path) -> Client {
     let kc = Kubeconfig::read_from(kubeconfig).expect("kubeconfig readable");
@@ -126,6 +131,35 @@ impl Cluster {
         self.script("node-kubeconfig.sh", &[node])
     }
 
+    /// A client certificate and key (one PEM file, as the kubelet's
+    /// `kubelet-client-current.pem`) for `system:node:NODE`, signed by the kit's CA,
+    /// valid for `valid` from now; written to `out` (atomically, as the kubelet does).
+    pub fn node_pem(&self, node: &str, valid: Duration, out: &Path) {
+        let out = Command::new("bash")
+            .arg(repo_root().join("tests/lab/node-pem.sh"))
+            .arg(self.dir.join("pki"))
+            .arg(node)
+            .arg(valid.as_secs().to_string())
+            .arg(out)
+            .output()
+            .expect("run tests/lab/node-pem.sh");
+        assert!(out.status.success(), "node-pem.sh: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// A kubeconfig as `kubeadm join` leaves the kubelet's: the CA and the client
+    /// certificate by path (`pem` holds certificate and key).
+    pub fn file_kubeconfig(&self, pem: &Path) -> String {
+        let ca = self.dir.join("pki/ca.crt");
+        let p = pem.display();
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority: {}\n\
+             users:\n- name: u\n  user:\n    client-certificate: {p}\n    client-key: {p}\n\
+             contexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n",
+            self.server,
+            ca.display(),
+        )
+    }
+
     /// Kubeconfig of any user with groups.
     pub fn user_kubeconfig(&self, user: &str, groups: &[&str]) -> PathBuf {
         let mut args = vec![user];
@@ -147,10 +181,7 @@ impl Cluster {
     /// Render the chart for `namespace` (Helm's Go SDK, `charts/render.py`) and apply
     /// every object with server-side apply; wait until the CRD is established.
     pub async fn install_chart(&self, namespace: &str) {
-        let python = std::env::var_os("MULTINIC_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
-        let out = Command::new(&python)
+        let out = Command::new(python())
             .arg(repo_root().join("charts/render.py"))
             .args(["--namespace", namespace])
             .output()
@@ -165,6 +196,22 @@ impl Cluster {
             self.apply(value).await;
         }
         self.wait_crd().await;
+    }
+
+    /// `helm install|upgrade|uninstall` of `chart` (Helm's Go SDK, `charts/release.py`)
+    /// as the admin, the CRs in `namespace`.
+    pub fn helm(&self, action: &str, chart: &Path, namespace: &str) {
+        let out = Command::new(python())
+            .arg(repo_root().join("charts/release.py"))
+            .arg(self.dir.join("admin.kubeconfig"))
+            .arg(action)
+            .arg("--chart")
+            .arg(chart)
+            .args(["--namespace", namespace])
+            .output()
+            .expect("run charts/release.py (tests/setup.sh installs its venv)");
+        eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "helm {action} failed");
     }
 
     async fn apply(&self, value: serde_yaml::Value) {
@@ -183,7 +230,8 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("apply {} {name}: {e}", types.kind));
     }
 
-    async fn wait_crd(&self) {
+    /// Wait until the CRD is established.
+    pub async fn wait_crd(&self) {
         use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
         let crds: Api<CustomResourceDefinition> = Api::all(self.admin.clone());
         let deadline = Instant::now() + Duration::from_secs(30);

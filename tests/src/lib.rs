@@ -309,6 +309,37 @@ impl Lab {
         assert!(out.status.success(), "restarting networkd: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// Send `signal` (`STOP`, `CONT`, …) to the lab's NetworkManager.
+    pub fn signal_nm(&self, signal: &str) {
+        let out = self.run("sh", &["-c", &format!("kill -{signal} $(pidof NetworkManager)")]);
+        assert!(out.status.success(), "kill -{signal} NetworkManager: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Restart the lab's NetworkManager (as `systemctl restart` would); returns once
+    /// it is back on the bus and done starting.
+    pub fn restart_nm(&self) {
+        let script = "pid=$(pidof NetworkManager); [ -n \"$pid\" ] && kill $pid; while pidof NetworkManager >/dev/null; do sleep 0.05; done; \
+                      setsid NetworkManager --no-daemon </dev/null >>/run/nm-restarted.log 2>&1 & \
+                      nm-online -s -q -t 30";
+        let out = self.run("sh", &["-c", script]);
+        assert!(out.status.success(), "restarting NetworkManager: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Restart the lab's system bus (dbus-daemon), and then its network manager, as
+    /// systemd does with the services that lose their bus connection.
+    pub fn restart_dbus(&self) {
+        let script = "kill $(pidof dbus-daemon) && while pidof dbus-daemon >/dev/null; do sleep 0.05; done; \
+                      rm -f /run/dbus/system_bus_socket; \
+                      setsid dbus-daemon --system --nofork --nopidfile --nosyslog </dev/null >>/run/dbus-restarted.log 2>&1 & \
+                      for i in $(seq 200); do [ -S /run/dbus/system_bus_socket ] && exit 0; sleep 0.05; done; exit 1";
+        let out = self.run("sh", &["-c", script]);
+        assert!(out.status.success(), "restarting dbus-daemon: {}", String::from_utf8_lossy(&out.stderr));
+        match self.manager {
+            Manager::Networkd => self.restart_networkd(),
+            _ => self.restart_nm(),
+        }
+    }
+
     /// Run a DHCP server on NIC `name`'s segment (`lab.sh dhcp`): it leases
     /// `PREFIX.100-199` and offers `PREFIX.1` as router, as an OpenStack subnet does.
     pub fn dhcp(&self, name: &str, prefix: &str) {
@@ -604,7 +635,9 @@ impl Lab {
                 let mut buf = [0u8; 4096];
                 while !done.load(Ordering::SeqCst) {
                     if let Ok(n) = notify.recv(&mut buf) {
-                        let lines = String::from_utf8_lossy(&buf[..n]).lines().map(str::to_string).collect::<Vec<_>>();
+                        let at = Instant::now();
+                        let lines =
+                            String::from_utf8_lossy(&buf[..n]).lines().map(|l| (at, l.to_string())).collect::<Vec<_>>();
                         notes.lock().expect("not poisoned").extend(lines);
                     }
                 }
@@ -690,7 +723,7 @@ impl Drop for Lab {
 pub struct Daemon {
     child: Child,
     log: PathBuf,
-    notes: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    notes: std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
     done: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -709,7 +742,24 @@ impl Daemon {
 
     /// Every sd_notify line received so far (`READY=1`, `STATUS=…`).
     pub fn notifications(&self) -> Vec<String> {
-        self.notes.lock().expect("not poisoned").clone()
+        self.notes.lock().expect("not poisoned").iter().map(|(_, l)| l.clone()).collect()
+    }
+
+    /// When each `WATCHDOG=1` arrived.
+    pub fn watchdog_pings(&self) -> Vec<Instant> {
+        self.notes.lock().expect("not poisoned").iter().filter(|(_, l)| l == "WATCHDOG=1").map(|(t, _)| *t).collect()
+    }
+
+    /// Wait up to `timeout` for multinicd to exit; its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status.code(),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                _ => return None,
+            }
+        }
     }
 
     /// Wait until an sd_notify line starting with `prefix` has arrived; returns it.

@@ -340,6 +340,24 @@ async fn node_identities_are_confined_to_their_own_cr() {
         .await
         .expect("own status");
 
+    // A member of system:nodes whose name is not a node identity: RBAC lets the
+    // group update CRs and their status, the policy denies every such write;
+    // create and delete RBAC refuses already.
+    let impostor = node.cluster.user_kubeconfig(&format!("impostor-{}", node.ns), &["system:nodes"]);
+    let as_impostor: Api<MultiNicNodeConfig> = Api::namespaced(client(&impostor).await, &node.ns);
+    let by_policy = |r: &Result<MultiNicNodeConfig, kube::Error>| matches!(r, Err(kube::Error::Api(e)) if e.message.contains("ValidatingAdmissionPolicy 'multinic-node-scope'"));
+    for target in [&node.name, &other] {
+        let r =
+            as_impostor.patch_status(target, &PatchParams::apply("multinicd").force(), &Patch::Apply(&status)).await;
+        assert!(by_policy(&r), "impostor wrote the status of {target}: {r:?}");
+        let r = as_impostor.patch(target, &PatchParams::default(), &Patch::Merge(&spec)).await;
+        assert!(by_policy(&r), "impostor changed the spec of {target}: {r:?}");
+    }
+    let mut e = node.cr(&[], None);
+    e.metadata.name = Some(format!("{}-e", node.name));
+    e.spec.node_name = format!("{}-e", node.name);
+    assert!(denied(as_impostor.create(&PostParams::default(), &e).await), "impostor created a CR");
+
     // A multinic-edit user can create CRs.
     let edit = node.cluster.user_kubeconfig(&format!("editor-{}", node.ns), &[]);
     node.cluster.bind_role(&node.ns, &format!("editor-{}", node.ns), "multinic-edit").await;

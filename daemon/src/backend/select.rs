@@ -28,9 +28,18 @@ pub enum AnyTxn {
     Networkd(Snapshot),
 }
 
+/// How long any D-Bus call may take: a hung network manager must fail a pass, not
+/// stall it (and with it the watchdog's pings) for ever.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Connect to the system bus and pick the backend.
 pub async fn select(choice: BackendChoice, rollback_timeout_secs: u32) -> Result<AnyBackend, BackendError> {
-    let conn = zbus::Connection::system().await.map_err(BackendError::Bus)?;
+    let conn = zbus::connection::Builder::system()
+        .map_err(BackendError::Bus)?
+        .method_timeout(CALL_TIMEOUT)
+        .build()
+        .await
+        .map_err(BackendError::Bus)?;
     let bus = zbus::fdo::DBusProxy::new(&conn).await.map_err(BackendError::Bus)?;
     let running = |name: &'static str| {
         let bus = bus.clone();

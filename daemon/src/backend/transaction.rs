@@ -15,7 +15,7 @@ use super::{Backend, BackendError};
 use crate::journal::ids;
 use crate::observe::netlink::Netlink;
 use crate::observe::reach::{Guard, Unreachable};
-use crate::plan::{self, InterfacePlan, Plan, Removal, Step};
+use crate::plan::{self, HoldKind, InterfacePlan, Plan, Removal, Step};
 
 /// How one interface ended.
 #[derive(Clone, Debug)]
@@ -187,19 +187,14 @@ fn settled(index: usize, ip: &InterfacePlan) -> Option<Outcome> {
         Step::Blocked(b) => (InterfaceState::Blocked, b.reason().into(), b.to_string()),
         Step::Held(h) => (
             InterfaceState::Failed,
-            h.reason.into(),
-            format!("{}; not applied again until its spec changes", h.message),
+            h.reason.clone(),
+            match h.kind {
+                HoldKind::UntilSpecChanges => format!("{}; not applied again until its spec changes", h.message),
+                HoldKind::Backoff => h.message.clone(),
+            },
         ),
         Step::Create | Step::Update(_) => return None,
     };
-    if let Step::Blocked(b) = &ip.step {
-        let name = ip.name.as_deref().unwrap_or("-");
-        if b.is_critical() {
-            error!(interface = name, mac = %ip.mac, reason = b.reason(), priority = "crit", message_id = ids::BLOCKED, "BLOCKED: {b}");
-        } else {
-            warn!(interface = name, mac = %ip.mac, reason = b.reason(), message_id = ids::BLOCKED, "blocked: {b}");
-        }
-    }
     Some(Outcome { index, state, reason, message, action: None, retry: Retry::Normal })
 }
 

@@ -25,7 +25,7 @@ struct Planned {
 async fn load_and_plan(settings: &Settings, file: &Path) -> Result<Planned, Fatal> {
     let (cr, valid) = load(file)?;
     let (net, backend) = connect(settings).await?;
-    let prepared = pass::prepare(settings, &net, &backend, &valid, None, &[]).await?;
+    let prepared = pass::prepare(settings, &net, &backend, &valid, None, |_| Vec::new()).await?;
     Ok(Planned { cr, valid, net, backend, prepared })
 }
 
@@ -48,6 +48,7 @@ pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<E
     if prepared.plan.is_noop() && prepared.gate.is_none() {
         tracing::info!(node = %valid.node_name, backend = backend.name(), "nothing to do: every interface is as desired");
     }
+    report::log_blocked(&prepared.plan, None);
     let executed = pass::execute(settings, &net, &backend, &prepared, &valid, None).await;
     let (host_after, owned_after) = pass::observe(&net, &backend, None).await?;
     let discovered = report::discovered(&host_after, &prepared.plan, &owned_after, &settings.policy);

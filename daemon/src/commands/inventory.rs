@@ -71,6 +71,7 @@ pub async fn inventory(settings: &Settings, format: Format, watch: bool) -> Resu
                 (Event::Address { index }, Format::Table) => {
                     format!("addresses of index {index} changed")
                 }
+                (Event::Overrun, Format::Table) => "events lost (netlink socket buffer full)".to_string(),
             };
             println!("{line}");
             let _ = std::io::stdout().flush();

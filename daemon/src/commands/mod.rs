@@ -91,8 +91,13 @@ pub fn print_data<T: serde::Serialize>(value: &T, format: Format) {
 /// Netlink and the backend that runs here (or the configured one).
 pub async fn connect(settings: &Settings) -> Result<(Netlink, AnyBackend), Fatal> {
     let net = Netlink::connect()?;
-    let timeout = u32::try_from(settings.rollback_timeout.as_secs()).unwrap_or(u32::MAX);
-    let backend = select(settings.backend, timeout).await?;
+    let backend = connect_backend(settings).await?;
     tracing::debug!(backend = backend.name(), "backend selected");
     Ok((net, backend))
+}
+
+/// The backend that runs here (or the configured one), on a new bus connection.
+pub async fn connect_backend(settings: &Settings) -> Result<AnyBackend, BackendError> {
+    let timeout = u32::try_from(settings.rollback_timeout.as_secs()).unwrap_or(u32::MAX);
+    select(settings.backend, timeout).await
 }

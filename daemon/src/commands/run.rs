@@ -5,10 +5,9 @@
 //! the `multinic.io/cleanup` finalizer when the CR is deleted. Speaks the systemd
 //! notify protocol: READY after the first pass, STATUS, WATCHDOG, STOPPING.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::api::{ApiResource, DynamicObject};
@@ -17,19 +16,21 @@ use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event as Finalized, finalizer};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
-use multinic_api::{FINALIZER, MacAddr, MultiNicNodeConfig, MultiNicNodeConfigStatus, ValidSpec, decode};
+use multinic_api::{FINALIZER, MultiNicNodeConfig, MultiNicNodeConfigStatus, ValidSpec, decode};
 use tracing::{info, warn};
 
 use super::{Exit, Fatal, connect};
 use crate::backend::{AnyBackend, Backend, BackendError, Retry, before_applying, remove_all};
 use crate::config::Settings;
 use crate::notify::{notify, watchdog_interval};
-use crate::observe::netlink::{self, Event, Netlink};
+use crate::observe::Host;
+use crate::observe::netlink::Netlink;
 use crate::observe::reach::ApiServer;
 use crate::pass;
 use crate::plan::{self, Change, Hold, Step};
 use crate::report;
 use crate::source::cluster;
+use crate::watch::{self, Watch};
 
 /// A failed reconcile (retried with backoff).
 #[derive(Debug, thiserror::Error)]
@@ -48,24 +49,72 @@ pub enum ReconcileError {
 /// How soon a pass refused for the host's settings looks again.
 const HOST_RECHECK: Duration = Duration::from_secs(10);
 
+/// One connection to the API server: rebuilt when the kubeconfig or a credential
+/// file it names changes, or when the API server answers 401.
 struct Ctx {
     settings: Settings,
     net: Netlink,
-    backend: AnyBackend,
     api: Api<DynamicObject>,
     recorder: Recorder,
+    client: kube::Client,
     /// The API server: its path is part of the primary network, and every change
     /// must leave it reachable.
     api_server: Option<ApiServer>,
+    mem: Arc<Memory>,
+    /// Asks for a new connection (new credentials, or a 401).
+    reconnect: Arc<tokio::sync::Notify>,
+}
+
+/// What outlives a connection to the API server.
+#[derive(Default)]
+struct Memory {
+    /// The network manager's side, reconnected after it failed (a restarted bus
+    /// or network manager, a call that timed out).
+    backend: tokio::sync::Mutex<Option<Arc<AnyBackend>>>,
+    backend_stale: AtomicBool,
     /// Configurations rolled back because they cut the API server off: not
     /// applied again until their spec changes.
     holds: Mutex<Vec<Hold>>,
-    /// MACs and link indices whose netlink events may need a pass.
-    watched: Mutex<Watched>,
+    /// The links whose changes may need a pass, as the last pass left them.
+    watch: Arc<Watch>,
     ready: AtomicBool,
     /// The status last written, by CR uid: the watch may hand us the object before
     /// our own write shows in it, and the daemon is the only writer of status.
     written: Mutex<Option<(String, MultiNicNodeConfigStatus)>>,
+    /// When the served CRD's schema revision was last compared, and what was said.
+    crd: Mutex<CrdCheck>,
+    /// Passes that failed in a row (the API server, the network manager).
+    failed_passes: std::sync::atomic::AtomicU32,
+    /// Interfaces waiting for their next attempt.
+    backoff: Mutex<crate::retry::Backoff>,
+    /// When the running pass started, and the time its transactions may take on
+    /// top of the watchdog's half interval: the watchdog is fed only while passes end.
+    pass_started: Mutex<Option<(Instant, Duration)>>,
+}
+
+#[derive(Default)]
+struct CrdCheck {
+    at: Option<Instant>,
+    outdated: Option<String>,
+}
+
+impl Memory {
+    /// The backend, connected again when the last pass found it failing.
+    async fn backend(&self, settings: &Settings) -> Result<Arc<AnyBackend>, BackendError> {
+        let mut slot = self.backend.lock().await;
+        if let Some(b) = slot.as_ref()
+            && !self.backend_stale.load(Ordering::SeqCst)
+        {
+            return Ok(b.clone());
+        }
+        let fresh = Arc::new(super::connect_backend(settings).await?);
+        if slot.is_some() {
+            info!(backend = fresh.name(), "connected to the network backend again");
+        }
+        self.backend_stale.store(false, Ordering::SeqCst);
+        *slot = Some(fresh.clone());
+        Ok(fresh)
+    }
 }
 
 impl Ctx {
@@ -74,11 +123,11 @@ impl Ctx {
     }
 }
 
-#[derive(Default)]
-struct Watched {
-    macs: HashSet<MacAddr>,
-    indices: HashSet<u32>,
-}
+/// Outcomes after which the next pass connects to the backend again.
+const BACKEND_FAILURES: [&str; 2] = ["BackendUnavailable", "BackendCallFailed"];
+
+/// How often the kubeconfig and its credential files are looked at.
+const CREDENTIALS_POLL: Duration = Duration::from_secs(5);
 
 /// Run the service until SIGTERM or SIGINT.
 pub async fn run(settings: &Settings) -> Result<Exit, Fatal> {
@@ -86,99 +135,230 @@ pub async fn run(settings: &Settings) -> Result<Exit, Fatal> {
     if node.is_empty() {
         return Err(Fatal::invalid("nodeName is empty and the hostname is unknown; set nodeName in the config"));
     }
-    notify(&["STATUS=connecting to the network backend and the API server"]);
-    let (client, api_server) =
-        cluster::client(&settings.kubeconfig).await.map_err(|message| Fatal { exit: Exit::Unreachable, message })?;
+    notify(&["STATUS=connecting to the network backend"]);
     let (net, backend) = connect(settings).await?;
-    let api = cluster::raw_api(client.clone(), &settings.namespace);
-    let ctx = Arc::new(Ctx {
-        settings: settings.clone(),
-        net,
-        backend,
-        api: api.clone(),
-        api_server,
-        holds: Mutex::new(Vec::new()),
-        recorder: cluster::recorder(client, &node),
-        watched: Mutex::new(Watched::default()),
-        ready: AtomicBool::new(false),
-        written: Mutex::new(None),
-    });
-    info!(node = %node, namespace = %settings.namespace, backend = ctx.backend.name(), "multinicd starting");
-
-    // Without a CR there is no first pass: be READY once we know that, or once we
-    // know the API server cannot be reached (we keep retrying).
-    match api.get_opt(&node).await {
-        Ok(Some(_)) => notify(&["STATUS=reconciling"]),
-        Ok(None) => mark_ready(&ctx, &format!("waiting: no MultiNicNodeConfig {}/{node} yet", settings.namespace)),
-        Err(e) => {
-            warn!(error = %e, "cannot reach the API server; retrying with backoff");
-            mark_ready(&ctx, &format!("cannot reach the API server ({e}); retrying"));
+    let backend_name = backend.name();
+    let mem = Arc::new(Memory::default());
+    *mem.backend.lock().await = Some(Arc::new(backend));
+    spawn_watchdog(mem.clone());
+    let stop = stop_on_signal();
+    info!(node = %node, namespace = %settings.namespace, backend = backend_name, "multinicd starting");
+    loop {
+        let Some(fingerprint) = wait_for_kubeconfig(settings, &mem, stop.clone()).await else { break };
+        let Some((client, api_server)) = connect_cluster(settings, &mem, stop.clone()).await? else { break };
+        let ctx = Arc::new(Ctx {
+            settings: settings.clone(),
+            net: net.clone(),
+            api: cluster::raw_api(client.clone(), &settings.namespace),
+            recorder: cluster::recorder(client.clone(), &node),
+            client,
+            api_server,
+            mem: mem.clone(),
+            reconnect: Arc::new(tokio::sync::Notify::new()),
+        });
+        watch_credentials(settings.kubeconfig.clone(), fingerprint, ctx.reconnect.clone());
+        serve(ctx, stop.clone()).await?;
+        if *stop.borrow() {
+            break;
         }
+        info!("the kubeconfig or its credentials changed (or the API server refused them): reconnecting");
     }
-    spawn_watchdog();
-
-    let events = netlink::subscribe()?;
-    let relevant = {
-        let ctx = ctx.clone();
-        tokio_stream(events).filter_map(move |e| {
-            let hit = concerns(&ctx, &e);
-            async move { hit.then_some(()) }
-        })
-    };
-    let watch = watcher::Config::default().fields(&format!("metadata.name={node}"));
-    Controller::new_with(api, watch, ApiResource::erase::<MultiNicNodeConfig>(&()))
-        .reconcile_all_on(relevant)
-        .graceful_shutdown_on(shutdown_signal())
-        .run(reconcile, error_policy, ctx.clone())
-        .for_each(|result| {
-            if let Err(e) = result {
-                warn!(error = %e, "controller");
-            }
-            futures::future::ready(())
-        })
-        .await;
     notify(&["STOPPING=1", "STATUS=stopped"]);
     info!(node = %node, "multinicd stopped");
     Ok(Exit::Ok)
 }
 
-fn concerns(ctx: &Ctx, e: &Event) -> bool {
-    let w = ctx.watched.lock().expect("not poisoned");
-    match e {
-        Event::Link { index, mac, .. } => w.indices.contains(index) || mac.is_some_and(|m| w.macs.contains(&m)),
-        Event::Address { index } => w.indices.contains(index),
+/// Wait until the kubeconfig exists and can be read; a node image may boot long
+/// before `kubeadm join` writes it. `None` when asked to stop meanwhile.
+async fn wait_for_kubeconfig(
+    settings: &Settings,
+    mem: &Memory,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<cluster::Fingerprint> {
+    let mut said = None;
+    loop {
+        match cluster::fingerprint(&settings.kubeconfig) {
+            Ok(f) => return Some(f),
+            Err(why) => {
+                if said.as_ref() != Some(&why) {
+                    info!(kubeconfig = %settings.kubeconfig.display(), "waiting for the kubeconfig: {why}");
+                    mark_ready(mem, &format!("waiting for {} ({why})", settings.kubeconfig.display()));
+                    said = Some(why);
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = stop.wait_for(|s| *s) => return None,
+        }
     }
 }
 
-fn tokio_stream(
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
-) -> impl futures::Stream<Item = Event> + Send + 'static {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+/// A client for the kubeconfig, once the API server confirms that its credential
+/// is this node's identity. Retries while the API server cannot be reached or the
+/// kubeconfig is not usable yet; an identity that is not ours is fatal.
+async fn connect_cluster(
+    settings: &Settings,
+    mem: &Memory,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<(kube::Client, Option<ApiServer>)>, Fatal> {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let attempt = async {
+            let (client, server) = cluster::client(&settings.kubeconfig).await?;
+            let who =
+                cluster::identity(&client).await.map_err(|e| format!("cannot ask the API server who we are: {e}"))?;
+            Ok::<_, String>((client, server, who))
+        };
+        match attempt.await {
+            Ok((client, server, who)) if who == settings.identity => return Ok(Some((client, server))),
+            Ok((_, _, who)) => {
+                return Err(Fatal::invalid(format!(
+                    "the API server knows the credential of {} as {who:?}, not as {:?} (nodeName {}): refusing to act \
+                     for another node; use this node's kubeconfig, or set identity: {who} in the config if that \
+                     user is meant to act for this node",
+                    settings.kubeconfig.display(),
+                    settings.identity,
+                    settings.node_name
+                )));
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot connect to the API server; retrying in {}s", delay.as_secs());
+                mark_ready(mem, &format!("cannot connect to the API server ({e}); retrying"));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|s| *s) => return Ok(None),
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        return std::future::pending().await;
+/// Ask for a new connection when the kubeconfig or a file it names changes.
+fn watch_credentials(path: std::path::PathBuf, mut known: cluster::Fingerprint, reconnect: Arc<tokio::sync::Notify>) {
+    let weak = Arc::downgrade(&reconnect);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(CREDENTIALS_POLL).await;
+            let Some(reconnect) = weak.upgrade() else { return };
+            // A kubeconfig being rewritten may be unreadable for a moment: keep the
+            // client until a complete one is there.
+            if let Ok(now) = cluster::fingerprint(&path)
+                && now != known
+            {
+                known = now;
+                reconnect.notify_one();
+            }
+        }
+    });
+}
+
+/// The controller over this connection, until a stop or a reconnect.
+async fn serve(ctx: Arc<Ctx>, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<(), Fatal> {
+    let node = ctx.settings.node_name.clone();
+    // Without a CR there is no first pass: be READY once we know that, or once we
+    // know the API server cannot be reached (we keep retrying).
+    match cluster::bounded(ctx.api.get_opt(&node)).await {
+        Ok(Some(_)) => notify(&["STATUS=reconciling"]),
+        Ok(None) => {
+            mark_ready(&ctx.mem, &format!("waiting: no MultiNicNodeConfig {}/{node} yet", ctx.settings.namespace))
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot reach the API server; retrying with backoff");
+            mark_ready(&ctx.mem, &format!("cannot reach the API server ({e}); retrying"));
+        }
+    }
+    let busy = {
+        let mem = ctx.mem.clone();
+        move || mem.pass_started.lock().expect("not poisoned").is_some()
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    let relevant = watch::triggers(ctx.mem.watch.clone(), ctx.net.clone(), busy)?;
+    let until = {
+        let reconnect = ctx.reconnect.clone();
+        async move {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => {}
+                _ = reconnect.notified() => {}
+            }
+        }
+    };
+    let watch = watcher::Config::default().fields(&format!("metadata.name={node}")).timeout(cluster::WATCH_TIMEOUT);
+    Controller::new_with(ctx.api.clone(), watch, ApiResource::erase::<MultiNicNodeConfig>(&()))
+        .reconcile_all_on(relevant)
+        .graceful_shutdown_on(until)
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(|result| {
+            if let Err(e) = result {
+                if is_unauthorized(&e) {
+                    ctx.reconnect.notify_one();
+                }
+                warn!(error = %e, "controller");
+            }
+            futures::future::ready(())
+        })
+        .await;
+    Ok(())
+}
+
+/// The API server refused the credential (401): it may have been rotated.
+fn is_unauthorized<E: std::error::Error + 'static>(e: &E) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(kube::Error::Api(status)) = err.downcast_ref::<kube::Error>()
+            && status.code == 401
+        {
+            return true;
+        }
+        source = err.source();
     }
-    info!("shutting down: finishing the running pass, then stopping");
-    notify(&["STOPPING=1", "STATUS=stopping"]);
+    false
+}
+
+/// A flag that turns true on SIGTERM or SIGINT.
+fn stop_on_signal() -> tokio::sync::watch::Receiver<bool> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        info!("shutting down: finishing the running pass, then stopping");
+        notify(&["STOPPING=1", "STATUS=stopping"]);
+        let _ = tx.send(true);
+        // Keep the sender: receivers would otherwise see a closed channel.
+        std::future::pending::<()>().await;
+    });
+    rx
 }
 
 fn error_policy(cr: Arc<DynamicObject>, e: &kube::runtime::finalizer::Error<ReconcileError>, ctx: Arc<Ctx>) -> Action {
-    warn!(node = %cr.name_any(), error = %e, "pass failed; retrying in 5s");
-    mark_ready(&ctx, &format!("last pass failed: {e}; retrying"));
-    Action::requeue(Duration::from_secs(5))
+    let failures = ctx.mem.failed_passes.fetch_add(1, Ordering::SeqCst) + 1;
+    let delay = crate::retry::delay(failures);
+    warn!(node = %cr.name_any(), error = %e, failures, "pass failed; retrying in {}s", delay.as_secs());
+    if is_unauthorized(e) {
+        ctx.reconnect.notify_one();
+    }
+    if let kube::runtime::finalizer::Error::ApplyFailed(ReconcileError::Backend(_))
+    | kube::runtime::finalizer::Error::CleanupFailed(ReconcileError::Backend(_)) = e
+    {
+        ctx.mem.backend_stale.store(true, Ordering::SeqCst);
+    }
+    mark_ready(&ctx.mem, &format!("last pass failed: {e}; retrying in {}s", delay.as_secs()));
+    Action::requeue(delay)
 }
 
 async fn reconcile(
     obj: Arc<DynamicObject>,
     ctx: Arc<Ctx>,
 ) -> Result<Action, kube::runtime::finalizer::Error<ReconcileError>> {
+    let _pass = PassClock::start(&ctx.mem);
     let api = ctx.api.clone();
     finalizer(&api, FINALIZER, obj, |event| async {
         match event {
@@ -186,19 +366,26 @@ async fn reconcile(
                 use tracing::Instrument;
                 let (cr, valid) = decode(serde_json::to_value(&*obj).unwrap_or_default());
                 let generation = cr.metadata.generation.unwrap_or_default();
-                let span = tracing::info_span!("pass", generation, backend = ctx.backend.name());
-                apply(&cr, valid, &ctx).instrument(span).await
+                let backend = ctx.mem.backend(&ctx.settings).await?;
+                let span = tracing::info_span!("pass", generation, backend = backend.name());
+                apply(&cr, valid, &ctx, &backend).instrument(span).await
             }
             Finalized::Cleanup(obj) => {
                 let (cr, _) = decode(serde_json::to_value(&*obj).unwrap_or_default());
-                cleanup(&cr, &ctx).await
+                let backend = ctx.mem.backend(&ctx.settings).await?;
+                cleanup(&cr, &ctx, &backend).await
             }
         }
     })
     .await
 }
 
-async fn apply(cr: &MultiNicNodeConfig, mut valid: ValidSpec, ctx: &Ctx) -> Result<Action, ReconcileError> {
+async fn apply(
+    cr: &MultiNicNodeConfig,
+    mut valid: ValidSpec,
+    ctx: &Ctx,
+    backend: &AnyBackend,
+) -> Result<Action, ReconcileError> {
     let s = &ctx.settings;
     let generation = cr.metadata.generation.unwrap_or_default();
     if valid.node_name != s.node_name {
@@ -210,22 +397,31 @@ async fn apply(cr: &MultiNicNodeConfig, mut valid: ValidSpec, ctx: &Ctx) -> Resu
             interface: None,
         });
     }
-    let holds = ctx.holds.lock().expect("not poisoned").clone();
-    let prepared = pass::prepare(s, &ctx.net, &ctx.backend, &valid, ctx.api_ip(), &holds).await?;
+    check_crd(cr, ctx).await;
+    let holds = |host: &Host| {
+        let mut holds = ctx.mem.holds.lock().expect("not poisoned").clone();
+        holds.extend(ctx.mem.backoff.lock().expect("not poisoned").holds(host, Instant::now()));
+        holds
+    };
+    let prepared = match pass::prepare(s, &ctx.net, backend, &valid, ctx.api_ip(), holds).await {
+        Ok(p) => p,
+        Err(e) => {
+            report_unavailable(cr, ctx, backend, &e).await;
+            return Err(e.into());
+        }
+    };
     remember(ctx, &valid, &prepared);
+    let waves = u32::try_from(prepared.plan.waves().len()).unwrap_or(u32::MAX);
+    PassClock::allow(&ctx.mem, s.rollback_timeout.saturating_mul(waves));
 
+    report::log_blocked(&prepared.plan, current_status(ctx, cr).as_ref());
     let drifting = prepared.plan.interfaces.iter().any(|i| matches!(i.step, Step::Update(Change::Drift(_))));
     let mut current = cr.clone();
-    if let Some((uid, status)) = ctx.written.lock().expect("not poisoned").clone()
-        && cr.uid() == Some(uid)
-    {
-        current.status = Some(status);
-    }
+    current.status = current_status(ctx, cr);
     if drifting && prepared.gate.is_none() {
         notify(&["STATUS=repairing drift"]);
         let discovered = report::discovered(&prepared.host, &prepared.plan, &prepared.owned, &s.policy);
-        let status =
-            pass::status(&current, &valid, &prepared, &before_applying(&prepared.plan), &ctx.backend, discovered);
+        let status = pass::status(&current, &valid, &prepared, &before_applying(&prepared.plan), backend, discovered);
         // Showing the drift is worth a write, but the repair must not wait for the
         // API server: the NICs matter more than the report.
         match cluster::write_status(&ctx.api, &current, &status).await {
@@ -237,11 +433,21 @@ async fn apply(cr: &MultiNicNodeConfig, mut valid: ValidSpec, ctx: &Ctx) -> Resu
             Err(e) => warn!(error = %e, "cannot report the drift; repairing anyway"),
         }
     }
-    let executed = pass::execute(s, &ctx.net, &ctx.backend, &prepared, &valid, ctx.api_server.as_ref()).await;
-    *ctx.holds.lock().expect("not poisoned") = pass::holds(&prepared.plan, &executed.outcomes);
-    let (host, owned) = pass::observe(&ctx.net, &ctx.backend, ctx.api_ip()).await?;
+    let mut executed = pass::execute(s, &ctx.net, backend, &prepared, &valid, ctx.api_server.as_ref()).await;
+    *ctx.mem.holds.lock().expect("not poisoned") = pass::holds(&prepared.plan, &executed.outcomes);
+    if executed.outcomes.iter().any(|o| BACKEND_FAILURES.contains(&o.reason.as_str())) {
+        ctx.mem.backend_stale.store(true, Ordering::SeqCst);
+    }
+    let (host, owned) = pass::observe(&ctx.net, backend, ctx.api_ip()).await?;
+    let retry_in = {
+        let mut backoff = ctx.mem.backoff.lock().expect("not poisoned");
+        backoff.record(&prepared.plan, &mut executed.outcomes, &host, Instant::now());
+        backoff.next_due(Instant::now())
+    };
+    ctx.mem.watch.left(&host);
+    let drifted = pass::drifted_meanwhile(s, &prepared, &executed.outcomes, &valid, &host, &owned);
     let discovered = report::discovered(&host, &prepared.plan, &owned, &s.policy);
-    let status = pass::status(&current, &valid, &prepared, &executed.outcomes, &ctx.backend, discovered);
+    let status = pass::status(&current, &valid, &prepared, &executed.outcomes, backend, discovered);
     let wrote = cluster::write_status(&ctx.api, &current, &status).await?;
     if wrote {
         remember_written(ctx, cr, &status);
@@ -249,32 +455,90 @@ async fn apply(cr: &MultiNicNodeConfig, mut valid: ValidSpec, ctx: &Ctx) -> Resu
     let notices = report::events::transitions(current.status.as_ref(), &status, &prepared.plan, &executed.outcomes);
     cluster::publish(&ctx.recorder, cr, &notices).await;
     let state = status.state.map(|st| format!("{st:?}")).unwrap_or_default();
-    info!(node = %cr.name_any(), generation, backend = ctx.backend.name(), state = %state, wrote_status = wrote, "pass done");
-    mark_ready(ctx, &format!("{state}: {}", status.message.clone().unwrap_or_default()));
+    info!(node = %cr.name_any(), generation, backend = backend.name(), state = %state, wrote_status = wrote, "pass done");
+    let crd = ctx.mem.crd.lock().expect("not poisoned").outdated.clone().map(|m| format!(" ({m})")).unwrap_or_default();
+    mark_ready(&ctx.mem, &format!("{state}: {}{crd}", status.message.clone().unwrap_or_default()));
     // An operator's step on the host (restarting systemd-networkd) makes no event
     // this daemon sees: look again soon rather than at the next resync.
     let waiting_on_host = executed.outcomes.iter().any(|o| o.retry == Retry::Soon);
-    Ok(Action::requeue(if waiting_on_host { s.resync_interval.min(HOST_RECHECK) } else { s.resync_interval }))
+    let mut next = if waiting_on_host { s.resync_interval.min(HOST_RECHECK) } else { s.resync_interval };
+    if let Some(due) = retry_in {
+        next = next.min(due.max(Duration::from_millis(100)));
+    }
+    if drifted {
+        info!("an interface drifted while the pass ran: another pass");
+        next = next.min(Duration::from_secs(1));
+    }
+    ctx.mem.failed_passes.store(0, Ordering::SeqCst);
+    Ok(Action::requeue(next))
+}
+
+/// Compare the served CRD's schema revision with ours once per resync interval;
+/// say so (journal and a Warning Event) when that changes.
+async fn check_crd(cr: &MultiNicNodeConfig, ctx: &Ctx) {
+    let due =
+        ctx.mem.crd.lock().expect("not poisoned").at.is_none_or(|at| at.elapsed() >= ctx.settings.resync_interval);
+    if !due {
+        return;
+    }
+    let outdated = cluster::crd_outdated(&ctx.client).await;
+    let changed = {
+        let mut check = ctx.mem.crd.lock().expect("not poisoned");
+        check.at = Some(Instant::now());
+        std::mem::replace(&mut check.outdated, outdated.clone()) != outdated
+    };
+    if let (true, Some(message)) = (changed, outdated) {
+        warn!("{message}");
+        let notice = report::events::Notice { normal: false, reason: "CRDOutdated", note: message };
+        cluster::publish(&ctx.recorder, cr, &[notice]).await;
+    }
+}
+
+/// Say in the status (and once in an Event) that the network side cannot be read;
+/// the observed generation stays that of the last pass that applied.
+async fn report_unavailable(cr: &MultiNicNodeConfig, ctx: &Ctx, backend: &AnyBackend, e: &BackendError) {
+    let mut current = cr.clone();
+    current.status = current_status(ctx, cr);
+    let status = pass::unavailable_status(&current, e, backend.name());
+    let was = current.status.as_ref().and_then(|s| s.reason.clone());
+    match cluster::write_status(&ctx.api, &current, &status).await {
+        Ok(true) => remember_written(ctx, cr, &status),
+        Ok(false) => {}
+        Err(err) => warn!(error = %err, "cannot report that the backend is unavailable"),
+    }
+    if was.as_deref() != Some(e.reason()) {
+        let notice = report::events::Notice { normal: false, reason: e.reason(), note: e.to_string() };
+        cluster::publish(&ctx.recorder, cr, &[notice]).await;
+    }
+}
+
+/// The status as last written: the watch may not show our own write yet.
+fn current_status(ctx: &Ctx, cr: &MultiNicNodeConfig) -> Option<MultiNicNodeConfigStatus> {
+    match ctx.mem.written.lock().expect("not poisoned").clone() {
+        Some((uid, status)) if cr.uid().as_deref() == Some(uid.as_str()) => Some(status),
+        _ => cr.status.clone(),
+    }
 }
 
 fn remember_written(ctx: &Ctx, cr: &MultiNicNodeConfig, status: &MultiNicNodeConfigStatus) {
     if let Some(uid) = cr.uid() {
-        *ctx.written.lock().expect("not poisoned") = Some((uid, status.clone()));
+        *ctx.mem.written.lock().expect("not poisoned") = Some((uid, status.clone()));
     }
 }
 
 fn remember(ctx: &Ctx, valid: &multinic_api::ValidSpec, prepared: &pass::Prepared) {
-    let mut w = ctx.watched.lock().expect("not poisoned");
-    w.macs = valid.interfaces.iter().map(|i| i.mac).chain(prepared.owned.iter().map(|o| o.mac)).collect();
-    w.indices = prepared.plan.interfaces.iter().filter_map(|i| i.link.as_ref().map(|l| l.index)).collect();
-    w.indices.extend(prepared.plan.removals.iter().filter_map(|r| r.link.as_ref().map(|l| l.index)));
+    let plan = &prepared.plan;
+    let macs = valid.interfaces.iter().map(|i| i.mac).chain(prepared.owned.iter().map(|o| o.mac));
+    let indices = plan.interfaces.iter().filter_map(|i| i.link.as_ref().map(|l| l.index));
+    let removed = plan.removals.iter().filter_map(|r| r.link.as_ref().map(|l| l.index));
+    ctx.mem.watch.set(macs, indices.chain(removed));
 }
 
-async fn cleanup(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, ReconcileError> {
+async fn cleanup(cr: &MultiNicNodeConfig, ctx: &Ctx, backend: &AnyBackend) -> Result<Action, ReconcileError> {
     notify(&["STATUS=cleaning up: the MultiNicNodeConfig was deleted"]);
-    let (host, owned) = pass::observe(&ctx.net, &ctx.backend, ctx.api_ip()).await?;
+    let (host, owned) = pass::observe(&ctx.net, backend, ctx.api_ip()).await?;
     let plan = plan::cleanup(&host, &owned, &ctx.settings.policy);
-    let failed: Vec<String> = remove_all(&ctx.backend, &ctx.net, &plan.removals)
+    let failed: Vec<String> = remove_all(backend, &ctx.net, &plan.removals)
         .await
         .into_iter()
         .filter_map(|r| r.error.map(|e| format!("{} ({}): {e}", r.name, r.mac)))
@@ -286,28 +550,66 @@ async fn cleanup(cr: &MultiNicNodeConfig, ctx: &Ctx) -> Result<Action, Reconcile
     let note = if names.is_empty() { "nothing to remove".to_string() } else { format!("removed {}", names.join(", ")) };
     info!(node = %cr.name_any(), "cleaned up: {note}");
     cluster::publish(&ctx.recorder, cr, &[report::events::Notice { normal: true, reason: "CleanedUp", note }]).await;
-    *ctx.watched.lock().expect("not poisoned") = Watched::default();
-    mark_ready(ctx, "cleaned up; waiting for a MultiNicNodeConfig");
+    ctx.mem.watch.clear();
+    mark_ready(&ctx.mem, "cleaned up; waiting for a MultiNicNodeConfig");
     Ok(Action::await_change())
 }
 
-fn mark_ready(ctx: &Ctx, status: &str) {
+/// Marks a pass as running while it lives.
+struct PassClock<'a>(&'a Memory);
+
+impl<'a> PassClock<'a> {
+    fn start(mem: &'a Memory) -> Self {
+        *mem.pass_started.lock().expect("not poisoned") = Some((Instant::now(), Duration::ZERO));
+        PassClock(mem)
+    }
+
+    /// The pass may wait this long for its transactions (verify, roll back).
+    fn allow(mem: &Memory, extra: Duration) {
+        if let Some((_, allowed)) = mem.pass_started.lock().expect("not poisoned").as_mut() {
+            *allowed = extra;
+        }
+    }
+}
+
+impl Drop for PassClock<'_> {
+    fn drop(&mut self) {
+        *self.0.pass_started.lock().expect("not poisoned") = None;
+    }
+}
+
+fn mark_ready(mem: &Memory, status: &str) {
     let status = format!("STATUS={status}");
-    if !ctx.ready.swap(true, Ordering::SeqCst) {
+    if !mem.ready.swap(true, Ordering::SeqCst) {
         notify(&["READY=1", &status]);
     } else {
         notify(&[&status]);
     }
 }
 
-/// Ping the watchdog at half its interval when systemd asks for one.
-fn spawn_watchdog() {
+/// Ping the watchdog at half its interval when systemd asks for one, but only
+/// while no pass has been running for longer than that: a pass stuck on a hung
+/// network manager or API server stops the pings, and systemd restarts us.
+fn spawn_watchdog(mem: Arc<Memory>) {
     let Some(interval) = watchdog_interval() else { return };
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval / 2);
+        let mut starved = false;
         loop {
             tick.tick().await;
-            notify(&["WATCHDOG=1"]);
+            let running = *mem.pass_started.lock().expect("not poisoned");
+            match running.map(|(t, allowed)| (t.elapsed(), allowed)) {
+                Some((for_, allowed)) if for_ >= interval / 2 + allowed => {
+                    if !starved {
+                        warn!(running_s = for_.as_secs(), "a pass is taking too long: not feeding the watchdog");
+                        starved = true;
+                    }
+                }
+                _ => {
+                    starved = false;
+                    notify(&["WATCHDOG=1"]);
+                }
+            }
         }
     });
 }

@@ -89,6 +89,9 @@ pub enum Event {
         /// index of the link it is on
         index: u32,
     },
+    /// The kernel dropped events (the socket's buffer was full, ENOBUFS): anything
+    /// may have changed.
+    Overrun,
 }
 
 /// A netlink connection on the current network namespace.
@@ -336,8 +339,16 @@ pub fn subscribe() -> Result<mpsc::UnboundedReceiver<Event>, NetlinkError> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some((msg, _)) = messages.next().await {
-            let NetlinkPayload::InnerMessage(inner) = msg.payload else {
-                continue;
+            let inner = match msg.payload {
+                NetlinkPayload::InnerMessage(inner) => inner,
+                NetlinkPayload::Overrun(_) => {
+                    tracing::warn!("netlink events were lost (socket buffer full): looking at every link again");
+                    if tx.send(Event::Overrun).is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                _ => continue,
             };
             let event = match inner {
                 RouteNetlinkMessage::NewLink(l) => link_event(l, false),

@@ -14,7 +14,7 @@ mod naming;
 mod routing;
 mod safety;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::fmt;
 
@@ -189,9 +189,21 @@ pub struct Hold {
     /// [`config_hash`] of the configuration that was rolled back.
     pub config_hash: String,
     /// CamelCase reason of the rollback.
-    pub reason: &'static str,
+    pub reason: String,
     /// What happened.
     pub message: String,
+    /// Until when.
+    pub kind: HoldKind,
+}
+
+/// How long a configuration is held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum HoldKind {
+    /// Until its spec changes: applying it again would do the same (it moved the
+    /// route to the API server).
+    UntilSpecChanges,
+    /// Until its next attempt is due ([`crate::retry`]).
+    Backoff,
 }
 
 /// The plan for one desired interface.

@@ -9,7 +9,7 @@ use crate::observe::{DefaultRoute, Generated, Host, Link, PathTo};
 use crate::report;
 
 /// The host of `links`, with the default route on eth0 (index 2) when it is there.
-fn on(links: &[Link]) -> Host {
+pub(crate) fn on(links: &[Link]) -> Host {
     let mut h = Host::of(links.to_vec());
     if links.iter().any(|l| l.index == 2 && l.name == "eth0") {
         h.defaults.push(DefaultRoute { oif: 2, gateway: Some("192.0.2.1".parse().unwrap()), metric: 100, v6: false });
@@ -18,15 +18,21 @@ fn on(links: &[Link]) -> Host {
 }
 
 /// The planner without holds, as most tests want it.
-fn plan(desired: &[ValidInterface], host: &Host, owned: &[Owned], keep: &[MacAddr], policy: &Policy) -> Plan {
+pub(crate) fn plan(
+    desired: &[ValidInterface],
+    host: &Host,
+    owned: &[Owned],
+    keep: &[MacAddr],
+    policy: &Policy,
+) -> Plan {
     super::plan(desired, host, Context { owned, keep, holds: &[], policy })
 }
 
-fn mac(n: u8) -> MacAddr {
+pub(crate) fn mac(n: u8) -> MacAddr {
     MacAddr([0xfa, 0x16, 0x3e, 0, 0, n])
 }
 
-fn link(index: u32, name: &str, m: MacAddr) -> Link {
+pub(crate) fn link(index: u32, name: &str, m: MacAddr) -> Link {
     Link {
         index,
         name: name.into(),
@@ -46,7 +52,7 @@ fn link(index: u32, name: &str, m: MacAddr) -> Link {
     }
 }
 
-fn host() -> Vec<Link> {
+pub(crate) fn host() -> Vec<Link> {
     let mut lo = link(1, "lo", MacAddr([0; 6]));
     lo.loopback = true;
     lo.up = true;
@@ -57,7 +63,7 @@ fn host() -> Vec<Link> {
     vec![lo, eth0, link(3, "ens4", mac(1)), link(4, "ens5", mac(2))]
 }
 
-fn want(m: MacAddr, addr: &str) -> ValidInterface {
+pub(crate) fn want(m: MacAddr, addr: &str) -> ValidInterface {
     ValidInterface {
         index: 0,
         id: None,
@@ -559,8 +565,9 @@ fn held_configuration_waits_for_a_spec_change() {
     let hold = Hold {
         mac: mac(1),
         config_hash: first.interfaces[0].config_hash.clone(),
-        reason: "APIServerUnreachable",
+        reason: "APIServerUnreachable".into(),
         message: "cut".into(),
+        kind: super::HoldKind::UntilSpecChanges,
     };
     let policy = Policy::default();
     let with = |holds: &[Hold]| {

@@ -59,12 +59,17 @@ pub fn transitions(
             });
         }
     }
+    // A retry that fails the same way is not news: one RolledBack per transition
+    // into Failed, or per generation.
+    let same_generation = previous.and_then(|p| p.observed_generation) == now.observed_generation;
     for o in outcomes {
         let Some(ip) = plan.interfaces.get(o.index) else {
             continue;
         };
         let name = ip.name.as_deref().unwrap_or("-");
-        if let Some(("RolledBack", _)) = &o.action {
+        if let Some(("RolledBack", _)) = &o.action
+            && (was(name) != Some(InterfaceState::Failed) || !same_generation)
+        {
             out.push(Notice {
                 normal: false,
                 reason: "RolledBack",

@@ -7,8 +7,9 @@ use multinic_api::DiscoveredNic;
 use multinic_api::status::{InterfaceResult, InterfaceState};
 
 use crate::backend::Outcome;
+use crate::journal::ids;
 use crate::observe::Host;
-use crate::plan::{Owned, Plan, Policy, Role, classify};
+use crate::plan::{Owned, Plan, Policy, Role, Step, classify};
 
 /// One result per planned interface, keyed by its name (or `interfaces[N]`).
 pub fn results(plan: &Plan, outcomes: &[Outcome]) -> Vec<InterfaceResult> {
@@ -32,6 +33,29 @@ pub fn results(plan: &Plan, outcomes: &[Outcome]) -> Vec<InterfaceResult> {
             }
         })
         .collect()
+}
+
+/// Log each blocked interface once per transition into Blocked (every one when
+/// there is no previous status): at `crit` when a protected link was at stake.
+pub fn log_blocked(plan: &Plan, previous: Option<&multinic_api::MultiNicNodeConfigStatus>) {
+    for ip in &plan.interfaces {
+        let Step::Blocked(b) = &ip.step else { continue };
+        let mac = ip.mac.to_string();
+        let known = previous.is_some_and(|p| {
+            p.interface_statuses
+                .values()
+                .any(|s| s.mac_address == mac && s.state == InterfaceState::Blocked && s.reason == b.reason())
+        });
+        if known {
+            continue;
+        }
+        let name = ip.name.as_deref().unwrap_or("-");
+        if b.is_critical() {
+            tracing::error!(interface = name, mac = %ip.mac, reason = b.reason(), priority = "crit", message_id = ids::BLOCKED, "BLOCKED: {b}");
+        } else {
+            tracing::warn!(interface = name, mac = %ip.mac, reason = b.reason(), message_id = ids::BLOCKED, "blocked: {b}");
+        }
+    }
 }
 
 /// NICs on the host that nobody configures: links the classification calls free

@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::time::Duration;
 
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::client::ConfigExt;
@@ -17,6 +18,23 @@ use crate::observe::reach::ApiServer;
 
 use crate::report::events::Notice;
 
+/// How long the API server keeps one watch request open (seconds); under the
+/// client's read timeout, so that a quiet watch is never taken for a dead one.
+pub const WATCH_TIMEOUT: u32 = 50;
+
+/// How long one of the daemon's own API calls may take within a pass.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// An API call bounded by [`CALL_TIMEOUT`].
+pub async fn bounded<T>(call: impl std::future::Future<Output = Result<T, kube::Error>>) -> Result<T, kube::Error> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(result) => result,
+        Err(_) => Err(kube::Error::Service(
+            format!("no answer from the API server within {}s", CALL_TIMEOUT.as_secs()).into(),
+        )),
+    }
+}
+
 /// Field manager of the status the daemon writes.
 pub const FIELD_MANAGER: &str = "multinicd";
 /// Reporting controller of the daemon's Events.
@@ -26,9 +44,14 @@ pub const REPORTING_CONTROLLER: &str = "multinic.io/multinicd";
 /// as the node reaches it, when its address resolves.
 pub async fn client(kubeconfig: &Path) -> Result<(Client, Option<ApiServer>), String> {
     let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| format!("kubeconfig {}: {e}", kubeconfig.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+    let mut config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .map_err(|e| format!("kubeconfig {}: {e}", kubeconfig.display()))?;
+    // A half-open connection must fail within a minute, the watch included (the
+    // server ends each watch before that: WATCH_TIMEOUT).
+    config.connect_timeout = Some(Duration::from_secs(10));
+    config.read_timeout = Some(Duration::from_secs(60));
+    config.write_timeout = Some(Duration::from_secs(30));
     let server = api_server(&config).await;
     let client = Client::try_from(config).map_err(|e| format!("kubeconfig {}: {e}", kubeconfig.display()))?;
     Ok((client, server))
@@ -93,7 +116,7 @@ pub async fn write_status(
         "kind": "MultiNicNodeConfig",
         "status": status,
     });
-    api.patch_status(&cr.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await?;
+    bounded(api.patch_status(&cr.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))).await?;
     Ok(true)
 }
 
@@ -113,8 +136,34 @@ pub async fn publish(recorder: &Recorder, cr: &MultiNicNodeConfig, notices: &[No
             action: "Reconcile".into(),
             secondary: None,
         };
-        if let Err(e) = recorder.publish(&event, &reference).await {
+        if let Err(e) = bounded(recorder.publish(&event, &reference)).await {
             tracing::warn!(reason = n.reason, error = %e, "cannot publish event");
         }
     }
 }
+
+/// What to tell the operator when the served CRD is older than this daemon, or
+/// `None` (also when the CRD cannot be read: the chart of this release lets nodes
+/// read it; an older one does not, and says so through its missing annotation
+/// once upgraded).
+pub async fn crd_outdated(client: &Client) -> Option<String> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    match bounded(crds.get(multinic_api::crd::CRD_NAME)).await {
+        Ok(crd) => multinic_api::crd::outdated(&crd, "multinicd"),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read the CRD to compare its schema revision");
+            None
+        }
+    }
+}
+
+/// Who the API server says the client is (a SelfSubjectReview).
+pub async fn identity(client: &Client) -> Result<String, kube::Error> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let reviews: Api<SelfSubjectReview> = Api::all(client.clone());
+    let review = bounded(reviews.create(&Default::default(), &SelfSubjectReview::default())).await?;
+    Ok(review.status.and_then(|s| s.user_info).and_then(|u| u.username).unwrap_or_default())
+}
+
+pub use super::credentials::{Fingerprint, fingerprint};

@@ -2,6 +2,7 @@
 //! `multinicd run`, the node's custom resource ([`cluster`]).
 
 pub mod cluster;
+pub mod credentials;
 
 use std::path::Path;
 

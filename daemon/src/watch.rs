@@ -1,0 +1,124 @@
+//! Which netlink events warrant a pass of `multinicd run`: those about the NICs of
+//! the spec and of what multinic owns, and only when the links then differ from how
+//! the last pass left them. A pass renames, sets links down and up and changes
+//! addresses (also when it rolls back); its own events must not start the next pass,
+//! or a failing interface would be retried at once, over and over.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use multinic_api::MacAddr;
+use tokio::sync::mpsc;
+
+use crate::observe::netlink::{self, Event, Netlink, NetlinkError};
+use crate::observe::{Host, Link};
+
+/// How long a burst of events may last before the links are compared.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// The links a pass cares about, and how the last pass left them.
+#[derive(Default)]
+pub struct Watch {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    macs: HashSet<MacAddr>,
+    indices: HashSet<u32>,
+    /// The watched links after the last pass, by index.
+    left: Vec<Link>,
+}
+
+impl Watch {
+    /// Watch these MACs and link indices (the spec's, the owned ones, the planned).
+    pub fn set(&self, macs: impl IntoIterator<Item = MacAddr>, indices: impl IntoIterator<Item = u32>) {
+        let mut w = self.inner.lock().expect("not poisoned");
+        w.macs = macs.into_iter().collect();
+        w.indices = indices.into_iter().collect();
+    }
+
+    /// Forget everything (the CR was deleted).
+    pub fn clear(&self) {
+        *self.inner.lock().expect("not poisoned") = Inner::default();
+    }
+
+    /// Record how a pass left the watched links.
+    pub fn left(&self, host: &Host) {
+        let mut w = self.inner.lock().expect("not poisoned");
+        w.left = watched(&w, &host.links);
+    }
+
+    fn concerns(&self, e: &Event) -> bool {
+        let w = self.inner.lock().expect("not poisoned");
+        match e {
+            Event::Link { index, mac, .. } => w.indices.contains(index) || mac.is_some_and(|m| w.macs.contains(&m)),
+            Event::Address { index } => w.indices.contains(index),
+            Event::Overrun => true,
+        }
+    }
+
+    fn changed(&self, links: &[Link]) -> bool {
+        let w = self.inner.lock().expect("not poisoned");
+        watched(&w, links) != w.left
+    }
+}
+
+fn watched(w: &Inner, links: &[Link]) -> Vec<Link> {
+    let mut out: Vec<Link> = links
+        .iter()
+        .filter(|l| w.indices.contains(&l.index) || l.hw_mac().is_some_and(|m| w.macs.contains(&m)))
+        .cloned()
+        .collect();
+    out.sort_by_key(|l| l.index);
+    out
+}
+
+/// A stream that yields when the watched links changed since the last pass: events
+/// are let settle, and compared only once no pass runs (`busy`), since what a
+/// running pass changes is its own doing. Lost events (an overrun) and a
+/// subscription that ended always yield: anything may have changed.
+pub fn triggers(
+    watch: std::sync::Arc<Watch>,
+    net: Netlink,
+    busy: impl Fn() -> bool + Send + 'static,
+) -> Result<impl futures::Stream<Item = ()> + Send + 'static, NetlinkError> {
+    let mut events = netlink::subscribe()?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Some(e) = events.recv().await else {
+                tracing::warn!("the netlink event subscription ended: subscribing again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                match netlink::subscribe() {
+                    Ok(again) => events = again,
+                    Err(e) => tracing::warn!(error = %e, "cannot subscribe to netlink events"),
+                }
+                if tx.send(()).is_err() {
+                    return;
+                }
+                continue;
+            };
+            if !watch.concerns(&e) {
+                continue;
+            }
+            let mut lost = e == Event::Overrun;
+            loop {
+                tokio::time::sleep(SETTLE).await;
+                while let Ok(e) = events.try_recv() {
+                    lost |= e == Event::Overrun;
+                }
+                if !busy() {
+                    break;
+                }
+            }
+            // When the links cannot be read, let a pass find out.
+            let changed = lost || net.links().await.map(|links| watch.changed(&links)).unwrap_or(true);
+            if changed && tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
