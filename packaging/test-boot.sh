@@ -128,7 +128,7 @@ tar -C "$root" -xzf "$tarball"
 echo "$node" >"$root/etc/hostname"
 chroot "$root" systemctl enable systemd-networkd.service >/dev/null 2>&1
 mkdir -p "$root/etc/kubernetes" "$root/root"
-cp "$node_kc" "$root/etc/kubernetes/kubelet.conf"
+# No kubelet.conf yet: the node has not joined (it is placed after the install).
 cp "$admin_kc" "$root/root/admin.kubeconfig"
 for h in systemd unified; do mkdir -p "/sys/fs/cgroup/$h/$machine"; done
 console_log="$work/console.log"
@@ -187,6 +187,20 @@ nic_configured() {
 log "apt install multinicd $old"
 apt_ct install "/packages/old/multinicd_${old}-1_amd64.deb"
 [ "$(in_ct systemctl is-enabled multinicd)" = enabled ] || fail "not enabled after install"
+# A node that has not joined yet: the service is up and says what it waits for,
+# and stays up (no restarts into the start limit) until the kubeconfig appears.
+waiting=""
+for _ in $(seq 100); do
+  waiting="$(show StatusText)"
+  [[ "$waiting" == "waiting for /etc/kubernetes/kubelet.conf"* ]] && break
+  sleep 0.2
+done
+[[ "$waiting" == "waiting for /etc/kubernetes/kubelet.conf"* ]] || fail "multinicd does not say it waits for the kubeconfig: $waiting"
+sleep 12 # longer than RestartSec: a daemon that exited would have been restarted
+[ "$(show ActiveState)" = active ] && [ "$(show NRestarts)" = 0 ] ||
+  fail "without a kubeconfig: ActiveState=$(show ActiveState) NRestarts=$(show NRestarts)"
+log "deb $old without a kubeconfig: active, $waiting"
+cp "$node_kc" "$root/etc/kubernetes/kubelet.conf"
 # networkd reads the package's networkd.conf.d drop-in only when it starts: until
 # then multinicd configures nothing and says so (README); then it goes ahead.
 refused=""

@@ -6,6 +6,7 @@
 use multinic_api::status::{FoldInput, InterfaceResult, InterfaceState, fold};
 use multinic_api::{MacAddr, MultiNicNodeConfig, MultiNicNodeConfigStatus, ValidSpec, spec_hash};
 
+use crate::backend::journal;
 use crate::backend::{Backend, BackendError, Outcome, Retry, Verify, apply_plan, remove_all};
 use crate::config::Settings;
 use std::net::IpAddr;
@@ -54,6 +55,7 @@ pub async fn prepare<B: Backend>(
     holds: impl FnOnce(&Host) -> Vec<Hold>,
 ) -> Result<Prepared, BackendError> {
     let gate = source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
+    journal::recover(backend, net).await;
     let (host, owned) = observe(net, backend, api).await?;
     let keep = valid.keep(owned.iter().map(|o| o.mac));
     let holds = holds(&host);

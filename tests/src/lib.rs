@@ -621,6 +621,11 @@ impl Lab {
     /// `NAME.log` in the state dir and its sd_notify messages to a socket read by
     /// [`Daemon::notifications`].
     pub fn spawn_multinicd(&self, name: &str, args: &[&str]) -> Daemon {
+        self.spawn_multinicd_env(name, args, &[])
+    }
+
+    /// [`Lab::spawn_multinicd`] with extra environment.
+    pub fn spawn_multinicd_env(&self, name: &str, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let log = self.dir.join(format!("{name}.log"));
         let notify_path = self.dir.join(format!("{name}.notify"));
         let _ = std::fs::remove_file(&notify_path);
@@ -647,6 +652,7 @@ impl Lab {
         let child = self
             .command(bin.to_str().expect("utf-8"))
             .args(args)
+            .envs(env.iter().copied())
             .env("NOTIFY_SOCKET", &notify_path)
             .env("WATCHDOG_USEC", "1000000")
             .env("MULTINIC_LOG", std::env::var("MULTINIC_TEST_LOG").unwrap_or_else(|_| "info".into()))
@@ -774,6 +780,14 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// SIGKILL multinicd (no cleanup of any kind) and wait for it to be gone.
+    pub fn kill(mut self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+        let _ = self.child.wait();
     }
 
     /// SIGTERM multinicd and wait for it to exit; returns its exit code.

@@ -434,12 +434,19 @@ async fn api_server_outage_is_survived() {
     .await;
 
     kit.stop();
-    // While the API server is down: still running, and drift is still repaired.
-    assert!(lab.run("ip", &["addr", "flush", "dev", "multinic0"]).status.success());
-    eventually(WAIT, "repair without the API server", || async {
-        (lab.ipv4("multinic0") == ["198.51.100.4/24"]).then_some(())
-    })
-    .await;
+    let down = std::time::Instant::now();
+    // While the API server is down (60 s: longer than the client's read timeout and
+    // several failed passes): still running, and drift is still repaired, early and
+    // late in the outage.
+    for when in [Duration::ZERO, Duration::from_secs(50)] {
+        tokio::time::sleep(when.saturating_sub(down.elapsed())).await;
+        assert!(lab.run("ip", &["addr", "flush", "dev", "multinic0"]).status.success());
+        eventually(WAIT, "repair without the API server", || async {
+            (lab.ipv4("multinic0") == ["198.51.100.4/24"]).then_some(())
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(60).saturating_sub(down.elapsed())).await;
     assert!(daemon.pid().is_some(), "daemon died without the API server:\n{}", daemon.log());
 
     // The kit keeps its port when it is still free; if not, the "network" (the

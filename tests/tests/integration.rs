@@ -642,6 +642,7 @@ on_both_backends!(
     bridged_primary_its_port_and_routing_conflicts_are_refused,
     explicit_rename_of_a_configured_interface_is_applied,
     drifted_address_is_repaired_on_the_next_apply,
+    killed_in_a_transaction_converges,
 );
 
 /// NetworkManager as distributions ship it (auto-default on) and a DHCP server that
@@ -923,4 +924,61 @@ fn backend_is_detected_from_the_bus() {
         stderr.contains("org.freedesktop.NetworkManager") && stderr.contains("org.freedesktop.network1"),
         "{stderr}"
     );
+}
+
+/// The daemon is killed (SIGKILL) at each step of a transaction: after it began (the
+/// record written), after the rename, after the configuration was written, after it
+/// verified, after the commit. Started again, it undoes what was left open and
+/// converges: the NIC configured, exactly one owned configuration for it; and
+/// `cleanup` gives the NIC its kernel name back.
+fn killed_in_a_transaction_converges(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A)]) else { return };
+    let config = lab.write("multinicd.yaml", "rollbackTimeout: 6s\n");
+    let file = lab.write("node.yaml", &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", ", mtu: 1400")]));
+    for step in ["begun", "renamed", "configured", "verified", "committed"] {
+        let daemon = lab.spawn_multinicd_env(
+            &format!("killed-{step}"),
+            &["--config", &config, "apply", "--file", &file],
+            &[("MULTINIC_TEST_PAUSE_AT", step)],
+        );
+        eventually(|| daemon.log().contains("paused at transaction step"), || format!("{step}: {}", daemon.log()));
+        daemon.kill();
+
+        let (code, status, log) = apply_logged(&lab, &file);
+        assert_eq!(code, 0, "{step}: {status:#}");
+        assert_eq!(iface(&status, "multinic0")["state"], "Configured", "{step}");
+        if step != "begun" {
+            assert!(log.contains("interrupted transaction rolled back"), "{step}: {log}");
+        }
+        assert_eq!(lab.ipv4("multinic0"), vec!["198.51.100.4/24"], "{step}");
+        let owned = lab.owned();
+        assert_eq!(owned.iter().filter(|(mac, _)| mac == A).count(), 1, "{step}: one owned configuration: {owned:#?}");
+
+        let out = lab.multinicd(&["--config", &config, "cleanup"]);
+        assert_eq!(out.status.code(), Some(0), "{step}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(lab.link("ens4").is_some(), "{step}: kernel name restored: {:?}", lab.ip(&["-br", "link"]));
+        assert!(lab.owned().is_empty(), "{step}: cleaned up");
+    }
+    // An update killed half-way: the previous configuration is restored from the
+    // record, then the update is applied again.
+    let update = lab.write("update.yaml", &spec(&[nic(1, A, "198.51.100.40", "198.51.100.0/24", ", mtu: 1300")]));
+    for step in ["begun", "configured", "verified"] {
+        assert_eq!(apply(&lab, &file).0, 0, "{step}: the configuration before the update");
+        let daemon = lab.spawn_multinicd_env(
+            &format!("killed-update-{step}"),
+            &["--config", &config, "apply", "--file", &update],
+            &[("MULTINIC_TEST_PAUSE_AT", step)],
+        );
+        eventually(|| daemon.log().contains("paused at transaction step"), || format!("{step}: {}", daemon.log()));
+        daemon.kill();
+        let (code, status, log) = apply_logged(&lab, &update);
+        assert_eq!(code, 0, "update {step}: {status:#}");
+        assert!(log.contains("interrupted transaction rolled back"), "update {step}: {log}");
+        assert_eq!(lab.ipv4("multinic0"), vec!["198.51.100.40/24"], "update {step}");
+        assert_eq!(mtu(&lab, "multinic0"), 1300, "update {step}");
+        assert_eq!(lab.owned().iter().filter(|(mac, _)| mac == A).count(), 1, "update {step}");
+        let out = lab.multinicd(&["--config", &config, "cleanup"]);
+        assert_eq!(out.status.code(), Some(0), "update {step}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(lab.link("ens4").is_some(), "update {step}: kernel name restored");
+    }
 }

@@ -2,6 +2,7 @@
 //! so that the planner, the transaction and the status code do not know which one
 //! runs.
 
+pub mod journal;
 pub mod networkd;
 pub mod networkmanager;
 mod select;
@@ -168,8 +169,9 @@ pub struct Managed {
 /// [`Backend::commit`] or [`Backend::rollback`].
 #[allow(async_fn_in_trait)]
 pub trait Backend {
-    /// A started transaction (NM: a checkpoint).
-    type Txn;
+    /// A started transaction (NM: a checkpoint), recorded on disk while it is open
+    /// ([`journal`]).
+    type Txn: serde::Serialize + serde::de::DeserializeOwned;
 
     /// `networkmanager` or `networkd`.
     fn name(&self) -> &'static str;

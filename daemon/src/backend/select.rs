@@ -21,6 +21,7 @@ pub enum AnyBackend {
 }
 
 /// Its transaction.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub enum AnyTxn {
     /// An NM checkpoint.
     NetworkManager(Checkpoint),

@@ -11,6 +11,7 @@ use futures::future::join_all;
 use multinic_api::InterfaceState;
 use tracing::{error, info, warn};
 
+use super::journal::{self, Journal};
 use super::{Backend, BackendError};
 use crate::journal::ids;
 use crate::observe::netlink::Netlink;
@@ -99,26 +100,33 @@ async fn remove_one<B: Backend>(backend: &B, net: &Netlink, r: &Removal) -> Resu
     // The manager takes its addresses off asynchronously (NM after Delete returns);
     // wait for that, and take off what is still ours after a while, so that the NIC
     // is left clean and a later apply does not see "foreign" addresses.
-    let deadline = Instant::now() + REMOVAL_SETTLE;
-    loop {
-        let left: Vec<_> = match net.link(link.index).await? {
-            Some(l) => l.ipv4().into_iter().filter(|a| r.owned.addresses.contains(a)).collect(),
-            None => return Ok(()),
-        };
-        if left.is_empty() {
-            break;
-        }
-        if Instant::now() >= deadline {
-            warn!(interface = %r.owned.name, mac = %r.owned.mac, "addresses still present after removal; deleting them");
-            net.delete_ipv4(link.index, &left).await?;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    if !settle(net, link.index, &r.owned.addresses).await? {
+        warn!(interface = %r.owned.name, mac = %r.owned.mac, "addresses still present after removal; deleted them");
     }
     if let Some(name) = &r.restore_name {
         net.rename(link.index, name, &v4(&r.owned.addresses)).await?;
     }
     Ok(())
+}
+
+/// Wait up to [`REMOVAL_SETTLE`] for the manager to take `addresses` off the link,
+/// then delete those still there. `false` when some had to be deleted.
+pub(super) async fn settle(net: &Netlink, index: u32, addresses: &[ipnet::Ipv4Net]) -> Result<bool, BackendError> {
+    let deadline = Instant::now() + REMOVAL_SETTLE;
+    loop {
+        let left: Vec<_> = match net.link(index).await? {
+            Some(l) => l.ipv4().into_iter().filter(|a| addresses.contains(a)).collect(),
+            None => return Ok(true),
+        };
+        if left.is_empty() {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            net.delete_ipv4(index, &left).await?;
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn v4(nets: &[ipnet::Ipv4Net]) -> Vec<ipnet::IpNet> {
@@ -222,6 +230,27 @@ async fn apply_one<B: Backend>(
             };
         }
     };
+    // Addresses that may be on the link while it is renamed back: what this change,
+    // multinic earlier, or the taken-over configuration (coming back) gave it.
+    let mut ours = v4(&ip.owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default());
+    ours.push(ipnet::IpNet::V4(ip.desired.address));
+    ours.extend(ip.takeover.iter().flat_map(|t| t.addresses.iter().copied()));
+    // What this change adds, which nothing gives back when it is undone.
+    let adds: Vec<ipnet::Ipv4Net> = Some(ip.desired.address)
+        .filter(|a| {
+            !ip.owned.as_ref().is_some_and(|o| o.addresses.contains(a))
+                && !ip.takeover.iter().any(|t| t.addresses.contains(&ipnet::IpNet::V4(*a)))
+        })
+        .into_iter()
+        .collect();
+    let journal = match Journal::open(backend.name(), ip.mac, &link.name, ours.clone(), adds, &txn) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            warn!(interface = %name, mac = %ip.mac, error = %e, "cannot record the transaction in {}: a crash in it would not be undone", journal::DIR);
+            None
+        }
+    };
+    journal::test_pause("begun").await;
     let mut renamed_from: Option<String> = None;
     let mut created: Option<String> = None;
     let result: Result<(), BackendError> = async {
@@ -233,9 +262,16 @@ async fn apply_one<B: Backend>(
             ours.extend(ip.takeover.iter().flat_map(|t| t.addresses.iter().copied()));
             net.rename(link.index, &name, &ours).await?;
             renamed_from = Some(from.to_string());
+            journal::test_pause("renamed").await;
         }
         let original = ip.owned.as_ref().and_then(|o| o.original_name.clone()).or_else(|| renamed_from.clone());
         created = backend.configure(&txn, ip, original.as_deref()).await?;
+        if let Some(j) = &journal
+            && let Err(e) = j.created::<B::Txn>(created.as_deref())
+        {
+            warn!(interface = %name, mac = %ip.mac, error = %e, "cannot record what the transaction created");
+        }
+        journal::test_pause("configured").await;
         wait_verified(backend, &txn, net, ip, &name, link.index, verify.timeout).await?;
         match verify.guard {
             Some(guard) => guard.check(net).await.map_err(|source| BackendError::ApiServer {
@@ -244,15 +280,11 @@ async fn apply_one<B: Backend>(
                 source,
             }),
             None => Ok(()),
-        }
+        }?;
+        journal::test_pause("verified").await;
+        Ok(())
     }
     .await;
-
-    // Addresses that may be on the link while it is renamed back: what this change,
-    // multinic earlier, or the taken-over configuration (coming back) gave it.
-    let mut ours = v4(&ip.owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default());
-    ours.push(ipnet::IpNet::V4(ip.desired.address));
-    ours.extend(ip.takeover.iter().flat_map(|t| t.addresses.iter().copied()));
     let rename_back = |mut message: String| async move {
         if let Some(from) = &renamed_from
             && let Err(rn) = net.rename(link.index, from, &ours).await
@@ -266,8 +298,18 @@ async fn apply_one<B: Backend>(
         Ok(()) => backend.commit(txn).await.map_err(|e| (e, None)),
         Err(e) => Err((e, Some((txn, created)))),
     };
+    if result.is_ok() {
+        journal::test_pause("committed").await;
+    }
+    // The record goes once the transaction ended: committed, or rolled back below.
+    let close = move || {
+        if let Some(j) = journal {
+            j.close();
+        }
+    };
     match result {
         Ok(()) => {
+            close();
             // Only now, committed: NM's checkpoint rollback would bring a deleted
             // generated profile back as a plain one, without NM_GENERATED.
             if let Some(t) = &ip.takeover {
@@ -306,6 +348,7 @@ async fn apply_one<B: Backend>(
             {
                 message.push_str(&format!(" (rollback: {rb})"));
             }
+            close();
             error!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, message_id = ids::ROLLED_BACK, "apply failed, rolled back");
             let reason = match &e {
                 BackendError::ApiServer { .. } => e.reason(),

@@ -14,7 +14,7 @@ use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event as Finalized, finalizer};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, ResourceExt};
 use multinic_api::{FINALIZER, MultiNicNodeConfig, MultiNicNodeConfigStatus, ValidSpec, decode};
 use tracing::{info, warn};
@@ -283,8 +283,32 @@ async fn serve(ctx: Arc<Ctx>, mut stop: tokio::sync::watch::Receiver<bool>) -> R
             }
         }
     };
+    // The watch backs off by itself and its errors stay out of the controller's
+    // triggers: the controller would otherwise pause every trigger, netlink's too,
+    // while the API server is away, and drift would wait for it.
     let watch = watcher::Config::default().fields(&format!("metadata.name={node}")).timeout(cluster::WATCH_TIMEOUT);
-    Controller::new_with(ctx.api.clone(), watch, ApiResource::erase::<MultiNicNodeConfig>(&()))
+    let resource = ApiResource::erase::<MultiNicNodeConfig>(&());
+    let writer = reflector::store::Writer::new(resource.clone());
+    let reader = writer.as_reader();
+    let objects = {
+        let reconnect = ctx.reconnect.clone();
+        watcher(ctx.api.clone(), watch).default_backoff().reflect(writer).applied_objects().filter_map(move |r| {
+            let reconnect = reconnect.clone();
+            async move {
+                match r {
+                    Ok(obj) => Some(Ok(obj)),
+                    Err(e) => {
+                        if is_unauthorized(&e) {
+                            reconnect.notify_one();
+                        }
+                        warn!(error = %e, "watching the MultiNicNodeConfig failed; retrying with backoff");
+                        None
+                    }
+                }
+            }
+        })
+    };
+    Controller::for_stream_with(objects, reader, resource)
         .reconcile_all_on(relevant)
         .graceful_shutdown_on(until)
         .run(reconcile, error_policy, ctx.clone())
@@ -536,6 +560,7 @@ fn remember(ctx: &Ctx, valid: &multinic_api::ValidSpec, prepared: &pass::Prepare
 
 async fn cleanup(cr: &MultiNicNodeConfig, ctx: &Ctx, backend: &AnyBackend) -> Result<Action, ReconcileError> {
     notify(&["STATUS=cleaning up: the MultiNicNodeConfig was deleted"]);
+    crate::backend::journal::recover(backend, &ctx.net).await;
     let (host, owned) = pass::observe(&ctx.net, backend, ctx.api_ip()).await?;
     let plan = plan::cleanup(&host, &owned, &ctx.settings.policy);
     let failed: Vec<String> = remove_all(backend, &ctx.net, &plan.removals)

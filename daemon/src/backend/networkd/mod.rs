@@ -73,6 +73,7 @@ pub struct NetworkdBackend {
 
 /// One interface's transaction: the files as they were before (multinic's and
 /// those of earlier releases), and the `.network` it writes.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     index: u32,
     iface: String,
@@ -213,6 +214,22 @@ impl NetworkdBackend {
         NetworkdLinkProxy::builder(&self.conn).path(path)?.cache_properties(CacheProperties::No).build().await
     }
 
+    /// Wait up to `timeout` until networkd is done with link `index` (whatever the
+    /// outcome).
+    async fn settled(&self, index: u32, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            let state = match self.link(index).await {
+                Ok(link) => link.administrative_state().await.unwrap_or_default(),
+                Err(_) => return,
+            };
+            if !matches!(state.as_str(), "pending" | "initialized" | "configuring") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn call<'a>(&self, op: &'static str, iface: &'a str, mac: MacAddr) -> impl Fn(zbus::Error) -> BackendError + 'a {
         move |source| BackendError::Call { op, iface: iface.to_string(), mac, source }
     }
@@ -230,6 +247,9 @@ impl NetworkdBackend {
         Ok(())
     }
 }
+
+/// How long a rollback waits for networkd to finish with the link.
+const ROLLBACK_SETTLE: Duration = Duration::from_secs(3);
 
 /// When process `pid` started: `/proc/PID/stat` field 22, clock ticks after boot
 /// (USER_HZ is 100 on every Linux ABI), after the boot time that `/proc/uptime`
@@ -375,14 +395,26 @@ impl Backend for NetworkdBackend {
     }
 
     async fn rollback(&self, txn: Snapshot, _created: Option<&str>) -> Result<(), BackendError> {
+        let mut changed = false;
         for (path, old) in &txn.before {
+            if std::fs::read(path).ok() == *old {
+                continue;
+            }
+            changed = true;
             match old {
                 Some(content) => write_atomic(path, content),
                 None => remove_if_present(path),
             }
             .map_err(self.io("restore previous files", &txn.iface, txn.mac))?;
         }
-        self.reload(Some(txn.index), &txn.iface, txn.mac).await
+        if !changed {
+            return Ok(());
+        }
+        self.reload(Some(txn.index), &txn.iface, txn.mac).await?;
+        // A reconfiguration that follows while networkd still configures the link
+        // from this one can leave it "configuring" for good: let it settle first.
+        self.settled(txn.index, ROLLBACK_SETTLE).await;
+        Ok(())
     }
 
     async fn remove(&self, owned: &Owned) -> Result<(), BackendError> {

@@ -33,6 +33,7 @@ pub struct NetworkManagerBackend {
 }
 
 /// One interface's checkpoint, and its `.link` file as it was before.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Checkpoint {
     path: OwnedObjectPath,
     device: OwnedObjectPath,

@@ -1,0 +1,153 @@
+//! Open transactions on disk, so that a daemon killed in the middle of one (SIGKILL,
+//! OOM, power cut of the process) can undo it when it starts again: the link's name
+//! before the rename, the manager's undo data (NM's checkpoint and the `.link` it
+//! had; networkd's previous files) and what the transaction created. A record is
+//! written before the first change and removed once the transaction is committed or
+//! rolled back; one left behind is rolled back before anything else is done.
+
+use std::path::{Path, PathBuf};
+
+use ipnet::{IpNet, Ipv4Net};
+use multinic_api::MacAddr;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{info, warn};
+
+use super::networkd::write_atomic;
+use super::transaction::settle;
+use super::{Backend, BackendError};
+use crate::observe::netlink::Netlink;
+
+/// Where the records live (`RuntimeDirectory=multinic`: kept across restarts of
+/// the daemon, gone with a reboot, which also ends every transaction).
+pub const DIR: &str = "/run/multinic/transactions";
+
+/// One open transaction.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Open<T> {
+    /// Which backend it belongs to.
+    backend: String,
+    mac: MacAddr,
+    /// The link's name when the transaction began.
+    name: String,
+    /// Addresses that may be on the link when it is renamed back.
+    addresses: Vec<IpNet>,
+    /// Addresses the transaction adds: taken off when it is undone.
+    adds: Vec<Ipv4Net>,
+    /// What [`Backend::configure`] created.
+    created: Option<String>,
+    txn: T,
+}
+
+/// The record of one interface's transaction.
+pub struct Journal {
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Record a transaction that begins on the link now called `name`.
+    pub fn open<T: Serialize>(
+        backend: &str,
+        mac: MacAddr,
+        name: &str,
+        addresses: Vec<IpNet>,
+        adds: Vec<Ipv4Net>,
+        txn: &T,
+    ) -> std::io::Result<Journal> {
+        let journal = Journal { path: Path::new(DIR).join(format!("{}.json", mac.to_string().replace(':', ""))) };
+        let record = Open { backend: backend.into(), mac, name: name.into(), addresses, adds, created: None, txn };
+        journal.write(&record)?;
+        Ok(journal)
+    }
+
+    /// Add what the transaction created.
+    pub fn created<T: Serialize + DeserializeOwned>(&self, created: Option<&str>) -> std::io::Result<()> {
+        let mut record: Open<T> = read(&self.path)?;
+        record.created = created.map(str::to_string);
+        self.write(&record)
+    }
+
+    fn write<T: Serialize>(&self, record: &Open<T>) -> std::io::Result<()> {
+        std::fs::create_dir_all(DIR)?;
+        write_atomic(&self.path, &serde_json::to_vec(record).map_err(std::io::Error::other)?)
+    }
+
+    /// The transaction ended (committed or rolled back).
+    pub fn close(self) {
+        if let Err(e) = std::fs::remove_file(&self.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            warn!(path = %self.path.display(), error = %e, "cannot remove the record of a finished transaction");
+        }
+    }
+}
+
+fn read<T: DeserializeOwned>(path: &Path) -> std::io::Result<T> {
+    serde_json::from_slice(&std::fs::read(path)?).map_err(std::io::Error::other)
+}
+
+/// Roll back every transaction a previous run left open: the manager's side first,
+/// then the link gets its name back. Errors are logged; a record that cannot be
+/// rolled back stays for the next try.
+pub async fn recover<B: Backend>(backend: &B, net: &Netlink) {
+    let Ok(entries) = std::fs::read_dir(DIR) else { return };
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json"))
+    {
+        let record: Open<B::Txn> = match read(&path) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(path = %path.display(), error = %e, "unreadable record of an interrupted transaction; removing it");
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+        };
+        if record.backend != backend.name() {
+            warn!(path = %path.display(), backend = %record.backend, "record of an interrupted transaction of another backend; removing it");
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        let Open { mac, name, addresses, adds, created, txn, .. } = record;
+        warn!(mac = %mac, interface = %name, "a transaction was interrupted (the daemon stopped in it): rolling it back");
+        if let Err(e) = backend.rollback(txn, created.as_deref()).await {
+            // NM rolls an expired checkpoint back by itself; what is left is the name.
+            warn!(mac = %mac, error = %e, "rolling back the interrupted transaction");
+        }
+        if let Err(e) = undo_link(net, mac, &name, &addresses, &adds).await {
+            warn!(mac = %mac, interface = %name, error = %e, "cannot give the link its name back; trying again next time");
+            continue;
+        }
+        let _ = std::fs::remove_file(&path);
+        info!(mac = %mac, interface = %name, "interrupted transaction rolled back");
+    }
+}
+
+/// The link as it was: without the addresses the transaction added (the manager
+/// takes them off asynchronously, if at all), under its name.
+async fn undo_link(
+    net: &Netlink,
+    mac: MacAddr,
+    name: &str,
+    addresses: &[IpNet],
+    adds: &[Ipv4Net],
+) -> Result<(), BackendError> {
+    let links = net.links().await?;
+    let Some(link) = links.iter().find(|l| l.hw_mac() == Some(mac)) else {
+        // The NIC is gone: nothing to undo on it.
+        return Ok(());
+    };
+    settle(net, link.index, adds).await?;
+    if link.name == name {
+        return Ok(());
+    }
+    Ok(net.rename(link.index, name, addresses).await?)
+}
+
+/// Pause here when `MULTINIC_TEST_PAUSE_AT` names this step, for the tests that
+/// kill the daemon in the middle of a transaction. Says so on stderr.
+pub async fn test_pause(step: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if AT.get_or_init(|| std::env::var("MULTINIC_TEST_PAUSE_AT").ok()).as_deref() == Some(step) {
+        warn!(step, "paused at transaction step (MULTINIC_TEST_PAUSE_AT)");
+        std::future::pending::<()>().await;
+    }
+}
