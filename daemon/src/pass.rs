@@ -6,7 +6,6 @@
 use multinic_api::status::{FoldInput, InterfaceResult, InterfaceState, fold};
 use multinic_api::{MacAddr, MultiNicNodeConfig, MultiNicNodeConfigStatus, ValidSpec, spec_hash};
 
-use crate::backend::journal;
 use crate::backend::{Backend, BackendError, Outcome, Retry, Verify, apply_plan, remove_all};
 use crate::config::Settings;
 use std::net::IpAddr;
@@ -55,7 +54,6 @@ pub async fn prepare<B: Backend>(
     holds: impl FnOnce(&Host) -> Vec<Hold>,
 ) -> Result<Prepared, BackendError> {
     let gate = source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
-    journal::recover(backend, net).await;
     let (host, owned) = observe(net, backend, api).await?;
     let keep = valid.keep(owned.iter().map(|o| o.mac));
     let holds = holds(&host);
@@ -123,36 +121,33 @@ pub async fn execute<B: Backend>(
     Executed { outcomes, removal_failed }
 }
 
-/// Whether an interface this pass left configured needs a change again: it drifted
-/// while the pass ran, when its events were taken for the pass's own.
-pub fn drifted_meanwhile(
+/// Whether the host, as the pass left it, needs a change that nothing holds back:
+/// it changed while the pass ran (a drift, a NIC that appeared, a carrier back),
+/// and the events of that were taken for the pass's own. Interfaces waiting for an
+/// operator's step on the host have their own recheck.
+pub fn unsettled(
     settings: &Settings,
     prepared: &Prepared,
     outcomes: &[Outcome],
     valid: &ValidSpec,
     host: &Host,
     owned: &[Owned],
+    holds: &[Hold],
 ) -> bool {
     if prepared.gate.is_some() || valid.spec_errors().next().is_some() {
         return false;
     }
-    let fine: Vec<MacAddr> = prepared
-        .plan
-        .interfaces
+    let waiting: Vec<MacAddr> = outcomes
         .iter()
-        .enumerate()
-        .filter(|(i, ip)| {
-            ip.step == plan::Step::Nothing
-                || outcomes.iter().any(|o| o.index == *i && o.state == InterfaceState::Configured)
-        })
-        .map(|(_, ip)| ip.mac)
+        .filter(|o| o.retry == Retry::Soon)
+        .filter_map(|o| prepared.plan.interfaces.get(o.index).map(|ip| ip.mac))
         .collect();
     let keep = valid.keep(owned.iter().map(|o| o.mac));
-    let cx = plan::Context { owned, keep: &keep, holds: &[], policy: &settings.policy };
+    let cx = plan::Context { owned, keep: &keep, holds, policy: &settings.policy };
     plan::plan(&valid.interfaces, host, cx)
         .interfaces
         .iter()
-        .any(|ip| fine.contains(&ip.mac) && matches!(ip.step, plan::Step::Create | plan::Step::Update(_)))
+        .any(|ip| !waiting.contains(&ip.mac) && matches!(ip.step, plan::Step::Create | plan::Step::Update(_)))
 }
 
 /// The configurations not to apply again after this pass: those still held, and

@@ -302,6 +302,13 @@ async fn run_waits_for_the_kubeconfig() {
     std::fs::copy(node.cluster.node_kubeconfig(&node.name), &kubeconfig).unwrap();
     node.until_configured(generation.unwrap()).await;
     assert_eq!(node.lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
+
+    // While the service runs, a one-shot apply by hand would race its transactions.
+    let file = node.lab.write("by-hand.yaml", &multinic_lab::spec(&[nic(1, A, "198.51.100.9", "198.51.100.0/24", "")]));
+    let out = node.lab.multinicd(&["--config", &node.config, "apply", "--file", &file]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another multinicd is changing this host"));
+    assert_eq!(node.lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
     drop(daemon);
 }
 

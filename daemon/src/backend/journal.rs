@@ -22,6 +22,30 @@ use crate::observe::netlink::Netlink;
 /// the daemon, gone with a reboot, which also ends every transaction).
 pub const DIR: &str = "/run/multinic/transactions";
 
+/// The right to run transactions on this host: `multinicd run` holds it for its
+/// lifetime, `apply` and `cleanup` while they run. Only its holder rolls back the
+/// records left behind: a record is also there while its transaction runs.
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+impl Lock {
+    /// Take it; `None` while another process holds it.
+    pub fn try_acquire() -> std::io::Result<Option<Lock>> {
+        std::fs::create_dir_all(DIR)?;
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(lock_path())?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Lock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+fn lock_path() -> PathBuf {
+    Path::new(DIR).join("lock")
+}
+
 /// One open transaction.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct Open<T> {
@@ -36,6 +60,9 @@ pub struct Open<T> {
     adds: Vec<Ipv4Net>,
     /// What [`Backend::configure`] created.
     created: Option<String>,
+    /// Verified, being committed.
+    #[serde(default)]
+    committing: bool,
     txn: T,
 }
 
@@ -55,7 +82,16 @@ impl Journal {
         txn: &T,
     ) -> std::io::Result<Journal> {
         let journal = Journal { path: Path::new(DIR).join(format!("{}.json", mac.to_string().replace(':', ""))) };
-        let record = Open { backend: backend.into(), mac, name: name.into(), addresses, adds, created: None, txn };
+        let record = Open {
+            backend: backend.into(),
+            mac,
+            name: name.into(),
+            addresses,
+            adds,
+            created: None,
+            committing: false,
+            txn,
+        };
         journal.write(&record)?;
         Ok(journal)
     }
@@ -64,6 +100,13 @@ impl Journal {
     pub fn created<T: Serialize + DeserializeOwned>(&self, created: Option<&str>) -> std::io::Result<()> {
         let mut record: Open<T> = read(&self.path)?;
         record.created = created.map(str::to_string);
+        self.write(&record)
+    }
+
+    /// The transaction verified and is being committed: not to be undone.
+    pub fn committing<T: Serialize + DeserializeOwned>(&self) -> std::io::Result<()> {
+        let mut record: Open<T> = read(&self.path)?;
+        record.committing = true;
         self.write(&record)
     }
 
@@ -89,7 +132,7 @@ fn read<T: DeserializeOwned>(path: &Path) -> std::io::Result<T> {
 /// Roll back every transaction a previous run left open: the manager's side first,
 /// then the link gets its name back. Errors are logged; a record that cannot be
 /// rolled back stays for the next try.
-pub async fn recover<B: Backend>(backend: &B, net: &Netlink) {
+pub async fn recover<B: Backend>(_lock: &Lock, backend: &B, net: &Netlink) {
     let Ok(entries) = std::fs::read_dir(DIR) else { return };
     for path in entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json"))
     {
@@ -102,7 +145,14 @@ pub async fn recover<B: Backend>(backend: &B, net: &Netlink) {
             }
         };
         if record.backend != backend.name() {
-            warn!(path = %path.display(), backend = %record.backend, "record of an interrupted transaction of another backend; removing it");
+            // Left for that backend: the manager that made it may be back later.
+            warn!(path = %path.display(), backend = %record.backend, "an interrupted transaction of the other backend; leaving it");
+            continue;
+        }
+        if record.committing {
+            // It had verified: what it wrote is what the spec wants; the next pass
+            // checks it like any other configuration.
+            info!(mac = %record.mac, "a transaction was interrupted while committing: keeping its changes");
             let _ = std::fs::remove_file(&path);
             continue;
         }
@@ -131,8 +181,8 @@ async fn undo_link(
     adds: &[Ipv4Net],
 ) -> Result<(), BackendError> {
     let links = net.links().await?;
-    let Some(link) = links.iter().find(|l| l.hw_mac() == Some(mac)) else {
-        // The NIC is gone: nothing to undo on it.
+    let Some(link) = crate::plan::find_link(mac, &links).link() else {
+        // The NIC is gone, or its MAC is ambiguous: nothing to undo on a guess.
         return Ok(());
     };
     settle(net, link.index, adds).await?;

@@ -293,6 +293,12 @@ async fn apply_one<B: Backend>(
         }
         message
     };
+    if result.is_ok()
+        && let Some(j) = &journal
+        && let Err(e) = j.committing::<B::Txn>()
+    {
+        warn!(interface = %name, mac = %ip.mac, error = %e, "cannot record that the transaction commits");
+    }
     let result = match result {
         // A checkpoint that expired before the commit was rolled back by NM itself.
         Ok(()) => backend.commit(txn).await.map_err(|e| (e, None)),

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use multinic_api::{InterfaceState, MultiNicNodeConfig, NodeState, ValidSpec, validate};
 
-use super::{Exit, Fatal, Format, connect, print_data};
+use super::{Exit, Fatal, Format, connect, print_data, take_host};
+use crate::backend::journal::Lock;
 use crate::backend::{AnyBackend, Backend};
 use crate::config::Settings;
 use crate::observe::netlink::Netlink;
@@ -20,13 +21,17 @@ struct Planned {
     net: Netlink,
     backend: AnyBackend,
     prepared: Prepared,
+    _lock: Option<Lock>,
 }
 
-async fn load_and_plan(settings: &Settings, file: &Path) -> Result<Planned, Fatal> {
+/// `change`: the host is to be changed (apply), so the transaction lock is taken
+/// first and what a killed run left open is rolled back; a plan only reads.
+async fn load_and_plan(settings: &Settings, file: &Path, change: bool) -> Result<Planned, Fatal> {
     let (cr, valid) = load(file)?;
     let (net, backend) = connect(settings).await?;
+    let lock = if change { take_host(&net, &backend).await? } else { None };
     let prepared = pass::prepare(settings, &net, &backend, &valid, None, |_| Vec::new()).await?;
-    Ok(Planned { cr, valid, net, backend, prepared })
+    Ok(Planned { cr, valid, net, backend, prepared, _lock: lock })
 }
 
 fn load(file: &Path) -> Result<(MultiNicNodeConfig, ValidSpec), Fatal> {
@@ -44,7 +49,7 @@ fn load(file: &Path) -> Result<(MultiNicNodeConfig, ValidSpec), Fatal> {
 
 /// One pass from a file: validate, plan, apply, verify; print the status block.
 pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<Exit, Fatal> {
-    let Planned { cr, valid, net, backend, prepared } = load_and_plan(settings, file).await?;
+    let Planned { cr, valid, net, backend, prepared, .. } = load_and_plan(settings, file, true).await?;
     if prepared.plan.is_noop() && prepared.gate.is_none() {
         tracing::info!(node = %valid.node_name, backend = backend.name(), "nothing to do: every interface is as desired");
     }
@@ -61,7 +66,7 @@ pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<E
 
 /// Dry run: what `apply` would do, per interface, and why. Touches nothing.
 pub async fn plan(settings: &Settings, file: &Path, format: Format) -> Result<Exit, Fatal> {
-    let Planned { prepared: Prepared { gate, plan, .. }, .. } = load_and_plan(settings, file).await?;
+    let Planned { prepared: Prepared { gate, plan, .. }, .. } = load_and_plan(settings, file, false).await?;
     if format == Format::Table {
         if let Some((reason, message)) = &gate {
             println!("{reason}: {message}");

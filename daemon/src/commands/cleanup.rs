@@ -1,14 +1,14 @@
 //! `multinicd cleanup`: remove everything multinic owns on this host, and nothing else.
 
-use super::{Exit, Fatal, connect};
-use crate::backend::{Backend, journal, remove_all};
+use super::{Exit, Fatal, connect, take_host};
+use crate::backend::{Backend, remove_all};
 use crate::config::Settings;
 use crate::{pass, plan};
 
 /// Remove every owned configuration and restore the kernel names multinic gave.
 pub async fn cleanup(settings: &Settings) -> Result<Exit, Fatal> {
     let (net, backend) = connect(settings).await?;
-    journal::recover(&backend, &net).await;
+    let _lock = take_host(&net, &backend).await?;
     let (host, owned) = pass::observe(&net, &backend, None).await?;
     let plan = plan::cleanup(&host, &owned, &settings.policy);
     if plan.removals.is_empty() {

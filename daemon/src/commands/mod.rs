@@ -16,6 +16,7 @@ pub use run::run;
 
 use std::process::ExitCode;
 
+use crate::backend::journal::{self, Lock};
 use crate::backend::{AnyBackend, Backend, BackendError, select};
 use crate::config::Settings;
 use crate::observe::netlink::Netlink;
@@ -100,4 +101,26 @@ pub async fn connect(settings: &Settings) -> Result<(Netlink, AnyBackend), Fatal
 pub async fn connect_backend(settings: &Settings) -> Result<AnyBackend, BackendError> {
     let timeout = u32::try_from(settings.rollback_timeout.as_secs()).unwrap_or(u32::MAX);
     select(settings.backend, timeout).await
+}
+
+/// The transaction lock for a command that changes the host, after rolling back
+/// what a killed `multinicd` left open. Refused while another holds it (a running
+/// `multinicd run`); `None`, with a warning, when the lock cannot be made at all.
+pub async fn take_host(net: &Netlink, backend: &AnyBackend) -> Result<Option<Lock>, Fatal> {
+    match Lock::try_acquire() {
+        Ok(Some(lock)) => {
+            journal::recover(&lock, backend, net).await;
+            Ok(Some(lock))
+        }
+        Ok(None) => Err(Fatal {
+            exit: Exit::Unreachable,
+            message: "another multinicd is changing this host's NICs (the service, or an apply or cleanup): \
+                      stop it first (systemctl stop multinicd) or wait for it"
+                .into(),
+        }),
+        Err(e) => {
+            tracing::warn!(dir = journal::DIR, error = %e, "cannot take the transaction lock: transactions are not recorded safely");
+            Ok(None)
+        }
+    }
 }

@@ -19,9 +19,10 @@ use kube::{Api, ResourceExt};
 use multinic_api::{FINALIZER, MultiNicNodeConfig, MultiNicNodeConfigStatus, ValidSpec, decode};
 use tracing::{info, warn};
 
-use super::{Exit, Fatal, connect};
+use super::{Exit, Fatal};
+use crate::backend::journal::{self, Lock};
 use crate::backend::{AnyBackend, Backend, BackendError, Retry, before_applying, remove_all};
-use crate::config::Settings;
+use crate::config::{BackendChoice, Settings};
 use crate::notify::{notify, watchdog_interval};
 use crate::observe::Host;
 use crate::observe::netlink::Netlink;
@@ -71,6 +72,7 @@ struct Memory {
     /// The network manager's side, reconnected after it failed (a restarted bus
     /// or network manager, a call that timed out).
     backend: tokio::sync::Mutex<Option<Arc<AnyBackend>>>,
+    backend_kind: Mutex<Option<BackendChoice>>,
     backend_stale: AtomicBool,
     /// Configurations rolled back because they cut the API server off: not
     /// applied again until their spec changes.
@@ -85,6 +87,8 @@ struct Memory {
     crd: Mutex<CrdCheck>,
     /// Passes that failed in a row (the API server, the network manager).
     failed_passes: std::sync::atomic::AtomicU32,
+    /// Passes in a row after which the host needed another.
+    unsettled_passes: std::sync::atomic::AtomicU32,
     /// Interfaces waiting for their next attempt.
     backoff: Mutex<crate::retry::Backoff>,
     /// When the running pass started, and the time its transactions may take on
@@ -107,7 +111,13 @@ impl Memory {
         {
             return Ok(b.clone());
         }
-        let fresh = Arc::new(super::connect_backend(settings).await?);
+        // The same manager as before: with `backend: auto`, a reconnect while
+        // NetworkManager restarts would otherwise pick networkd.
+        let mut same = settings.clone();
+        if let Some(kind) = *self.backend_kind.lock().expect("not poisoned") {
+            same.backend = kind;
+        }
+        let fresh = Arc::new(super::connect_backend(&same).await?);
         if slot.is_some() {
             info!(backend = fresh.name(), "connected to the network backend again");
         }
@@ -136,12 +146,21 @@ pub async fn run(settings: &Settings) -> Result<Exit, Fatal> {
         return Err(Fatal::invalid("nodeName is empty and the hostname is unknown; set nodeName in the config"));
     }
     notify(&["STATUS=connecting to the network backend"]);
-    let (net, backend) = connect(settings).await?;
-    let backend_name = backend.name();
+    let net = Netlink::connect()?;
     let mem = Arc::new(Memory::default());
-    *mem.backend.lock().await = Some(Arc::new(backend));
     spawn_watchdog(mem.clone());
     let stop = stop_on_signal();
+    let Some(backend) = wait_for_backend(settings, &mem, stop.clone()).await else { return Ok(stopped(&node)) };
+    let Some(lock) = wait_for_lock(&mem, stop.clone()).await else { return Ok(stopped(&node)) };
+    if let Some(lock) = &lock {
+        journal::recover(lock, &backend, &net).await;
+    }
+    let backend_name = backend.name();
+    *mem.backend_kind.lock().expect("not poisoned") = Some(match &backend {
+        AnyBackend::NetworkManager(_) => BackendChoice::NetworkManager,
+        AnyBackend::Networkd(_) => BackendChoice::Networkd,
+    });
+    *mem.backend.lock().await = Some(Arc::new(backend));
     info!(node = %node, namespace = %settings.namespace, backend = backend_name, "multinicd starting");
     loop {
         let Some(fingerprint) = wait_for_kubeconfig(settings, &mem, stop.clone()).await else { break };
@@ -163,9 +182,58 @@ pub async fn run(settings: &Settings) -> Result<Exit, Fatal> {
         }
         info!("the kubeconfig or its credentials changed (or the API server refused them): reconnecting");
     }
+    drop(lock);
+    Ok(stopped(&node))
+}
+
+fn stopped(node: &str) -> Exit {
     notify(&["STOPPING=1", "STATUS=stopped"]);
     info!(node = %node, "multinicd stopped");
-    Ok(Exit::Ok)
+    Exit::Ok
+}
+
+/// The network manager, once one answers on the bus: at boot it may come up after
+/// us, and exiting would run into systemd's start limit. `None` when asked to stop.
+async fn wait_for_backend(
+    settings: &Settings,
+    mem: &Memory,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<AnyBackend> {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match super::connect_backend(settings).await {
+            Ok(b) => return Some(b),
+            Err(e) => {
+                warn!(error = %e, "no network backend yet; retrying in {}s", delay.as_secs());
+                mark_ready(mem, &format!("waiting for the network backend: {e}"));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|s| *s) => return None,
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// The transaction lock, held for the daemon's life (an `apply` or `cleanup` by
+/// hand may hold it for a moment). `Some(None)` when it cannot be made at all
+/// (warned), `None` when asked to stop.
+async fn wait_for_lock(mem: &Memory, mut stop: tokio::sync::watch::Receiver<bool>) -> Option<Option<Lock>> {
+    loop {
+        match Lock::try_acquire() {
+            Ok(Some(lock)) => return Some(Some(lock)),
+            Ok(None) => mark_ready(mem, "waiting for another multinicd (an apply or cleanup by hand) to finish"),
+            Err(e) => {
+                warn!(dir = journal::DIR, error = %e, "cannot take the transaction lock: transactions are not recorded safely");
+                return Some(None);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|s| *s) => return None,
+        }
+    }
 }
 
 /// Wait until the kubeconfig exists and can be read; a node image may boot long
@@ -462,14 +530,23 @@ async fn apply(
     if executed.outcomes.iter().any(|o| BACKEND_FAILURES.contains(&o.reason.as_str())) {
         ctx.mem.backend_stale.store(true, Ordering::SeqCst);
     }
-    let (host, owned) = pass::observe(&ctx.net, backend, ctx.api_ip()).await?;
+    // Carrier and link as they were before the attempt: the attempt's own rename
+    // back flaps the link, and a carrier seen coming back would end the wait.
     let retry_in = {
         let mut backoff = ctx.mem.backoff.lock().expect("not poisoned");
-        backoff.record(&prepared.plan, &mut executed.outcomes, &host, Instant::now());
+        backoff.record(&prepared.plan, &mut executed.outcomes, &prepared.host, Instant::now());
         backoff.next_due(Instant::now())
     };
+    let (host, owned) = pass::observe(&ctx.net, backend, ctx.api_ip()).await?;
     ctx.mem.watch.left(&host);
-    let drifted = pass::drifted_meanwhile(s, &prepared, &executed.outcomes, &valid, &host, &owned);
+    // What changed while the pass ran was taken for the pass's own doing: a drift,
+    // a NIC that appeared, a carrier back. Look again, backing off when it keeps
+    // happening (another agent reverting the configuration).
+    let unsettled = {
+        let mut holds = ctx.mem.holds.lock().expect("not poisoned").clone();
+        holds.extend(ctx.mem.backoff.lock().expect("not poisoned").holds(&host, Instant::now()));
+        pass::unsettled(s, &prepared, &executed.outcomes, &valid, &host, &owned, &holds)
+    };
     let discovered = report::discovered(&host, &prepared.plan, &owned, &s.policy);
     let status = pass::status(&current, &valid, &prepared, &executed.outcomes, backend, discovered);
     let wrote = cluster::write_status(&ctx.api, &current, &status).await?;
@@ -489,9 +566,13 @@ async fn apply(
     if let Some(due) = retry_in {
         next = next.min(due.max(Duration::from_millis(100)));
     }
-    if drifted {
-        info!("an interface drifted while the pass ran: another pass");
-        next = next.min(Duration::from_secs(1));
+    if unsettled {
+        let again = ctx.mem.unsettled_passes.fetch_add(1, Ordering::SeqCst) + 1;
+        let delay = crate::retry::delay(again);
+        info!("the host changed while the pass ran: another pass in {}s", delay.as_secs());
+        next = next.min(delay);
+    } else {
+        ctx.mem.unsettled_passes.store(0, Ordering::SeqCst);
     }
     ctx.mem.failed_passes.store(0, Ordering::SeqCst);
     Ok(Action::requeue(next))
@@ -560,7 +641,6 @@ fn remember(ctx: &Ctx, valid: &multinic_api::ValidSpec, prepared: &pass::Prepare
 
 async fn cleanup(cr: &MultiNicNodeConfig, ctx: &Ctx, backend: &AnyBackend) -> Result<Action, ReconcileError> {
     notify(&["STATUS=cleaning up: the MultiNicNodeConfig was deleted"]);
-    crate::backend::journal::recover(backend, &ctx.net).await;
     let (host, owned) = pass::observe(&ctx.net, backend, ctx.api_ip()).await?;
     let plan = plan::cleanup(&host, &owned, &ctx.settings.policy);
     let failed: Vec<String> = remove_all(backend, &ctx.net, &plan.removals)

@@ -503,7 +503,7 @@ impl<'a> Found<'a> {
 
 /// Permanent MAC first: a bond or bridge may copy a NIC's current MAC, never its
 /// permanent one.
-fn find_link(mac: MacAddr, links: &[Link]) -> Found<'_> {
+pub(crate) fn find_link(mac: MacAddr, links: &[Link]) -> Found<'_> {
     let by_perm: Vec<&Link> = links.iter().filter(|l| l.perm_mac == Some(mac)).collect();
     let candidates = if by_perm.is_empty() { links.iter().filter(|l| l.mac == Some(mac)).collect() } else { by_perm };
     match candidates.len() {

@@ -35,6 +35,11 @@ pub struct NetworkManagerBackend {
 /// One interface's checkpoint, and its `.link` file as it was before.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct Checkpoint {
+    /// NetworkManager's unique bus name when the checkpoint was made: D-Bus paths
+    /// (checkpoints, profiles) are numbered afresh by each NM process, so after a
+    /// restart the path may name someone else's.
+    #[serde(default)]
+    owner: Option<String>,
     path: OwnedObjectPath,
     device: OwnedObjectPath,
     iface: String,
@@ -63,6 +68,13 @@ impl NetworkManagerBackend {
             .await
             .map_err(BackendError::Bus)?;
         Ok(NetworkManagerBackend { conn, nm, settings, rollback_timeout_secs })
+    }
+
+    /// NetworkManager's unique name on the bus now.
+    async fn owner(&self) -> Option<String> {
+        let bus = zbus::fdo::DBusProxy::new(&self.conn).await.ok()?;
+        let name = zbus::names::BusName::try_from(NM_BUS_NAME).ok()?;
+        bus.get_name_owner(name).await.ok().map(|o| o.to_string())
     }
 
     async fn connection(&self, path: &str) -> zbus::Result<NmConnectionProxy<'static>> {
@@ -230,7 +242,7 @@ impl Backend for NetworkManagerBackend {
             .await
             .map_err(self.call("CheckpointCreate", &link.name, mac))?;
         let link_before = std::fs::read(link_path(mac)).ok();
-        Ok(Checkpoint { path, device, iface: link.name.clone(), mac, link_before })
+        Ok(Checkpoint { owner: self.owner().await, path, device, iface: link.name.clone(), mac, link_before })
     }
 
     async fn release(&self, txn: &Checkpoint, name: &str, mac: MacAddr) -> Result<(), BackendError> {
@@ -328,11 +340,18 @@ impl Backend for NetworkManagerBackend {
     }
 
     async fn rollback(&self, txn: Checkpoint, created: Option<&str>) -> Result<(), BackendError> {
-        let result = self.nm.checkpoint_rollback(&txn.path.as_ref()).await.map_err(self.call(
-            "CheckpointRollback",
-            &txn.iface,
-            txn.mac,
-        ));
+        let same_nm = txn.owner.is_some() && txn.owner == self.owner().await;
+        let result = if same_nm {
+            self.nm.checkpoint_rollback(&txn.path.as_ref()).await.map_err(self.call(
+                "CheckpointRollback",
+                &txn.iface,
+                txn.mac,
+            ))
+        } else {
+            // A restarted NM dropped the checkpoint, and its path may be another's now.
+            tracing::warn!(interface = %txn.iface, mac = %txn.mac, "NetworkManager restarted since the transaction began: its checkpoint is gone");
+            Ok(HashMap::new())
+        };
         let path = link_path(txn.mac);
         let link = match &txn.link_before {
             _ if std::fs::read(&path).ok() == txn.link_before => Ok(()),
@@ -347,8 +366,11 @@ impl Backend for NetworkManagerBackend {
         });
         // Without DELETE_NEW_CONNECTIONS (which would delete every profile created
         // since, including other interfaces' ones) a created profile is ours to delete.
+        // Only multinic's profile for this MAC: the path alone may name another
+        // profile after NM restarted.
         if let Some(path) = created
             && let Ok(c) = self.connection(path).await
+            && c.get_settings().await.is_ok_and(|s| settings::owned_from(&s, path).is_some_and(|o| o.mac == txn.mac))
         {
             c.delete().await.map_err(self.call("Delete", &txn.iface, txn.mac))?;
         }
