@@ -985,4 +985,19 @@ fn killed_in_a_transaction_converges(m: Manager) {
         assert_eq!(out.status.code(), Some(0), "update {step}: {}", String::from_utf8_lossy(&out.stderr));
         assert!(lab.link("ens4").is_some(), "update {step}: kernel name restored");
     }
+    // A cleanup killed after it deleted the configuration (the only record of the
+    // kernel name): the next cleanup still gives the name back.
+    assert_eq!(apply(&lab, &file).0, 0);
+    let daemon = lab.spawn_multinicd_env(
+        "killed-cleanup",
+        &["--config", &config, "cleanup"],
+        &[("MULTINIC_TEST_PAUSE_AT", "removed")],
+    );
+    eventually(|| daemon.log().contains("paused at transaction step"), || format!("cleanup: {}", daemon.log()));
+    daemon.kill();
+    assert!(lab.owned().is_empty(), "the configuration was deleted before the kill");
+    assert!(lab.link("multinic0").is_some(), "the kill came before the name was given back");
+    let out = lab.multinicd(&["--config", &config, "cleanup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(lab.link("ens4").is_some(), "kernel name restored after an interrupted cleanup");
 }

@@ -61,12 +61,14 @@ fn assert_reachable(vm: &VmNode) {
     assert!(ping.status.success(), "no answer from {ADDRESS} over {tap}: {}", String::from_utf8_lossy(&ping.stdout));
 }
 
-/// Scenario 1: The package is installed (no kubeconfig yet: enabled, not started), the
-/// kubeconfig placed, `systemctl start multinicd` → READY, the CR's NIC reported
+/// Scenario 1: The package is installed before the node joined (no kubeconfig yet:
+/// enabled, running, waiting for it); the kubeconfig placed → the CR's NIC reported
 /// missing; `device_add` → configured (name, address, MTU, traffic) and `Configured`.
 async fn attach_configures(node: &ClusterNode, manager: Manager) -> i64 {
     assert_eq!(vm(|| node.vm.exec("systemctl is-enabled multinicd").1).trim(), "enabled");
-    assert_eq!(vm(|| node.vm.exec("systemctl show -p ActiveState --value multinicd").1).trim(), "inactive");
+    assert_eq!(vm(|| node.vm.exec("systemctl show -p ActiveState --value multinicd").1).trim(), "active");
+    let waiting = vm(|| node.vm.exec("systemctl show -p StatusText --value multinicd").1);
+    assert!(waiting.starts_with("waiting for /etc/kubernetes/kubelet.conf"), "{waiting}");
     let generation = node.create(&[nic(1400)], None).await;
     vm(|| node.start_daemon());
     let cr = node.until_nic(generation, MAC, InterfaceState::NotFound).await;

@@ -125,6 +125,38 @@ impl Journal {
     }
 }
 
+/// A removal under way: once the owned configuration is deleted, the kernel name
+/// it recorded lives only here until the link has it back.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Removing {
+    mac: MacAddr,
+    /// multinic's name of the link.
+    name: String,
+    restore: String,
+    addresses: Vec<Ipv4Net>,
+}
+
+/// The record of one removal that gives a link its kernel name back.
+pub struct RemovalRecord {
+    path: PathBuf,
+}
+
+impl RemovalRecord {
+    /// Record that the link called `name` gets `restore` back.
+    pub fn open(mac: MacAddr, name: &str, restore: &str, addresses: &[Ipv4Net]) -> std::io::Result<RemovalRecord> {
+        std::fs::create_dir_all(DIR)?;
+        let path = Path::new(DIR).join(format!("remove-{}.json", mac.to_string().replace(':', "")));
+        let record = Removing { mac, name: name.into(), restore: restore.into(), addresses: addresses.to_vec() };
+        write_atomic(&path, &serde_json::to_vec(&record).map_err(std::io::Error::other)?)?;
+        Ok(RemovalRecord { path })
+    }
+
+    /// The link has its name back (or the removal failed before deleting anything).
+    pub fn close(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 fn read<T: DeserializeOwned>(path: &Path) -> std::io::Result<T> {
     serde_json::from_slice(&std::fs::read(path)?).map_err(std::io::Error::other)
 }
@@ -134,8 +166,16 @@ fn read<T: DeserializeOwned>(path: &Path) -> std::io::Result<T> {
 /// rolled back stays for the next try.
 pub async fn recover<B: Backend>(_lock: &Lock, backend: &B, net: &Netlink) {
     let Ok(entries) = std::fs::read_dir(DIR) else { return };
-    for path in entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json"))
-    {
+    let records: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    let (removals, transactions): (Vec<PathBuf>, Vec<PathBuf>) =
+        records.into_iter().partition(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("remove-")));
+    for path in removals {
+        finish_removal(&path, net).await;
+    }
+    for path in transactions {
         let record: Open<B::Txn> = match read(&path) {
             Ok(r) => r,
             Err(e) => {
@@ -168,6 +208,33 @@ pub async fn recover<B: Backend>(_lock: &Lock, backend: &B, net: &Netlink) {
         }
         let _ = std::fs::remove_file(&path);
         info!(mac = %mac, interface = %name, "interrupted transaction rolled back");
+    }
+}
+
+/// Give the link of an interrupted removal its kernel name back, if it still has
+/// multinic's name.
+async fn finish_removal(path: &Path, net: &Netlink) {
+    let Ok(r) = read::<Removing>(path) else {
+        let _ = std::fs::remove_file(path);
+        return;
+    };
+    warn!(mac = %r.mac, interface = %r.name, "a removal was interrupted: giving the link its name {} back", r.restore);
+    let result = async {
+        let links = net.links().await?;
+        let Some(link) = crate::plan::find_link(r.mac, &links).link() else { return Ok(()) };
+        if link.name != r.name || links.iter().any(|l| l.index != link.index && l.is_called(&r.restore)) {
+            return Ok(());
+        }
+        settle(net, link.index, &r.addresses).await?;
+        let ours: Vec<IpNet> = r.addresses.iter().map(|a| IpNet::V4(*a)).collect();
+        Ok::<_, BackendError>(net.rename(link.index, &r.restore, &ours).await?)
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            let _ = std::fs::remove_file(path);
+        }
+        Err(e) => warn!(mac = %r.mac, error = %e, "cannot finish the interrupted removal; trying again next time"),
     }
 }
 

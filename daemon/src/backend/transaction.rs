@@ -11,7 +11,7 @@ use futures::future::join_all;
 use multinic_api::InterfaceState;
 use tracing::{error, info, warn};
 
-use super::journal::{self, Journal};
+use super::journal::{self, Journal, RemovalRecord};
 use super::{Backend, BackendError};
 use crate::journal::ids;
 use crate::observe::netlink::Netlink;
@@ -95,7 +95,35 @@ pub async fn remove_all<B: Backend>(backend: &B, net: &Netlink, removals: &[Remo
 }
 
 async fn remove_one<B: Backend>(backend: &B, net: &Netlink, r: &Removal) -> Result<(), BackendError> {
-    backend.remove(&r.owned).await?;
+    // Deleting the configuration deletes the kernel name it recorded: keep that on
+    // disk until the link has it back.
+    let record = match (&r.link, &r.restore_name) {
+        (Some(_), Some(name)) => match RemovalRecord::open(r.owned.mac, &r.owned.name, name, &r.owned.addresses) {
+            Ok(record) => Some(record),
+            Err(e) => {
+                warn!(interface = %r.owned.name, mac = %r.owned.mac, error = %e, "cannot record the removal: a crash in it would lose the kernel name");
+                None
+            }
+        },
+        _ => None,
+    };
+    if let Err(e) = backend.remove(&r.owned).await {
+        // Nothing deleted: the configuration still records the name.
+        if let Some(record) = record {
+            record.close();
+        }
+        return Err(e);
+    }
+    journal::test_pause("removed").await;
+    let result = restore_link(net, r).await;
+    // Kept when the name could not be given back: the next start tries again.
+    if let (Ok(()), Some(record)) = (&result, record) {
+        record.close();
+    }
+    result
+}
+
+async fn restore_link(net: &Netlink, r: &Removal) -> Result<(), BackendError> {
     let Some(link) = &r.link else { return Ok(()) };
     // The manager takes its addresses off asynchronously (NM after Delete returns);
     // wait for that, and take off what is still ours after a while, so that the NIC

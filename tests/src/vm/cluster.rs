@@ -29,12 +29,15 @@ pub struct ClusterNode {
     pub name: String,
     /// Admin access to the CRs of its namespace.
     pub api: Api<MultiNicNodeConfig>,
+    /// Its node kubeconfig, placed by [`ClusterNode::start_daemon`] as `kubeadm join`
+    /// would.
+    kubeconfig: String,
 }
 
 impl ClusterNode {
-    /// Boot a VM running `manager` with system UUID `uuid`, install the .deb and give
-    /// it its node identity. multinicd is installed but not started. `None` when the
-    /// cluster or the VM cannot run here outside CI.
+    /// Boot a VM running `manager` with system UUID `uuid` and install the .deb: the
+    /// node has not joined yet (no kubeconfig), so multinicd runs and waits. `None`
+    /// when the cluster or the VM cannot run here outside CI.
     pub async fn new(test: &str, manager: Manager, uuid: &str) -> Option<ClusterNode> {
         let cluster = Cluster::from_env().await?;
         let name = format!("vm-{test}-{}", std::process::id());
@@ -49,7 +52,8 @@ impl ClusterNode {
         let kubeconfig = std::fs::read_to_string(cluster.node_kubeconfig(&name)).expect("node kubeconfig");
         let kubeconfig = kubeconfig.replace(&cluster.server, &format!("https://{API_ADDRESS}:6443"));
         let api = Api::namespaced(cluster.admin.clone(), &ns);
-        let node = ClusterNode { vm, cluster, ns, name, api };
+        let node = ClusterNode { vm, cluster, ns, name, api, kubeconfig };
+        node.vm.write_file("/etc/multinic/multinicd.yaml.d/50-test.yaml", &format!("namespace: {}\n", node.ns), "644");
         let apt = node.vm.install_multinicd();
         assert!(apt.contains("Setting up multinicd"), "apt-get did not set up multinicd:\n{apt}");
         if manager == Manager::Networkd {
@@ -57,13 +61,14 @@ impl ClusterNode {
             // starts; multinicd configures nothing until it has.
             node.vm.must("systemctl restart systemd-networkd");
         }
-        node.vm.write_file("/etc/kubernetes/kubelet.conf", &kubeconfig, "600");
-        node.vm.write_file("/etc/multinic/multinicd.yaml.d/50-test.yaml", &format!("namespace: {}\n", node.ns), "644");
         Some(node)
     }
 
-    /// `systemctl start multinicd`, then wait until systemd has READY=1 (active).
+    /// Join: place the node kubeconfig (multinicd, waiting for it, goes on by
+    /// itself); `systemctl start multinicd` (when stopped), then wait until systemd
+    /// has READY=1 (active).
     pub fn start_daemon(&self) {
+        self.vm.write_file("/etc/kubernetes/kubelet.conf", &self.kubeconfig, "600");
         self.vm.must("systemctl start multinicd");
         self.vm.wait_for("multinicd active", WAIT, |vm| {
             (vm.exec("systemctl show -p ActiveState --value multinicd").1.trim() == "active").then_some(())
