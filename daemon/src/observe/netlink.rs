@@ -334,7 +334,13 @@ impl Netlink {
 /// Subscribe to link and address events. The receiver yields until the socket fails.
 pub fn subscribe() -> Result<mpsc::UnboundedReceiver<Event>, NetlinkError> {
     let groups = [MulticastGroup::Link, MulticastGroup::Ipv4Ifaddr, MulticastGroup::Ipv6Ifaddr];
-    let (conn, _handle, mut messages) = rtnetlink::new_multicast_connection(&groups).map_err(NetlinkError::Socket)?;
+    let (mut conn, _handle, mut messages) =
+        rtnetlink::new_multicast_connection(&groups).map_err(NetlinkError::Socket)?;
+    // The fault tests shrink the receive buffer to make the kernel drop events.
+    if let Some(bytes) = std::env::var("MULTINIC_TEST_NETLINK_RCVBUF").ok().and_then(|b| b.parse::<usize>().ok()) {
+        use rtnetlink::sys::AsyncSocket;
+        conn.socket_mut().socket_ref().set_rx_buf_sz(bytes).map_err(NetlinkError::Socket)?;
+    }
     tokio::spawn(conn);
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
