@@ -96,6 +96,9 @@ async fn helm_upgrade_serves_the_new_schema_and_uninstall_keeps_every_cr() {
     let note = warning.note.unwrap_or_default();
     assert!(note.contains(&format!("revision 1, older than multinicd's {SCHEMA_REVISION}")), "{note}");
     assert!(daemon.log().contains("helm upgrade"), "journal says what to do:\n{}", daemon.log());
+    let out = multinic_lab::cluster::kubectl_multinic(&kubeconfig, &["status", "-n", ns], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("revision 1, older than kubectl-multinic's"), "the plugin says so too: {stderr}");
 
     cluster.helm("upgrade", &repo_root().join("charts/multinic"), ns);
     let crds: Api<CustomResourceDefinition> = Api::all(cluster.admin.clone());
@@ -356,4 +359,35 @@ async fn a_daemon_with_another_nodes_identity_refuses_to_start() {
     assert!(log.contains("system:node:node-elsewhere") && log.contains("system:node:node-copied"), "{log}");
     assert_eq!(node.lab.ipv4("ens4"), Vec::<String>::new(), "nothing touched");
     assert!(node.api.get(&node.name).await.unwrap().status.is_none(), "no status written");
+}
+
+/// The kernel drops netlink events when the daemon's socket buffer is full (a burst
+/// of link changes; the buffer made tiny here): the daemon cannot know what it
+/// missed, so it looks at every link again at once, instead of at the next resync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_netlink_events_start_a_full_pass() {
+    let Some(node) = Node::new("overrun", &[("ens4", A)]).await else { return };
+    let daemon = node.lab.spawn_multinicd_env(
+        "multinicd-overrun",
+        &["--config", &node.config, "run"],
+        &[("MULTINIC_TEST_NETLINK_RCVBUF", "1")],
+    );
+    let generation = node.create(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", "")]).await.metadata.generation;
+    node.until_configured(generation.unwrap()).await;
+    let bulk =
+        |log: &str| log.lines().filter(|l| l.contains("bulk reconcile requested") && l.contains("pass done")).count();
+    let before = bulk(&daemon.log());
+
+    // Addresses on a link nobody watches: only the lost events can start a pass.
+    let batch: String =
+        (0..600).map(|i| format!("address add 10.99.{}.{}/32 dev lo\n", i / 200, i % 200 + 1)).collect();
+    let file = node.lab.write("burst.batch", &batch);
+    assert!(node.lab.run("ip", &["-batch", &file]).status.success());
+    eventually(WAIT, "events lost, and a pass for it", || async {
+        let log = daemon.log();
+        (log.contains("netlink events were lost") && bulk(&log) > before).then_some(())
+    })
+    .await;
+    assert_eq!(node.lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
+    drop(daemon);
 }
