@@ -175,12 +175,12 @@ const HELD_REASON: &str = "APIServerUnreachable";
 
 /// The status block of a pass. `outcomes` may be empty (gate refused, or only
 /// reporting drift before a repair); `drifted` marks planned repairs as `Drifted`.
-pub fn status<B: Backend>(
+pub fn status(
     cr: &MultiNicNodeConfig,
     valid: &ValidSpec,
     prepared: &Prepared,
     outcomes: &[Outcome],
-    backend: &B,
+    backend: &str,
     discovered: Vec<multinic_api::DiscoveredNic>,
 ) -> MultiNicNodeConfigStatus {
     let mut results = report::results(&prepared.plan, outcomes);
@@ -194,7 +194,7 @@ pub fn status<B: Backend>(
         FoldInput {
             generation: cr.metadata.generation,
             spec_hash: spec_hash(&cr.spec),
-            backend: Some(backend.name().to_string()),
+            backend: Some(backend.to_string()),
             spec_failure,
             discovered,
             previous: cr.status.as_ref(),

@@ -57,7 +57,7 @@ pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<E
     let executed = pass::execute(settings, &net, &backend, &prepared, &valid, None).await;
     let (host_after, owned_after) = pass::observe(&net, &backend, None).await?;
     let discovered = report::discovered(&host_after, &prepared.plan, &owned_after, &settings.policy);
-    let status = pass::status(&cr, &valid, &prepared, &executed.outcomes, &backend, discovered);
+    let status = pass::status(&cr, &valid, &prepared, &executed.outcomes, backend.name(), discovered);
     print_data(&serde_json::json!({ "status": status }), format);
     let all_ok = status.state == Some(NodeState::Configured)
         && status.interface_statuses.values().all(|i| i.state == InterfaceState::Configured);

@@ -513,7 +513,8 @@ async fn apply(
     if drifting && prepared.gate.is_none() {
         notify(&["STATUS=repairing drift"]);
         let discovered = report::discovered(&prepared.host, &prepared.plan, &prepared.owned, &s.policy);
-        let status = pass::status(&current, &valid, &prepared, &before_applying(&prepared.plan), backend, discovered);
+        let status =
+            pass::status(&current, &valid, &prepared, &before_applying(&prepared.plan), backend.name(), discovered);
         // Showing the drift is worth a write, but the repair must not wait for the
         // API server: the NICs matter more than the report.
         match cluster::write_status(&ctx.api, &current, &status).await {
@@ -548,7 +549,7 @@ async fn apply(
         pass::unsettled(s, &prepared, &executed.outcomes, &valid, &host, &owned, &holds)
     };
     let discovered = report::discovered(&host, &prepared.plan, &owned, &s.policy);
-    let status = pass::status(&current, &valid, &prepared, &executed.outcomes, backend, discovered);
+    let status = pass::status(&current, &valid, &prepared, &executed.outcomes, backend.name(), discovered);
     let wrote = cluster::write_status(&ctx.api, &current, &status).await?;
     if wrote {
         remember_written(ctx, cr, &status);

@@ -2,6 +2,8 @@
 //! of NICs nobody configures, and tables.
 
 pub mod events;
+#[cfg(test)]
+mod snapshot;
 
 use multinic_api::DiscoveredNic;
 use multinic_api::status::{InterfaceResult, InterfaceState};
