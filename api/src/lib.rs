@@ -5,16 +5,19 @@
 pub mod crd;
 pub mod decode;
 pub mod mac;
+pub mod reason;
 pub mod resource;
 pub mod rules;
 pub mod status;
+pub mod table;
 pub mod validate;
 
 pub use decode::decode;
 pub use mac::MacAddr;
+pub use reason::Reason;
 pub use resource::{InterfaceSpec, MultiNicNodeConfig, MultiNicNodeConfigSpec, RouteSpec, spec_hash};
 pub use status::{
-    DiscoveredNic, FailedInterface, FoldInput, InterfaceResult, InterfaceState, InterfaceStatus,
+    DiscoveredNic, FailedInterface, FoldInput, Health, InterfaceResult, InterfaceState, InterfaceStatus,
     MultiNicNodeConfigStatus, NodeState, fold,
 };
 pub use validate::{FieldError, ValidInterface, ValidRoute, ValidSpec, is_multinic_name, validate, validate_with};

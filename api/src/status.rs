@@ -8,6 +8,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::reason::Reason;
+use crate::resource::MultiNicNodeConfig;
+
 /// Overall state of a node's config.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum NodeState {
@@ -44,6 +47,42 @@ impl InterfaceState {
     pub fn is_failure(self) -> bool {
         matches!(self, Self::Failed | Self::Blocked | Self::NotFound)
     }
+
+    /// The name, as written in status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Configured => "Configured",
+            Self::Failed => "Failed",
+            Self::Pending => "Pending",
+            Self::Blocked => "Blocked",
+            Self::Drifted => "Drifted",
+            Self::NotFound => "NotFound",
+        }
+    }
+}
+
+impl NodeState {
+    /// The name, as written in status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::InProgress => "InProgress",
+            Self::Configured => "Configured",
+            Self::Failed => "Failed",
+        }
+    }
+}
+
+impl std::fmt::Display for InterfaceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Status of one interface, keyed by its name in `interfaceStatuses`.
@@ -64,8 +103,9 @@ pub struct InterfaceStatus {
     /// Current state.
     pub state: InterfaceState,
     /// Machine-readable reason (CamelCase).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub reason: Option<Reason>,
     /// Human-readable detail.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
@@ -86,7 +126,7 @@ pub struct FailedInterface {
     /// The interface name (key in `interfaceStatuses`).
     pub name: String,
     /// Why it is not configured.
-    pub reason: String,
+    pub reason: Reason,
 }
 
 /// A NIC on the host that nobody configures, so that an operator can write a spec.
@@ -116,7 +156,7 @@ pub struct MultiNicNodeConfigStatus {
     pub state: Option<NodeState>,
     /// Machine-readable reason for the state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     /// Human-readable summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -146,6 +186,54 @@ pub struct MultiNicNodeConfigStatus {
     pub discovered: Vec<DiscoveredNic>,
 }
 
+/// What the daemon says of a node's current spec: the one rule for "is this node
+/// healthy", used by `multinicd apply` and by `kubectl multinic`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// No daemon has reported on this CR yet.
+    NotReported,
+    /// The daemon's last word is about an earlier generation of the spec.
+    Stale {
+        /// The generation it reported on.
+        observed: i64,
+        /// The spec's generation.
+        generation: i64,
+    },
+    /// The daemon's word on the current spec.
+    Current(NodeState),
+}
+
+impl Health {
+    /// Configured, and about the current spec.
+    pub fn is_healthy(self) -> bool {
+        self == Health::Current(NodeState::Configured)
+    }
+
+    /// The daemon is done with the current spec, one way or the other.
+    pub fn is_settled(self) -> bool {
+        matches!(self, Health::Current(NodeState::Configured | NodeState::Failed))
+    }
+}
+
+impl MultiNicNodeConfigStatus {
+    /// Its health against the spec's `generation` (`None` for a CR read from a file,
+    /// which has none).
+    pub fn health(&self, generation: Option<i64>) -> Health {
+        match (self.observed_generation, generation) {
+            (observed, generation) if observed == generation => Health::Current(self.state.unwrap_or_default()),
+            (Some(observed), Some(generation)) => Health::Stale { observed, generation },
+            _ => Health::NotReported,
+        }
+    }
+}
+
+impl MultiNicNodeConfig {
+    /// What its daemon says of its current spec.
+    pub fn health(&self) -> Health {
+        self.status.as_ref().map_or(Health::NotReported, |s| s.health(self.metadata.generation))
+    }
+}
+
 /// What happened to one interface in a pass; the input of [`fold`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InterfaceResult {
@@ -162,7 +250,7 @@ pub struct InterfaceResult {
     /// Resulting state.
     pub state: InterfaceState,
     /// Machine-readable reason.
-    pub reason: String,
+    pub reason: Reason,
     /// Human-readable detail.
     pub message: String,
 }
@@ -177,7 +265,7 @@ pub struct FoldInput<'a> {
     /// Backend name.
     pub backend: Option<String>,
     /// Spec-wide failure (e.g. invalid spec, instance id mismatch): `(reason, message)`.
-    pub spec_failure: Option<(String, String)>,
+    pub spec_failure: Option<(Reason, String)>,
     /// NICs nobody configures.
     pub discovered: Vec<DiscoveredNic>,
     /// The status currently on the CR, to keep timestamps of what did not change.
@@ -198,7 +286,7 @@ pub fn fold(results: &[InterfaceResult], input: FoldInput<'_>, now: Time) -> Mul
             address: r.address.clone(),
             mtu: r.mtu,
             state: r.state,
-            reason: r.reason.clone(),
+            reason: Some(r.reason.clone()),
             message: r.message.clone(),
             last_updated: None,
         };
@@ -221,8 +309,8 @@ pub fn fold(results: &[InterfaceResult], input: FoldInput<'_>, now: Time) -> Mul
     let (state, reason, message) = summarize(results, input.spec_failure.as_ref());
     let degraded = results.iter().any(|r| r.state != InterfaceState::Configured) || input.spec_failure.is_some();
     let conditions = vec![
-        condition("Ready", state == NodeState::Configured, &reason, &message, input.generation, previous, &now),
-        condition("Degraded", degraded, &reason, &message, input.generation, previous, &now),
+        condition("Ready", state == NodeState::Configured, reason.as_str(), &message, input.generation, previous, &now),
+        condition("Degraded", degraded, reason.as_str(), &message, input.generation, previous, &now),
     ];
 
     let mut status = MultiNicNodeConfigStatus {
@@ -245,7 +333,7 @@ pub fn fold(results: &[InterfaceResult], input: FoldInput<'_>, now: Time) -> Mul
     status
 }
 
-fn summarize(results: &[InterfaceResult], spec_failure: Option<&(String, String)>) -> (NodeState, String, String) {
+fn summarize(results: &[InterfaceResult], spec_failure: Option<&(Reason, String)>) -> (NodeState, Reason, String) {
     if let Some((reason, message)) = spec_failure {
         return (NodeState::Failed, reason.clone(), message.clone());
     }
@@ -256,23 +344,22 @@ fn summarize(results: &[InterfaceResult], spec_failure: Option<&(String, String)
     let pending = total - configured - failed;
     if failed == 0 && pending == 0 {
         let message = format!("{configured}/{total} interfaces configured");
-        return (NodeState::Configured, "Configured".into(), message);
+        return (NodeState::Configured, Reason::Configured, message);
     }
     if failed == 0 {
         let drifted = count(|s| s == InterfaceState::Drifted);
-        let reason = if drifted > 0 { "Drifted" } else { "Applying" };
-        return (NodeState::InProgress, reason.into(), format!("{configured}/{total} configured, {pending} pending"));
+        let reason = if drifted > 0 { Reason::Drifted } else { Reason::Applying };
+        return (NodeState::InProgress, reason, format!("{configured}/{total} configured, {pending} pending"));
     }
     let names: Vec<String> =
         results.iter().filter(|r| r.state.is_failure()).map(|r| format!("{} ({})", r.key, r.reason)).collect();
     let message = format!("{configured}/{total} configured; not configured: {}", names.join(", "));
     let reason = if configured > 0 {
-        "PartiallyFailed".to_string()
+        Reason::PartiallyFailed
     } else {
-        let mut reasons: Vec<&str> =
-            results.iter().filter(|r| r.state.is_failure()).map(|r| r.reason.as_str()).collect();
+        let mut reasons: Vec<&Reason> = results.iter().filter(|r| r.state.is_failure()).map(|r| &r.reason).collect();
         reasons.dedup();
-        if reasons.len() == 1 { reasons[0].to_string() } else { "Failed".to_string() }
+        if reasons.len() == 1 { reasons[0].clone() } else { Reason::Failed }
     };
     (NodeState::Failed, reason, message)
 }
@@ -306,7 +393,7 @@ fn condition(
 mod tests {
     use super::*;
 
-    fn result(key: &str, state: InterfaceState, reason: &str) -> InterfaceResult {
+    fn result(key: &str, state: InterfaceState, reason: Reason) -> InterfaceResult {
         InterfaceResult {
             key: key.into(),
             id: Some(1),
@@ -314,7 +401,7 @@ mod tests {
             address: Some("11.11.11.2/24".into()),
             mtu: None,
             state,
-            reason: reason.into(),
+            reason,
             message: String::new(),
         }
     }
@@ -329,7 +416,7 @@ mod tests {
 
     #[test]
     fn all_configured_is_ready_and_not_degraded() {
-        let s = fold(&[result("multinic0", InterfaceState::Configured, "Configured")], input(None), at(10));
+        let s = fold(&[result("multinic0", InterfaceState::Configured, Reason::Configured)], input(None), at(10));
         assert_eq!(s.state, Some(NodeState::Configured));
         assert_eq!(s.observed_generation, Some(3));
         let ready = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
@@ -342,48 +429,48 @@ mod tests {
     fn some_failed_is_partially_failed_with_failed_interfaces() {
         let s = fold(
             &[
-                result("multinic0", InterfaceState::Configured, "Configured"),
-                result("multinic1", InterfaceState::Blocked, "DefaultRouteInterface"),
+                result("multinic0", InterfaceState::Configured, Reason::Configured),
+                result("multinic1", InterfaceState::Blocked, Reason::DefaultRouteInterface),
             ],
             input(None),
             at(10),
         );
         assert_eq!(s.state, Some(NodeState::Failed));
-        assert_eq!(s.reason.as_deref(), Some("PartiallyFailed"));
+        assert_eq!(s.reason, Some(Reason::PartiallyFailed));
         assert_eq!(s.failed_interfaces.len(), 1);
         assert_eq!(s.failed_interfaces[0].name, "multinic1");
-        assert_eq!(s.failed_interfaces[0].reason, "DefaultRouteInterface");
+        assert_eq!(s.failed_interfaces[0].reason, Reason::DefaultRouteInterface);
     }
 
     #[test]
     fn all_failed_for_one_reason_carries_that_reason() {
-        let s = fold(&[result("multinic0", InterfaceState::NotFound, "MacNotFound")], input(None), at(10));
-        assert_eq!(s.reason.as_deref(), Some("MacNotFound"));
+        let s = fold(&[result("multinic0", InterfaceState::NotFound, Reason::MacNotFound)], input(None), at(10));
+        assert_eq!(s.reason, Some(Reason::MacNotFound));
         let s = fold(
             &[],
-            FoldInput { spec_failure: Some(("InstanceIdMismatch".into(), "x".into())), ..input(None) },
+            FoldInput { spec_failure: Some((Reason::InstanceIdMismatch, "x".into())), ..input(None) },
             at(10),
         );
         assert_eq!(s.state, Some(NodeState::Failed));
-        assert_eq!(s.reason.as_deref(), Some("InstanceIdMismatch"));
+        assert_eq!(s.reason, Some(Reason::InstanceIdMismatch));
     }
 
     #[test]
     fn drifted_is_in_progress_and_degraded() {
-        let s = fold(&[result("multinic0", InterfaceState::Drifted, "Drifted")], input(None), at(10));
+        let s = fold(&[result("multinic0", InterfaceState::Drifted, Reason::Drifted)], input(None), at(10));
         assert_eq!(s.state, Some(NodeState::InProgress));
-        assert_eq!(s.reason.as_deref(), Some("Drifted"));
+        assert_eq!(s.reason, Some(Reason::Drifted));
         assert_eq!(s.conditions.iter().find(|c| c.type_ == "Degraded").unwrap().status, "True");
     }
 
     #[test]
     fn unchanged_outcome_gives_an_identical_status() {
-        let results = [result("multinic0", InterfaceState::Configured, "Configured")];
+        let results = [result("multinic0", InterfaceState::Configured, Reason::Configured)];
         let first = fold(&results, input(None), at(10));
         let second = fold(&results, input(Some(&first)), at(99));
         assert_eq!(first, second, "nothing changed, so no timestamp moves");
         // A change moves the entry's and the status's timestamps, and the transition time.
-        let failed = [result("multinic0", InterfaceState::Failed, "RolledBack")];
+        let failed = [result("multinic0", InterfaceState::Failed, Reason::RolledBack)];
         let third = fold(&failed, input(Some(&second)), at(200));
         assert_eq!(third.last_updated, Some(at(200)));
         assert_eq!(third.interface_statuses["multinic0"].last_updated, Some(at(200)));

@@ -4,7 +4,7 @@
 //! and the others go ahead.
 
 use multinic_api::status::{FoldInput, InterfaceResult, InterfaceState, fold};
-use multinic_api::{MacAddr, MultiNicNodeConfig, MultiNicNodeConfigStatus, ValidSpec, spec_hash};
+use multinic_api::{MacAddr, MultiNicNodeConfig, MultiNicNodeConfigStatus, Reason, ValidSpec, spec_hash};
 
 use crate::backend::{Backend, BackendError, Outcome, Retry, Verify, apply_plan, remove_all};
 use crate::config::Settings;
@@ -24,7 +24,7 @@ pub struct Prepared {
     /// What multinic owned before the pass.
     pub owned: Vec<Owned>,
     /// The instance-id gate's refusal: `(reason, message)`.
-    pub gate: Option<(String, String)>,
+    pub gate: Option<(Reason, String)>,
     /// What the host looked like.
     pub host: Host,
 }
@@ -162,16 +162,13 @@ pub fn holds(plan: &Plan, outcomes: &[Outcome]) -> Vec<Hold> {
         Some(Hold {
             mac: ip.mac,
             config_hash: ip.config_hash.clone(),
-            reason: HELD_REASON.into(),
+            reason: Reason::APIServerUnreachable,
             message: o.message.clone(),
             kind: HoldKind::UntilSpecChanges,
         })
     });
     still.chain(new).collect()
 }
-
-/// The reason a held configuration is reported with.
-const HELD_REASON: &str = "APIServerUnreachable";
 
 /// The status block of a pass. `outcomes` may be empty (gate refused, or only
 /// reporting drift before a repair); `drifted` marks planned repairs as `Drifted`.
@@ -187,7 +184,7 @@ pub fn status(
     results.extend(invalid_results(cr, valid, &prepared.owned));
     let spec_failure = prepared.gate.clone().or_else(|| {
         let errors: Vec<String> = valid.spec_errors().map(|e| e.to_string()).collect();
-        (!errors.is_empty()).then(|| ("InvalidSpec".to_string(), errors.join("; ")))
+        (!errors.is_empty()).then(|| (Reason::InvalidSpec, errors.join("; ")))
     });
     fold(
         &results,
@@ -219,7 +216,7 @@ pub fn unavailable_status(cr: &MultiNicNodeConfig, error: &BackendError, backend
                     address: s.address.clone(),
                     mtu: s.mtu,
                     state: s.state,
-                    reason: s.reason.clone(),
+                    reason: s.reason.clone().unwrap_or(Reason::Pending),
                     message: s.message.clone(),
                 })
                 .collect()
@@ -232,7 +229,7 @@ pub fn unavailable_status(cr: &MultiNicNodeConfig, error: &BackendError, backend
             generation: previous.and_then(|p| p.observed_generation),
             spec_hash: previous.and_then(|p| p.spec_hash.clone()).unwrap_or_else(|| spec_hash(&cr.spec)),
             backend: Some(backend.to_string()),
-            spec_failure: Some((error.reason().to_string(), message)),
+            spec_failure: Some((error.reason(), message)),
             discovered: previous.map(|p| p.discovered.clone()).unwrap_or_default(),
             previous,
         },
@@ -262,7 +259,7 @@ fn invalid_results(cr: &MultiNicNodeConfig, valid: &ValidSpec, owned: &[Owned]) 
                 address: Some(format!("{}/{}", spec.address, spec.cidr.rsplit('/').next().unwrap_or("?"))),
                 mtu: spec.mtu,
                 state: InterfaceState::Failed,
-                reason: "InvalidSpec".into(),
+                reason: Reason::InvalidSpec,
                 message: messages.join("; "),
             }
         })

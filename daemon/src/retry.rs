@@ -8,7 +8,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
-use multinic_api::{InterfaceState, MacAddr};
+use multinic_api::{InterfaceState, MacAddr, Reason};
 
 use crate::backend::{Outcome, Retry};
 use crate::observe::Host;
@@ -29,7 +29,7 @@ struct Waiting {
     /// The link as it was when the attempt failed.
     index: u32,
     carrier: bool,
-    reason: String,
+    reason: Reason,
     message: String,
 }
 
@@ -135,6 +135,7 @@ fn human(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::Action;
     use crate::plan::tests::{host, mac, on, plan, want};
     use crate::plan::{Context, Policy};
 
@@ -142,9 +143,9 @@ mod tests {
         Outcome {
             index,
             state: InterfaceState::Failed,
-            reason: "VerifyTimeout".into(),
+            reason: Reason::VerifyFailed,
             message: "no carrier".into(),
-            action: Some(("RolledBack", String::new())),
+            action: Some((Action::RolledBack, String::new())),
             retry: Retry::Normal,
         }
     }

@@ -131,7 +131,7 @@ pub(crate) async fn edit(
 
 /// Wait until the daemon reports on the current generation; 0 when Configured.
 pub(crate) async fn wait_applied(conn: &Connection, node: &str, timeout: u64) -> Result<u8, Failure> {
-    use multinic_api::NodeState;
+    use multinic_api::Health;
     let api: Api<MultiNicNodeConfig> = Api::namespaced(conn.client().await?, &conn.namespace);
     let spin = std::io::stderr().is_terminal();
     let frames = ['|', '/', '-', '\\'];
@@ -139,16 +139,16 @@ pub(crate) async fn wait_applied(conn: &Connection, node: &str, timeout: u64) ->
     let mut tick = 0usize;
     loop {
         let cr = api.get(node).await.map_err(|e| explain(e, &format!("read the MultiNicNodeConfig of {node}")))?;
-        let s = cr.status.as_ref();
-        let current = s.and_then(|s| s.observed_generation) == cr.metadata.generation;
-        let state = s.and_then(|s| s.state);
-        if current && matches!(state, Some(NodeState::Configured) | Some(NodeState::Failed)) {
+        let health = cr.health();
+        if let Health::Current(state) = health
+            && health.is_settled()
+        {
             if spin {
                 eprint!("\r\x1b[K");
             }
-            let message = s.and_then(|s| s.message.clone()).unwrap_or_default();
-            eprintln!("{node}: {:?}: {message}", state.unwrap_or_default());
-            return Ok(if state == Some(NodeState::Configured) { 0 } else { 1 });
+            let message = cr.status.as_ref().and_then(|s| s.message.clone()).unwrap_or_default();
+            eprintln!("{node}: {state}: {message}");
+            return Ok(if health.is_healthy() { 0 } else { 1 });
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(Failure {

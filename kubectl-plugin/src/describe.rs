@@ -6,13 +6,13 @@ use std::fmt::Write as _;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use multinic_api::MultiNicNodeConfig;
+use multinic_api::{InterfaceState, MultiNicNodeConfig, Reason};
 
 use crate::status::age;
-use crate::table::{self, Layout};
+use multinic_api::table::{self, Layout};
 
 fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
-    out.push_str(&table::render(header, rows, &Layout { indent: "  ", gap: 2, header: true, paint: None }));
+    out.push_str(&table::render(header, rows, &Layout::plain("  ", 2)));
 }
 
 /// The description of one node's CR.
@@ -24,8 +24,8 @@ pub fn render(cr: &MultiNicNodeConfig, events: &[Event], now: Timestamp) -> Stri
     let _ = writeln!(out, "Instance ID:   {}", cr.spec.instance_id.as_deref().unwrap_or("<none>"));
     match s {
         Some(s) => {
-            let state = s.state.map(|st| format!("{st:?}")).unwrap_or_else(|| "Pending".into());
-            let _ = writeln!(out, "State:         {state} ({})", s.reason.as_deref().unwrap_or("-"));
+            let state = s.state.unwrap_or_default();
+            let _ = writeln!(out, "State:         {state} ({})", s.reason.as_ref().map_or("-", Reason::as_str));
             let _ = writeln!(out, "Message:       {}", s.message.as_deref().unwrap_or("-"));
             let _ = writeln!(out, "Backend:       {}", s.backend.as_deref().unwrap_or("-"));
             let _ = writeln!(
@@ -55,8 +55,18 @@ pub fn render(cr: &MultiNicNodeConfig, events: &[Event], now: Timestamp) -> Stri
             let reported =
                 s.and_then(|s| s.interface_statuses.iter().find(|(_, st)| st.mac_address.eq_ignore_ascii_case(&mac)));
             let (name, state, reason, message) = match reported {
-                Some((name, st)) => (name.clone(), format!("{:?}", st.state), st.reason.clone(), st.message.clone()),
-                None => (i.name.clone().unwrap_or_else(|| "-".into()), "Pending".into(), String::new(), String::new()),
+                Some((name, st)) => (
+                    name.clone(),
+                    st.state.to_string(),
+                    st.reason.as_ref().map(Reason::to_string).unwrap_or_default(),
+                    st.message.clone(),
+                ),
+                None => (
+                    i.name.clone().unwrap_or_else(|| "-".into()),
+                    InterfaceState::Pending.to_string(),
+                    String::new(),
+                    String::new(),
+                ),
             };
             let dash = |v: String| if v.is_empty() { "-".to_string() } else { v };
             vec![

@@ -9,7 +9,6 @@ mod import;
 mod nic;
 mod show;
 mod status;
-mod table;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -3,9 +3,9 @@
 
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use multinic_api::{InterfaceState, MultiNicNodeConfig, NodeState};
+use multinic_api::{Health, InterfaceState, MultiNicNodeConfig, NodeState};
 
-use crate::table::{self, Layout};
+use multinic_api::table::{self, Colour, Layout};
 
 /// One node's row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub struct Row {
     /// Namespace of the CR.
     pub namespace: String,
     /// State as the daemon reported it, or `Pending` when it has not.
-    pub state: String,
+    pub state: NodeState,
     /// Configured interfaces / interfaces in the spec.
     pub ready: String,
     /// Interfaces failed, blocked or not found.
@@ -42,37 +42,33 @@ pub fn rows(items: &[MultiNicNodeConfig], now: Timestamp) -> Vec<Row> {
 fn row(cr: &MultiNicNodeConfig, now: Timestamp) -> Row {
     let total = cr.spec.interfaces.len();
     let s = cr.status.as_ref();
-    let generation = cr.metadata.generation.unwrap_or_default();
-    let observed = s.and_then(|s| s.observed_generation);
     let configured = s.map(|s| s.interface_statuses.values().filter(|i| i.state == InterfaceState::Configured).count());
     let failed = s.map(|s| s.interface_statuses.values().filter(|i| i.state.is_failure()).count()).unwrap_or(0);
-    let state = s.and_then(|s| s.state);
-    let (state_text, message) = match (s, observed) {
-        (None, _) | (Some(_), None) => ("Pending".to_string(), "no daemon has reported for this node yet".to_string()),
-        (Some(s), Some(o)) if o < generation => (
-            format!("{:?}", state.unwrap_or_default()),
-            format!(
-                "stale: the daemon has seen generation {o}, the spec is at {generation}; {}",
-                s.message.clone().unwrap_or_default()
-            ),
+    let health = cr.health();
+    let said = || s.and_then(|s| s.message.clone()).unwrap_or_default();
+    let (state, message) = match health {
+        Health::NotReported => (NodeState::Pending, "no daemon has reported for this node yet".to_string()),
+        Health::Stale { observed, generation } => (
+            s.and_then(|s| s.state).unwrap_or_default(),
+            format!("stale: the daemon has seen generation {observed}, the spec is at {generation}; {}", said()),
         ),
-        (Some(s), Some(_)) => (format!("{:?}", state.unwrap_or_default()), s.message.clone().unwrap_or_default()),
+        Health::Current(state) => (state, said()),
     };
     let mut interfaces: Vec<String> = s
-        .map(|s| s.interface_statuses.iter().map(|(name, i)| format!("{name}={:?}", i.state)).collect())
+        .map(|s| s.interface_statuses.iter().map(|(name, i)| format!("{name}={}", i.state)).collect())
         .unwrap_or_default();
     interfaces.sort();
     Row {
         node: cr.name_any(),
         namespace: cr.namespace().unwrap_or_default(),
-        state: state_text,
+        state,
         ready: format!("{}/{total}", configured.unwrap_or(0)),
         failed,
         backend: s.and_then(|s| s.backend.clone()).unwrap_or_else(|| "-".into()),
         updated: s.and_then(|s| s.last_updated.as_ref()).map(|t| age(t.0, now)).unwrap_or_else(|| "-".into()),
         message,
         interfaces: if interfaces.is_empty() { "-".into() } else { interfaces.join(",") },
-        healthy: state == Some(NodeState::Configured) && observed == Some(generation),
+        healthy: health.is_healthy(),
     }
 }
 
@@ -114,7 +110,7 @@ pub fn render(rows: &[Row], style: Style) -> String {
         .map(|r| {
             let mut c = vec![
                 r.node.clone(),
-                r.state.clone(),
+                r.state.to_string(),
                 r.ready.clone(),
                 r.failed.to_string(),
                 r.backend.clone(),
@@ -134,18 +130,17 @@ pub fn render(rows: &[Row], style: Style) -> String {
         indent: "",
         gap: 3,
         header: !style.no_headers,
-        paint: style.color.then_some((usize::from(style.namespaces) + 1, paint as table::Painter)),
+        paint: style.color.then(|| (usize::from(style.namespaces) + 1, rows.iter().map(|r| colour(r.state)).collect())),
     };
     table::render(&header, &cells, &layout)
 }
 
-fn paint(state: &str) -> String {
-    let code = match state {
-        "Configured" => "32",
-        "Failed" => "31",
-        _ => "33",
-    };
-    format!("\x1b[{code}m{state}\x1b[0m")
+fn colour(state: NodeState) -> Colour {
+    match state {
+        NodeState::Configured => Colour::Green,
+        NodeState::Failed => Colour::Red,
+        NodeState::Pending | NodeState::InProgress => Colour::Yellow,
+    }
 }
 
 #[cfg(test)]
@@ -244,7 +239,7 @@ spec:
         assert!(by("worker-1").healthy);
         assert!(!by("worker-2").healthy);
         assert!(!by("worker-3").healthy && by("worker-3").message.starts_with("stale"));
-        assert_eq!(by("worker-4").state, "Pending");
+        assert_eq!(by("worker-4").state, NodeState::Pending);
         assert!(!render(&r, Style { no_headers: true, ..Style::default() }).contains("NODE"));
         assert!(render(&r, Style { color: true, ..Style::default() }).contains("\x1b[32mConfigured"));
     }

@@ -320,7 +320,7 @@ impl Lab {
     pub fn restart_nm(&self) {
         let script = "pid=$(pidof NetworkManager); [ -n \"$pid\" ] && kill $pid; while pidof NetworkManager >/dev/null; do sleep 0.05; done; \
                       setsid NetworkManager --no-daemon </dev/null >>/run/nm-restarted.log 2>&1 & \
-                      nm-online -s -q -t 30";
+                      nm-online -s -q -t 30 || { echo \"NetworkManager not started within 30 s; its log:\"; tail -n 40 /run/nm-restarted.log; exit 1; } >&2";
         let out = self.run("sh", &["-c", script]);
         assert!(out.status.success(), "restarting NetworkManager: {}", String::from_utf8_lossy(&out.stderr));
     }

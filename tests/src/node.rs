@@ -132,9 +132,9 @@ impl Node {
     }
 
     /// Wait for an event with this reason.
-    pub async fn until_event(&self, reason: &str) -> K8sEvent {
+    pub async fn until_event(&self, reason: multinic_api::Reason) -> K8sEvent {
         eventually(WAIT, &format!("event {reason}"), || async {
-            self.events().await.into_iter().find(|e| e.reason.as_deref() == Some(reason))
+            self.events().await.into_iter().find(|e| e.reason.as_deref() == Some(reason.as_str()))
         })
         .await
     }

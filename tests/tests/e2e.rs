@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
-use multinic_api::{FINALIZER, InterfaceState, MultiNicNodeConfig, NodeState};
+use multinic_api::{FINALIZER, InterfaceState, MultiNicNodeConfig, NodeState, Reason};
 use multinic_lab::cluster::{Cluster, OwnKit, client, eventually};
 use multinic_lab::node::{ApiPath, Node, WAIT, daemon_config};
 use multinic_lab::{API_BEHIND_GATEWAY, Lab, Manager, nic};
@@ -47,7 +47,7 @@ async fn create_edit_drift_delete_against_the_api_server() {
     assert_eq!(node.lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
     let ready = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
     assert_eq!(ready.status, "True");
-    node.until_event("Configured").await;
+    node.until_event(Reason::Configured).await;
 
     // Edit MTU and address: applied, and the status follows the new generation.
     node.set_interfaces(&[one(A, "198.51.100.40", ", mtu: 1400"), nic(2, B, "198.51.100.5", "198.51.100.0/24", "")])
@@ -60,7 +60,7 @@ async fn create_edit_drift_delete_against_the_api_server() {
 
     // Drift: an address flushed behind multinic's back is repaired on the netlink event.
     assert!(node.lab.run("ip", &["addr", "flush", "dev", "multinic1"]).status.success());
-    node.until_event("DriftRepaired").await;
+    node.until_event(Reason::DriftRepaired).await;
     eventually(WAIT, "address back", || async { (node.lab.ipv4("multinic1") == ["198.51.100.5/24"]).then_some(()) })
         .await;
 
@@ -70,7 +70,7 @@ async fn create_edit_drift_delete_against_the_api_server() {
     assert!(node.lab.owned_profiles().is_empty());
     assert!(node.lab.link("ens4").is_some() && node.lab.link("ens5").is_some());
     assert!(node.lab.ipv4("ens4").is_empty());
-    node.until_event("CleanedUp").await;
+    node.until_event(Reason::CleanedUp).await;
     assert!(daemon.log().contains("pass done"));
     let notes = daemon.notifications();
     assert!(notes.iter().any(|n| n.starts_with("STATUS=Configured")), "{notes:?}");
@@ -83,9 +83,9 @@ async fn hot_plugged_nic_is_configured_without_restart() {
     let _daemon = node.daemon();
     let generation = node.create(&[one(A, "198.51.100.4", "")]).await.metadata.generation.unwrap();
     node.until("NotFound", |cr| {
-        cr.status
-            .as_ref()
-            .is_some_and(|s| s.interface_statuses.get("multinic0").is_some_and(|i| i.reason == "MacNotFound"))
+        cr.status.as_ref().is_some_and(|s| {
+            s.interface_statuses.get("multinic0").is_some_and(|i| i.reason == Some(Reason::MacNotFound))
+        })
     })
     .await;
     node.lab.add_nic("ens4", A, 1500);
@@ -101,7 +101,7 @@ async fn wrong_instance_id_applies_nothing() {
     node.api.create(&PostParams::default(), &cr).await.unwrap();
     let cr = node
         .until("InstanceIdMismatch", |cr| {
-            cr.status.as_ref().and_then(|s| s.reason.as_deref()) == Some("InstanceIdMismatch")
+            cr.status.as_ref().and_then(|s| s.reason.clone()) == Some(Reason::InstanceIdMismatch)
         })
         .await;
     let s = cr.status.unwrap();
@@ -212,9 +212,11 @@ async fn bad_values_past_a_ruleless_crd_keep_the_working_configuration() {
         let patch = json!({ "spec": { "interfaces": [iface(routes)] } });
         let obj = raw.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("no rules: admitted");
         let generation = obj.metadata.generation.unwrap();
-        let s = until(generation, "InvalidSpec", |s| s.interface_statuses.values().any(|i| i.reason == "InvalidSpec"))
-            .await;
-        let i = s.interface_statuses.values().find(|i| i.reason == "InvalidSpec").unwrap();
+        let s = until(generation, "InvalidSpec", |s| {
+            s.interface_statuses.values().any(|i| i.reason == Some(Reason::InvalidSpec))
+        })
+        .await;
+        let i = s.interface_statuses.values().find(|i| i.reason == Some(Reason::InvalidSpec)).unwrap();
         assert!(i.message.contains(path), "{path}: {}", i.message);
         assert!(i.message.contains("the last applied configuration of multinic0 is kept"), "{}", i.message);
         assert_eq!(lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
@@ -506,7 +508,7 @@ async fn api_server_path_is_never_cut(manager: Manager) {
     let cr = node
         .until("the route into the API server refused", |cr| {
             cr.status.as_ref().is_some_and(|s| s.observed_generation == Some(gen1))
-                && state_of(cr, A).is_some_and(|i| i.reason == "RoutingConflict")
+                && state_of(cr, A).is_some_and(|i| i.reason == Some(Reason::RoutingConflict))
                 && state_of(cr, B).is_some_and(|i| i.state == InterfaceState::Configured)
         })
         .await;
@@ -522,7 +524,7 @@ async fn api_server_path_is_never_cut(manager: Manager) {
     let cr = node
         .until("the default route rolled back", |cr| {
             cr.status.as_ref().is_some_and(|s| s.observed_generation == Some(gen2))
-                && state_of(cr, A).is_some_and(|i| i.reason == "APIServerUnreachable")
+                && state_of(cr, A).is_some_and(|i| i.reason == Some(Reason::APIServerUnreachable))
         })
         .await;
     let rolled = state_of(&cr, A).unwrap();
@@ -532,7 +534,7 @@ async fn api_server_path_is_never_cut(manager: Manager) {
     assert_eq!(routing(), before, "rolled back: the primary and the API server's path are as before");
     assert!(node.lab.link("ens4").is_some(), "renamed back");
     eventually(WAIT, "the DHCP configuration back on ens4", || async { dhcp_address() }).await;
-    let event = node.until_event("RolledBack").await;
+    let event = node.until_event(Reason::RolledBack).await;
     assert!(event.note.unwrap_or_default().contains("APIServerUnreachable"));
 
     // Nothing new in the spec: another pass leaves it alone.

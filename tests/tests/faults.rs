@@ -15,7 +15,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use multinic_api::crd::{CRD_NAME, REVISION_ANNOTATION, SCHEMA_REVISION};
-use multinic_api::{MultiNicNodeConfig, NodeState};
+use multinic_api::{MultiNicNodeConfig, NodeState, Reason};
 use multinic_lab::cluster::{Cluster, OwnKit, eventually};
 use multinic_lab::node::{ApiPath, Node, WAIT, cr, daemon_config};
 use multinic_lab::{Lab, Manager, nic, repo_root};
@@ -90,7 +90,7 @@ async fn helm_upgrade_serves_the_new_schema_and_uninstall_keeps_every_cr() {
     let events: Api<K8sEvent> = Api::namespaced(cluster.admin.clone(), ns);
     let warning = eventually(WAIT, "a CRDOutdated event", || async {
         let list = events.list(&ListParams::default()).await.ok()?;
-        list.items.into_iter().find(|e| e.reason.as_deref() == Some("CRDOutdated"))
+        list.items.into_iter().find(|e| e.reason.as_deref() == Some(Reason::CRDOutdated.as_str()))
     })
     .await;
     let note = warning.note.unwrap_or_default();
@@ -202,7 +202,7 @@ async fn a_hung_network_manager_is_reported_and_survived() {
     let stopped = std::time::Instant::now();
     node.set_interfaces(&[nic(1, A, "198.51.100.40", "198.51.100.0/24", "")]).await;
     let cr = until_status(&node, Duration::from_secs(45), "the backend reported unavailable", |s| {
-        s.reason.as_deref() == Some("BackendUnavailable")
+        s.reason == Some(Reason::BackendUnavailable)
     })
     .await;
     let message = cr.status.unwrap().message.unwrap_or_default();

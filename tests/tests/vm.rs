@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use multinic_api::{InterfaceState, NodeState};
+use multinic_api::{InterfaceState, NodeState, Reason};
 use multinic_lab::Manager;
 use multinic_lab::vm::VmNode;
 use multinic_lab::vm::cluster::{ClusterNode, WAIT, nic_status};
@@ -178,7 +178,7 @@ async fn instance_id_gate(node: &ClusterNode) {
         .until("InstanceIdMismatch", |cr| {
             let s = cr.status.as_ref();
             s.and_then(|s| s.observed_generation) == Some(generation)
-                && s.and_then(|s| s.reason.as_deref()) == Some("InstanceIdMismatch")
+                && s.and_then(|s| s.reason.clone()) == Some(Reason::InstanceIdMismatch)
         })
         .await;
     let status = cr.status.unwrap();
@@ -316,7 +316,7 @@ async fn bonded_primary_is_never_touched(node: &ClusterNode) {
     let generation = node.patch_spec(json!({ "interfaces": [nic_value(1450), port] })).await;
     let cr = node.until_nic(generation, BOND_MACS[1], InterfaceState::Blocked).await;
     let (_, status) = nic_status(&cr, BOND_MACS[1]).unwrap();
-    assert_eq!(status.reason, "UnderAnotherLink", "{status:?}");
+    assert_eq!(status.reason, Some(Reason::UnderAnotherLink), "{status:?}");
     assert!(status.message.contains("port of bond0, which holds the default route"), "{}", status.message);
     vm(|| {
         assert_eq!(state(&node.vm), before, "the bond changed");

@@ -8,10 +8,10 @@ pub mod networkmanager;
 mod select;
 mod transaction;
 
-use multinic_api::MacAddr;
+use multinic_api::{MacAddr, Reason};
 
 pub use select::{AnyBackend, select};
-pub use transaction::{Outcome, Retry, Verify, apply_plan, before_applying, remove_all};
+pub use transaction::{Action, Outcome, Retry, Verify, apply_plan, before_applying, remove_all};
 
 use crate::observe::Generated;
 use crate::observe::netlink::NetlinkError;
@@ -141,16 +141,18 @@ impl BackendError {
         )
     }
 
-    /// CamelCase reason for status.
-    pub fn reason(&self) -> &'static str {
+    /// The reason status gives.
+    pub fn reason(&self) -> Reason {
         match self {
-            BackendError::Bus(_) | BackendError::NotRunning { .. } | BackendError::Read { .. } => "BackendUnavailable",
-            BackendError::Call { .. } => "BackendCallFailed",
-            BackendError::File { .. } | BackendError::Dir { .. } => "DropInFailed",
-            BackendError::Netlink(_) => "NetlinkFailed",
-            BackendError::Verify { .. } | BackendError::OtherFile { .. } => "VerifyFailed",
-            BackendError::NetworkdSettings { .. } => "NetworkdSettings",
-            BackendError::ApiServer { .. } => "APIServerUnreachable",
+            BackendError::Bus(_) | BackendError::NotRunning { .. } | BackendError::Read { .. } => {
+                Reason::BackendUnavailable
+            }
+            BackendError::Call { .. } => Reason::BackendCallFailed,
+            BackendError::File { .. } | BackendError::Dir { .. } => Reason::DropInFailed,
+            BackendError::Netlink(_) => Reason::NetlinkFailed,
+            BackendError::Verify { .. } | BackendError::OtherFile { .. } => Reason::VerifyFailed,
+            BackendError::NetworkdSettings { .. } => Reason::NetworkdSettings,
+            BackendError::ApiServer { .. } => Reason::APIServerUnreachable,
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use multinic_api::InterfaceState;
+use multinic_api::{InterfaceState, Reason};
 use tracing::{error, info, warn};
 
 use super::journal::{self, Journal, RemovalRecord};
@@ -25,17 +25,41 @@ pub struct Outcome {
     pub index: usize,
     /// Resulting state.
     pub state: InterfaceState,
-    /// CamelCase reason.
-    pub reason: String,
+    /// Why.
+    pub reason: Reason,
     /// Detail.
     pub message: String,
-    /// What was done to get there (`Created`, `Updated`, `DriftRepaired`,
-    /// `RolledBack`), for logs and Events; the status shows only the resulting
-    /// state, so that a later pass that finds nothing to do reports the very same
-    /// status.
-    pub action: Option<(&'static str, String)>,
+    /// What was done to get there, and its detail, for logs and Events; the status
+    /// shows only the resulting state, so that a later pass that finds nothing to
+    /// do reports the very same status.
+    pub action: Option<(Action, String)>,
     /// When an interface that did not end configured is tried again.
     pub retry: Retry,
+}
+
+/// What a transaction did to an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Configured a NIC multinic did not configure before.
+    Created,
+    /// Applied a changed spec.
+    Updated,
+    /// Put back what had drifted.
+    DriftRepaired,
+    /// Undid a change that failed.
+    RolledBack,
+}
+
+impl Action {
+    /// The name, as logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "Created",
+            Action::Updated => "Updated",
+            Action::DriftRepaired => "DriftRepaired",
+            Action::RolledBack => "RolledBack",
+        }
+    }
 }
 
 /// When an interface that did not end configured is tried again.
@@ -195,7 +219,7 @@ pub fn before_applying(plan: &Plan) -> Vec<Outcome> {
             Step::Update(plan::Change::Drift(d)) => Outcome {
                 index: i,
                 state: InterfaceState::Drifted,
-                reason: "Drifted".into(),
+                reason: Reason::Drifted,
                 message: d.join("; "),
                 action: None,
                 retry: Retry::Normal,
@@ -203,7 +227,7 @@ pub fn before_applying(plan: &Plan) -> Vec<Outcome> {
             Step::Create | Step::Update(_) => Outcome {
                 index: i,
                 state: InterfaceState::Pending,
-                reason: "Pending".into(),
+                reason: Reason::Pending,
                 message: String::new(),
                 action: None,
                 retry: Retry::Normal,
@@ -216,11 +240,11 @@ pub fn before_applying(plan: &Plan) -> Vec<Outcome> {
 /// Interfaces whose outcome is known without touching anything.
 fn settled(index: usize, ip: &InterfacePlan) -> Option<Outcome> {
     let (state, reason, message) = match &ip.step {
-        Step::Nothing => (InterfaceState::Configured, "Configured".into(), configured_message(ip)),
+        Step::Nothing => (InterfaceState::Configured, Reason::Configured, configured_message(ip)),
         Step::NotFound => {
-            (InterfaceState::NotFound, "MacNotFound".into(), format!("no link with MAC {} on this host", ip.mac))
+            (InterfaceState::NotFound, Reason::MacNotFound, format!("no link with MAC {} on this host", ip.mac))
         }
-        Step::Blocked(b) => (InterfaceState::Blocked, b.reason().into(), b.to_string()),
+        Step::Blocked(b) => (InterfaceState::Blocked, b.reason(), b.to_string()),
         Step::Held(h) => (
             InterfaceState::Failed,
             h.reason.clone(),
@@ -251,7 +275,7 @@ async fn apply_one<B: Backend>(
             return Outcome {
                 index,
                 state: InterfaceState::Failed,
-                reason: e.reason().into(),
+                reason: e.reason(),
                 message: e.to_string(),
                 action: None,
                 retry: e.retry(),
@@ -357,17 +381,17 @@ async fn apply_one<B: Backend>(
                 }
             }
             let (action, detail) = match &ip.step {
-                Step::Update(plan::Change::Drift(d)) => ("DriftRepaired", format!("repaired: {}", d.join("; "))),
-                Step::Update(_) => ("Updated", "configuration updated".to_string()),
-                _ => ("Created", "configured".to_string()),
+                Step::Update(plan::Change::Drift(d)) => (Action::DriftRepaired, format!("repaired: {}", d.join("; "))),
+                Step::Update(_) => (Action::Updated, "configuration updated".to_string()),
+                _ => (Action::Created, "configured".to_string()),
             };
-            let message_id = if action == "DriftRepaired" { ids::DRIFT_REPAIRED } else { ids::CONFIGURED };
-            info!(interface = %name, mac = %ip.mac, backend = backend.name(), address = %ip.desired.address, mtu = ip.desired.mtu, elapsed_ms = started.elapsed().as_millis() as u64, action, message_id, "{detail}");
+            let message_id = if action == Action::DriftRepaired { ids::DRIFT_REPAIRED } else { ids::CONFIGURED };
+            info!(interface = %name, mac = %ip.mac, backend = backend.name(), address = %ip.desired.address, mtu = ip.desired.mtu, elapsed_ms = started.elapsed().as_millis() as u64, action = action.as_str(), message_id, "{detail}");
             let message = configured_message(ip);
             Outcome {
                 index,
                 state: InterfaceState::Configured,
-                reason: "Configured".into(),
+                reason: Reason::Configured,
                 message,
                 action: Some((action, detail)),
                 retry: Retry::Normal,
@@ -386,14 +410,14 @@ async fn apply_one<B: Backend>(
             error!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, message_id = ids::ROLLED_BACK, "apply failed, rolled back");
             let reason = match &e {
                 BackendError::ApiServer { .. } => e.reason(),
-                _ => "RolledBack",
+                _ => Reason::RolledBack,
             };
             Outcome {
                 index,
                 state: InterfaceState::Failed,
-                reason: reason.into(),
+                reason,
                 message,
-                action: Some(("RolledBack", e.to_string())),
+                action: Some((Action::RolledBack, e.to_string())),
                 retry: e.retry(),
             }
         }
@@ -477,11 +501,11 @@ mod tests {
             after: "via 10.60.0.1 dev multinic0".into(),
         });
         assert_eq!(moved.retry(), Retry::Held);
-        assert_eq!(moved.reason(), "APIServerUnreachable");
+        assert_eq!(moved.reason(), Reason::APIServerUnreachable);
         let server = "203.0.113.10:6443".parse().unwrap();
         let timeout = api(Unreachable::Timeout { server, millis: 3000 });
         assert_eq!(timeout.retry(), Retry::Normal);
-        assert_eq!(timeout.reason(), "APIServerUnreachable");
+        assert_eq!(timeout.reason(), Reason::APIServerUnreachable);
         let settings = BackendError::NetworkdSettings { iface: "ens4".into(), mac, why: "restart it".into() };
         assert_eq!(settings.retry(), Retry::Soon);
     }

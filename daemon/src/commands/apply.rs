@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use multinic_api::{InterfaceState, MultiNicNodeConfig, NodeState, ValidSpec, validate};
+use multinic_api::{MultiNicNodeConfig, ValidSpec, validate};
 
 use super::{Exit, Fatal, Format, connect, print_data, take_host};
 use crate::backend::journal::Lock;
@@ -59,9 +59,8 @@ pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<E
     let discovered = report::discovered(&host_after, &prepared.plan, &owned_after, &settings.policy);
     let status = pass::status(&cr, &valid, &prepared, &executed.outcomes, backend.name(), discovered);
     print_data(&serde_json::json!({ "status": status }), format);
-    let all_ok = status.state == Some(NodeState::Configured)
-        && status.interface_statuses.values().all(|i| i.state == InterfaceState::Configured);
-    Ok(if all_ok && !executed.removal_failed { Exit::Ok } else { Exit::Failed })
+    let healthy = status.health(cr.metadata.generation).is_healthy();
+    Ok(if healthy && !executed.removal_failed { Exit::Ok } else { Exit::Failed })
 }
 
 /// Dry run: what `apply` would do, per interface, and why. Touches nothing.

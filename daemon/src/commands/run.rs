@@ -16,7 +16,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event as Finalized, finalizer};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, ResourceExt};
-use multinic_api::{FINALIZER, MultiNicNodeConfig, MultiNicNodeConfigStatus, ValidSpec, decode};
+use multinic_api::{FINALIZER, MultiNicNodeConfig, MultiNicNodeConfigStatus, Reason, ValidSpec, decode};
 use tracing::{info, warn};
 
 use super::{Exit, Fatal};
@@ -132,9 +132,6 @@ impl Ctx {
         self.api_server.as_ref().map(|a| a.addr.ip())
     }
 }
-
-/// Outcomes after which the next pass connects to the backend again.
-const BACKEND_FAILURES: [&str; 2] = ["BackendUnavailable", "BackendCallFailed"];
 
 /// How often the kubeconfig and its credential files are looked at.
 const CREDENTIALS_POLL: Duration = Duration::from_secs(5);
@@ -528,7 +525,8 @@ async fn apply(
     }
     let mut executed = pass::execute(s, &ctx.net, backend, &prepared, &valid, ctx.api_server.as_ref()).await;
     *ctx.mem.holds.lock().expect("not poisoned") = pass::holds(&prepared.plan, &executed.outcomes);
-    if executed.outcomes.iter().any(|o| BACKEND_FAILURES.contains(&o.reason.as_str())) {
+    // After these the next pass connects to the backend again.
+    if executed.outcomes.iter().any(|o| matches!(o.reason, Reason::BackendUnavailable | Reason::BackendCallFailed)) {
         ctx.mem.backend_stale.store(true, Ordering::SeqCst);
     }
     // Carrier and link as they were before the attempt: the attempt's own rename
@@ -556,7 +554,7 @@ async fn apply(
     }
     let notices = report::events::transitions(current.status.as_ref(), &status, &prepared.plan, &executed.outcomes);
     cluster::publish(&ctx.recorder, cr, &notices).await;
-    let state = status.state.map(|st| format!("{st:?}")).unwrap_or_default();
+    let state = status.state.unwrap_or_default();
     info!(node = %cr.name_any(), generation, backend = backend.name(), state = %state, wrote_status = wrote, "pass done");
     let crd = ctx.mem.crd.lock().expect("not poisoned").outdated.clone().map(|m| format!(" ({m})")).unwrap_or_default();
     mark_ready(&ctx.mem, &format!("{state}: {}{crd}", status.message.clone().unwrap_or_default()));
@@ -595,7 +593,7 @@ async fn check_crd(cr: &MultiNicNodeConfig, ctx: &Ctx) {
     };
     if let (true, Some(message)) = (changed, outdated) {
         warn!("{message}");
-        let notice = report::events::Notice { normal: false, reason: "CRDOutdated", note: message };
+        let notice = report::events::Notice { normal: false, reason: Reason::CRDOutdated, note: message };
         cluster::publish(&ctx.recorder, cr, &[notice]).await;
     }
 }
@@ -612,7 +610,7 @@ async fn report_unavailable(cr: &MultiNicNodeConfig, ctx: &Ctx, backend: &AnyBac
         Ok(false) => {}
         Err(err) => warn!(error = %err, "cannot report that the backend is unavailable"),
     }
-    if was.as_deref() != Some(e.reason()) {
+    if was != Some(e.reason()) {
         let notice = report::events::Notice { normal: false, reason: e.reason(), note: e.to_string() };
         cluster::publish(&ctx.recorder, cr, &[notice]).await;
     }
@@ -655,7 +653,8 @@ async fn cleanup(cr: &MultiNicNodeConfig, ctx: &Ctx, backend: &AnyBackend) -> Re
     let names: Vec<&str> = plan.removals.iter().map(|r| r.owned.name.as_str()).collect();
     let note = if names.is_empty() { "nothing to remove".to_string() } else { format!("removed {}", names.join(", ")) };
     info!(node = %cr.name_any(), "cleaned up: {note}");
-    cluster::publish(&ctx.recorder, cr, &[report::events::Notice { normal: true, reason: "CleanedUp", note }]).await;
+    cluster::publish(&ctx.recorder, cr, &[report::events::Notice { normal: true, reason: Reason::CleanedUp, note }])
+        .await;
     ctx.mem.watch.clear();
     mark_ready(&ctx.mem, "cleaned up; waiting for a MultiNicNodeConfig");
     Ok(Action::await_change())

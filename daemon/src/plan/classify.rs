@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
-use multinic_api::MacAddr;
+use multinic_api::{MacAddr, Reason};
 use serde::Serialize;
 
 use super::Owned;
@@ -95,14 +95,14 @@ pub enum Relation {
 
 impl Protection {
     /// CamelCase reason for status.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            Protection::Loopback => "Loopback",
-            Protection::DefaultRoute => "DefaultRouteInterface",
-            Protection::ApiServer { .. } => "APIServerInterface",
-            Protection::Under { .. } => "UnderAnotherLink",
-            Protection::Name { .. } => "ProtectedInterface",
-            Protection::NotANic { .. } => "NotANic",
+            Protection::Loopback => Reason::Loopback,
+            Protection::DefaultRoute => Reason::DefaultRouteInterface,
+            Protection::ApiServer { .. } => Reason::APIServerInterface,
+            Protection::Under { .. } => Reason::UnderAnotherLink,
+            Protection::Name { .. } => Reason::ProtectedInterface,
+            Protection::NotANic { .. } => Reason::NotANic,
         }
     }
 }

@@ -19,7 +19,7 @@ pub(crate) mod tests;
 use std::fmt;
 
 use ipnet::Ipv4Net;
-use multinic_api::{MacAddr, ValidInterface};
+use multinic_api::{MacAddr, Reason, ValidInterface};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -88,15 +88,15 @@ pub enum Block {
 }
 
 impl Block {
-    /// CamelCase reason for status.
-    pub fn reason(&self) -> &'static str {
+    /// The reason status gives.
+    pub fn reason(&self) -> Reason {
         match self {
             Block::Protected(p) => p.reason(),
-            Block::RoutingConflict(_) => "RoutingConflict",
-            Block::ForeignAddresses { .. } => "ForeignAddresses",
-            Block::NameTaken { .. } => "NameTakenByOtherMac",
-            Block::NoFreeName => "NoFreeName",
-            Block::AmbiguousMac { .. } => "AmbiguousMac",
+            Block::RoutingConflict(_) => Reason::RoutingConflict,
+            Block::ForeignAddresses { .. } => Reason::ForeignAddresses,
+            Block::NameTaken { .. } => Reason::NameTakenByOtherMac,
+            Block::NoFreeName => Reason::NoFreeName,
+            Block::AmbiguousMac { .. } => Reason::AmbiguousMac,
         }
     }
 
@@ -188,8 +188,8 @@ pub struct Hold {
     pub mac: MacAddr,
     /// [`config_hash`] of the configuration that was rolled back.
     pub config_hash: String,
-    /// CamelCase reason of the rollback.
-    pub reason: String,
+    /// Why it was rolled back.
+    pub reason: Reason,
     /// What happened.
     pub message: String,
     /// Until when.

@@ -411,7 +411,7 @@ fn a_port_of_the_primary_bridge_is_protected_and_named_after_it() {
     let p =
         plan(&[want(mac(1), "198.51.100.1/24"), want(mac(0xbb), "198.51.100.2/24")], &h, &[], &[], &Policy::default());
     let Step::Blocked(block) = &p.interfaces[0].step else { panic!("{:?}", p.interfaces[0].step) };
-    assert_eq!(block.reason(), "UnderAnotherLink");
+    assert_eq!(block.reason(), multinic_api::Reason::UnderAnotherLink);
     assert!(block.to_string().contains("port of br0, which holds the default route"), "{block}");
     assert_eq!(p.interfaces[1].step, Step::Blocked(Block::Protected(Protection::DefaultRoute)));
     let free = report::discovered(&h, &plan(&[], &h, &[], &[], &Policy::default()), &[], &Policy::default());
@@ -565,7 +565,7 @@ fn held_configuration_waits_for_a_spec_change() {
     let hold = Hold {
         mac: mac(1),
         config_hash: first.interfaces[0].config_hash.clone(),
-        reason: "APIServerUnreachable".into(),
+        reason: multinic_api::Reason::APIServerUnreachable,
         message: "cut".into(),
         kind: super::HoldKind::UntilSpecChanges,
     };

@@ -1,9 +1,9 @@
 //! Kubernetes Events on transitions only: what changed between the status on the CR
 //! and the new one, plus what happened in this pass (rollbacks, repairs). Pure.
 
-use multinic_api::{InterfaceState, MultiNicNodeConfigStatus, NodeState};
+use multinic_api::{InterfaceState, MultiNicNodeConfigStatus, NodeState, Reason};
 
-use crate::backend::Outcome;
+use crate::backend::{Action, Outcome};
 use crate::plan::Plan;
 
 /// An event to publish about the node's CR.
@@ -11,8 +11,9 @@ use crate::plan::Plan;
 pub struct Notice {
     /// `Normal` or not (`Warning`).
     pub normal: bool,
-    /// CamelCase reason: Configured, Failed, Blocked, RolledBack, DriftRepaired, CleanedUp.
-    pub reason: &'static str,
+    /// Configured, Failed, Blocked, RolledBack, DriftRepaired, CleanedUp, CRDOutdated, or
+    /// the reason the backend is unavailable.
+    pub reason: Reason,
     /// Human-readable note.
     pub note: String,
 }
@@ -27,7 +28,7 @@ pub fn transitions(
     let mut out = Vec::new();
     let was = |name: &str| previous.and_then(|p| p.interface_statuses.get(name)).map(|s| s.state);
     if now.state == Some(NodeState::Configured) && previous.and_then(|p| p.state) != Some(NodeState::Configured) {
-        out.push(Notice { normal: true, reason: "Configured", note: now.message.clone().unwrap_or_default() });
+        out.push(Notice { normal: true, reason: Reason::Configured, note: now.message.clone().unwrap_or_default() });
     }
     if now.state == Some(NodeState::Failed)
         && previous.and_then(|p| p.state) != Some(NodeState::Failed)
@@ -35,27 +36,36 @@ pub fn transitions(
     {
         out.push(Notice {
             normal: false,
-            reason: "Failed",
-            note: format!("{}: {}", now.reason.clone().unwrap_or_default(), now.message.clone().unwrap_or_default()),
+            reason: Reason::Failed,
+            note: format!(
+                "{}: {}",
+                now.reason.as_ref().map(Reason::as_str).unwrap_or_default(),
+                now.message.clone().unwrap_or_default()
+            ),
         });
     }
     let rolled_back: Vec<&str> = outcomes
         .iter()
-        .filter(|o| matches!(o.action, Some(("RolledBack", _))))
+        .filter(|o| matches!(o.action, Some((Action::RolledBack, _))))
         .filter_map(|o| plan.interfaces.get(o.index).and_then(|ip| ip.name.as_deref()))
         .collect();
     for (name, s) in &now.interface_statuses {
         let (reason, wanted) = match s.state {
             // A rollback has an Event of its own, below.
-            InterfaceState::Failed if !rolled_back.contains(&name.as_str()) => ("Failed", InterfaceState::Failed),
-            InterfaceState::Blocked => ("Blocked", InterfaceState::Blocked),
+            InterfaceState::Failed if !rolled_back.contains(&name.as_str()) => (Reason::Failed, InterfaceState::Failed),
+            InterfaceState::Blocked => (Reason::Blocked, InterfaceState::Blocked),
             _ => continue,
         };
         if was(name) != Some(wanted) {
             out.push(Notice {
                 normal: false,
                 reason,
-                note: format!("{name} ({}): {}: {}", s.mac_address, s.reason, s.message),
+                note: format!(
+                    "{name} ({}): {}: {}",
+                    s.mac_address,
+                    s.reason.as_ref().map(Reason::as_str).unwrap_or_default(),
+                    s.message
+                ),
             });
         }
     }
@@ -67,17 +77,21 @@ pub fn transitions(
             continue;
         };
         let name = ip.name.as_deref().unwrap_or("-");
-        if let Some(("RolledBack", _)) = &o.action
+        if let Some((Action::RolledBack, _)) = &o.action
             && (was(name) != Some(InterfaceState::Failed) || !same_generation)
         {
             out.push(Notice {
                 normal: false,
-                reason: "RolledBack",
+                reason: Reason::RolledBack,
                 note: format!("{name} ({}): {}: {}", ip.mac, o.reason, o.message),
             });
         }
-        if let Some(("DriftRepaired", detail)) = &o.action {
-            out.push(Notice { normal: true, reason: "DriftRepaired", note: format!("{name} ({}): {detail}", ip.mac) });
+        if let Some((Action::DriftRepaired, detail)) = &o.action {
+            out.push(Notice {
+                normal: true,
+                reason: Reason::DriftRepaired,
+                note: format!("{name} ({}): {detail}", ip.mac),
+            });
         }
     }
     out

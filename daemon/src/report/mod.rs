@@ -6,6 +6,7 @@ pub mod events;
 mod snapshot;
 
 use multinic_api::DiscoveredNic;
+use multinic_api::Reason;
 use multinic_api::status::{InterfaceResult, InterfaceState};
 
 use crate::backend::Outcome;
@@ -21,7 +22,7 @@ pub fn results(plan: &Plan, outcomes: &[Outcome]) -> Vec<InterfaceResult> {
         .map(|(i, ip)| {
             let (state, reason, message) = match outcomes.iter().find(|o| o.index == i) {
                 Some(o) => (o.state, o.reason.clone(), o.message.clone()),
-                None => (InterfaceState::Pending, "Pending".into(), String::new()),
+                None => (InterfaceState::Pending, Reason::Pending, String::new()),
             };
             InterfaceResult {
                 key: ip.name.clone().unwrap_or_else(|| format!("interfaces[{}]", ip.desired.index)),
@@ -46,16 +47,16 @@ pub fn log_blocked(plan: &Plan, previous: Option<&multinic_api::MultiNicNodeConf
         let known = previous.is_some_and(|p| {
             p.interface_statuses
                 .values()
-                .any(|s| s.mac_address == mac && s.state == InterfaceState::Blocked && s.reason == b.reason())
+                .any(|s| s.mac_address == mac && s.state == InterfaceState::Blocked && s.reason == Some(b.reason()))
         });
         if known {
             continue;
         }
         let name = ip.name.as_deref().unwrap_or("-");
         if b.is_critical() {
-            tracing::error!(interface = name, mac = %ip.mac, reason = b.reason(), priority = "crit", message_id = ids::BLOCKED, "BLOCKED: {b}");
+            tracing::error!(interface = name, mac = %ip.mac, reason = %b.reason(), priority = "crit", message_id = ids::BLOCKED, "BLOCKED: {b}");
         } else {
-            tracing::warn!(interface = name, mac = %ip.mac, reason = b.reason(), message_id = ids::BLOCKED, "blocked: {b}");
+            tracing::warn!(interface = name, mac = %ip.mac, reason = %b.reason(), message_id = ids::BLOCKED, "blocked: {b}");
         }
     }
 }
@@ -84,42 +85,7 @@ pub fn discovered(host: &Host, plan: &Plan, owned: &[Owned], policy: &Policy) ->
     out
 }
 
-/// Render rows as an aligned table with a header.
+/// Render rows as an aligned table with a header, two spaces between columns.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let n = cells.len();
-        for (i, (cell, w)) in cells.into_iter().zip(&widths).enumerate() {
-            out.push_str(cell);
-            if i + 1 < n {
-                out.push_str(&" ".repeat(w - cell.chars().count() + 2));
-            }
-        }
-        out.push('\n');
-    };
-    line(header.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_aligns_columns() {
-        let t = table(
-            &["NAME", "MAC"],
-            &[vec!["multinic0".into(), "fa:16:3e:00:00:01".into()], vec!["m1".into(), "x".into()]],
-        );
-        assert_eq!(t, "NAME       MAC\nmultinic0  fa:16:3e:00:00:01\nm1         x\n");
-    }
+    multinic_api::table::render(header, rows, &multinic_api::table::Layout::plain("", 2))
 }

@@ -3,9 +3,9 @@
 //! must read the same whatever the code behind them becomes. Regenerate with
 //! `MULTINIC_BLESS=1 cargo test -p multinicd snapshot` only for a deliberate change.
 
-use multinic_api::{InterfaceState, MultiNicNodeConfig, MultiNicNodeConfigStatus, validate};
+use multinic_api::{InterfaceState, MultiNicNodeConfig, MultiNicNodeConfigStatus, Reason, validate};
 
-use crate::backend::{BackendError, Outcome, Retry, before_applying};
+use crate::backend::{Action, BackendError, Outcome, Retry, before_applying};
 use crate::pass::{self, Prepared};
 use crate::plan::tests::{host, link, mac, on};
 use crate::plan::{self, Context, Hold, HoldKind, Policy, Step};
@@ -63,8 +63,7 @@ fn status_and_events_match_the_snapshot() {
         mac: mac(3),
         config_hash: first.interfaces[4].config_hash.clone(),
         reason: BackendError::Verify { iface: "multinic2".into(), mac: mac(3), millis: 1, diffs: String::new() }
-            .reason()
-            .into(),
+            .reason(),
         message: "multinic4 did not come up; retrying in 40s".into(),
         kind: HoldKind::Backoff,
     };
@@ -81,16 +80,16 @@ fn status_and_events_match_the_snapshot() {
     let mut outcomes = before_applying(&prepared.plan);
     outcomes[0] = Outcome {
         state: InterfaceState::Configured,
-        reason: "Configured".into(),
+        reason: Reason::Configured,
         message: "up with 198.51.100.1/24, MTU 1450".into(),
-        action: Some(("Created", "configured".into())),
+        action: Some((Action::Created, "configured".into())),
         ..outcomes[0].clone()
     };
     outcomes[5] = Outcome {
         state: InterfaceState::Failed,
-        reason: "RolledBack".into(),
+        reason: Reason::RolledBack,
         message: "multinic5 did not reach the desired state; rolled back".into(),
-        action: Some(("RolledBack", "did not reach the desired state".into())),
+        action: Some((Action::RolledBack, "did not reach the desired state".into())),
         retry: Retry::Normal,
         ..outcomes[5].clone()
     };
@@ -106,7 +105,7 @@ fn status_and_events_match_the_snapshot() {
         BackendError::NotRunning { service: "NetworkManager", bus_name: "org.freedesktop.NetworkManager" };
     sections.insert("unavailable".into(), timeless(&pass::unavailable_status(&cr, &unavailable, "networkmanager")));
     let gated =
-        Prepared { gate: Some(("InstanceIdMismatch".into(), "the node is another instance".into())), ..prepared };
+        Prepared { gate: Some((Reason::InstanceIdMismatch, "the node is another instance".into())), ..prepared };
     let refused = pass::status(&cr, &valid, &gated, &[], "networkmanager", vec![]);
     sections.insert("gated".into(), timeless(&refused));
 

@@ -131,13 +131,13 @@ pub async fn publish(recorder: &Recorder, cr: &MultiNicNodeConfig, notices: &[No
     for n in notices {
         let event = Event {
             type_: if n.normal { EventType::Normal } else { EventType::Warning },
-            reason: n.reason.into(),
+            reason: n.reason.to_string(),
             note: Some(n.note.chars().take(1000).collect()),
             action: "Reconcile".into(),
             secondary: None,
         };
         if let Err(e) = bounded(recorder.publish(&event, &reference)).await {
-            tracing::warn!(reason = n.reason, error = %e, "cannot publish event");
+            tracing::warn!(reason = %n.reason, error = %e, "cannot publish event");
         }
     }
 }

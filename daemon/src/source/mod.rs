@@ -6,7 +6,7 @@ pub mod credentials;
 
 use std::path::Path;
 
-use multinic_api::MultiNicNodeConfig;
+use multinic_api::{MultiNicNodeConfig, Reason};
 
 /// Read a `MultiNicNodeConfig` from a YAML (or JSON) file. The error names the file
 /// and, for bad YAML, the line and column.
@@ -21,13 +21,13 @@ pub fn read_file(path: &Path) -> Result<MultiNicNodeConfig, String> {
 
 /// Whether the host may apply a spec with this `instanceId`: equal to the host's
 /// system UUID, case-insensitively. `Err((reason, message))` otherwise.
-pub fn check_instance_id(instance_id: Option<&str>, uuid_path: &Path) -> Result<(), (String, String)> {
+pub fn check_instance_id(instance_id: Option<&str>, uuid_path: &Path) -> Result<(), (Reason, String)> {
     let Some(want) = instance_id else {
         return Ok(());
     };
     let have = std::fs::read_to_string(uuid_path).map_err(|e| {
         (
-            "SystemUuidUnreadable".to_string(),
+            Reason::SystemUuidUnreadable,
             format!(
                 "spec.instanceId is {want} but the host's system UUID cannot be read from {}: {e}",
                 uuid_path.display()
@@ -39,7 +39,7 @@ pub fn check_instance_id(instance_id: Option<&str>, uuid_path: &Path) -> Result<
         Ok(())
     } else {
         Err((
-            "InstanceIdMismatch".to_string(),
+            Reason::InstanceIdMismatch,
             format!("spec.instanceId is {want} but this host's system UUID is {have}; nothing applied"),
         ))
     }
@@ -57,9 +57,9 @@ mod tests {
         assert!(check_instance_id(Some("b4975c5f-50bb-479f-9e7b-a430815ae852"), &p).is_ok());
         assert!(check_instance_id(None, &p).is_ok());
         let (reason, message) = check_instance_id(Some("00000000-0000-0000-0000-000000000000"), &p).unwrap_err();
-        assert_eq!(reason, "InstanceIdMismatch");
+        assert_eq!(reason, Reason::InstanceIdMismatch);
         assert!(message.contains("B4975C5F"));
         let (reason, _) = check_instance_id(Some("x"), Path::new("/nonexistent/uuid")).unwrap_err();
-        assert_eq!(reason, "SystemUuidUnreadable");
+        assert_eq!(reason, Reason::SystemUuidUnreadable);
     }
 }

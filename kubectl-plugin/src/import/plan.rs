@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use multinic_api::{InterfaceSpec, MultiNicNodeConfig, MultiNicNodeConfigSpec, validate};
 
 use super::map::{Mapped, Mapping, Problem};
-use crate::table::{self, Layout};
+use multinic_api::table::{self, Layout};
 
 /// One node's planned action.
 #[derive(Debug, Clone)]
@@ -153,7 +153,7 @@ impl Plan {
             let reasons: Vec<String> = self.orphans.iter().map(ToString::to_string).collect();
             push(&mut rows, "(no node)", "skipped", "-", &reasons);
         }
-        let layout = Layout { indent: "", gap: 2, header: true, paint: None };
+        let layout = Layout::plain("", 2);
         let table = table::render(&["NODE", "ACTION", "NICS", "DETAIL"], &rows, &layout);
         // A row without detail ends in its padding: trimmed, as kubectl's tables are.
         let mut out: String = table.lines().map(|l| format!("{}\n", l.trim_end())).collect();
