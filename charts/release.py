@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Install, upgrade or uninstall charts/multinic on a cluster with Helm's own Go SDK
 (helm-python-sdk), as `helm install/upgrade/uninstall` would.
 

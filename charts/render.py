@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Lint and render charts/multinic with Helm's own Go SDK (helm-python-sdk).
 
 usage: render.py [--lint-only] [--namespace NS] [OUT.yaml]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the release packages: multinicd and kubectl-multinic as .deb (cargo-deb)
 # and .rpm (cargo-generate-rpm), from binaries linked against glibc 2.28 symbols
 # (cargo-zigbuild, zig from the ziglang PyPI package) so they run on EL8, Ubuntu

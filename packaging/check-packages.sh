@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Checks the built packages without installing them on this host: file lists and
 # modes, conffiles, dependencies, maintainer scripts (sh -n), lintian without
 # errors, the glibc floor of the binaries; then installs both .rpm files with

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Checks systemd/multinicd.service with systemd's own tools: `systemd-analyze verify`
 # must print nothing (it only warns, exit 0, on unknown keys and bad values), and the
 # offline `systemd-analyze security` exposure must be at most 2.5.

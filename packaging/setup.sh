@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what building and testing the packages needs on a Debian/Ubuntu machine
 # (root): rpm and lintian to inspect them, objdump for the glibc floor, debootstrap
 # and systemd-nspawn for the install-and-boot test. The Rust packaging tools and

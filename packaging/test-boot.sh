@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the packages the way a user does, on a Debian root booted with real
 # systemd (systemd-nspawn), and follows their whole life there:
 #   .deb: apt install (old) -> service enabled, started, READY, Configured, in

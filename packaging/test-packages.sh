@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # CI for the packages: builds them (this version and, from the same binaries, an
 # older-versioned set for the upgrade test), checks them, then installs them on a
 # Debian root booted with real systemd. See the three scripts it calls.

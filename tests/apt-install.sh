@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # apt-install.sh WHO PACKAGE...: installs the Debian packages that are not installed
 # yet (quietly, no recommends). Shared by tests/setup.sh and packaging/setup.sh.
 set -euo pipefail

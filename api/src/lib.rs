@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The `MultiNicNodeConfig` resource (`multinic.io/v1alpha1`): its types, its
 //! validation, and the status model shared by `multinicd` and `kubectl multinic`.
 #![deny(missing_docs)]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Ethernet MAC addresses, parsed once and compared as bytes.
 
 use std::fmt;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Why an interface or a node is in its state: the one vocabulary of `reason` in
 //! status entries, conditions and Events, shared by `multinicd` and `kubectl
 //! multinic`. Written as its CamelCase name; a name this release does not know (a

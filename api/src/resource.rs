@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The custom resource: one `MultiNicNodeConfig` per node, named after the node.
 //!
 //! Field names and shapes follow the predecessor's resource so that its CRs parse

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The validation rules of the resource, written once.
 //!
 //! The CRD schema (patterns, ranges, `maxItems`, CEL rules) and the Rust

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The status block the node's daemon writes, and how per-interface results fold
 //! into it. Pure: the caller passes the time and the previous status, so that an
 //! unchanged result gives an identical status (and no API write).

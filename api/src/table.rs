@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Aligned text tables, kubectl style, for everything `multinicd` and `kubectl
 //! multinic` print: the widths fit the header and every cell, the last column is not
 //! padded.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Daemon-side validation of a `MultiNicNodeConfig`, with the same rules as the CRD
 //! schema (see [`crate::rules`]), because the CRD may be installed without them and
 //! files can be wrong. Every error names its field path, e.g.

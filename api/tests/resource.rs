@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The resource stays compatible with the predecessor, and the committed CRD is the
 //! one the types generate.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! `validate()` reports every error with its field path and keeps the good interfaces.
 
 #![allow(clippy::unwrap_used)]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Configuration: `/etc/multinic/multinicd.yaml` (or `--config PATH`) plus drop-ins
 //! in `PATH.d/*.yaml`, applied in file-name order, later files winning key by key.
 //! Every key is optional; an unknown key is an error naming the file and line.

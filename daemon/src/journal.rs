@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Logging to the systemd journal with structured fields, so that
 //! `journalctl -u multinicd MULTINIC_INTERFACE=multinic1` works: every event carries
 //! `MULTINIC_NODE`, and the fields of the event and its spans as `MULTINIC_<NAME>`

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! multinicd: turns the raw secondary NICs of a Kubernetes node into configured
 //! interfaces (found by MAC, named `multinic0`…`multinic9`, MTU and static address
 //! set, up) through NetworkManager over D-Bus, without touching the primary network.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The systemd notify protocol (`sd_notify(3)`): READY, STATUS, WATCHDOG, STOPPING
 //! as datagrams to `$NOTIFY_SOCKET`. Sent without blocking: a notify socket nobody
 //! reads must never stall the daemon, and a failure to notify is logged, not fatal.

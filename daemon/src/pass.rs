@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! One reconcile pass, shared by `apply --file` and `run`: observe → plan →
 //! (removals, then the interface transactions) → the status block.
 //! Validation has happened before; interfaces with errors are reported as failed

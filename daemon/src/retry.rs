@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Per-interface retry state of `multinicd run`. An interface whose change failed or
 //! was rolled back is tried again after a delay that doubles from 2 s to 5 min
 //! (with ±20 % jitter, so that a fleet does not retry in step), not on every pass:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Which netlink events warrant a pass of `multinicd run`: those about the NICs of
 //! the spec and of what multinic owns, and only when the links then differ from how
 //! the last pass left them. A pass renames, sets links down and up and changes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The commands that change a MultiNicNodeConfig: create, add-nic/remove-nic
 //! (read-modify-write, retried on conflict), and waiting for the daemon's answer.
 

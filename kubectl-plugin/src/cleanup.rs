@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! `cleanup`: delete a node's CR and wait until its daemon has removed the
 //! configuration (the finalizer), or force it for a node that is gone.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The cluster connection, with kubectl's flags, and errors that say what to do next.
 
 use std::path::PathBuf;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! `kubectl multinic describe NODE`: spec against status per interface, conditions,
 //! NICs that could be added (with a ready-to-paste `--nic`), recent Events. Pure.
 

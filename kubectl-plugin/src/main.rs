@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! `kubectl multinic`: the operator's view of multinic — create a node's
 //! MultiNicNodeConfig, see every node's status, clean a node up.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! `--nic mac=…,address=…,cidr=…[,mtu=…][,name=…][,id=…]`: one interface of a spec,
 //! parsed from a flag. Field names are the resource's own.
 

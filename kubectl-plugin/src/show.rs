@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The reading commands: status (once or --watch), describe, and the dynamic
 //! completion of node names.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! `kubectl multinic status`: one row per node, as a kubectl user expects. Pure:
 //! the rows are computed from the objects and the time, then rendered.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # multinicd %post ($1: 1 on install, 2 or more on upgrade). Enable on install;
 # start (without a kubeconfig yet, it waits for one); restart on upgrade.
 if [ "$1" -eq 1 ]; then

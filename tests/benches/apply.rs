@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Benchmark (prints figures, asserts no timing): in a lab with a real
 //! NetworkManager, then one with a real systemd-networkd, and 10 NICs, the wall time of `multinicd apply` from scratch and of
 //! an idempotent re-apply, as whole processes, over `BENCH_RUNS` runs (default 20);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Benchmark (prints figures, asserts no timing) of `multinicd run` against the real
 //! kube-apiserver (`MULTINIC_E2E_KUBECONFIG`) in a real-NetworkManager lab:
 //! - spec edit → `Configured` for the new generation, as seen by a separate watcher,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Benchmark (prints figures, asserts no timing): `kubectl multinic import` of a v2
 //! database with 1000 nodes × 3 NICs (a real MariaDB, the real kube-apiserver of
 //! `MULTINIC_E2E_KUBECONFIG`), whole process: the plan against an empty namespace,

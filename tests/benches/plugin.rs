@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Benchmark (prints figures, asserts no timing): `kubectl multinic status` over
 //! 1000 MultiNicNodeConfigs on the real kube-apiserver (`MULTINIC_E2E_KUBECONFIG`),
 //! whole process, over `BENCH_RUNS` runs (default 20), beside

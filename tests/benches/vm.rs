@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Benchmark (prints figures, asserts no timing) of the VM node, per backend: boot
 //! to a shell, and QMP `device_add` of a NIC whose MAC is in the spec → `Configured`
 //! in the CR's status, over `BENCH_ATTACHES` attaches (default 10; each is detached

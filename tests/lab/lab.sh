@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # lab.sh - throwaway NetworkManager / systemd-networkd lab in private Linux namespaces.
 #
 # A lab is a private net+mount+pid+uts+ipc namespace set with its own init (PID 1),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # node-pem.sh PKI NODE SECONDS OUT: a client certificate for system:node:NODE
 # (group system:nodes) signed by PKI/ca.crt + ca.key, valid from an hour ago until
 # SECONDS from now, and its key, in one PEM file OUT (as the kubelet's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! What the benchmarks share: printing a set of timings, and their settings.
 
 use std::time::Duration;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The e2e side of the harness: the real kube-apiserver of `../shared/testenv`
 //! (its admin kubeconfig in `MULTINIC_E2E_KUBECONFIG`), node and user identities
 //! from its scripts, and the chart applied to it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The lab harness: a real NetworkManager on a private system bus, in private
 //! namespaces, with veth NICs of chosen MACs (see `lab/lab.sh`). Every lab is torn
 //! down when its [`Lab`] is dropped, also when a test panics.

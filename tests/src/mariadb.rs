@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! A real MariaDB server for the import tests: `mariadb-install-db` into a temp
 //! datadir, then `mariadbd` on a free loopback port and a private socket, stopped
 //! (TERM, then KILL) when dropped, also on panic.

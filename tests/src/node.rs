@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! One node of the e2e tests and benchmarks: a namespace with the chart applied, a
 //! lab with NICs, the node identity's kubeconfig, and `multinicd run` for it.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! multinicd run against a real kube-apiserver (`MULTINIC_E2E_KUBECONFIG`, started
 //! from ../shared/testenv by tests/run.sh) and a real NetworkManager lab, as the node
 //! identity `system:node:NODE`, with the chart applied. Each test has its own

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! What an operator's cluster and node throw at multinic besides good input: the
 //! chart's lifecycle (uninstall, upgrade with a new schema), identities that are not
 //! what they claim, a node that boots before it joins, credentials that rotate,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! `kubectl multinic import` against a real MariaDB server holding v2's
 //! `multi_interface` table (tests/fixtures/v2-multi_interface.sql) and the real
 //! kube-apiserver (`MULTINIC_E2E_KUBECONFIG`) with the chart applied.

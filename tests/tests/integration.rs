@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! multinicd against a real NetworkManager and a real systemd-networkd, each test in
 //! its own lab (see `tests/lab/lab.sh`): the binary is run inside the lab, and the
 //! result is checked with `ip -j` and the manager's own view (NM's D-Bus API,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! `kubectl multinic` end to end against the real kube-apiserver
 //! (`MULTINIC_E2E_KUBECONFIG`), with the chart applied; the daemon's side is played
 //! by a client with the node's identity.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The VM node: real systemd, udev, stock NetworkManager or networkd, a DMI UUID,
 //! NICs hot-attached over QMP, the product installed from its .deb and run by
 //! systemd against the real API server.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the VM node image from Debian's packages only: a bookworm root with systemd
 # as PID 1, udev, D-Bus, the cloud kernel and its initrd, NetworkManager as Debian
 # ships it (auto-default on) and systemd-networkd (disabled, as shipped; a VM boots

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Writes the CRD of `MultiNicNodeConfig` as YAML, generated from the Rust types.
 //! Usage: `crdgen [PATH]` (stdout when no path is given).
 

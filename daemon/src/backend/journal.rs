@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Open transactions on disk, so that a daemon killed in the middle of one (SIGKILL,
 //! OOM, power cut of the process) can undo it when it starts again: the link's name
 //! before the rename, the manager's undo data (NM's checkpoint and the `.link` it

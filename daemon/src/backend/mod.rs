@@ -1,6 +1,6 @@
-//! Network backends: one interface for NetworkManager and (later) systemd-networkd,
-//! so that the planner, the transaction and the status code do not know which one
-//! runs.
+// SPDX-License-Identifier: Apache-2.0
+//! Network backends: one interface for NetworkManager and systemd-networkd, so that
+//! the planner, the transaction and the status code do not know which one runs.
 
 pub mod journal;
 pub mod networkd;

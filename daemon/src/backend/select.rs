@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Which network manager runs here: the one that owns its name on the system bus
 //! (NetworkManager when both do, unless the config says otherwise), behind one type
 //! so that the rest of the daemon does not know which.

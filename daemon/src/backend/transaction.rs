@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Applying a plan: removals first (they free names), then interfaces wave by wave
 //! (see `Plan::waves`), each wave concurrently, each interface its own transaction:
 //! begin → (take the NIC over from the manager's generated configuration) → rename

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! `multinicd apply --file` and `multinicd plan --file`.
 
 use std::path::Path;

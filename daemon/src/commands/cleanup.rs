@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! `multinicd cleanup`: remove everything multinic owns on this host, and nothing else.
 
 use super::{Exit, Fatal, connect, take_host};

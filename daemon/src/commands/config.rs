@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! `multinicd config`: the effective settings, so operators (and the package
 //! scripts) see what the daemon will use without re-implementing the merge.
 

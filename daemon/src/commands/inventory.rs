@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! `multinicd inventory`: the host's NICs, which are protected and why, which are
 //! multinic's.
 

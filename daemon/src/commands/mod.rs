@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The one-shot subcommands: `apply`, `plan`, `cleanup`, `inventory`.
 //! Exit codes (DESIGN.md): 0 all configured, 1 some interface failed/blocked/not
 //! found, 2 invalid input or usage, 3 backend or cluster unreachable.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! `multinicd run`: the service. Watches only this node's `MultiNicNodeConfig`
 //! (field selector on its name), reconciles it on spec changes, on netlink events
 //! that concern its NICs (drift, hot-plug) and every `resyncInterval`, writes the

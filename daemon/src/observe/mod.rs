@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! What the host looks like: links as netlink reports them. The data types here are
 //! plain values so that the planner can be a pure function of them.
 

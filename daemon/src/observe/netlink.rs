@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Thin rtnetlink shell: one dump of links, addresses and default routes, the
 //! route to one address; link and address events; rename (down → name → up). No policy here beyond the one rule a
 //! rename must never break: an up link with addresses multinic did not give it is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Whether the node still reaches its API server the way it did before a change:
 //! the kernel's route to it is the same, and a TCP connect and TLS handshake
 //! succeed. Part of verify (DESIGN.md, "Safety"): a change that cuts the node off

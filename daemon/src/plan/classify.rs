@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! One classification of every link, used by the planner, `inventory` and
 //! `status.discovered` alike (DESIGN.md, "Safety"). Pure: a function of what was
 //! observed.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The planner: desired spec + observed links + what multinic owns → a plan per
 //! interface. Pure (no I/O), and the one place that holds the safety rules of
 //! DESIGN.md, so that every backend obeys them alike.

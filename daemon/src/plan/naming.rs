@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Names: stable, never shuffled. An explicit `name` wins; a NIC that carries a
 //! `multinicN` name keeps it (even against an explicit name elsewhere, which is then
 //! blocked); a NIC multinic named before gets that name again;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Routing conflicts, refused before anything is written: a subnet or route of a
 //! secondary interface must never take traffic away from the primary network — its
 //! own subnets, its default gateway, the API server — and must not be absurdly wide.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The safety rules: which links multinic must never touch. Each rule exists because
 //! the predecessor once broke a node without it (see DESIGN.md, "Safety").
 

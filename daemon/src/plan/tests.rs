@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Planner tests: the rules one by one, then proptest invariants over random hosts.
 
 use ipnet::{IpNet, Ipv4Net};

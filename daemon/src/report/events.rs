@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Kubernetes Events on transitions only: what changed between the status on the CR
 //! and the new one, plus what happened in this pass (rollbacks, repairs). Pure.
 

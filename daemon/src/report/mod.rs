@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! From a plan and its outcomes to what operators see: the status block, the list
 //! of NICs nobody configures, and tables.
 

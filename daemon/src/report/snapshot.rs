@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The status JSON and the Events a pass writes, for one node that has every kind of
 //! interface at once, against a committed snapshot: the CRs that exist in clusters
-//! must read the same whatever the code behind them becomes. Regenerate with
-//! `MULTINIC_BLESS=1 cargo test -p multinicd snapshot` only for a deliberate change.
+//! must read the same whatever the code behind them becomes. Change the snapshot
+//! (`cargo insta review`) only for a deliberate change of the resource.
 
 use multinic_api::{InterfaceState, MultiNicNodeConfig, MultiNicNodeConfigStatus, Reason, validate};
 
@@ -109,11 +110,6 @@ fn status_and_events_match_the_snapshot() {
     let refused = pass::status(&cr, &valid, &gated, &[], "networkmanager", vec![]);
     sections.insert("gated".into(), timeless(&refused));
 
-    let got = serde_json::to_string_pretty(&serde_json::Value::Object(sections)).expect("json") + "\n";
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/report/snapshot.json");
-    if std::env::var_os("MULTINIC_BLESS").is_some() {
-        std::fs::write(path, &got).expect("write the snapshot");
-    }
-    let want = std::fs::read_to_string(path).expect("the committed snapshot");
-    assert!(got == want, "the status or Events changed; diff against {path}:\n{got}");
+    let got = serde_json::to_string_pretty(&serde_json::Value::Object(sections)).expect("json");
+    insta::assert_snapshot!(got);
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The cluster source: a client with the node's identity, the node's own
 //! `MultiNicNodeConfig`, its status (server-side apply under field manager
 //! `multinicd`) and its Events.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The kubeconfig and the files it points at, as a fingerprint: the kubelet writes
 //! its kubeconfig when the node joins and rotates its client certificate
 //! (`kubelet-client-current.pem`) long before the old one expires. A client built

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Where the desired configuration comes from: a local file (this module) or, in
 //! `multinicd run`, the node's custom resource ([`cluster`]).
 

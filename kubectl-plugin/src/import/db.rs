@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Reading v2's `multi_interface` table from MariaDB/MySQL (mysql_async).
 
 use std::io::IsTerminal;

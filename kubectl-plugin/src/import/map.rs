@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! v2 `multi_interface` rows → one MultiNicNodeConfig spec per node. Pure: every
 //! rule about what can be imported lives here, tested without a database.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! `kubectl multinic import --from-db URL`: move from the predecessor (v2), whose
 //! NICs live in MariaDB table `multi_interface`, to MultiNicNodeConfig CRs.
 //! Read the rows, map them per node (map.rs: every rule), compare with the cluster

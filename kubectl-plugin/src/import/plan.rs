@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! What an import would do per node, against what the cluster holds. Pure: the
 //! cluster's CRs and Nodes come in as maps; rendering is tested on exact text.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! A VM node joined to the test cluster as a real node would be: the chart in its
 //! own namespace, the product's .deb installed, the kubelet's kubeconfig of its
 //! node identity at `/etc/kubernetes/kubelet.conf` (server: [`API_ADDRESS`], so TLS

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The guest's serial console (root autologin on ttyS0) as a command channel.
 //!
 //! Marker protocol: a command goes over as one line that decodes a base64 script

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! A real node to test on: a QEMU VM (TCG) booted from the image of
 //! `tests/vm/image.sh`, with systemd as PID 1, udev, the chosen network manager as
 //! Debian ships it, a DMI system UUID, and NICs hot-attached over QMP as a cloud

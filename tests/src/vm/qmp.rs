@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! A QMP client (QEMU Machine Protocol, JSON lines on a Unix socket): commands and
 //! their replies, with the asynchronous events kept aside for [`Qmp::wait_event`].
 //! Hand-written because the harness needs four commands; the `qapi` crate's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! Whether systemd-networkd leaves routes and routing policy rules it did not
 //! create alone. With its defaults (`ManageForeignRoutingPolicyRules=yes`,
 //! `ManageForeignRoutes=yes`) every reconfiguration of a link — each multinic

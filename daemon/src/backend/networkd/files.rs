@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! systemd-networkd drop-ins as typed values: a `.network` file (address, MTU,
 //! routes, DNS; no IPv6 link-local or RA) and a `.link` file that pins the
 //! `multinicN` name to the MAC across reboots. Rendered by a small INI serializer

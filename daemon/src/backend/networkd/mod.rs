@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The systemd-networkd backend: multinic's drop-ins in `/etc/systemd/network`,
 //! written atomically, then `Manager.Reload` and `ReconfigureLink` over D-Bus. A
 //! transaction keeps the previous files and puts them back (and reloads) on failure,

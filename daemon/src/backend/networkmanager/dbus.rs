@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! NetworkManager's D-Bus API, the parts multinic uses: typed proxies and NM's own
 //! constant names (see `man 5 nm-settings-dbus` and the D-Bus API reference,
 //! <https://networkmanager.dev/docs/api/latest/spec.html>).

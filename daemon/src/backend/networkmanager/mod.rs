@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! The NetworkManager backend: profiles over D-Bus, each interface inside its own
 //! NM checkpoint (CheckpointCreate → change → verify → CheckpointDestroy, or
 //! CheckpointRollback), which NM also rolls back by itself if multinicd dies.

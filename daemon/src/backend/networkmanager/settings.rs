@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 //! NM connection profiles as typed D-Bus values: what multinic writes, and how it
 //! recognises its own profiles when reading them back. Pure, so that the exact
 //! settings are tested without a NetworkManager.

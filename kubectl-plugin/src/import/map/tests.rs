@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 use super::*;
 
 fn row(id: i64, node: &str, mac: &str, ip: &str, mask: &str) -> Row {
