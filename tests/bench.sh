@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Benchmarks (release multinicd; figures printed, nothing asserted on time):
-#   tests/bench.sh apply     10-NIC apply and idempotent re-apply in a NetworkManager lab
-#                            (BENCH_RUNS, default 20)
+#   tests/bench.sh apply     10-NIC apply and idempotent re-apply in a NetworkManager lab and
+#                            a networkd lab, beside netplan generate + Reload (BENCH_RUNS, default 20)
 #   tests/bench.sh cluster   multinicd run against a real kube-apiserver: spec edit and
 #                            hot-plug to Configured, RSS after BENCH_STEADY_SECS (default 600)
 #   tests/bench.sh plugin    kubectl multinic status over 1000 CRs, beside kubectl get
@@ -16,6 +16,7 @@ bash tests/setup.sh
 cargo build --release -p multinicd -p kubectl-multinic --locked
 which="${1:-all}"
 if [ "$which" = apply ] || [ "$which" = all ]; then
+  bash tests/apt-install.sh tests/bench.sh netplan.io # the networkd figures' yardstick
   cargo bench -p multinic-lab --bench apply --locked
 fi
 if [ "$which" = vm ] || [ "$which" = all ]; then

@@ -107,7 +107,7 @@ pub fn triggers(
             let mut lost = e == Event::Overrun;
             loop {
                 tokio::time::sleep(SETTLE).await;
-                while let Ok(e) = events.try_recv() {
+                while let Some(e) = events.try_recv() {
                     lost |= e == Event::Overrun;
                 }
                 if !busy() {

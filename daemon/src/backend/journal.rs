@@ -263,6 +263,7 @@ async fn undo_link(
 /// Pause here when `MULTINIC_TEST_PAUSE_AT` names this step, for the tests that
 /// kill the daemon in the middle of a transaction. Says so on stderr.
 pub async fn test_pause(step: &str) {
+    tracing::debug!(step, "transaction step");
     static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     if AT.get_or_init(|| std::env::var("MULTINIC_TEST_PAUSE_AT").ok()).as_deref() == Some(step) {
         warn!(step, "paused at transaction step (MULTINIC_TEST_PAUSE_AT)");

@@ -157,6 +157,15 @@ impl BackendError {
     }
 }
 
+/// What the manager says of a link in a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// It calls the link configured.
+    Configured,
+    /// Not yet; what it reports instead.
+    Waiting(String),
+}
+
 /// What the backend holds, as [`Backend::read`] finds it.
 #[derive(Clone, Debug, Default)]
 pub struct Managed {
@@ -203,10 +212,10 @@ pub trait Backend {
         original_name: Option<&str>,
     ) -> Result<Option<String>, BackendError>;
 
-    /// `None` when the manager itself reports the link configured, else what it
-    /// reports instead (NM: the device state; networkd: the link's setup state). An
-    /// error when it never will be (networkd applies another file).
-    async fn confirm(&self, txn: &Self::Txn) -> Result<Option<String>, BackendError>;
+    /// Whether the manager itself calls the link configured (NM: the device state;
+    /// networkd: the link's setup state). An error when it never will (networkd
+    /// applies another file).
+    async fn confirm(&self, txn: &Self::Txn) -> Result<Readiness, BackendError>;
 
     /// Keep the changes.
     async fn commit(&self, txn: Self::Txn) -> Result<(), BackendError>;

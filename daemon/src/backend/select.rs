@@ -8,7 +8,7 @@ use multinic_api::MacAddr;
 use super::networkd::{NETWORKD_BUS_NAME, NetworkdBackend, Snapshot};
 use super::networkmanager::dbus::NM_BUS_NAME;
 use super::networkmanager::{Checkpoint, NetworkManagerBackend};
-use super::{Backend, BackendError, Managed};
+use super::{Backend, BackendError, Managed, Readiness};
 use crate::config::BackendChoice;
 use crate::observe::Generated;
 use crate::plan::{InterfacePlan, LinkRef, Owned};
@@ -128,7 +128,7 @@ impl Backend for AnyBackend {
         }
     }
 
-    async fn confirm(&self, txn: &AnyTxn) -> Result<Option<String>, BackendError> {
+    async fn confirm(&self, txn: &AnyTxn) -> Result<Readiness, BackendError> {
         match (self, txn) {
             (AnyBackend::NetworkManager(b), AnyTxn::NetworkManager(t)) => b.confirm(t).await,
             (AnyBackend::Networkd(b), AnyTxn::Networkd(t)) => b.confirm(t).await,

@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use multinic_api::{InterfaceState, Reason};
+use tokio::sync::broadcast;
 use tracing::{error, info, warn};
 
 use super::journal::{self, Journal, RemovalRecord};
-use super::{Backend, BackendError};
+use super::{Backend, BackendError, Readiness};
 use crate::journal::ids;
-use crate::observe::netlink::Netlink;
+use crate::observe::netlink::{self, Netlink};
 use crate::observe::reach::{Guard, Unreachable};
 use crate::plan::{self, HoldKind, InterfacePlan, Plan, Removal, Step};
 
@@ -199,11 +200,86 @@ pub struct Verify<'a> {
     pub guard: Option<&'a Guard<'a>>,
 }
 
+/// Netlink events about links while a plan is applied, so that verify looks at a
+/// link when it changed rather than in a loop. `None` in the channel: events were
+/// lost, anything may have changed.
+struct Changes {
+    tx: broadcast::Sender<Option<u32>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Changes {
+    /// `None` when netlink events cannot be had: verify then looks every
+    /// [`VERIFY_FALLBACK`].
+    fn start() -> Option<Changes> {
+        let mut events = match netlink::subscribe() {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "cannot subscribe to netlink events; verify polls instead");
+                return None;
+            }
+        };
+        let (tx, _) = broadcast::channel(1024);
+        let send = tx.clone();
+        let task = tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                let index = match e {
+                    netlink::Event::Link { index, .. } | netlink::Event::Address { index } => Some(index),
+                    netlink::Event::Overrun => None,
+                };
+                // No receiver now: no verify waits.
+                let _ = send.send(index);
+            }
+        });
+        Some(Changes { tx, task })
+    }
+}
+
+impl Drop for Changes {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One transaction's view of [`Changes`]: taken before the transaction begins, so
+/// that nothing its own steps cause is missed.
+struct Watcher(Option<broadcast::Receiver<Option<u32>>>);
+
+impl Watcher {
+    fn of(changes: Option<&Changes>) -> Self {
+        Watcher(changes.map(|c| c.tx.subscribe()))
+    }
+
+    /// Until link `index` changed (or events were lost), at most `wait`.
+    async fn changed(&mut self, index: u32, wait: Duration) {
+        let Some(rx) = &mut self.0 else {
+            tokio::time::sleep(wait).await;
+            return;
+        };
+        let _ = tokio::time::timeout(wait, async {
+            loop {
+                match rx.recv().await {
+                    Ok(Some(i)) if i != index => continue,
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                    _ => return,
+                }
+            }
+        })
+        .await;
+    }
+}
+
 /// Apply the interfaces of `plan` (not its removals; see [`remove_all`]).
 pub async fn apply_plan<B: Backend>(backend: &B, net: &Netlink, plan: &Plan, verify: Verify<'_>) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = plan.interfaces.iter().enumerate().filter_map(|(i, ip)| settled(i, ip)).collect();
-    for wave in plan.waves() {
-        let done = join_all(wave.into_iter().map(|i| apply_one(backend, net, i, &plan.interfaces[i], verify))).await;
+    let waves = plan.waves();
+    let changes = if waves.is_empty() { None } else { Changes::start() };
+    for wave in waves {
+        let done = join_all(wave.into_iter().map(|i| {
+            let watcher = Watcher::of(changes.as_ref());
+            apply_one(backend, net, i, &plan.interfaces[i], verify, watcher)
+        }))
+        .await;
         outcomes.extend(done);
     }
     outcomes.sort_by_key(|o| o.index);
@@ -265,6 +341,7 @@ async fn apply_one<B: Backend>(
     index: usize,
     ip: &InterfacePlan,
     verify: Verify<'_>,
+    mut watcher: Watcher,
 ) -> Outcome {
     let name = ip.name.clone().unwrap_or_default();
     let link = ip.link.clone().expect("planned create/update always has a link");
@@ -325,7 +402,7 @@ async fn apply_one<B: Backend>(
             warn!(interface = %name, mac = %ip.mac, error = %e, "cannot record what the transaction created");
         }
         journal::test_pause("configured").await;
-        wait_verified(backend, &txn, net, ip, &name, link.index, verify.timeout).await?;
+        wait_verified(backend, &txn, net, ip, &name, link.index, verify.timeout, &mut watcher).await?;
         match verify.guard {
             Some(guard) => guard.check(net).await.map_err(|source| BackendError::ApiServer {
                 iface: name.clone(),
@@ -426,8 +503,11 @@ async fn apply_one<B: Backend>(
 }
 
 /// Verified = the kernel shows the desired state (netlink) and the manager itself
-/// calls the link configured. While the kernel does not show it yet, the manager is
-/// asked now and then too: it may know that waiting will not help.
+/// calls the link configured. The link is looked at when it changed; while the
+/// kernel shows it but the manager does not call it configured yet, the manager is
+/// asked every [`MANAGER_POLL`]; while the kernel does not show it yet, the manager
+/// is asked now and then too: it may know that waiting will not help.
+#[allow(clippy::too_many_arguments)] // one transaction's context, used once
 async fn wait_verified<B: Backend>(
     backend: &B,
     txn: &B::Txn,
@@ -436,21 +516,27 @@ async fn wait_verified<B: Backend>(
     name: &str,
     index: u32,
     timeout: Duration,
+    watcher: &mut Watcher,
 ) -> Result<(), BackendError> {
     let start = Instant::now();
-    let mut poll = 0u32;
+    let mut asked = Instant::now();
     loop {
-        poll = poll.wrapping_add(1);
+        let mut wait = VERIFY_FALLBACK;
         let diffs = match net.link(index).await? {
             Some(link) => match plan::verify(&ip.desired, name, &link) {
                 Ok(()) => match backend.confirm(txn).await? {
-                    None => return Ok(()),
-                    Some(why) => vec![why],
+                    Readiness::Configured => return Ok(()),
+                    Readiness::Waiting(why) => {
+                        wait = MANAGER_POLL;
+                        vec![why]
+                    }
                 },
                 Err(mut d) => {
-                    if poll.is_multiple_of(ASK_MANAGER_EVERY) {
+                    if asked.elapsed() >= ASK_MANAGER_AFTER {
+                        asked = Instant::now();
                         match backend.confirm(txn).await {
-                            Ok(why) => d.extend(why),
+                            Ok(Readiness::Waiting(why)) => d.push(why),
+                            Ok(Readiness::Configured) => {}
                             Err(e @ BackendError::OtherFile { .. }) => return Err(e),
                             // A passing D-Bus hiccup: the kernel's view decides.
                             Err(_) => {}
@@ -465,7 +551,7 @@ async fn wait_verified<B: Backend>(
             // The manager's last word says why, when it knows (another file wins).
             let mut diffs = diffs;
             match backend.confirm(txn).await {
-                Ok(Some(why)) if !diffs.contains(&why) => diffs.push(why),
+                Ok(Readiness::Waiting(why)) if !diffs.contains(&why) => diffs.push(why),
                 Err(e @ BackendError::OtherFile { .. }) => return Err(e),
                 _ => {}
             }
@@ -476,14 +562,17 @@ async fn wait_verified<B: Backend>(
                 diffs: diffs.join("; "),
             });
         }
-        tokio::time::sleep(VERIFY_POLL).await;
+        watcher.changed(index, wait).await;
     }
 }
 
-/// How often verify looks at the link.
-const VERIFY_POLL: Duration = Duration::from_millis(10);
-/// Every how many polls the manager is asked while the kernel is not there yet.
-const ASK_MANAGER_EVERY: u32 = 20;
+/// Longest verify waits for an event of the link before it looks anyway.
+const VERIFY_FALLBACK: Duration = Duration::from_millis(50);
+/// How often the manager is asked once the kernel shows the desired state: the
+/// manager's own state makes no netlink event.
+const MANAGER_POLL: Duration = Duration::from_millis(10);
+/// How often the manager is asked while the kernel is not there yet.
+const ASK_MANAGER_AFTER: Duration = Duration::from_millis(200);
 
 #[cfg(test)]
 mod tests {

@@ -118,7 +118,7 @@ impl Netlink {
     /// Every link with its addresses.
     pub async fn links(&self) -> Result<Vec<Link>, NetlinkError> {
         let _turn = self.turn.lock().await;
-        let dumps = async { Ok::<_, NetlinkError>((self.dump_links().await?, self.dump_addresses().await?)) };
+        let dumps = async { Ok::<_, NetlinkError>((self.dump_links().await?, self.dump_addresses(None).await?)) };
         let (links, addrs) = tokio::time::timeout(DUMP_TIMEOUT, dumps).await.map_err(|_| NetlinkError::Timeout)??;
         Ok(links
             .into_iter()
@@ -146,9 +146,23 @@ impl Netlink {
         Ok(Host { links, defaults, api, generated: Vec::new() })
     }
 
-    /// One link by index.
+    /// One link by index, with its addresses: one request for the link, one address
+    /// dump; `None` when there is no such link.
     pub async fn link(&self, index: u32) -> Result<Option<Link>, NetlinkError> {
-        Ok(self.links().await?.into_iter().find(|l| l.index == index))
+        let one = async {
+            let msg = match self.handle.link().get().match_index(index).execute().try_next().await {
+                Ok(msg) => msg,
+                Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -ENODEV => None,
+                Err(source) => return Err(NetlinkError::Dump { what: "a link", source }),
+            };
+            let Some(msg) = msg else { return Ok(None) };
+            let mut link = to_link(msg);
+            let _turn = self.turn.lock().await;
+            link.addresses = self.dump_addresses(Some(index)).await?.remove(&index).unwrap_or_default();
+            link.driver = driver(&link.name);
+            Ok(Some(link))
+        };
+        tokio::time::timeout(DUMP_TIMEOUT, one).await.map_err(|_| NetlinkError::Timeout)?
     }
 
     /// How the kernel reaches `to` right now (`ip route get`).
@@ -194,9 +208,14 @@ impl Netlink {
         Ok(msgs.into_iter().map(to_link).collect())
     }
 
-    async fn dump_addresses(&self) -> Result<HashMap<u32, Vec<IpNet>>, NetlinkError> {
+    /// Every link's addresses, or those of link `only`.
+    async fn dump_addresses(&self, only: Option<u32>) -> Result<HashMap<u32, Vec<IpNet>>, NetlinkError> {
         let mut out: HashMap<u32, Vec<IpNet>> = HashMap::new();
-        let mut stream = self.handle.address().get().execute();
+        let mut request = self.handle.address().get();
+        if let Some(index) = only {
+            request = request.set_link_index_filter(index);
+        }
+        let mut stream = request.execute();
         while let Some(msg) =
             stream.try_next().await.map_err(|source| NetlinkError::Dump { what: "addresses", source })?
         {
@@ -332,8 +351,32 @@ impl Netlink {
     }
 }
 
-/// Subscribe to link and address events. The receiver yields until the socket fails.
-pub fn subscribe() -> Result<mpsc::UnboundedReceiver<Event>, NetlinkError> {
+/// Link and address events, until dropped (which closes the socket).
+pub struct Subscription {
+    rx: mpsc::UnboundedReceiver<Event>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl Subscription {
+    /// The next event; `None` once the socket failed.
+    pub async fn recv(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+
+    /// An event already received, if any.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    }
+}
+
+/// Subscribe to link and address events.
+pub fn subscribe() -> Result<Subscription, NetlinkError> {
     let groups = [MulticastGroup::Link, MulticastGroup::Ipv4Ifaddr, MulticastGroup::Ipv6Ifaddr];
     let (mut conn, _handle, mut messages) =
         rtnetlink::new_multicast_connection(&groups).map_err(NetlinkError::Socket)?;
@@ -342,9 +385,9 @@ pub fn subscribe() -> Result<mpsc::UnboundedReceiver<Event>, NetlinkError> {
         use rtnetlink::sys::AsyncSocket;
         conn.socket_mut().socket_ref().set_rx_buf_sz(bytes).map_err(NetlinkError::Socket)?;
     }
-    tokio::spawn(conn);
+    let driver = tokio::spawn(conn);
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
+    let forward = tokio::spawn(async move {
         while let Some((msg, _)) = messages.next().await {
             let inner = match msg.payload {
                 NetlinkPayload::InnerMessage(inner) => inner,
@@ -370,7 +413,7 @@ pub fn subscribe() -> Result<mpsc::UnboundedReceiver<Event>, NetlinkError> {
             }
         }
     });
-    Ok(rx)
+    Ok(Subscription { rx, tasks: [driver, forward] })
 }
 
 fn link_event(msg: LinkMessage, removed: bool) -> Event {
@@ -443,6 +486,8 @@ fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
 
 /// Linux's ENETUNREACH: `ip route get` to an address with no route.
 const ENETUNREACH: i32 = 101;
+/// Linux's ENODEV: no link with that index.
+const ENODEV: i32 = 19;
 
 fn oper_state(s: State) -> String {
     match s {

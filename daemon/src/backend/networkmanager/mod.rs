@@ -21,7 +21,7 @@ use zbus::zvariant::{ObjectPath, OwnedObjectPath};
 
 use self::dbus::*;
 use super::networkd::{files, remove_if_present, write_atomic};
-use super::{Backend, BackendError, Managed};
+use super::{Backend, BackendError, Managed, Readiness};
 use crate::observe::{Generated, GeneratedKind};
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
@@ -324,12 +324,13 @@ impl Backend for NetworkManagerBackend {
         Ok(created)
     }
 
-    async fn confirm(&self, txn: &Checkpoint) -> Result<Option<String>, BackendError> {
+    async fn confirm(&self, txn: &Checkpoint) -> Result<Readiness, BackendError> {
         let call = self.call("Device.State", &txn.iface, txn.mac);
         let device = self.device(&txn.device).await.map_err(&call)?;
-        let state = device.state().await.map_err(&call)?;
-        Ok((state != NM_DEVICE_STATE_ACTIVATED)
-            .then(|| format!("NetworkManager device state is {state}, not activated (100)")))
+        Ok(match device.state().await.map_err(&call)? {
+            NM_DEVICE_STATE_ACTIVATED => Readiness::Configured,
+            state => Readiness::Waiting(format!("NetworkManager device state is {state}, not activated (100)")),
+        })
     }
 
     async fn commit(&self, txn: Checkpoint) -> Result<(), BackendError> {
