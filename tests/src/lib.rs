@@ -791,6 +791,21 @@ impl Daemon {
         let _ = self.child.wait();
     }
 
+    /// SIGSTOP multinicd: it runs no code until [`Daemon::resume`].
+    pub fn pause(&self) {
+        let pid = self.pid().expect("multinicd runs").to_string();
+        assert!(Command::new("kill").args(["-STOP", &pid]).status().is_ok_and(|s| s.success()), "SIGSTOP multinicd");
+    }
+
+    /// SIGCONT multinicd, and nsenter, which stops itself when its child stops (job
+    /// control) and would otherwise never reap it.
+    pub fn resume(&self) {
+        let pid = self.pid().expect("multinicd runs").to_string();
+        let nsenter = self.child.id().to_string();
+        let cont = Command::new("kill").args(["-CONT", &pid, &nsenter]).status();
+        assert!(cont.is_ok_and(|s| s.success()), "SIGCONT multinicd");
+    }
+
     /// SIGTERM multinicd and wait for it to exit; returns its exit code.
     pub fn stop(mut self) -> Option<i32> {
         self.terminate()

@@ -379,11 +379,16 @@ async fn lost_netlink_events_start_a_full_pass() {
         |log: &str| log.lines().filter(|l| l.contains("bulk reconcile requested") && l.contains("pass done")).count();
     let before = bulk(&daemon.log());
 
-    // Addresses on a link nobody watches: only the lost events can start a pass.
+    // Addresses on a link nobody watches: only the lost events can start a pass. The
+    // daemon is stopped meanwhile, so that the burst surely overflows its socket's
+    // buffer (a daemon that reads as fast as `ip` writes loses nothing).
     let batch: String =
         (0..600).map(|i| format!("address add 10.99.{}.{}/32 dev lo\n", i / 200, i % 200 + 1)).collect();
     let file = node.lab.write("burst.batch", &batch);
-    assert!(node.lab.run("ip", &["-batch", &file]).status.success());
+    daemon.pause();
+    let burst = node.lab.run("ip", &["-batch", &file]);
+    daemon.resume();
+    assert!(burst.status.success());
     eventually(WAIT, "events lost, and a pass for it", || async {
         let log = daemon.log();
         (log.contains("netlink events were lost") && bulk(&log) > before).then_some(())
