@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use multinic_api::{InterfaceState, InterfaceStatus, MultiNicNodeConfigStatus, NodeState, Reason};
 use multinic_lab::{Lab, Manager, NM_WRITE_METHODS, PRIMARY_MAC, PRIMARY_UUID, nic, spec};
 use serde_json::Value;
 
@@ -26,22 +27,31 @@ fn two_nics() -> String {
     spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", ", mtu: 9000"), nic(2, B, "203.0.113.5", "203.0.113.0/26", "")])
 }
 
-/// Run `apply`, return (exit code, status JSON).
-fn apply(lab: &Lab, file: &str) -> (i32, Value) {
+/// Run `apply`, return (exit code, status block).
+fn apply(lab: &Lab, file: &str) -> (i32, MultiNicNodeConfigStatus) {
     let (code, status, _) = apply_logged(lab, file);
     (code, status)
 }
 
-/// Run `apply`, return (exit code, status JSON, log on stderr).
-fn apply_logged(lab: &Lab, file: &str) -> (i32, Value, String) {
+/// Run `apply`, return (exit code, status block, log on stderr).
+fn apply_logged(lab: &Lab, file: &str) -> (i32, MultiNicNodeConfigStatus, String) {
     let out = lab.multinicd(&["apply", "--file", file, "-o", "json"]);
     let code = out.status.code().expect("exit code");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (code, v["status"].clone(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (code, status_of(&out.stdout), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-fn iface<'a>(status: &'a Value, name: &str) -> &'a Value {
-    &status["interfaceStatuses"][name]
+/// The status block `apply -o json` printed, read as the product's own type (empty
+/// when it printed none).
+fn status_of(stdout: &[u8]) -> MultiNicNodeConfigStatus {
+    let v: Value = serde_json::from_slice(stdout).unwrap_or(Value::Null);
+    match v.get("status") {
+        Some(s) => serde_json::from_value(s.clone()).expect("a status block"),
+        None => MultiNicNodeConfigStatus::default(),
+    }
+}
+
+fn iface<'a>(status: &'a MultiNicNodeConfigStatus, name: &str) -> &'a InterfaceStatus {
+    status.interface_statuses.get(name).unwrap_or_else(|| panic!("no status for {name}: {status:?}"))
 }
 
 fn mtu(lab: &Lab, name: &str) -> u64 {
@@ -80,8 +90,8 @@ fn two_nics_are_configured_by_mac_with_names_address_prefix_mtu_and_up(m: Manage
     };
     let file = lab.write("node.yaml", &two_nics());
     let (code, status) = apply(&lab, &file);
-    assert_eq!(code, 0, "{status:#}");
-    assert_eq!(status["state"], "Configured");
+    assert_eq!(code, 0, "{status:?}");
+    assert_eq!(status.state, Some(NodeState::Configured));
     assert_eq!(lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
     assert_eq!(lab.ipv4("multinic1"), vec!["203.0.113.5/26"]);
     assert_eq!(mtu(&lab, "multinic0"), 9000);
@@ -89,8 +99,8 @@ fn two_nics_are_configured_by_mac_with_names_address_prefix_mtu_and_up(m: Manage
     assert!(is_up(&lab, "multinic0") && is_up(&lab, "multinic1"));
     assert_eq!(lab.link("multinic0").unwrap()["address"], A);
     assert!(lab.link("ens4").is_none() && lab.link("ens5").is_none());
-    assert_eq!(iface(&status, "multinic0")["state"], "Configured");
-    assert_eq!(iface(&status, "multinic1")["macAddress"], B);
+    assert_eq!(iface(&status, "multinic0").state, InterfaceState::Configured);
+    assert_eq!(iface(&status, "multinic1").mac_address, B);
     // One owned configuration per NIC, bound by MAC.
     assert_eq!(owned_macs(&lab), vec![A, B]);
     let owned = lab.owned();
@@ -126,11 +136,11 @@ fn missing_mac_is_not_found_for_that_interface_only(m: Manager) {
     );
     let (code, status) = apply(&lab, &file);
     assert_eq!(code, 1);
-    assert_eq!(status["state"], "Failed");
-    assert_eq!(status["reason"], "PartiallyFailed");
-    assert_eq!(iface(&status, "multinic0")["state"], "NotFound");
-    assert_eq!(iface(&status, "multinic1")["state"], "Configured");
-    assert_eq!(status["failedInterfaces"][0]["macAddress"], "02:00:00:00:09:99");
+    assert_eq!(status.state, Some(NodeState::Failed));
+    assert_eq!(status.reason, Some(Reason::PartiallyFailed));
+    assert_eq!(iface(&status, "multinic0").state, InterfaceState::NotFound);
+    assert_eq!(iface(&status, "multinic1").state, InterfaceState::Configured);
+    assert_eq!(status.failed_interfaces[0].mac_address, "02:00:00:00:09:99");
     assert_eq!(lab.ipv4("multinic1"), vec!["198.51.100.4/24"]);
 }
 
@@ -146,7 +156,7 @@ fn reapply_changes_nothing_and_writes_nothing_over_dbus(m: Manager) {
     let (code, status) = apply(&lab, &file);
     let calls = monitor.stop();
     assert_eq!(code, 0);
-    assert_eq!(status["state"], "Configured");
+    assert_eq!(status.state, Some(NodeState::Configured));
     let writes: Vec<&String> = calls.iter().filter(|m| NM_WRITE_METHODS.contains(&m.as_str())).collect();
     assert!(writes.is_empty(), "re-apply made D-Bus writes: {writes:?}");
     if m == Manager::NetworkManager {
@@ -167,12 +177,12 @@ fn changed_address_and_mtu_are_applied(m: Manager) {
         nic(2, B, "203.0.113.5", "203.0.113.0/26", ""),
     ]);
     let (code, status, log) = apply_logged(&lab, &lab.write("node2.yaml", &changed));
-    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(code, 0, "{status:?}");
     assert!(log.contains("action=\"Updated\"") && log.contains("interface=multinic0"), "{log}");
     assert_eq!(lab.ipv4("multinic0"), vec!["198.51.100.40/25"]);
     assert_eq!(mtu(&lab, "multinic0"), 1400);
-    assert_eq!(iface(&status, "multinic0")["message"], "up with 198.51.100.40/25, MTU 1400");
-    assert_eq!(iface(&status, "multinic1")["reason"], "Configured");
+    assert_eq!(iface(&status, "multinic0").message, "up with 198.51.100.40/25, MTU 1400");
+    assert_eq!(iface(&status, "multinic1").reason, Some(Reason::Configured));
     assert_eq!(owned_macs(&lab), vec![A, B], "updated in place, not duplicated");
 }
 
@@ -197,7 +207,7 @@ fn removed_routes_and_dns_servers_are_removed(m: Manager) {
         let file =
             lab.write("node.yaml", &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", &extra(routes_in, dns_in))]));
         let (code, status) = apply(&lab, &file);
-        assert_eq!(code, 0, "{status:#}");
+        assert_eq!(code, 0, "{status:?}");
         assert_eq!(routes(&lab), routes_in, "routes on multinic0");
         eventually(
             || lab.dns("multinic0") == dns_in,
@@ -224,7 +234,7 @@ fn removed_interface_loses_its_profile_and_the_others_keep_their_names(m: Manage
     let without_first =
         spec(&[nic(2, B, "198.51.100.5", "198.51.100.0/24", ""), nic(3, C, "198.51.100.6", "198.51.100.0/24", "")]);
     let (code, status) = apply(&lab, &lab.write("two.yaml", &without_first));
-    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(code, 0, "{status:?}");
     // The others keep multinic1 and multinic2; the removed NIC gets its kernel name back.
     assert_eq!(lab.link("multinic1").unwrap()["address"], B);
     assert_eq!(lab.link("multinic2").unwrap()["address"], C);
@@ -232,7 +242,7 @@ fn removed_interface_loses_its_profile_and_the_others_keep_their_names(m: Manage
     assert_eq!(lab.link("ens4").unwrap()["address"], A);
     assert!(lab.ipv4("ens4").is_empty());
     assert_eq!(owned_macs(&lab), vec![B, C]);
-    assert_eq!(iface(&status, "multinic1")["state"], "Configured");
+    assert_eq!(iface(&status, "multinic1").state, InterfaceState::Configured);
 }
 
 fn primary_mac_in_the_spec_is_blocked_and_the_primary_untouched(m: Manager) {
@@ -244,8 +254,8 @@ fn primary_mac_in_the_spec_is_blocked_and_the_primary_untouched(m: Manager) {
     let (code, status) = apply(&lab, &file);
     assert_eq!(code, 1);
     let entry = iface(&status, "multinic0");
-    assert_eq!(entry["state"], "Blocked");
-    assert_eq!(entry["reason"], "DefaultRouteInterface");
+    assert_eq!(entry.state, InterfaceState::Blocked);
+    assert_eq!(entry.reason, Some(Reason::DefaultRouteInterface));
     assert_eq!(snapshot(&lab), before, "nothing changed on the host or in NM");
     assert_eq!(lab.ipv4("eth0"), vec!["192.0.2.10/24"]);
 }
@@ -265,11 +275,11 @@ fn existing_multinic0_with_another_mac_blocks_that_interface(m: Manager) {
     let (code, status) = apply(&lab, &file);
     assert_eq!(code, 1);
     let entry = iface(&status, "multinic0");
-    assert_eq!(entry["state"], "Blocked", "{status:#}");
-    assert_eq!(entry["reason"], "NameTakenByOtherMac");
-    assert!(entry["message"].as_str().unwrap().contains(C));
+    assert_eq!(entry.state, InterfaceState::Blocked, "{status:?}");
+    assert_eq!(entry.reason, Some(Reason::NameTakenByOtherMac));
+    assert!(entry.message.contains(C));
     // The other interface still goes ahead, and the foreign multinic0 is left alone.
-    assert_eq!(iface(&status, "multinic1")["state"], "Configured");
+    assert_eq!(iface(&status, "multinic1").state, InterfaceState::Configured);
     assert_eq!(lab.link("multinic0").unwrap()["address"], before_c["address"]);
     assert!(lab.link("ens4").is_some(), "the blocked NIC was not renamed");
     let out = lab.multinicd(&["apply", "--file", &file]);
@@ -408,18 +418,20 @@ fn a_virtual_link_and_its_lower_nic_are_never_touched(m: Manager) {
         ]),
     );
     let (code, status) = apply(&lab, &file);
-    assert_eq!(code, 1, "{status:#}");
-    assert_eq!(iface(&status, "multinic0")["state"], "Configured");
-    let blocked: Vec<(String, String)> = status["interfaceStatuses"]
-        .as_object()
-        .unwrap()
+    assert_eq!(code, 1, "{status:?}");
+    assert_eq!(iface(&status, "multinic0").state, InterfaceState::Configured);
+    let blocked: Vec<(Reason, String)> = status
+        .interface_statuses
         .values()
-        .filter(|i| i["state"] == "Blocked")
-        .map(|i| (i["reason"].as_str().unwrap().to_string(), i["message"].as_str().unwrap().to_string()))
+        .filter(|i| i.state == InterfaceState::Blocked)
+        .filter_map(|i| Some((i.reason.clone()?, i.message.clone())))
         .collect();
-    assert_eq!(blocked.len(), 2, "{status:#}");
-    assert!(blocked.iter().any(|(r, m)| r == "NotANic" && m.contains("macvlan")), "{blocked:?}");
-    assert!(blocked.iter().any(|(r, m)| r == "UnderAnotherLink" && m.contains("lower link of ens5")), "{blocked:?}");
+    assert_eq!(blocked.len(), 2, "{status:?}");
+    assert!(blocked.iter().any(|(r, m)| *r == Reason::NotANic && m.contains("macvlan")), "{blocked:?}");
+    assert!(
+        blocked.iter().any(|(r, m)| *r == Reason::UnderAnotherLink && m.contains("lower link of ens5")),
+        "{blocked:?}"
+    );
     assert_eq!(owned_macs(&lab), vec![A]);
     assert!(lab.link("ens5").is_some() && lab.link("ens8").is_some(), "neither renamed");
     assert!(lab.ipv4("ens5").is_empty() && lab.ipv4("ens8").is_empty());
@@ -440,13 +452,13 @@ fn assert_rolled_back_beside_a_configured_one(lab: &Lab) {
     let config = lab.write("multinicd.yaml", "rollbackTimeout: 4s\n");
     let file = lab.write("node.yaml", &two_nics());
     let out = lab.multinicd(&["--config", &config, "apply", "--file", &file, "-o", "json"]);
-    let status: Value = serde_json::from_slice::<Value>(&out.stdout).expect("status JSON")["status"].clone();
-    assert_eq!(out.status.code(), Some(1), "{status:#}");
-    assert_eq!(status["reason"], "PartiallyFailed");
-    assert_eq!(iface(&status, "multinic0")["state"], "Configured");
+    let status = status_of(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{status:?}");
+    assert_eq!(status.reason, Some(Reason::PartiallyFailed));
+    assert_eq!(iface(&status, "multinic0").state, InterfaceState::Configured);
     let failed = iface(&status, "multinic1");
-    assert_eq!(failed["state"], "Failed");
-    assert_eq!(failed["reason"], "RolledBack");
+    assert_eq!(failed.state, InterfaceState::Failed);
+    assert_eq!(failed.reason, Some(Reason::RolledBack));
     // Rolled back: no configuration left for it, kernel name restored, no address.
     assert_eq!(owned_macs(lab), vec![A]);
     assert!(lab.link("ens5").is_some(), "renamed back");
@@ -462,7 +474,7 @@ fn explicit_rename_of_a_configured_interface_is_applied(m: Manager) {
     assert!(lab.link("multinic0").is_some());
     let (code, status) =
         apply(&lab, &lab.write("b.yaml", &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", ", name: multinic3")])));
-    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(code, 0, "{status:?}");
     assert!(lab.link("multinic0").is_none());
     assert_eq!(lab.ipv4("multinic3"), vec!["198.51.100.4/24"]);
     assert!(is_up(&lab, "multinic3"));
@@ -484,7 +496,7 @@ fn drifted_address_is_repaired_on_the_next_apply(m: Manager) {
     assert!(lab.ipv4("multinic0").is_empty(), "plan touched nothing");
     let (code, status, log) = apply_logged(&lab, &file);
     assert_eq!(code, 0);
-    assert_eq!(iface(&status, "multinic0")["state"], "Configured");
+    assert_eq!(iface(&status, "multinic0").state, InterfaceState::Configured);
     assert!(log.contains("action=\"DriftRepaired\""), "{log}");
     assert_eq!(lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
 }
@@ -573,16 +585,14 @@ fn bridged_primary_its_port_and_routing_conflicts_are_refused(m: Manager) {
         &spec(&[nic(1, A, "10.50.0.4", "10.50.0.0/24", ""), nic(2, B, "10.99.0.200", "10.99.0.128/25", "")]),
     );
     let (code, status) = apply(&lab, &refused);
-    assert_eq!(code, 1, "{status:#}");
-    let by_mac = |mac: &str| {
-        status["interfaceStatuses"].as_object().unwrap().values().find(|i| i["macAddress"] == mac).unwrap().clone()
-    };
+    assert_eq!(code, 1, "{status:?}");
+    let by_mac = |mac: &str| status.interface_statuses.values().find(|i| i.mac_address == mac).unwrap().clone();
     let port = by_mac(A);
-    assert_eq!((port["state"].as_str(), port["reason"].as_str()), (Some("Blocked"), Some("UnderAnotherLink")));
-    assert!(port["message"].as_str().unwrap().contains("port of br0, which holds the default route"), "{port:#}");
+    assert_eq!((port.state, port.reason.clone()), (InterfaceState::Blocked, Some(Reason::UnderAnotherLink)));
+    assert!(port.message.as_str().contains("port of br0, which holds the default route"), "{port:?}");
     let inside = by_mac(B);
-    assert_eq!(inside["reason"], "RoutingConflict", "{inside:#}");
-    assert!(inside["message"].as_str().unwrap().contains("overlaps 10.99.0.0/24 of the primary network on br0"));
+    assert_eq!(inside.reason, Some(Reason::RoutingConflict), "{inside:?}");
+    assert!(inside.message.as_str().contains("overlaps 10.99.0.0/24 of the primary network on br0"));
     let inventory = lab.multinicd(&["inventory", "-o", "json"]);
     let inventory: Value = serde_json::from_slice(&inventory.stdout).expect("inventory JSON");
     let role = |name: &str| inventory.as_array().unwrap().iter().find(|l| l["name"] == name).unwrap()["role"].clone();
@@ -597,17 +607,17 @@ fn bridged_primary_its_port_and_routing_conflicts_are_refused(m: Manager) {
     ] {
         let file = lab.write("bad.yaml", &spec(&[bad]));
         let (code, status) = apply(&lab, &file);
-        assert_eq!(code, 1, "{status:#}");
-        let i = status["interfaceStatuses"].as_object().unwrap().values().next().unwrap().clone();
-        assert_eq!(i["reason"], "RoutingConflict", "{i:#}");
-        assert!(i["message"].as_str().unwrap().contains(why), "{i:#}");
+        assert_eq!(code, 1, "{status:?}");
+        let i = status.interface_statuses.values().next().unwrap().clone();
+        assert_eq!(i.reason, Some(Reason::RoutingConflict), "{i:?}");
+        assert!(i.message.as_str().contains(why), "{i:?}");
         assert!(lab.owned().is_empty(), "nothing written");
         assert_eq!(primary_state(&lab), before);
     }
 
     let good = lab.write("good.yaml", &spec(&[nic(2, B, "198.51.100.5", "198.51.100.0/24", "")]));
     let (code, status) = apply(&lab, &good);
-    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(code, 0, "{status:?}");
     assert_eq!(lab.ipv4("multinic0"), vec!["198.51.100.5/24"]);
     assert_eq!(primary_state(&lab), before, "apply left the primary and the CNI's routes and rules alone");
     let out = lab.multinicd(&["cleanup"]);
@@ -677,7 +687,7 @@ fn stock_networkmanager_dhcp_nic_is_taken_over() {
 
     let file = lab.write("node.yaml", &spec(&[nic(1, A, "10.80.0.10", "10.80.0.0/24", "")]));
     let (code, status) = apply(&lab, &file);
-    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(code, 0, "{status:?}");
     assert_eq!(lab.ipv4("multinic0"), vec!["10.80.0.10/24"], "the DHCP address is gone");
     assert!(lab.ip(&["route", "show", "default", "dev", "multinic0"]).as_array().unwrap().is_empty());
     assert!(generated(&lab).is_empty(), "the generated profile is deleted");
@@ -725,7 +735,7 @@ fn networkd_catch_all_dhcp_nic_is_taken_over() {
 
     let file = lab.write("node.yaml", &spec(&[nic(1, A, "10.80.0.10", "10.80.0.0/24", "")]));
     let (code, status) = apply(&lab, &file);
-    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(code, 0, "{status:?}");
     eventually_ipv4(&lab, "multinic0", "10.80.0.10/24");
     assert!(lab.ip(&["route", "show", "default", "dev", "multinic0"]).as_array().unwrap().is_empty());
     let files: Vec<String> = lab.networkd_files().into_iter().map(|(n, _, _)| n).collect();
@@ -741,14 +751,14 @@ fn networkd_catch_all_dhcp_nic_is_taken_over() {
         &spec(&[nic(1, A, "10.80.0.10", "10.80.0.0/24", ""), nic(2, B, "10.81.0.10", "10.81.0.0/24", "")]),
     );
     let (code, status) = apply(&lab, &file);
-    assert_eq!(code, 1, "{status:#}");
+    assert_eq!(code, 1, "{status:?}");
     let failed = iface(&status, "multinic1");
-    assert_eq!(failed["reason"], "RolledBack", "{failed:#}");
-    let message = failed["message"].as_str().unwrap();
+    assert_eq!(failed.reason, Some(Reason::RolledBack), "{failed:?}");
+    let message = failed.message.as_str();
     assert!(message.contains("networkd applies /etc/systemd/network/05-early.network to"), "{message}");
     assert!(message.contains("not multinic's"), "{message}");
     assert!(lab.link("ens5").is_some(), "renamed back");
-    assert_eq!(iface(&status, "multinic0")["state"], "Configured");
+    assert_eq!(iface(&status, "multinic0").state, InterfaceState::Configured);
     assert_eq!(lab.routing_state(&["192.0.2.1", "8.8.8.8"], &["ens4", "ens5", "multinic0", "multinic1"]), before);
 }
 
@@ -771,7 +781,7 @@ fn networkd_files_of_an_earlier_release_are_adopted_and_replaced() {
     let legacy = names(&lab);
     assert_eq!(legacy, vec!["90-multinic-020000000104.link", "90-multinic-020000000104.network"]);
     let (code, status) = apply(&lab, &lab.write("node.yaml", &two_nics_first_only()));
-    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(code, 0, "{status:?}");
     assert_eq!(names(&lab), legacy, "an unchanged spec leaves them");
     let changed = spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", ", mtu: 1400")]);
     assert_eq!(apply(&lab, &lab.write("changed.yaml", &changed)).0, 0);
@@ -799,10 +809,10 @@ fn networkd_that_would_delete_foreign_rules_is_refused() {
     let file = lab.write("node.yaml", &two_nics_first_only());
     let refused = |why: &str| {
         let (code, status) = apply(&lab, &file);
-        assert_eq!(code, 1, "{status:#}");
-        let i = status["interfaceStatuses"].as_object().unwrap().values().next().unwrap().clone();
-        assert_eq!(i["reason"], "NetworkdSettings", "{i:#}");
-        assert!(i["message"].as_str().unwrap().contains(why), "{i:#}");
+        assert_eq!(code, 1, "{status:?}");
+        let i = status.interface_statuses.values().next().unwrap().clone();
+        assert_eq!(i.reason, Some(Reason::NetworkdSettings), "{i:?}");
+        assert!(i.message.as_str().contains(why), "{i:?}");
         assert!(lab.owned().is_empty(), "nothing written");
         assert_eq!(lab.ip(&["rule", "show"]), rules);
     };
@@ -816,7 +826,7 @@ fn networkd_that_would_delete_foreign_rules_is_refused() {
     // drop-in with the same settings later (a package upgrade) changes nothing.
     lab.restart_networkd();
     let (code, status) = apply(&lab, &file);
-    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(code, 0, "{status:?}");
     assert_eq!(lab.ip(&["rule", "show"]), rules, "the CNI's rule survived the apply");
     std::thread::sleep(std::time::Duration::from_millis(200));
     sh(
@@ -824,7 +834,7 @@ fn networkd_that_would_delete_foreign_rules_is_refused() {
     );
     let changed = lab.write("changed.yaml", &spec(&[nic(1, A, "198.51.100.4", "198.51.100.0/24", ", mtu: 1400")]));
     let (code, status) = apply(&lab, &changed);
-    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(code, 0, "{status:?}");
     assert_eq!(lab.ip(&["rule", "show"]), rules);
 }
 
@@ -874,9 +884,9 @@ fn networkd_failed_update_restores_the_previous_files_and_state() {
     lab.carrier("multinic0", false);
     let bad = lab.write("bad.yaml", &spec(&[nic(1, B, "198.51.100.50", "198.51.100.0/24", ", mtu: 1400")]));
     let out = lab.multinicd(&["--config", &config, "apply", "--file", &bad, "-o", "json"]);
-    let status: Value = serde_json::from_slice::<Value>(&out.stdout).expect("status JSON")["status"].clone();
-    assert_eq!(out.status.code(), Some(1), "{status:#}");
-    assert_eq!(iface(&status, "multinic0")["reason"], "RolledBack");
+    let status = status_of(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{status:?}");
+    assert_eq!(iface(&status, "multinic0").reason, Some(Reason::RolledBack));
     let after = lab.owned();
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].1["text"], files_before[0].1["text"], "previous .network restored");
@@ -913,9 +923,9 @@ fn backend_is_detected_from_the_bus() {
         let config = lab.write("multinicd.yaml", config);
         let out =
             lab.multinicd(&["--config", &config, "apply", "--file", &lab.write("node.yaml", &one()), "-o", "json"]);
-        let status: Value = serde_json::from_slice::<Value>(&out.stdout).expect("status JSON")["status"].clone();
-        assert_eq!(out.status.code(), Some(0), "{manager:?}: {status:#}");
-        assert_eq!(status["backend"], want, "{manager:?} with {config:?}");
+        let status = status_of(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{manager:?}: {status:?}");
+        assert_eq!(status.backend.as_deref(), Some(want), "{manager:?} with {config:?}");
     }
     let Some(lab) = lab_with(Manager::None, &[("ens4", A)]) else { return };
     let out = lab.multinicd(&["apply", "--file", &lab.write("node.yaml", &one())]);
@@ -946,8 +956,8 @@ fn killed_in_a_transaction_converges(m: Manager) {
         daemon.kill();
 
         let (code, status, log) = apply_logged(&lab, &file);
-        assert_eq!(code, 0, "{step}: {status:#}");
-        assert_eq!(iface(&status, "multinic0")["state"], "Configured", "{step}");
+        assert_eq!(code, 0, "{step}: {status:?}");
+        assert_eq!(iface(&status, "multinic0").state, InterfaceState::Configured, "{step}");
         // Undone, except once it verified and was committing: then kept as it is.
         let said = if step == "committed" {
             "interrupted while committing: keeping"
@@ -977,7 +987,7 @@ fn killed_in_a_transaction_converges(m: Manager) {
         eventually(|| daemon.log().contains("paused at transaction step"), || format!("{step}: {}", daemon.log()));
         daemon.kill();
         let (code, status, log) = apply_logged(&lab, &update);
-        assert_eq!(code, 0, "update {step}: {status:#}");
+        assert_eq!(code, 0, "update {step}: {status:?}");
         assert!(log.contains("interrupted transaction rolled back"), "update {step}: {log}");
         assert_eq!(lab.ipv4("multinic0"), vec!["198.51.100.40/24"], "update {step}");
         assert_eq!(mtu(&lab, "multinic0"), 1300, "update {step}");
