@@ -2,6 +2,7 @@
 //! Network backends: one interface for NetworkManager and systemd-networkd, so that
 //! the planner, the transaction and the status code do not know which one runs.
 
+mod dbus_error;
 pub mod journal;
 pub mod networkd;
 pub mod networkmanager;

@@ -12,6 +12,7 @@
 
 pub mod conf;
 pub mod files;
+mod state;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +22,8 @@ use multinic_api::MacAddr;
 use zbus::proxy;
 use zbus::proxy::CacheProperties;
 
+use self::state::SetupState;
+use super::dbus_error::DbusError;
 use super::{Backend, BackendError, Managed, Readiness};
 use crate::observe::{Generated, GeneratedKind};
 use crate::plan::{InterfacePlan, LinkRef, Owned};
@@ -240,10 +243,10 @@ impl NetworkdBackend {
         let deadline = std::time::Instant::now() + timeout;
         while std::time::Instant::now() < deadline {
             let state = match self.link(index).await {
-                Ok(link) => link.administrative_state().await.unwrap_or_default(),
+                Ok(link) => SetupState::parse(&link.administrative_state().await.unwrap_or_default()),
                 Err(_) => return,
             };
-            if !matches!(state.as_str(), "pending" | "initialized" | "configuring") {
+            if state.is_settled() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -411,27 +414,29 @@ impl Backend for NetworkdBackend {
             Ok(json) => {
                 let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
                 let text = |k: &str| v.get(k).and_then(|s| s.as_str()).map(str::to_string);
-                (text("AdministrativeState").unwrap_or_default(), text("NetworkFile"))
+                (SetupState::parse(&text("AdministrativeState").unwrap_or_default()), text("NetworkFile"))
             }
             // networkd before 246 has no Describe: its state only.
-            Err(zbus::Error::MethodError(name, _, _)) if name.as_str().ends_with("UnknownMethod") => {
+            Err(e) if DbusError::of(&e) == Some(DbusError::UnknownMethod) => {
                 let call = self.call("Link.AdministrativeState", &txn.iface, txn.mac);
-                (link.administrative_state().await.map_err(call)?, None)
+                (SetupState::parse(&link.administrative_state().await.map_err(call)?), None)
             }
             Err(e) => return Err(call(e)),
         };
         match file.filter(|f| Path::new(f) != txn.network) {
             // Settled with another file: waiting will not change that.
-            Some(file) if state == "configured" || state == "failed" => Err(BackendError::OtherFile {
-                iface: txn.iface.clone(),
-                mac: txn.mac,
-                file,
-                ours: txn.network.display().to_string(),
-            }),
+            Some(file) if matches!(state, SetupState::Configured | SetupState::Failed) => {
+                Err(BackendError::OtherFile {
+                    iface: txn.iface.clone(),
+                    mac: txn.mac,
+                    file,
+                    ours: txn.network.display().to_string(),
+                })
+            }
             Some(file) => {
                 Ok(Readiness::Waiting(format!("networkd applies {file} to the link ({state}), not multinic's file")))
             }
-            None if state == "configured" => Ok(Readiness::Configured),
+            None if state == SetupState::Configured => Ok(Readiness::Configured),
             None => Ok(Readiness::Waiting(format!("networkd reports the link {state}, not configured"))),
         }
     }

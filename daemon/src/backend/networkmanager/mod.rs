@@ -20,6 +20,7 @@ use zbus::proxy::CacheProperties;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath};
 
 use self::dbus::*;
+use super::dbus_error::DbusError;
 use super::networkd::{files, remove_if_present, write_atomic};
 use super::{Backend, BackendError, Managed, Readiness};
 use crate::observe::{Generated, GeneratedKind};
@@ -103,11 +104,7 @@ impl NetworkManagerBackend {
         let c = self.connection(path).await.map_err(self.call("Connection", iface, mac))?;
         match c.delete().await {
             Ok(()) => Ok(()),
-            Err(zbus::Error::MethodError(name, _, _))
-                if name.as_str().ends_with("UnknownMethod") || name.as_str().ends_with("UnknownObject") =>
-            {
-                Ok(())
-            }
+            Err(e) if DbusError::is_absent(&e) => Ok(()),
             Err(e) => Err(self.call("Delete", iface, mac)(e)),
         }
     }
