@@ -416,6 +416,35 @@ mod tests {
     }
 
     #[test]
+    fn state_names_are_the_serialized_ones() {
+        use InterfaceState as I;
+        for s in [I::Configured, I::Failed, I::Pending, I::Blocked, I::Drifted, I::NotFound] {
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+        }
+        for s in [NodeState::Pending, NodeState::InProgress, NodeState::Configured, NodeState::Failed] {
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+        }
+    }
+
+    #[test]
+    fn health_is_the_word_on_the_current_generation() {
+        let status = |state, observed| MultiNicNodeConfigStatus {
+            state: Some(state),
+            observed_generation: observed,
+            ..Default::default()
+        };
+        assert!(status(NodeState::Configured, Some(3)).health(Some(3)).is_healthy());
+        assert!(status(NodeState::Configured, None).health(None).is_healthy(), "a CR from a file has no generation");
+        let stale = status(NodeState::Configured, Some(2)).health(Some(3));
+        assert_eq!(stale, Health::Stale { observed: 2, generation: 3 });
+        assert!(!stale.is_healthy() && !stale.is_settled());
+        assert_eq!(status(NodeState::Configured, None).health(Some(3)), Health::NotReported);
+        let failed = status(NodeState::Failed, Some(3)).health(Some(3));
+        assert!(failed.is_settled() && !failed.is_healthy());
+        assert!(!status(NodeState::InProgress, Some(3)).health(Some(3)).is_settled());
+    }
+
+    #[test]
     fn all_configured_is_ready_and_not_degraded() {
         let s = fold(&[result("multinic0", InterfaceState::Configured, Reason::Configured)], input(None), at(10));
         assert_eq!(s.state, Some(NodeState::Configured));

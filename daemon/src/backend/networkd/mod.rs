@@ -383,15 +383,17 @@ impl Backend for NetworkdBackend {
         let network_text = files::network_unit(&plan.desired).render(&meta).map_err(unrenderable)?;
         let link_text = files::link_unit(plan.mac, name).render(&meta).map_err(unrenderable)?;
         let (network, link) = self.paths(plan.mac);
+        // What begin read: every file there is multinic's (checked above).
+        let before = |path: &Path| txn.before.iter().find(|(p, _)| p == path).and_then(|(_, old)| old.as_deref());
         let mut changed = false;
         for (path, text, op) in [(&network, &network_text, "write .network"), (&link, &link_text, "write .link")] {
-            if std::fs::read(path).ok().as_deref() != Some(text.as_bytes()) {
+            if before(path) != Some(text.as_bytes()) {
                 write_atomic(path, text.as_bytes()).map_err(self.io(op, name, plan.mac))?;
                 changed = true;
             }
         }
         for legacy in self.legacy_paths(plan.mac) {
-            if std::fs::read(&legacy).is_ok_and(|t| t.starts_with(files::HEADER.as_bytes())) {
+            if before(&legacy).is_some() {
                 remove_if_present(&legacy).map_err(self.io("remove the earlier release's file", name, plan.mac))?;
                 changed = true;
             }
