@@ -59,8 +59,6 @@ pub struct Open<T> {
     addresses: Vec<IpNet>,
     /// Addresses the transaction adds: taken off when it is undone.
     adds: Vec<Ipv4Net>,
-    /// What [`Backend::configure`] created.
-    created: Option<String>,
     /// Verified, being committed.
     #[serde(default)]
     committing: bool,
@@ -83,30 +81,21 @@ impl Journal {
         txn: &T,
     ) -> std::io::Result<Journal> {
         let journal = Journal { path: Path::new(DIR).join(format!("{}.json", mac.to_string().replace(':', ""))) };
-        let record = Open {
-            backend: backend.into(),
-            mac,
-            name: name.into(),
-            addresses,
-            adds,
-            created: None,
-            committing: false,
-            txn,
-        };
+        let record = Open { backend: backend.into(), mac, name: name.into(), addresses, adds, committing: false, txn };
         journal.write(&record)?;
         Ok(journal)
     }
 
-    /// Add what the transaction created.
-    pub fn created<T: Serialize + DeserializeOwned>(&self, created: Option<&str>) -> std::io::Result<()> {
-        let mut record: Open<T> = read(&self.path)?;
-        record.created = created.map(str::to_string);
-        self.write(&record)
+    /// The transaction as it is now (with what it created).
+    pub fn update<T: Serialize + DeserializeOwned>(&self, txn: &T) -> std::io::Result<()> {
+        let record: Open<serde_json::Value> = read(&self.path)?;
+        let txn = serde_json::to_value(txn).map_err(std::io::Error::other)?;
+        self.write(&Open { txn, ..record })
     }
 
     /// The transaction verified and is being committed: not to be undone.
-    pub fn committing<T: Serialize + DeserializeOwned>(&self) -> std::io::Result<()> {
-        let mut record: Open<T> = read(&self.path)?;
+    pub fn committing(&self) -> std::io::Result<()> {
+        let mut record: Open<serde_json::Value> = read(&self.path)?;
         record.committing = true;
         self.write(&record)
     }
@@ -162,6 +151,31 @@ fn read<T: DeserializeOwned>(path: &Path) -> std::io::Result<T> {
     serde_json::from_slice(&std::fs::read(path)?).map_err(std::io::Error::other)
 }
 
+/// A transaction record, also as releases before this one wrote it: the
+/// transaction inside the backend's name (`{"NetworkManager": …}`), and what it
+/// created beside it (`created`), now part of the transaction.
+fn read_open<T: DeserializeOwned>(path: &Path) -> std::io::Result<Open<T>> {
+    let mut record: serde_json::Value = read(path)?;
+    upgrade(&mut record);
+    serde_json::from_value(record).map_err(std::io::Error::other)
+}
+
+fn upgrade(record: &mut serde_json::Value) {
+    let Some(fields) = record.as_object_mut() else { return };
+    let created = fields.remove("created").filter(|c| !c.is_null());
+    let Some(txn) = fields.get_mut("txn") else { return };
+    if let Some(inner) = txn
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.get("NetworkManager").or_else(|| o.get("Networkd")).cloned())
+    {
+        *txn = inner;
+    }
+    if let (Some(created), Some(t)) = (created, txn.as_object_mut()) {
+        t.entry("created").or_insert(created);
+    }
+}
+
 /// Roll back every transaction a previous run left open: the manager's side first,
 /// then the link gets its name back. Errors are logged; a record that cannot be
 /// rolled back stays for the next try.
@@ -177,7 +191,7 @@ pub async fn recover<B: Backend>(_lock: &Lock, backend: &B, net: &Netlink) {
         finish_removal(&path, net).await;
     }
     for path in transactions {
-        let record: Open<B::Txn> = match read(&path) {
+        let record: Open<B::Txn> = match read_open(&path) {
             Ok(r) => r,
             Err(e) => {
                 warn!(path = %path.display(), error = %e, "unreadable record of an interrupted transaction; removing it");
@@ -197,9 +211,9 @@ pub async fn recover<B: Backend>(_lock: &Lock, backend: &B, net: &Netlink) {
             let _ = std::fs::remove_file(&path);
             continue;
         }
-        let Open { mac, name, addresses, adds, created, txn, .. } = record;
+        let Open { mac, name, addresses, adds, txn, .. } = record;
         warn!(mac = %mac, interface = %name, "a transaction was interrupted (the daemon stopped in it): rolling it back");
-        if let Err(e) = backend.rollback(txn, created.as_deref()).await {
+        if let Err(e) = backend.rollback(txn).await {
             // NM rolls an expired checkpoint back by itself; what is left is the name.
             warn!(mac = %mac, error = %e, "rolling back the interrupted transaction");
         }
@@ -268,5 +282,38 @@ pub async fn test_pause(step: &str) {
     if AT.get_or_init(|| std::env::var("MULTINIC_TEST_PAUSE_AT").ok()).as_deref() == Some(step) {
         warn!(step, "paused at transaction step (MULTINIC_TEST_PAUSE_AT)");
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::networkmanager::Checkpoint;
+
+    /// A record an earlier release left behind (the transaction under the
+    /// backend's name, what it created beside it) still rolls back what it created.
+    #[test]
+    fn records_of_earlier_releases_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fa163e000001.json");
+        let old = serde_json::json!({
+            "backend": "networkmanager", "mac": "fa:16:3e:00:00:01", "name": "ens4",
+            "addresses": [], "adds": ["10.60.0.10/24"], "created": "/org/freedesktop/NetworkManager/Settings/9",
+            "committing": false,
+            "txn": {"NetworkManager": {"owner": ":1.5", "path": "/org/freedesktop/NetworkManager/Checkpoint/1",
+                    "device": "/org/freedesktop/NetworkManager/Devices/3", "iface": "ens4",
+                    "mac": "fa:16:3e:00:00:01", "link_before": null}}
+        });
+        std::fs::write(&path, old.to_string()).unwrap();
+        let record: Open<Checkpoint> = read_open(&path).unwrap();
+        let txn = serde_json::to_value(&record.txn).unwrap();
+        assert_eq!(txn["created"], "/org/freedesktop/NetworkManager/Settings/9");
+        assert_eq!(txn["iface"], "ens4");
+        assert_eq!(record.adds, vec!["10.60.0.10/24".parse::<Ipv4Net>().unwrap()]);
+
+        // As written now: read back unchanged.
+        std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+        let again: Open<Checkpoint> = read_open(&path).unwrap();
+        assert_eq!(serde_json::to_value(&again.txn).unwrap(), txn);
     }
 }

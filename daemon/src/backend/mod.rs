@@ -6,11 +6,12 @@ mod dbus_error;
 pub mod journal;
 pub mod networkd;
 pub mod networkmanager;
-mod select;
+pub mod select;
 mod transaction;
 
 use multinic_api::{MacAddr, Reason};
 
+pub(crate) use select::with_backend;
 pub use select::{AnyBackend, select};
 pub use transaction::{Action, Outcome, Retry, Verify, apply_plan, before_applying, remove_all};
 
@@ -178,52 +179,62 @@ pub struct Managed {
 
 /// What a network manager must offer multinic. Each interface is applied as a
 /// transaction: [`Backend::begin`] → (rename) → [`Backend::configure`] → verify →
-/// [`Backend::commit`] or [`Backend::rollback`].
-#[allow(async_fn_in_trait)]
-pub trait Backend {
+/// [`Backend::commit`] or [`Backend::rollback`]. The transaction value owns what the
+/// change made (NM: the profile it created), so that undoing it needs nothing else.
+/// The futures are `Send`: the service runs passes on a multi-threaded controller.
+pub trait Backend: Send + Sync + Sized + 'static {
     /// A started transaction (NM: a checkpoint), recorded on disk while it is open
     /// ([`journal`]).
-    type Txn: serde::Serialize + serde::de::DeserializeOwned;
+    type Txn: serde::Serialize + serde::de::DeserializeOwned + Send + Sync;
 
     /// `networkmanager` or `networkd`.
     fn name(&self) -> &'static str;
 
+    /// Connect again on a new bus connection (after the manager or the bus
+    /// restarted); an error when the manager does not own its name on the bus.
+    fn reconnect(&self) -> impl Future<Output = Result<Self, BackendError>> + Send;
+
     /// Everything multinic configured earlier, and what the manager put on NICs by
     /// itself (NM's auto-default DHCP profiles, networkd's catch-all files), with the
     /// devices it is on. Reads only.
-    async fn read(&self) -> Result<Managed, BackendError>;
+    fn read(&self) -> impl Future<Output = Result<Managed, BackendError>> + Send;
 
     /// Start a transaction covering one link.
-    async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<Self::Txn, BackendError>;
+    fn begin(&self, link: &LinkRef, mac: MacAddr) -> impl Future<Output = Result<Self::Txn, BackendError>> + Send;
 
     /// Take whatever configuration is active on the link off it (before a rename).
-    async fn release(&self, txn: &Self::Txn, name: &str, mac: MacAddr) -> Result<(), BackendError>;
+    fn release(
+        &self,
+        txn: &Self::Txn,
+        name: &str,
+        mac: MacAddr,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
     /// Take the generated configuration off a NIC multinic takes over, so that it
     /// does not come back (NM: delete the profile; networkd: nothing, multinic's
     /// file sorts first and the catch-all is not multinic's to edit).
-    async fn retire(&self, generated: &Generated, mac: MacAddr) -> Result<(), BackendError>;
+    fn retire(&self, generated: &Generated, mac: MacAddr) -> impl Future<Output = Result<(), BackendError>> + Send;
 
-    /// Write and activate the configuration; returns the handle of a configuration
-    /// it created (so that a rollback can delete it).
-    async fn configure(
+    /// Write and activate the configuration. What it creates is kept in `txn`, also
+    /// when it fails half-way, for [`Backend::rollback`].
+    fn configure(
         &self,
-        txn: &Self::Txn,
+        txn: &mut Self::Txn,
         plan: &InterfacePlan,
         original_name: Option<&str>,
-    ) -> Result<Option<String>, BackendError>;
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
     /// Whether the manager itself calls the link configured (NM: the device state;
     /// networkd: the link's setup state). An error when it never will (networkd
     /// applies another file).
-    async fn confirm(&self, txn: &Self::Txn) -> Result<Readiness, BackendError>;
+    fn confirm(&self, txn: &Self::Txn) -> impl Future<Output = Result<Readiness, BackendError>> + Send;
 
     /// Keep the changes.
-    async fn commit(&self, txn: Self::Txn) -> Result<(), BackendError>;
+    fn commit(&self, txn: Self::Txn) -> impl Future<Output = Result<(), BackendError>> + Send;
 
-    /// Undo the changes; `created` is what [`Backend::configure`] created, if anything.
-    async fn rollback(&self, txn: Self::Txn, created: Option<&str>) -> Result<(), BackendError>;
+    /// Undo the changes, including what [`Backend::configure`] created.
+    fn rollback(&self, txn: Self::Txn) -> impl Future<Output = Result<(), BackendError>> + Send;
 
     /// Delete an owned configuration.
-    async fn remove(&self, owned: &Owned) -> Result<(), BackendError>;
+    fn remove(&self, owned: &Owned) -> impl Future<Output = Result<(), BackendError>> + Send;
 }

@@ -346,7 +346,7 @@ async fn apply_one<B: Backend>(
     let name = ip.name.clone().unwrap_or_default();
     let link = ip.link.clone().expect("planned create/update always has a link");
     let started = Instant::now();
-    let txn = match backend.begin(&link, ip.mac).await {
+    let mut txn = match backend.begin(&link, ip.mac).await {
         Ok(t) => t,
         Err(e) => {
             warn!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, message_id = ids::FAILED, "cannot start transaction");
@@ -382,7 +382,6 @@ async fn apply_one<B: Backend>(
     };
     journal::test_pause("begun").await;
     let mut renamed_from: Option<String> = None;
-    let mut created: Option<String> = None;
     let result: Result<(), BackendError> = async {
         if let Some(from) = ip.rename_from() {
             if ip.owned.as_ref().is_some_and(|o| o.active) || ip.takeover.is_some() {
@@ -395,12 +394,14 @@ async fn apply_one<B: Backend>(
             journal::test_pause("renamed").await;
         }
         let original = ip.owned.as_ref().and_then(|o| o.original_name.clone()).or_else(|| renamed_from.clone());
-        created = backend.configure(&txn, ip, original.as_deref()).await?;
+        let configured = backend.configure(&mut txn, ip, original.as_deref()).await;
+        // Also after a failure: what it created before failing is undone with it.
         if let Some(j) = &journal
-            && let Err(e) = j.created::<B::Txn>(created.as_deref())
+            && let Err(e) = j.update(&txn)
         {
             warn!(interface = %name, mac = %ip.mac, error = %e, "cannot record what the transaction created");
         }
+        configured?;
         journal::test_pause("configured").await;
         wait_verified(backend, &txn, net, ip, &name, link.index, verify.timeout, &mut watcher).await?;
         match verify.guard {
@@ -425,14 +426,14 @@ async fn apply_one<B: Backend>(
     };
     if result.is_ok()
         && let Some(j) = &journal
-        && let Err(e) = j.committing::<B::Txn>()
+        && let Err(e) = j.committing()
     {
         warn!(interface = %name, mac = %ip.mac, error = %e, "cannot record that the transaction commits");
     }
     let result = match result {
         // A checkpoint that expired before the commit was rolled back by NM itself.
         Ok(()) => backend.commit(txn).await.map_err(|e| (e, None)),
-        Err(e) => Err((e, Some((txn, created)))),
+        Err(e) => Err((e, Some(txn))),
     };
     if result.is_ok() {
         journal::test_pause("committed").await;
@@ -479,8 +480,8 @@ async fn apply_one<B: Backend>(
             // Back under its kernel name first: the configuration that comes back
             // with the rollback may give it addresses again.
             let mut message = rename_back(format!("{e}; rolled back")).await;
-            if let Some((txn, created)) = open
-                && let Err(rb) = backend.rollback(txn, created.as_deref()).await
+            if let Some(txn) = open
+                && let Err(rb) = backend.rollback(txn).await
             {
                 message.push_str(&format!(" (rollback: {rb})"));
             }

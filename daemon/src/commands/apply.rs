@@ -6,34 +6,13 @@ use std::path::Path;
 use multinic_api::{MultiNicNodeConfig, ValidSpec, validate};
 
 use super::{Exit, Fatal, Format, connect, print_data, take_host};
-use crate::backend::journal::Lock;
-use crate::backend::{AnyBackend, Backend};
+use crate::backend::{Backend, with_backend};
 use crate::config::Settings;
 use crate::observe::netlink::Netlink;
 use crate::pass::{self, Prepared};
 use crate::plan::{Change, Plan, Step};
 use crate::report;
 use crate::source;
-
-/// A spec read from a file, validated, and planned against the host.
-struct Planned {
-    cr: MultiNicNodeConfig,
-    valid: ValidSpec,
-    net: Netlink,
-    backend: AnyBackend,
-    prepared: Prepared,
-    _lock: Option<Lock>,
-}
-
-/// `change`: the host is to be changed (apply), so the transaction lock is taken
-/// first and what a killed run left open is rolled back; a plan only reads.
-async fn load_and_plan(settings: &Settings, file: &Path, change: bool) -> Result<Planned, Fatal> {
-    let (cr, valid) = load(file)?;
-    let (net, backend) = connect(settings).await?;
-    let lock = if change { take_host(&net, &backend).await? } else { None };
-    let prepared = pass::prepare(settings, &net, &backend, &valid, None, |_| Vec::new()).await?;
-    Ok(Planned { cr, valid, net, backend, prepared, _lock: lock })
-}
 
 fn load(file: &Path) -> Result<(MultiNicNodeConfig, ValidSpec), Fatal> {
     let cr = source::read_file(file).map_err(Fatal::invalid)?;
@@ -50,15 +29,30 @@ fn load(file: &Path) -> Result<(MultiNicNodeConfig, ValidSpec), Fatal> {
 
 /// One pass from a file: validate, plan, apply, verify; print the status block.
 pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<Exit, Fatal> {
-    let Planned { cr, valid, net, backend, prepared, .. } = load_and_plan(settings, file, true).await?;
+    let (cr, valid) = load(file)?;
+    let (net, backend) = connect(settings).await?;
+    with_backend!(backend, |b| apply_on(settings, &cr, &valid, &net, &b, format).await)
+}
+
+async fn apply_on<B: Backend>(
+    settings: &Settings,
+    cr: &MultiNicNodeConfig,
+    valid: &ValidSpec,
+    net: &Netlink,
+    backend: &B,
+    format: Format,
+) -> Result<Exit, Fatal> {
+    // Taken first, and what a killed run left open is rolled back.
+    let _lock = take_host(net, backend).await?;
+    let prepared = pass::prepare(settings, net, backend, valid, None, |_| Vec::new()).await?;
     if prepared.plan.is_noop() && prepared.gate.is_none() {
         tracing::info!(node = %valid.node_name, backend = backend.name(), "nothing to do: every interface is as desired");
     }
     report::log_blocked(&prepared.plan, None);
-    let executed = pass::execute(settings, &net, &backend, &prepared, &valid, None).await;
-    let (host_after, owned_after) = pass::observe(&net, &backend, None).await?;
+    let executed = pass::execute(settings, net, backend, &prepared, valid, None).await;
+    let (host_after, owned_after) = pass::observe(net, backend, None).await?;
     let discovered = report::discovered(&host_after, &prepared.plan, &owned_after, &settings.policy);
-    let status = pass::status(&cr, &valid, &prepared, &executed.outcomes, backend.name(), discovered);
+    let status = pass::status(cr, valid, &prepared, &executed.outcomes, backend.name(), discovered);
     print_data(&serde_json::json!({ "status": status }), format);
     let healthy = status.health(cr.metadata.generation).is_healthy();
     Ok(if healthy && !executed.removal_failed { Exit::Ok } else { Exit::Failed })
@@ -66,7 +60,10 @@ pub async fn apply(settings: &Settings, file: &Path, format: Format) -> Result<E
 
 /// Dry run: what `apply` would do, per interface, and why. Touches nothing.
 pub async fn plan(settings: &Settings, file: &Path, format: Format) -> Result<Exit, Fatal> {
-    let Planned { prepared: Prepared { gate, plan, .. }, .. } = load_and_plan(settings, file, false).await?;
+    let (_, valid) = load(file)?;
+    let (net, backend) = connect(settings).await?;
+    let Prepared { gate, plan, .. } =
+        with_backend!(backend, |b| pass::prepare(settings, &net, &b, &valid, None, |_| Vec::new()).await)?;
     if format == Format::Table {
         if let Some((reason, message)) = &gate {
             println!("{reason}: {message}");

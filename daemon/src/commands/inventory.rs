@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::{Exit, Fatal, Format, connect, print_data};
+use crate::backend::with_backend;
 use crate::config::Settings;
 use crate::observe::Link;
 use crate::observe::netlink::{self, Event};
@@ -27,7 +28,7 @@ pub async fn inventory(settings: &Settings, format: Format, watch: bool) -> Resu
     let (net, backend) = connect(settings).await?;
     // Subscribe before the dump so that no change between the two is missed.
     let events = if watch { Some(netlink::subscribe()?) } else { None };
-    let (host, owned) = pass::observe(&net, &backend, None).await?;
+    let (host, owned) = with_backend!(&backend, |b| pass::observe(&net, b, None).await)?;
     let roles = classify(&host, &owned, &[], &settings.policy);
     let entries: Vec<Entry<'_>> = host
         .links

@@ -18,7 +18,7 @@ pub use run::run;
 use std::process::ExitCode;
 
 use crate::backend::journal::{self, Lock};
-use crate::backend::{AnyBackend, Backend, BackendError, select};
+use crate::backend::{AnyBackend, Backend, BackendError, select, with_backend};
 use crate::config::Settings;
 use crate::observe::netlink::Netlink;
 
@@ -94,7 +94,7 @@ pub fn print_data<T: serde::Serialize>(value: &T, format: Format) {
 pub async fn connect(settings: &Settings) -> Result<(Netlink, AnyBackend), Fatal> {
     let net = Netlink::connect()?;
     let backend = connect_backend(settings).await?;
-    tracing::debug!(backend = backend.name(), "backend selected");
+    tracing::debug!(backend = with_backend!(&backend, |b| b.name()), "backend selected");
     Ok((net, backend))
 }
 
@@ -107,7 +107,7 @@ pub async fn connect_backend(settings: &Settings) -> Result<AnyBackend, BackendE
 /// The transaction lock for a command that changes the host, after rolling back
 /// what a killed `multinicd` left open. Refused while another holds it (a running
 /// `multinicd run`); `None`, with a warning, when the lock cannot be made at all.
-pub async fn take_host(net: &Netlink, backend: &AnyBackend) -> Result<Option<Lock>, Fatal> {
+pub async fn take_host<B: Backend>(net: &Netlink, backend: &B) -> Result<Option<Lock>, Fatal> {
     match Lock::try_acquire() {
         Ok(Some(lock)) => {
             journal::recover(&lock, backend, net).await;

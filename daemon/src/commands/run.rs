@@ -22,8 +22,8 @@ use tracing::{info, warn};
 
 use super::{Exit, Fatal};
 use crate::backend::journal::{self, Lock};
-use crate::backend::{AnyBackend, Backend, BackendError, Retry, before_applying, remove_all};
-use crate::config::{BackendChoice, Settings};
+use crate::backend::{AnyBackend, Backend, BackendError, Retry, before_applying, remove_all, with_backend};
+use crate::config::Settings;
 use crate::notify::{notify, watchdog_interval};
 use crate::observe::Host;
 use crate::observe::netlink::Netlink;
@@ -53,8 +53,10 @@ const HOST_RECHECK: Duration = Duration::from_secs(10);
 
 /// One connection to the API server: rebuilt when the kubeconfig or a credential
 /// file it names changes, or when the API server answers 401.
-struct Ctx {
+struct Ctx<B> {
     settings: Settings,
+    /// The network manager's side.
+    backend: Arc<Reconnecting<B>>,
     net: Netlink,
     api: Api<DynamicObject>,
     recorder: Recorder,
@@ -67,14 +69,37 @@ struct Ctx {
     reconnect: Arc<tokio::sync::Notify>,
 }
 
+/// The backend, connected again after a pass found it failing (a restarted bus
+/// or network manager, a call that timed out): to the same manager as before, also
+/// with `backend: auto` while NetworkManager restarts.
+struct Reconnecting<B> {
+    current: tokio::sync::Mutex<Arc<B>>,
+    stale: AtomicBool,
+}
+
+impl<B: Backend> Reconnecting<B> {
+    fn new(backend: B) -> Self {
+        Reconnecting { current: tokio::sync::Mutex::new(Arc::new(backend)), stale: AtomicBool::new(false) }
+    }
+
+    async fn get(&self) -> Result<Arc<B>, BackendError> {
+        let mut current = self.current.lock().await;
+        if self.stale.load(Ordering::SeqCst) {
+            *current = Arc::new(current.reconnect().await?);
+            self.stale.store(false, Ordering::SeqCst);
+            info!(backend = current.name(), "connected to the network backend again");
+        }
+        Ok(current.clone())
+    }
+
+    fn mark_stale(&self) {
+        self.stale.store(true, Ordering::SeqCst);
+    }
+}
+
 /// What outlives a connection to the API server.
 #[derive(Default)]
 struct Memory {
-    /// The network manager's side, reconnected after it failed (a restarted bus
-    /// or network manager, a call that timed out).
-    backend: tokio::sync::Mutex<Option<Arc<AnyBackend>>>,
-    backend_kind: Mutex<Option<BackendChoice>>,
-    backend_stale: AtomicBool,
     /// Configurations rolled back because they cut the API server off: not
     /// applied again until their spec changes.
     holds: Mutex<Vec<Hold>>,
@@ -103,32 +128,7 @@ struct CrdCheck {
     outdated: Option<String>,
 }
 
-impl Memory {
-    /// The backend, connected again when the last pass found it failing.
-    async fn backend(&self, settings: &Settings) -> Result<Arc<AnyBackend>, BackendError> {
-        let mut slot = self.backend.lock().await;
-        if let Some(b) = slot.as_ref()
-            && !self.backend_stale.load(Ordering::SeqCst)
-        {
-            return Ok(b.clone());
-        }
-        // The same manager as before: with `backend: auto`, a reconnect while
-        // NetworkManager restarts would otherwise pick networkd.
-        let mut same = settings.clone();
-        if let Some(kind) = *self.backend_kind.lock().expect("not poisoned") {
-            same.backend = kind;
-        }
-        let fresh = Arc::new(super::connect_backend(&same).await?);
-        if slot.is_some() {
-            info!(backend = fresh.name(), "connected to the network backend again");
-        }
-        self.backend_stale.store(false, Ordering::SeqCst);
-        *slot = Some(fresh.clone());
-        Ok(fresh)
-    }
-}
-
-impl Ctx {
+impl<B> Ctx<B> {
     fn api_ip(&self) -> Option<std::net::IpAddr> {
         self.api_server.as_ref().map(|a| a.addr.ip())
     }
@@ -149,22 +149,30 @@ pub async fn run(settings: &Settings) -> Result<Exit, Fatal> {
     spawn_watchdog(mem.clone());
     let stop = stop_on_signal();
     let Some(backend) = wait_for_backend(settings, &mem, stop.clone()).await else { return Ok(stopped(&node)) };
+    with_backend!(backend, |b| run_on(settings, net, mem, b, stop).await)
+}
+
+/// The service, on the backend found.
+async fn run_on<B: Backend>(
+    settings: &Settings,
+    net: Netlink,
+    mem: Arc<Memory>,
+    backend: B,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Exit, Fatal> {
+    let node = settings.node_name.clone();
     let Some(lock) = wait_for_lock(&mem, stop.clone()).await else { return Ok(stopped(&node)) };
     if let Some(lock) = &lock {
         journal::recover(lock, &backend, &net).await;
     }
-    let backend_name = backend.name();
-    *mem.backend_kind.lock().expect("not poisoned") = Some(match &backend {
-        AnyBackend::NetworkManager(_) => BackendChoice::NetworkManager,
-        AnyBackend::Networkd(_) => BackendChoice::Networkd,
-    });
-    *mem.backend.lock().await = Some(Arc::new(backend));
-    info!(node = %node, namespace = %settings.namespace, backend = backend_name, "multinicd starting");
+    info!(node = %node, namespace = %settings.namespace, backend = backend.name(), "multinicd starting");
+    let backend = Arc::new(Reconnecting::new(backend));
     loop {
         let Some(fingerprint) = wait_for_kubeconfig(settings, &mem, stop.clone()).await else { break };
         let Some((client, api_server)) = connect_cluster(settings, &mem, stop.clone()).await? else { break };
         let ctx = Arc::new(Ctx {
             settings: settings.clone(),
+            backend: backend.clone(),
             net: net.clone(),
             api: cluster::raw_api(client.clone(), &settings.namespace),
             recorder: cluster::recorder(client.clone(), &node),
@@ -321,7 +329,7 @@ fn watch_credentials(path: std::path::PathBuf, mut known: cluster::Fingerprint, 
 }
 
 /// The controller over this connection, until a stop or a reconnect.
-async fn serve(ctx: Arc<Ctx>, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<(), Fatal> {
+async fn serve<B: Backend>(ctx: Arc<Ctx<B>>, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<(), Fatal> {
     let node = ctx.settings.node_name.clone();
     // Without a CR there is no first pass: be READY once we know that, or once we
     // know the API server cannot be reached (we keep retrying).
@@ -428,7 +436,11 @@ fn stop_on_signal() -> tokio::sync::watch::Receiver<bool> {
     rx
 }
 
-fn error_policy(cr: Arc<DynamicObject>, e: &kube::runtime::finalizer::Error<ReconcileError>, ctx: Arc<Ctx>) -> Action {
+fn error_policy<B: Backend>(
+    cr: Arc<DynamicObject>,
+    e: &kube::runtime::finalizer::Error<ReconcileError>,
+    ctx: Arc<Ctx<B>>,
+) -> Action {
     let failures = ctx.mem.failed_passes.fetch_add(1, Ordering::SeqCst) + 1;
     let delay = crate::retry::delay(failures);
     warn!(node = %cr.name_any(), error = %e, failures, "pass failed; retrying in {}s", delay.as_secs());
@@ -438,15 +450,15 @@ fn error_policy(cr: Arc<DynamicObject>, e: &kube::runtime::finalizer::Error<Reco
     if let kube::runtime::finalizer::Error::ApplyFailed(ReconcileError::Backend(_))
     | kube::runtime::finalizer::Error::CleanupFailed(ReconcileError::Backend(_)) = e
     {
-        ctx.mem.backend_stale.store(true, Ordering::SeqCst);
+        ctx.backend.mark_stale();
     }
     mark_ready(&ctx.mem, &format!("last pass failed: {e}; retrying in {}s", delay.as_secs()));
     Action::requeue(delay)
 }
 
-async fn reconcile(
+async fn reconcile<B: Backend>(
     obj: Arc<DynamicObject>,
-    ctx: Arc<Ctx>,
+    ctx: Arc<Ctx<B>>,
 ) -> Result<Action, kube::runtime::finalizer::Error<ReconcileError>> {
     let _pass = PassClock::start(&ctx.mem);
     let api = ctx.api.clone();
@@ -456,13 +468,13 @@ async fn reconcile(
                 use tracing::Instrument;
                 let (cr, valid) = decode(serde_json::to_value(&*obj).unwrap_or_default());
                 let generation = cr.metadata.generation.unwrap_or_default();
-                let backend = ctx.mem.backend(&ctx.settings).await?;
+                let backend = ctx.backend.get().await?;
                 let span = tracing::info_span!("pass", generation, backend = backend.name());
                 apply(&cr, valid, &ctx, &backend).instrument(span).await
             }
             Finalized::Cleanup(obj) => {
                 let (cr, _) = decode(serde_json::to_value(&*obj).unwrap_or_default());
-                let backend = ctx.mem.backend(&ctx.settings).await?;
+                let backend = ctx.backend.get().await?;
                 cleanup(&cr, &ctx, &backend).await
             }
         }
@@ -470,11 +482,11 @@ async fn reconcile(
     .await
 }
 
-async fn apply(
+async fn apply<B: Backend>(
     cr: &MultiNicNodeConfig,
     mut valid: ValidSpec,
-    ctx: &Ctx,
-    backend: &AnyBackend,
+    ctx: &Ctx<B>,
+    backend: &B,
 ) -> Result<Action, ReconcileError> {
     let s = &ctx.settings;
     let generation = cr.metadata.generation.unwrap_or_default();
@@ -528,7 +540,7 @@ async fn apply(
     *ctx.mem.holds.lock().expect("not poisoned") = pass::holds(&prepared.plan, &executed.outcomes);
     // After these the next pass connects to the backend again.
     if executed.outcomes.iter().any(|o| matches!(o.reason, Reason::BackendUnavailable | Reason::BackendCallFailed)) {
-        ctx.mem.backend_stale.store(true, Ordering::SeqCst);
+        ctx.backend.mark_stale();
     }
     // Carrier and link as they were before the attempt: the attempt's own rename
     // back flaps the link, and a carrier seen coming back would end the wait.
@@ -580,7 +592,7 @@ async fn apply(
 
 /// Compare the served CRD's schema revision with ours once per resync interval;
 /// say so (journal and a Warning Event) when that changes.
-async fn check_crd(cr: &MultiNicNodeConfig, ctx: &Ctx) {
+async fn check_crd<B>(cr: &MultiNicNodeConfig, ctx: &Ctx<B>) {
     let due =
         ctx.mem.crd.lock().expect("not poisoned").at.is_none_or(|at| at.elapsed() >= ctx.settings.resync_interval);
     if !due {
@@ -601,7 +613,7 @@ async fn check_crd(cr: &MultiNicNodeConfig, ctx: &Ctx) {
 
 /// Say in the status (and once in an Event) that the network side cannot be read;
 /// the observed generation stays that of the last pass that applied.
-async fn report_unavailable(cr: &MultiNicNodeConfig, ctx: &Ctx, backend: &AnyBackend, e: &BackendError) {
+async fn report_unavailable<B: Backend>(cr: &MultiNicNodeConfig, ctx: &Ctx<B>, backend: &B, e: &BackendError) {
     let mut current = cr.clone();
     current.status = current_status(ctx, cr);
     let status = pass::unavailable_status(&current, e, backend.name());
@@ -618,20 +630,20 @@ async fn report_unavailable(cr: &MultiNicNodeConfig, ctx: &Ctx, backend: &AnyBac
 }
 
 /// The status as last written: the watch may not show our own write yet.
-fn current_status(ctx: &Ctx, cr: &MultiNicNodeConfig) -> Option<MultiNicNodeConfigStatus> {
+fn current_status<B>(ctx: &Ctx<B>, cr: &MultiNicNodeConfig) -> Option<MultiNicNodeConfigStatus> {
     match ctx.mem.written.lock().expect("not poisoned").clone() {
         Some((uid, status)) if cr.uid().as_deref() == Some(uid.as_str()) => Some(status),
         _ => cr.status.clone(),
     }
 }
 
-fn remember_written(ctx: &Ctx, cr: &MultiNicNodeConfig, status: &MultiNicNodeConfigStatus) {
+fn remember_written<B>(ctx: &Ctx<B>, cr: &MultiNicNodeConfig, status: &MultiNicNodeConfigStatus) {
     if let Some(uid) = cr.uid() {
         *ctx.mem.written.lock().expect("not poisoned") = Some((uid, status.clone()));
     }
 }
 
-fn remember(ctx: &Ctx, valid: &multinic_api::ValidSpec, prepared: &pass::Prepared) {
+fn remember<B>(ctx: &Ctx<B>, valid: &multinic_api::ValidSpec, prepared: &pass::Prepared) {
     let plan = &prepared.plan;
     let macs = valid.interfaces.iter().map(|i| i.mac).chain(prepared.owned.iter().map(|o| o.mac));
     let indices = plan.interfaces.iter().filter_map(|i| i.link.as_ref().map(|l| l.index));
@@ -639,7 +651,7 @@ fn remember(ctx: &Ctx, valid: &multinic_api::ValidSpec, prepared: &pass::Prepare
     ctx.mem.watch.set(macs, indices.chain(removed));
 }
 
-async fn cleanup(cr: &MultiNicNodeConfig, ctx: &Ctx, backend: &AnyBackend) -> Result<Action, ReconcileError> {
+async fn cleanup<B: Backend>(cr: &MultiNicNodeConfig, ctx: &Ctx<B>, backend: &B) -> Result<Action, ReconcileError> {
     notify(&["STATUS=cleaning up: the MultiNicNodeConfig was deleted"]);
     let (host, owned) = pass::observe(&ctx.net, backend, ctx.api_ip()).await?;
     let plan = plan::cleanup(&host, &owned, &ctx.settings.policy);

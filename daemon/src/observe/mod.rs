@@ -127,27 +127,26 @@ pub struct Generated {
     pub iface: String,
     /// The profile's name (`Wired connection 1`) or the file's path.
     pub id: String,
-    /// The profile's D-Bus object path, or the file's path.
-    pub handle: String,
-    /// Which of the two it is.
-    pub kind: GeneratedKind,
+    /// The profile or the file.
+    pub handle: Handle,
 }
 
-/// Who made a [`Generated`] configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// Where a configuration lives, in the terms of the manager that holds it. Only
+/// that manager's backend looks inside; the planner carries it along.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub enum GeneratedKind {
-    /// NetworkManager's auto-default profile.
-    NmProfile,
-    /// A networkd `.network` that matches NICs by kind or name pattern.
-    NetworkdCatchAll,
+pub enum Handle {
+    /// A NetworkManager profile: its D-Bus object path.
+    NmProfile(String),
+    /// A systemd-networkd `.network` file.
+    NetworkdFile(std::path::PathBuf),
 }
 
 impl std::fmt::Display for Generated {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.kind {
-            GeneratedKind::NmProfile => write!(f, "NetworkManager's generated profile {:?}", self.id),
-            GeneratedKind::NetworkdCatchAll => write!(f, "networkd's catch-all {}", self.id),
+        match self.handle {
+            Handle::NmProfile(_) => write!(f, "NetworkManager's generated profile {:?}", self.id),
+            Handle::NetworkdFile(_) => write!(f, "networkd's catch-all {}", self.id),
         }
     }
 }

@@ -46,8 +46,8 @@ pub struct Owned {
     pub addresses: Vec<Ipv4Net>,
     /// Whether the configuration is active on its device right now.
     pub active: bool,
-    /// Backend's handle (D-Bus object path, file path).
-    pub handle: String,
+    /// Where the backend keeps it.
+    pub handle: crate::observe::Handle,
 }
 
 /// Where a planned interface is on the host.

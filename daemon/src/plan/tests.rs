@@ -277,7 +277,7 @@ fn apply_sim(plan: &Plan, mut links: Vec<Link>, mut owned: Vec<Owned>) -> (Vec<L
             config_hash: i.config_hash.clone(),
             addresses: vec![i.desired.address],
             active: true,
-            handle: format!("sim/{}", i.mac),
+            handle: crate::observe::Handle::NmProfile(format!("/sim/{}", i.mac)),
         });
     }
     (links, owned)
@@ -465,8 +465,7 @@ fn generated(metric: u32) -> Host {
     h.generated.push(Generated {
         iface: "ens4".into(),
         id: "Wired connection 1".into(),
-        handle: "/s/7".into(),
-        kind: crate::observe::GeneratedKind::NmProfile,
+        handle: crate::observe::Handle::NmProfile("/s/7".into()),
     });
     h
 }
@@ -476,7 +475,7 @@ fn a_nic_held_by_nms_generated_profile_is_taken_over() {
     let p = plan(&[want(mac(1), "10.50.0.10/24")], &generated(101), &[], &[], &Policy::default());
     assert_eq!(p.interfaces[0].step, Step::Create);
     let t = p.interfaces[0].takeover.as_ref().expect("takeover planned");
-    assert_eq!(t.profile.handle, "/s/7");
+    assert_eq!(t.profile.handle, crate::observe::Handle::NmProfile("/s/7".into()));
     assert_eq!(t.addresses, vec!["10.50.0.77/24".parse::<IpNet>().unwrap()]);
     // A tie with the primary's default route: the primary's carries the traffic.
     let p = plan(&[want(mac(1), "10.50.0.10/24")], &generated(100), &[], &[], &Policy::default());
@@ -501,8 +500,7 @@ fn catch_all_default_routes_tie_and_the_api_server_tells_the_primary() {
     h.generated.push(Generated {
         iface: "eth0".into(),
         id: "/usr/lib/systemd/network/89-ethernet.network".into(),
-        handle: "/usr/lib/systemd/network/89-ethernet.network".into(),
-        kind: crate::observe::GeneratedKind::NetworkdCatchAll,
+        handle: crate::observe::Handle::NetworkdFile("/usr/lib/systemd/network/89-ethernet.network".into()),
     });
     let step =
         |h: &Host| plan(&[want(mac(1), "10.50.0.10/24")], h, &[], &[], &Policy::default()).interfaces[0].step.clone();

@@ -17,6 +17,7 @@
 //! change.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use ipnet::Ipv4Net;
 use multinic_api::{MacAddr, ValidInterface};
@@ -206,7 +207,7 @@ pub fn section<'a>(text: &'a str, name: &'a str) -> impl Iterator<Item = (&'a st
 
 /// The owned record of a file's text, when multinic wrote it. `active` is true: a
 /// `.network` is applied by networkd for as long as it exists.
-pub fn owned_from(text: &str, handle: &str) -> Option<Owned> {
+pub fn owned_from(text: &str, file: &Path) -> Option<Owned> {
     let mut lines = text.lines();
     if lines.next()? != HEADER {
         return None;
@@ -219,7 +220,7 @@ pub fn owned_from(text: &str, handle: &str) -> Option<Owned> {
         config_hash: meta.config_hash,
         addresses: meta.addresses,
         active: true,
-        handle: handle.to_string(),
+        handle: crate::observe::Handle::NetworkdFile(file.to_path_buf()),
     })
 }
 
@@ -277,13 +278,13 @@ mod tests {
     #[test]
     fn own_files_read_back_and_foreign_ones_do_not() {
         let text = network_unit(&iface()).render(&meta()).unwrap();
-        let owned = owned_from(&text, "/etc/systemd/network/x.network").unwrap();
+        let owned = owned_from(&text, Path::new("/etc/systemd/network/x.network")).unwrap();
         assert_eq!(owned.mac, iface().mac);
         assert_eq!(owned.name, "multinic0");
         assert_eq!(owned.original_name.as_deref(), Some("ens4"));
         assert_eq!(owned.addresses, vec![iface().address]);
-        assert!(owned_from("[Match]\nName=ens4\n", "x").is_none());
-        assert!(owned_from(&text.replacen("Managed by multinic", "Managed by someone", 1), "x").is_none());
+        assert!(owned_from("[Match]\nName=ens4\n", Path::new("x")).is_none());
+        assert!(owned_from(&text.replacen("Managed by multinic", "Managed by someone", 1), Path::new("x")).is_none());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use zbus::proxy::CacheProperties;
 use self::state::SetupState;
 use super::dbus_error::DbusError;
 use super::{Backend, BackendError, Managed, Readiness};
-use crate::observe::{Generated, GeneratedKind};
+use crate::observe::{Generated, Handle};
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
 /// Well-known bus name of systemd-networkd.
@@ -186,11 +186,14 @@ impl NetworkdBackend {
             })
             .filter_map(|p| {
                 let text = std::fs::read_to_string(&p).ok()?;
-                files::owned_from(&text, &p.to_string_lossy())
+                files::owned_from(&text, &p)
             })
             .collect();
         // A MAC with files under both prefixes (a change interrupted): the current wins.
-        let legacy = |o: &Owned| o.handle.contains(files::LEGACY_PREFIX);
+        let legacy = |o: &Owned| match &o.handle {
+            Handle::NetworkdFile(p) => p.to_string_lossy().contains(files::LEGACY_PREFIX),
+            Handle::NmProfile(_) => false,
+        };
         owned.sort_by_key(|o| (o.mac, legacy(o)));
         owned.dedup_by_key(|o| o.mac);
         owned.sort_by(|a, b| a.name.cmp(&b.name));
@@ -221,12 +224,7 @@ impl NetworkdBackend {
             if let Some(mac) = mac
                 && files::is_catch_all(&text, &name, mac)
             {
-                out.push(Generated {
-                    iface: name,
-                    id: file.clone(),
-                    handle: file,
-                    kind: GeneratedKind::NetworkdCatchAll,
-                });
+                out.push(Generated { iface: name, id: file.clone(), handle: Handle::NetworkdFile(file.into()) });
             }
         }
         Ok(out)
@@ -334,6 +332,12 @@ impl Backend for NetworkdBackend {
         "networkd"
     }
 
+    async fn reconnect(&self) -> Result<Self, BackendError> {
+        let conn = super::select::system_bus().await?;
+        super::select::require(&conn, NETWORKD_BUS_NAME, "systemd-networkd").await?;
+        Self::on(conn).await
+    }
+
     async fn read(&self) -> Result<Managed, BackendError> {
         Ok(Managed { owned: self.owned()?, generated: self.generated().await? })
     }
@@ -360,10 +364,10 @@ impl Backend for NetworkdBackend {
 
     async fn configure(
         &self,
-        txn: &Snapshot,
+        txn: &mut Snapshot,
         plan: &InterfacePlan,
         original_name: Option<&str>,
-    ) -> Result<Option<String>, BackendError> {
+    ) -> Result<(), BackendError> {
         let name = plan.name.as_deref().unwrap_or_default();
         // A file under multinic's name that multinic did not write is someone else's:
         // never overwrite it.
@@ -398,13 +402,7 @@ impl Backend for NetworkdBackend {
                 changed = true;
             }
         }
-        if changed {
-            self.reload(name, plan.mac).await?;
-        } else {
-            self.reconfigure(txn.index, name, plan.mac).await?;
-        }
-        let created = txn.before.first().is_some_and(|(_, old)| old.is_none());
-        Ok(created.then(|| network.to_string_lossy().into_owned()))
+        if changed { self.reload(name, plan.mac).await } else { self.reconfigure(txn.index, name, plan.mac).await }
     }
 
     /// Configured, and with multinic's `.network`: a file that sorts first and
@@ -447,7 +445,8 @@ impl Backend for NetworkdBackend {
         Ok(())
     }
 
-    async fn rollback(&self, txn: Snapshot, _created: Option<&str>) -> Result<(), BackendError> {
+    /// The files as they were: a file the transaction created is removed with them.
+    async fn rollback(&self, txn: Snapshot) -> Result<(), BackendError> {
         let mut changed = false;
         for (path, old) in &txn.before {
             if std::fs::read(path).ok() == *old {

@@ -23,7 +23,7 @@ use self::dbus::*;
 use super::dbus_error::DbusError;
 use super::networkd::{files, remove_if_present, write_atomic};
 use super::{Backend, BackendError, Managed, Readiness};
-use crate::observe::{Generated, GeneratedKind};
+use crate::observe::{Generated, Handle};
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
 /// A NetworkManager reached over the system bus.
@@ -47,6 +47,10 @@ pub struct Checkpoint {
     iface: String,
     mac: MacAddr,
     link_before: Option<Vec<u8>>,
+    /// The profile the transaction created: deleted on rollback. (Records written
+    /// before this field kept it beside the transaction; see [`super::journal`].)
+    #[serde(default)]
+    created: Option<OwnedObjectPath>,
 }
 
 /// Where the `.link` of a MAC lives.
@@ -136,12 +140,7 @@ impl NetworkManagerBackend {
             let mut out = Vec::new();
             for d in devices {
                 let iface = self.device(&d).await?.interface().await?;
-                out.push(Generated {
-                    iface,
-                    id: id.clone(),
-                    handle: profile.as_str().to_string(),
-                    kind: GeneratedKind::NmProfile,
-                });
+                out.push(Generated { iface, id: id.clone(), handle: Handle::NmProfile(profile.as_str().to_string()) });
             }
             Ok::<_, zbus::Error>(out)
         }))
@@ -152,6 +151,18 @@ impl NetworkManagerBackend {
 
     fn call<'a>(&self, op: &'static str, iface: &'a str, mac: MacAddr) -> impl Fn(zbus::Error) -> BackendError + 'a {
         move |source| BackendError::Call { op, iface: iface.to_string(), mac, source }
+    }
+
+    /// The profile a handle names. networkd's handles name files, never profiles.
+    #[allow(clippy::result_large_err)] // BackendError, as every backend call returns
+    fn profile<'h>(&self, handle: &'h Handle, iface: &str, mac: MacAddr) -> Result<&'h str, BackendError> {
+        match handle {
+            Handle::NmProfile(path) => Ok(path),
+            Handle::NetworkdFile(file) => {
+                let why = format!("{} is a systemd-networkd file, not a NetworkManager profile", file.display());
+                Err(self.call("Connection", iface, mac)(zbus::Error::Failure(why)))
+            }
+        }
     }
 
     /// Pin the name for udev. A file under multinic's name that multinic did not
@@ -192,6 +203,12 @@ impl Backend for NetworkManagerBackend {
         "networkmanager"
     }
 
+    async fn reconnect(&self) -> Result<Self, BackendError> {
+        let conn = super::select::system_bus().await?;
+        super::select::require(&conn, NM_BUS_NAME, "NetworkManager").await?;
+        Self::on(conn, self.rollback_timeout_secs).await
+    }
+
     /// One read of the profiles and one of the active connections serve both: the
     /// `Flags` of a profile are read only for active ones that are not multinic's.
     async fn read(&self) -> Result<Managed, BackendError> {
@@ -221,7 +238,7 @@ impl Backend for NetworkManagerBackend {
         owned.sort_by(|a, b| a.name.cmp(&b.name));
         let others: Vec<(OwnedObjectPath, OwnedObjectPath)> = actives
             .into_iter()
-            .filter(|(_, p, _)| !owned.iter().any(|o| o.handle == p.as_str()))
+            .filter(|(_, p, _)| !owned.iter().any(|o| o.handle == Handle::NmProfile(p.as_str().to_string())))
             .map(|(ac, p, _)| (ac, p))
             .collect();
         let generated = self.generated(&others).await;
@@ -240,7 +257,15 @@ impl Backend for NetworkManagerBackend {
             .await
             .map_err(self.call("CheckpointCreate", &link.name, mac))?;
         let link_before = std::fs::read(link_path(mac)).ok();
-        Ok(Checkpoint { owner: self.owner().await, path, device, iface: link.name.clone(), mac, link_before })
+        Ok(Checkpoint {
+            owner: self.owner().await,
+            path,
+            device,
+            iface: link.name.clone(),
+            mac,
+            link_before,
+            created: None,
+        })
     }
 
     async fn release(&self, txn: &Checkpoint, name: &str, mac: MacAddr) -> Result<(), BackendError> {
@@ -263,15 +288,16 @@ impl Backend for NetworkManagerBackend {
     /// secondary NIC would be the last thing the node needs. NM records it by its
     /// permanent MAC; a NIC without one (a veth) by its current name, `multinicN`.
     async fn retire(&self, generated: &Generated, mac: MacAddr) -> Result<(), BackendError> {
-        self.delete(&generated.handle, &generated.iface, mac).await
+        let profile = self.profile(&generated.handle, &generated.iface, mac)?;
+        self.delete(profile, &generated.iface, mac).await
     }
 
     async fn configure(
         &self,
-        txn: &Checkpoint,
+        txn: &mut Checkpoint,
         plan: &InterfacePlan,
         original_name: Option<&str>,
-    ) -> Result<Option<String>, BackendError> {
+    ) -> Result<(), BackendError> {
         let name = plan.name.as_deref().unwrap_or_default();
         let call = |op| self.call(op, name, plan.mac);
         let ours = settings::build(&settings::Profile {
@@ -280,9 +306,10 @@ impl Backend for NetworkManagerBackend {
             original_name,
             config_hash: &plan.config_hash,
         });
-        let (profile, created) = match &plan.owned {
+        let profile: OwnedObjectPath = match &plan.owned {
             Some(owned) => {
-                let c = self.connection(&owned.handle).await.map_err(call("Connection"))?;
+                let path = self.profile(&owned.handle, name, plan.mac)?;
+                let c = self.connection(path).await.map_err(call("Connection"))?;
                 let existing = c.get_settings().await.map_err(call("GetSettings"))?;
                 let merged = settings::merge(ours, &existing);
                 c.update2(
@@ -292,33 +319,24 @@ impl Backend for NetworkManagerBackend {
                 )
                 .await
                 .map_err(call("Update2"))?;
-                (owned.handle.clone(), None)
+                ObjectPath::try_from(path).map_err(|e| call("Connection")(e.into()))?.into()
             }
             None => {
                 let flags =
                     NM_SETTINGS_ADD_CONNECTION2_FLAG_TO_DISK | NM_SETTINGS_ADD_CONNECTION2_FLAG_BLOCK_AUTOCONNECT;
                 let (path, _) =
                     self.settings.add_connection2(ours, flags, HashMap::new()).await.map_err(call("AddConnection2"))?;
-                (path.as_str().to_string(), Some(path.as_str().to_string()))
+                txn.created = Some(path.clone());
+                path
             }
         };
         self.write_link_file(txn, plan, name, original_name)?;
-        let profile_path = ObjectPath::try_from(profile.as_str()).map_err(|e| call("ActivateConnection")(e.into()))?;
         let root = ObjectPath::from_static_str_unchecked("/");
-        if let Err(e) = self.nm.activate_connection(&profile_path, &txn.device.as_ref(), &root).await {
-            // Hand the created profile to the rollback even though activation failed.
-            return match created {
-                Some(c) => {
-                    let conn = self.connection(&c).await;
-                    if let Ok(conn) = conn {
-                        let _ = conn.delete().await;
-                    }
-                    Err(call("ActivateConnection")(e))
-                }
-                None => Err(call("ActivateConnection")(e)),
-            };
-        }
-        Ok(created)
+        self.nm
+            .activate_connection(&profile.as_ref(), &txn.device.as_ref(), &root)
+            .await
+            .map_err(call("ActivateConnection"))?;
+        Ok(())
     }
 
     async fn confirm(&self, txn: &Checkpoint) -> Result<Readiness, BackendError> {
@@ -338,7 +356,7 @@ impl Backend for NetworkManagerBackend {
         ))
     }
 
-    async fn rollback(&self, txn: Checkpoint, created: Option<&str>) -> Result<(), BackendError> {
+    async fn rollback(&self, txn: Checkpoint) -> Result<(), BackendError> {
         let same_nm = txn.owner.is_some() && txn.owner == self.owner().await;
         let result = if same_nm {
             self.nm.checkpoint_rollback(&txn.path.as_ref()).await.map_err(self.call(
@@ -367,9 +385,11 @@ impl Backend for NetworkManagerBackend {
         // since, including other interfaces' ones) a created profile is ours to delete.
         // Only multinic's profile for this MAC: the path alone may name another
         // profile after NM restarted.
-        if let Some(path) = created
-            && let Ok(c) = self.connection(path).await
-            && c.get_settings().await.is_ok_and(|s| settings::owned_from(&s, path).is_some_and(|o| o.mac == txn.mac))
+        if let Some(path) = &txn.created
+            && let Ok(c) = self.connection(path.as_str()).await
+            && c.get_settings()
+                .await
+                .is_ok_and(|s| settings::owned_from(&s, path.as_str()).is_some_and(|o| o.mac == txn.mac))
         {
             c.delete().await.map_err(self.call("Delete", &txn.iface, txn.mac))?;
         }
@@ -393,6 +413,7 @@ impl Backend for NetworkManagerBackend {
                 })?;
             }
         }
-        self.delete(&owned.handle, &owned.name, owned.mac).await
+        let profile = self.profile(&owned.handle, &owned.name, owned.mac)?;
+        self.delete(profile, &owned.name, owned.mac).await
     }
 }

@@ -195,7 +195,7 @@ pub fn owned_from(settings: &OwnedSettings, handle: &str) -> Option<Owned> {
         config_hash: data.get(KEY_CONFIG_HASH).cloned().unwrap_or_default(),
         addresses,
         active: false,
-        handle: handle.to_string(),
+        handle: crate::observe::Handle::NmProfile(handle.to_string()),
     })
 }
 
