@@ -1,27 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-//! multinicd: turns the raw secondary NICs of a Kubernetes node into configured
-//! interfaces (found by MAC, named `multinic0`…`multinic9`, MTU and static address
-//! set, up) through NetworkManager over D-Bus, without touching the primary network.
-
-mod backend;
-mod commands;
-mod config;
-mod journal;
-mod notify;
-mod observe;
-mod pass;
-mod plan;
-mod report;
-mod retry;
-mod source;
-mod watch;
+//! The `multinicd` command line: parses it, loads the config, starts logging and
+//! the runtime, and hands over to [`multinicd::commands`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{Exit, Format};
+use multinicd::commands::{self, Exit, Format};
+use multinicd::{config, journal};
 
 const EXAMPLES: &str = "\
 Examples:
