@@ -22,3 +22,6 @@ pub mod report;
 pub mod retry;
 pub mod source;
 pub mod watch;
+
+#[cfg(test)]
+pub(crate) mod testing;

@@ -12,7 +12,7 @@ use crate::config::Settings;
 use std::net::IpAddr;
 
 use crate::observe::Host;
-use crate::observe::netlink::Netlink;
+use crate::observe::Kernel;
 use crate::observe::reach::{ApiServer, Guard};
 use crate::plan::{self, Hold, HoldKind, Owned, Plan};
 use crate::report;
@@ -33,8 +33,8 @@ pub struct Prepared {
 /// Everything the classification needs: netlink's view, the path to the API
 /// server (when there is one), the manager's generated configurations; and what
 /// multinic owns.
-pub async fn observe<B: Backend>(
-    net: &Netlink,
+pub async fn observe<B: Backend, K: Kernel>(
+    net: &K,
     backend: &B,
     api: Option<IpAddr>,
 ) -> Result<(Host, Vec<Owned>), BackendError> {
@@ -46,9 +46,9 @@ pub async fn observe<B: Backend>(
 
 /// Observe and plan; reads only. `api` is the API server's address, when the spec
 /// comes from one; `holds` are the configurations not to apply now, given the host.
-pub async fn prepare<B: Backend>(
+pub async fn prepare<B: Backend, K: Kernel>(
     settings: &Settings,
-    net: &Netlink,
+    net: &K,
     backend: &B,
     valid: &ValidSpec,
     api: Option<IpAddr>,
@@ -79,9 +79,9 @@ pub struct Executed {
 
 /// Apply a prepared plan, unless the gate refused or the spec as a whole is invalid.
 /// With `api`, every change must leave the API server reached as before.
-pub async fn execute<B: Backend>(
+pub async fn execute<B: Backend, K: Kernel>(
     settings: &Settings,
-    net: &Netlink,
+    net: &K,
     backend: &B,
     prepared: &Prepared,
     valid: &ValidSpec,

@@ -12,7 +12,8 @@ use std::time::Duration;
 use multinic_api::MacAddr;
 use tokio::sync::mpsc;
 
-use crate::observe::netlink::{self, Event, Netlink, NetlinkError};
+use crate::observe::Kernel;
+use crate::observe::netlink::{Event, NetlinkError};
 use crate::observe::{Host, Link};
 
 /// How long a burst of events may last before the links are compared.
@@ -80,19 +81,19 @@ fn watched(w: &Inner, links: &[Link]) -> Vec<Link> {
 /// are let settle, and compared only once no pass runs (`busy`), since what a
 /// running pass changes is its own doing. Lost events (an overrun) and a
 /// subscription that ended always yield: anything may have changed.
-pub fn triggers(
+pub fn triggers<K: Kernel>(
     watch: std::sync::Arc<Watch>,
-    net: Netlink,
+    net: K,
     busy: impl Fn() -> bool + Send + 'static,
 ) -> Result<impl futures::Stream<Item = ()> + Send + 'static, NetlinkError> {
-    let mut events = netlink::subscribe()?;
+    let mut events = net.subscribe()?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {
             let Some(e) = events.recv().await else {
                 tracing::warn!("the netlink event subscription ended: subscribing again");
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                match netlink::subscribe() {
+                match net.subscribe() {
                     Ok(again) => events = again,
                     Err(e) => tracing::warn!(error = %e, "cannot subscribe to netlink events"),
                 }

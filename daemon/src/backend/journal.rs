@@ -17,11 +17,23 @@ use tracing::{info, warn};
 use super::networkd::write_atomic;
 use super::transaction::settle;
 use super::{Backend, BackendError};
-use crate::observe::netlink::Netlink;
+use crate::observe::Kernel;
 
 /// Where the records live (`RuntimeDirectory=multinic`: kept across restarts of
 /// the daemon, gone with a reboot, which also ends every transaction).
 pub const DIR: &str = "/run/multinic/transactions";
+
+/// Where the records are written: [`DIR`]; in the unit tests a directory of the
+/// test's own thread, so that tests never see each other's (or the host's) records.
+fn dir() -> PathBuf {
+    #[cfg(test)]
+    {
+        thread_local!(static DIR: tempfile::TempDir = tempfile::tempdir().expect("a temporary directory"));
+        DIR.with(|d| d.path().to_path_buf())
+    }
+    #[cfg(not(test))]
+    PathBuf::from(DIR)
+}
 
 /// The right to run transactions on this host: `multinicd run` holds it for its
 /// lifetime, `apply` and `cleanup` while they run. Only its holder rolls back the
@@ -33,7 +45,7 @@ pub struct Lock {
 impl Lock {
     /// Take it; `None` while another process holds it.
     pub fn try_acquire() -> std::io::Result<Option<Lock>> {
-        std::fs::create_dir_all(DIR)?;
+        std::fs::create_dir_all(dir())?;
         let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(lock_path())?;
         match file.try_lock() {
             Ok(()) => Ok(Some(Lock { _file: file })),
@@ -44,7 +56,7 @@ impl Lock {
 }
 
 fn lock_path() -> PathBuf {
-    Path::new(DIR).join("lock")
+    dir().join("lock")
 }
 
 /// One open transaction.
@@ -80,7 +92,7 @@ impl Journal {
         adds: Vec<Ipv4Net>,
         txn: &T,
     ) -> std::io::Result<Journal> {
-        let journal = Journal { path: Path::new(DIR).join(format!("{}.json", mac.to_string().replace(':', ""))) };
+        let journal = Journal { path: dir().join(format!("{}.json", mac.to_string().replace(':', ""))) };
         let record = Open { backend: backend.into(), mac, name: name.into(), addresses, adds, committing: false, txn };
         journal.write(&record)?;
         Ok(journal)
@@ -101,7 +113,7 @@ impl Journal {
     }
 
     fn write<T: Serialize>(&self, record: &Open<T>) -> std::io::Result<()> {
-        std::fs::create_dir_all(DIR)?;
+        std::fs::create_dir_all(dir())?;
         write_atomic(&self.path, &serde_json::to_vec(record).map_err(std::io::Error::other)?)
     }
 
@@ -134,8 +146,8 @@ pub struct RemovalRecord {
 impl RemovalRecord {
     /// Record that the link called `name` gets `restore` back.
     pub fn open(mac: MacAddr, name: &str, restore: &str, addresses: &[Ipv4Net]) -> std::io::Result<RemovalRecord> {
-        std::fs::create_dir_all(DIR)?;
-        let path = Path::new(DIR).join(format!("remove-{}.json", mac.to_string().replace(':', "")));
+        std::fs::create_dir_all(dir())?;
+        let path = dir().join(format!("remove-{}.json", mac.to_string().replace(':', "")));
         let record = Removing { mac, name: name.into(), restore: restore.into(), addresses: addresses.to_vec() };
         write_atomic(&path, &serde_json::to_vec(&record).map_err(std::io::Error::other)?)?;
         Ok(RemovalRecord { path })
@@ -145,6 +157,16 @@ impl RemovalRecord {
     pub fn close(self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// The records of transactions still open (the unit tests look).
+#[cfg(test)]
+pub fn open_records() -> Vec<PathBuf> {
+    std::fs::read_dir(dir())
+        .map(|e| {
+            e.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect()
+        })
+        .unwrap_or_default()
 }
 
 fn read<T: DeserializeOwned>(path: &Path) -> std::io::Result<T> {
@@ -179,8 +201,8 @@ fn upgrade(record: &mut serde_json::Value) {
 /// Roll back every transaction a previous run left open: the manager's side first,
 /// then the link gets its name back. Errors are logged; a record that cannot be
 /// rolled back stays for the next try.
-pub async fn recover<B: Backend>(_lock: &Lock, backend: &B, net: &Netlink) {
-    let Ok(entries) = std::fs::read_dir(DIR) else { return };
+pub async fn recover<B: Backend, K: Kernel>(_lock: &Lock, backend: &B, net: &K) {
+    let Ok(entries) = std::fs::read_dir(dir()) else { return };
     let records: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
@@ -228,7 +250,7 @@ pub async fn recover<B: Backend>(_lock: &Lock, backend: &B, net: &Netlink) {
 
 /// Give the link of an interrupted removal its kernel name back, if it still has
 /// multinic's name.
-async fn finish_removal(path: &Path, net: &Netlink) {
+async fn finish_removal<K: Kernel>(path: &Path, net: &K) {
     let Ok(r) = read::<Removing>(path) else {
         let _ = std::fs::remove_file(path);
         return;
@@ -255,8 +277,8 @@ async fn finish_removal(path: &Path, net: &Netlink) {
 
 /// The link as it was: without the addresses the transaction added (the manager
 /// takes them off asynchronously, if at all), under its name.
-async fn undo_link(
-    net: &Netlink,
+async fn undo_link<K: Kernel>(
+    net: &K,
     mac: MacAddr,
     name: &str,
     addresses: &[IpNet],

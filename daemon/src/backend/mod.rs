@@ -2,11 +2,13 @@
 //! Network backends: one interface for NetworkManager and systemd-networkd, so that
 //! the planner, the transaction and the status code do not know which one runs.
 
-mod dbus_error;
+pub mod dbus_error;
 pub mod journal;
 pub mod networkd;
 pub mod networkmanager;
 pub mod select;
+#[cfg(test)]
+mod tests;
 mod transaction;
 
 use multinic_api::{MacAddr, Reason};
@@ -141,6 +143,17 @@ impl BackendError {
                 | BackendError::Read { .. }
                 | BackendError::Dir { .. }
         )
+    }
+
+    /// Whether the failed call may succeed when made again in a moment, inside the
+    /// same transaction ([`dbus_error::DbusError::is_transient`]).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            BackendError::Call { source, .. } => {
+                dbus_error::DbusError::of(source).is_some_and(dbus_error::DbusError::is_transient)
+            }
+            _ => false,
+        }
     }
 
     /// The reason status gives.

@@ -16,7 +16,8 @@ use tracing::{error, info, warn};
 use super::journal::{self, Journal, RemovalRecord};
 use super::{Backend, BackendError, Readiness};
 use crate::journal::ids;
-use crate::observe::netlink::{self, Netlink};
+use crate::observe::Kernel;
+use crate::observe::netlink;
 use crate::observe::reach::{Guard, Unreachable};
 use crate::plan::{self, HoldKind, InterfacePlan, Plan, Removal, Step};
 
@@ -108,7 +109,7 @@ pub struct RemovalOutcome {
 }
 
 /// Remove the plan's removals; errors are collected, not fatal.
-pub async fn remove_all<B: Backend>(backend: &B, net: &Netlink, removals: &[Removal]) -> Vec<RemovalOutcome> {
+pub async fn remove_all<B: Backend, K: Kernel>(backend: &B, net: &K, removals: &[Removal]) -> Vec<RemovalOutcome> {
     join_all(removals.iter().map(|r| async move {
         let result = remove_one(backend, net, r).await;
         match &result {
@@ -120,7 +121,7 @@ pub async fn remove_all<B: Backend>(backend: &B, net: &Netlink, removals: &[Remo
     .await
 }
 
-async fn remove_one<B: Backend>(backend: &B, net: &Netlink, r: &Removal) -> Result<(), BackendError> {
+async fn remove_one<B: Backend, K: Kernel>(backend: &B, net: &K, r: &Removal) -> Result<(), BackendError> {
     // Deleting the configuration deletes the kernel name it recorded: keep that on
     // disk until the link has it back.
     let record = match (&r.link, &r.restore_name) {
@@ -149,7 +150,7 @@ async fn remove_one<B: Backend>(backend: &B, net: &Netlink, r: &Removal) -> Resu
     result
 }
 
-async fn restore_link(net: &Netlink, r: &Removal) -> Result<(), BackendError> {
+async fn restore_link<K: Kernel>(net: &K, r: &Removal) -> Result<(), BackendError> {
     let Some(link) = &r.link else { return Ok(()) };
     // The manager takes its addresses off asynchronously (NM after Delete returns);
     // wait for that, and take off what is still ours after a while, so that the NIC
@@ -165,7 +166,7 @@ async fn restore_link(net: &Netlink, r: &Removal) -> Result<(), BackendError> {
 
 /// Wait up to [`REMOVAL_SETTLE`] for the manager to take `addresses` off the link,
 /// then delete those still there. `false` when some had to be deleted.
-pub(super) async fn settle(net: &Netlink, index: u32, addresses: &[ipnet::Ipv4Net]) -> Result<bool, BackendError> {
+pub(super) async fn settle<K: Kernel>(net: &K, index: u32, addresses: &[ipnet::Ipv4Net]) -> Result<bool, BackendError> {
     let deadline = Instant::now() + REMOVAL_SETTLE;
     loop {
         let left: Vec<_> = match net.link(index).await? {
@@ -211,8 +212,8 @@ struct Changes {
 impl Changes {
     /// `None` when netlink events cannot be had: verify then looks every
     /// [`VERIFY_FALLBACK`].
-    fn start() -> Option<Changes> {
-        let mut events = match netlink::subscribe() {
+    fn start<K: Kernel>(net: &K) -> Option<Changes> {
+        let mut events = match net.subscribe() {
             Ok(s) => s,
             Err(e) => {
                 warn!(error = %e, "cannot subscribe to netlink events; verify polls instead");
@@ -270,10 +271,10 @@ impl Watcher {
 }
 
 /// Apply the interfaces of `plan` (not its removals; see [`remove_all`]).
-pub async fn apply_plan<B: Backend>(backend: &B, net: &Netlink, plan: &Plan, verify: Verify<'_>) -> Vec<Outcome> {
+pub async fn apply_plan<B: Backend, K: Kernel>(backend: &B, net: &K, plan: &Plan, verify: Verify<'_>) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = plan.interfaces.iter().enumerate().filter_map(|(i, ip)| settled(i, ip)).collect();
     let waves = plan.waves();
-    let changes = if waves.is_empty() { None } else { Changes::start() };
+    let changes = if waves.is_empty() { None } else { Changes::start(net) };
     for wave in waves {
         let done = join_all(wave.into_iter().map(|i| {
             let watcher = Watcher::of(changes.as_ref());
@@ -335,9 +336,9 @@ fn settled(index: usize, ip: &InterfacePlan) -> Option<Outcome> {
     Some(Outcome { index, state, reason, message, action: None, retry: Retry::Normal })
 }
 
-async fn apply_one<B: Backend>(
+async fn apply_one<B: Backend, K: Kernel>(
     backend: &B,
-    net: &Netlink,
+    net: &K,
     index: usize,
     ip: &InterfacePlan,
     verify: Verify<'_>,
@@ -346,7 +347,14 @@ async fn apply_one<B: Backend>(
     let name = ip.name.clone().unwrap_or_default();
     let link = ip.link.clone().expect("planned create/update always has a link");
     let started = Instant::now();
-    let mut txn = match backend.begin(&link, ip.mac).await {
+    let mut patience = Patience::default();
+    let begun = loop {
+        match backend.begin(&link, ip.mac).await {
+            Err(e) if patience.again(&e, "begin").await => continue,
+            r => break r,
+        }
+    };
+    let mut txn = match begun {
         Ok(t) => t,
         Err(e) => {
             warn!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, message_id = ids::FAILED, "cannot start transaction");
@@ -394,7 +402,12 @@ async fn apply_one<B: Backend>(
             journal::test_pause("renamed").await;
         }
         let original = ip.owned.as_ref().and_then(|o| o.original_name.clone()).or_else(|| renamed_from.clone());
-        let configured = backend.configure(&mut txn, ip, original.as_deref()).await;
+        let configured = loop {
+            match backend.configure(&mut txn, ip, original.as_deref()).await {
+                Err(e) if patience.again(&e, "configure").await => continue,
+                r => break r,
+            }
+        };
         // Also after a failure: what it created before failing is undone with it.
         if let Some(j) = &journal
             && let Err(e) = j.update(&txn)
@@ -503,16 +516,42 @@ async fn apply_one<B: Backend>(
     }
 }
 
+/// Transient errors are tried again inside the transaction, a few times with a
+/// short, doubling wait, instead of rolling the interface back for a pass.
+#[derive(Default)]
+struct Patience {
+    tries: u32,
+}
+
+/// How often a transaction tries a step again after transient errors, and the
+/// first wait (then doubled): 100 + 200 + 400 ms.
+const TRANSIENT_RETRIES: u32 = 3;
+const TRANSIENT_WAIT: Duration = Duration::from_millis(100);
+
+impl Patience {
+    /// After the wait, whether to try `step` again after `e`.
+    async fn again(&mut self, e: &BackendError, step: &'static str) -> bool {
+        if !e.is_transient() || self.tries >= TRANSIENT_RETRIES {
+            return false;
+        }
+        let wait = TRANSIENT_WAIT * 2u32.pow(self.tries);
+        self.tries += 1;
+        info!(step, error = %e, attempt = self.tries, "transient error: trying again in {} ms", wait.as_millis());
+        tokio::time::sleep(wait).await;
+        true
+    }
+}
+
 /// Verified = the kernel shows the desired state (netlink) and the manager itself
 /// calls the link configured. The link is looked at when it changed; while the
 /// kernel shows it but the manager does not call it configured yet, the manager is
 /// asked every [`MANAGER_POLL`]; while the kernel does not show it yet, the manager
 /// is asked now and then too: it may know that waiting will not help.
 #[allow(clippy::too_many_arguments)] // one transaction's context, used once
-async fn wait_verified<B: Backend>(
+async fn wait_verified<B: Backend, K: Kernel>(
     backend: &B,
     txn: &B::Txn,
-    net: &Netlink,
+    net: &K,
     ip: &InterfacePlan,
     name: &str,
     index: u32,
@@ -525,12 +564,15 @@ async fn wait_verified<B: Backend>(
         let mut wait = VERIFY_FALLBACK;
         let diffs = match net.link(index).await? {
             Some(link) => match plan::verify(&ip.desired, name, &link) {
-                Ok(()) => match backend.confirm(txn).await? {
-                    Readiness::Configured => return Ok(()),
-                    Readiness::Waiting(why) => {
+                Ok(()) => match backend.confirm(txn).await {
+                    Ok(Readiness::Configured) => return Ok(()),
+                    Ok(Readiness::Waiting(why)) => {
                         wait = MANAGER_POLL;
                         vec![why]
                     }
+                    // Asked again at the next look, until the timeout.
+                    Err(e) if e.is_transient() => vec![e.to_string()],
+                    Err(e) => return Err(e),
                 },
                 Err(mut d) => {
                     if asked.elapsed() >= ASK_MANAGER_AFTER {

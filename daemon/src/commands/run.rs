@@ -25,9 +25,9 @@ use crate::backend::journal::{self, Lock};
 use crate::backend::{AnyBackend, Backend, BackendError, Retry, before_applying, remove_all, with_backend};
 use crate::config::Settings;
 use crate::notify::{notify, watchdog_interval};
-use crate::observe::Host;
 use crate::observe::netlink::Netlink;
 use crate::observe::reach::ApiServer;
+use crate::observe::{Host, Kernel};
 use crate::pass;
 use crate::plan::{self, Change, Hold, Step};
 use crate::report;
@@ -53,11 +53,11 @@ const HOST_RECHECK: Duration = Duration::from_secs(10);
 
 /// One connection to the API server: rebuilt when the kubeconfig or a credential
 /// file it names changes, or when the API server answers 401.
-struct Ctx<B> {
+struct Ctx<B, K> {
     settings: Settings,
     /// The network manager's side.
     backend: Arc<Reconnecting<B>>,
-    net: Netlink,
+    net: K,
     api: Api<DynamicObject>,
     recorder: Recorder,
     client: kube::Client,
@@ -128,7 +128,7 @@ struct CrdCheck {
     outdated: Option<String>,
 }
 
-impl<B> Ctx<B> {
+impl<B, K> Ctx<B, K> {
     fn api_ip(&self) -> Option<std::net::IpAddr> {
         self.api_server.as_ref().map(|a| a.addr.ip())
     }
@@ -329,7 +329,10 @@ fn watch_credentials(path: std::path::PathBuf, mut known: cluster::Fingerprint, 
 }
 
 /// The controller over this connection, until a stop or a reconnect.
-async fn serve<B: Backend>(ctx: Arc<Ctx<B>>, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<(), Fatal> {
+async fn serve<B: Backend, K: Kernel>(
+    ctx: Arc<Ctx<B, K>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), Fatal> {
     let node = ctx.settings.node_name.clone();
     // Without a CR there is no first pass: be READY once we know that, or once we
     // know the API server cannot be reached (we keep retrying).
@@ -436,10 +439,10 @@ fn stop_on_signal() -> tokio::sync::watch::Receiver<bool> {
     rx
 }
 
-fn error_policy<B: Backend>(
+fn error_policy<B: Backend, K: Kernel>(
     cr: Arc<DynamicObject>,
     e: &kube::runtime::finalizer::Error<ReconcileError>,
-    ctx: Arc<Ctx<B>>,
+    ctx: Arc<Ctx<B, K>>,
 ) -> Action {
     let failures = ctx.mem.failed_passes.fetch_add(1, Ordering::SeqCst) + 1;
     let delay = crate::retry::delay(failures);
@@ -456,9 +459,9 @@ fn error_policy<B: Backend>(
     Action::requeue(delay)
 }
 
-async fn reconcile<B: Backend>(
+async fn reconcile<B: Backend, K: Kernel>(
     obj: Arc<DynamicObject>,
-    ctx: Arc<Ctx<B>>,
+    ctx: Arc<Ctx<B, K>>,
 ) -> Result<Action, kube::runtime::finalizer::Error<ReconcileError>> {
     let _pass = PassClock::start(&ctx.mem);
     let api = ctx.api.clone();
@@ -482,10 +485,10 @@ async fn reconcile<B: Backend>(
     .await
 }
 
-async fn apply<B: Backend>(
+async fn apply<B: Backend, K: Kernel>(
     cr: &MultiNicNodeConfig,
     mut valid: ValidSpec,
-    ctx: &Ctx<B>,
+    ctx: &Ctx<B, K>,
     backend: &B,
 ) -> Result<Action, ReconcileError> {
     let s = &ctx.settings;
@@ -592,7 +595,7 @@ async fn apply<B: Backend>(
 
 /// Compare the served CRD's schema revision with ours once per resync interval;
 /// say so (journal and a Warning Event) when that changes.
-async fn check_crd<B>(cr: &MultiNicNodeConfig, ctx: &Ctx<B>) {
+async fn check_crd<B, K>(cr: &MultiNicNodeConfig, ctx: &Ctx<B, K>) {
     let due =
         ctx.mem.crd.lock().expect("not poisoned").at.is_none_or(|at| at.elapsed() >= ctx.settings.resync_interval);
     if !due {
@@ -613,7 +616,12 @@ async fn check_crd<B>(cr: &MultiNicNodeConfig, ctx: &Ctx<B>) {
 
 /// Say in the status (and once in an Event) that the network side cannot be read;
 /// the observed generation stays that of the last pass that applied.
-async fn report_unavailable<B: Backend>(cr: &MultiNicNodeConfig, ctx: &Ctx<B>, backend: &B, e: &BackendError) {
+async fn report_unavailable<B: Backend, K: Kernel>(
+    cr: &MultiNicNodeConfig,
+    ctx: &Ctx<B, K>,
+    backend: &B,
+    e: &BackendError,
+) {
     let mut current = cr.clone();
     current.status = current_status(ctx, cr);
     let status = pass::unavailable_status(&current, e, backend.name());
@@ -630,20 +638,20 @@ async fn report_unavailable<B: Backend>(cr: &MultiNicNodeConfig, ctx: &Ctx<B>, b
 }
 
 /// The status as last written: the watch may not show our own write yet.
-fn current_status<B>(ctx: &Ctx<B>, cr: &MultiNicNodeConfig) -> Option<MultiNicNodeConfigStatus> {
+fn current_status<B, K>(ctx: &Ctx<B, K>, cr: &MultiNicNodeConfig) -> Option<MultiNicNodeConfigStatus> {
     match ctx.mem.written.lock().expect("not poisoned").clone() {
         Some((uid, status)) if cr.uid().as_deref() == Some(uid.as_str()) => Some(status),
         _ => cr.status.clone(),
     }
 }
 
-fn remember_written<B>(ctx: &Ctx<B>, cr: &MultiNicNodeConfig, status: &MultiNicNodeConfigStatus) {
+fn remember_written<B, K>(ctx: &Ctx<B, K>, cr: &MultiNicNodeConfig, status: &MultiNicNodeConfigStatus) {
     if let Some(uid) = cr.uid() {
         *ctx.mem.written.lock().expect("not poisoned") = Some((uid, status.clone()));
     }
 }
 
-fn remember<B>(ctx: &Ctx<B>, valid: &multinic_api::ValidSpec, prepared: &pass::Prepared) {
+fn remember<B, K>(ctx: &Ctx<B, K>, valid: &multinic_api::ValidSpec, prepared: &pass::Prepared) {
     let plan = &prepared.plan;
     let macs = valid.interfaces.iter().map(|i| i.mac).chain(prepared.owned.iter().map(|o| o.mac));
     let indices = plan.interfaces.iter().filter_map(|i| i.link.as_ref().map(|l| l.index));
@@ -651,7 +659,11 @@ fn remember<B>(ctx: &Ctx<B>, valid: &multinic_api::ValidSpec, prepared: &pass::P
     ctx.mem.watch.set(macs, indices.chain(removed));
 }
 
-async fn cleanup<B: Backend>(cr: &MultiNicNodeConfig, ctx: &Ctx<B>, backend: &B) -> Result<Action, ReconcileError> {
+async fn cleanup<B: Backend, K: Kernel>(
+    cr: &MultiNicNodeConfig,
+    ctx: &Ctx<B, K>,
+    backend: &B,
+) -> Result<Action, ReconcileError> {
     notify(&["STATUS=cleaning up: the MultiNicNodeConfig was deleted"]);
     let (host, owned) = pass::observe(&ctx.net, backend, ctx.api_ip()).await?;
     let plan = plan::cleanup(&host, &owned, &ctx.settings.policy);

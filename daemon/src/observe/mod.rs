@@ -2,8 +2,11 @@
 //! What the host looks like: links as netlink reports them. The data types here are
 //! plain values so that the planner can be a pure function of them.
 
+pub mod kernel;
 pub mod netlink;
 pub mod reach;
+
+pub use kernel::Kernel;
 
 use std::net::IpAddr;
 
@@ -133,7 +136,7 @@ pub struct Generated {
 
 /// Where a configuration lives, in the terms of the manager that holds it. Only
 /// that manager's backend looks inside; the planner carries it along.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Handle {
     /// A NetworkManager profile: its D-Bus object path.

@@ -354,10 +354,15 @@ impl Netlink {
 /// Link and address events, until dropped (which closes the socket).
 pub struct Subscription {
     rx: mpsc::UnboundedReceiver<Event>,
-    tasks: [tokio::task::JoinHandle<()>; 2],
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Subscription {
+    /// Events sent into a channel (the unit tests' kernel).
+    pub fn of(rx: mpsc::UnboundedReceiver<Event>) -> Self {
+        Subscription { rx, tasks: Vec::new() }
+    }
+
     /// The next event; `None` once the socket failed.
     pub async fn recv(&mut self) -> Option<Event> {
         self.rx.recv().await
@@ -413,7 +418,7 @@ pub fn subscribe() -> Result<Subscription, NetlinkError> {
             }
         }
     });
-    Ok(Subscription { rx, tasks: [driver, forward] })
+    Ok(Subscription { rx, tasks: vec![driver, forward] })
 }
 
 fn link_event(msg: LinkMessage, removed: bool) -> Event {

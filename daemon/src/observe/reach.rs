@@ -14,7 +14,8 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::netlink::{Netlink, NetlinkError};
+use super::Kernel;
+use super::netlink::NetlinkError;
 use super::{Link, PathTo};
 
 /// The API server as this node reaches it: where, and how to shake hands with it
@@ -115,7 +116,11 @@ pub struct Guard<'a> {
 
 impl<'a> Guard<'a> {
     /// Measure the route and try a handshake now.
-    pub async fn measure(server: &'a ApiServer, net: &Netlink, timeout: Duration) -> Result<Guard<'a>, NetlinkError> {
+    pub async fn measure<K: Kernel>(
+        server: &'a ApiServer,
+        net: &K,
+        timeout: Duration,
+    ) -> Result<Guard<'a>, NetlinkError> {
         let path = net.route_to(server.addr.ip()).await?;
         let handshake = match server.handshake(timeout).await {
             Ok(()) => server.tls.is_some(),
@@ -128,7 +133,7 @@ impl<'a> Guard<'a> {
     }
 
     /// Whether the API server is still reached as before.
-    pub async fn check(&self, net: &Netlink) -> Result<(), Unreachable> {
+    pub async fn check<K: Kernel>(&self, net: &K) -> Result<(), Unreachable> {
         let now = net.route_to(self.server.addr.ip()).await?;
         if (now.oif, now.gateway) != (self.path.oif, self.path.gateway) {
             let links = net.links().await?;

@@ -31,7 +31,7 @@ pub use safety::Policy;
 
 /// A configuration multinic created earlier (an NM connection, networkd files),
 /// as its backend reads it back.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Owned {
     /// MAC the configuration is bound to.

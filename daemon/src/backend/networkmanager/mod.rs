@@ -306,9 +306,14 @@ impl Backend for NetworkManagerBackend {
             original_name,
             config_hash: &plan.config_hash,
         });
-        let profile: OwnedObjectPath = match &plan.owned {
-            Some(owned) => {
-                let path = self.profile(&owned.handle, name, plan.mac)?;
+        // Tried again after a transient error, the transaction updates the profile
+        // it created rather than adding a second one.
+        let existing = match (&plan.owned, &txn.created) {
+            (Some(owned), _) => Some(self.profile(&owned.handle, name, plan.mac)?.to_string()),
+            (None, created) => created.as_ref().map(|p| p.as_str().to_string()),
+        };
+        let profile: OwnedObjectPath = match existing.as_deref() {
+            Some(path) => {
                 let c = self.connection(path).await.map_err(call("Connection"))?;
                 let existing = c.get_settings().await.map_err(call("GetSettings"))?;
                 let merged = settings::merge(ours, &existing);

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: Apache-2.0
+//! A host in memory for the unit tests of the transaction, the pass and the
+//! reconcile: a kernel whose links the transaction renames, and a network manager
+//! that configures them as a real one would (address, MTU, up), records every call
+//! and can be told to fail. The real daemons are tested in tests/lab; this is for
+//! the logic around them, without root.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ipnet::{IpNet, Ipv4Net};
+use multinic_api::MacAddr;
+use tokio::sync::mpsc;
+
+use crate::backend::{Backend, BackendError, Managed, Readiness};
+use crate::observe::netlink::{Event, NetlinkError, Subscription};
+use crate::observe::{Generated, Handle, Host, Kernel, Link, PathTo};
+use crate::plan::{InterfacePlan, LinkRef, Owned};
+
+/// Links in memory. Clones share them.
+#[derive(Clone, Default)]
+pub struct FakeKernel {
+    state: Arc<Mutex<KernelState>>,
+}
+
+#[derive(Default)]
+struct KernelState {
+    links: Vec<Link>,
+    defaults: Vec<crate::observe::DefaultRoute>,
+    /// Where the API server's route leaves: the default route's link, unless a
+    /// configuration took it.
+    api_path: Option<(u32, Option<IpAddr>)>,
+    subscribers: Vec<mpsc::UnboundedSender<Event>>,
+}
+
+impl FakeKernel {
+    /// A kernel with the links and default routes of `host`.
+    pub fn of(host: Host) -> Self {
+        let k = FakeKernel::default();
+        {
+            let mut s = k.lock();
+            s.links = host.links;
+            s.defaults = host.defaults;
+        }
+        k
+    }
+
+    fn lock(&self) -> MutexGuard<'_, KernelState> {
+        self.state.lock().expect("not poisoned")
+    }
+
+    /// A copy of link `index`.
+    pub fn get(&self, index: u32) -> Link {
+        self.lock().links.iter().find(|l| l.index == index).cloned().expect("a link of the test")
+    }
+
+    /// Change link `index` as the network manager or an operator would, with its event.
+    pub fn change(&self, index: u32, f: impl FnOnce(&mut Link)) {
+        let mut s = self.lock();
+        if let Some(l) = s.links.iter_mut().find(|l| l.index == index) {
+            f(l);
+        }
+        s.subscribers.retain(|tx| tx.send(Event::Link { index, name: None, mac: None, removed: false }).is_ok());
+    }
+
+    /// The API server is reached through link `oif`, via `gateway`.
+    pub fn route_api(&self, oif: u32, gateway: Option<IpAddr>) {
+        self.lock().api_path = Some((oif, gateway));
+    }
+
+    /// The API server is reached by the default route again.
+    pub fn restore_api_route(&self) {
+        self.lock().api_path = None;
+    }
+}
+
+impl Kernel for FakeKernel {
+    async fn links(&self) -> Result<Vec<Link>, NetlinkError> {
+        Ok(self.lock().links.clone())
+    }
+
+    async fn host(&self, api: Option<IpAddr>) -> Result<Host, NetlinkError> {
+        let mut host = {
+            let s = self.lock();
+            Host { links: s.links.clone(), defaults: s.defaults.clone(), ..Host::default() }
+        };
+        if let Some(to) = api {
+            host.api = Some(self.route_to(to).await?);
+        }
+        Ok(host)
+    }
+
+    async fn link(&self, index: u32) -> Result<Option<Link>, NetlinkError> {
+        Ok(self.lock().links.iter().find(|l| l.index == index).cloned())
+    }
+
+    async fn route_to(&self, to: IpAddr) -> Result<PathTo, NetlinkError> {
+        let s = self.lock();
+        let path = s.api_path.or_else(|| s.defaults.first().map(|d| (d.oif, d.gateway)));
+        Ok(PathTo { to, oif: path.map(|p| p.0), gateway: path.and_then(|p| p.1) })
+    }
+
+    async fn delete_ipv4(&self, index: u32, nets: &[Ipv4Net]) -> Result<(), NetlinkError> {
+        self.change(index, |l| l.addresses.retain(|a| !matches!(a, IpNet::V4(v4) if nets.contains(v4))));
+        Ok(())
+    }
+
+    async fn rename(&self, index: u32, to: &str, _ours: &[IpNet]) -> Result<(), NetlinkError> {
+        self.change(index, |l| l.name = to.to_string());
+        Ok(())
+    }
+
+    fn subscribe(&self) -> Result<Subscription, NetlinkError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock().subscribers.push(tx);
+        Ok(Subscription::of(rx))
+    }
+}
+
+/// What the fake manager is to do wrong for a MAC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// `configure` fails with NetworkManager's "unknown device" this many times.
+    Transient(u32),
+    /// `configure` fails with an invalid-profile reply, every time.
+    Refused,
+    /// `configure` succeeds but nothing reaches the link (verify times out).
+    NoEffect,
+    /// `configure` works, and the route to the API server now leaves through the link.
+    TakesApiRoute,
+}
+
+/// A network manager in memory, configuring the links of a [`FakeKernel`].
+#[derive(Clone)]
+pub struct FakeBackend {
+    kernel: FakeKernel,
+    state: Arc<Mutex<BackendState>>,
+}
+
+#[derive(Default)]
+struct BackendState {
+    owned: Vec<Owned>,
+    faults: HashMap<MacAddr, Fault>,
+    calls: Vec<String>,
+    next_profile: u32,
+}
+
+/// The fake's transaction: what was owned before, what it created.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct FakeTxn {
+    mac: MacAddr,
+    index: u32,
+    before: Option<Owned>,
+    addresses_before: Vec<IpNet>,
+    created: Option<String>,
+}
+
+impl FakeBackend {
+    /// A manager of the kernel's links, owning nothing yet.
+    pub fn on(kernel: &FakeKernel) -> Self {
+        FakeBackend { kernel: kernel.clone(), state: Arc::default() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BackendState> {
+        self.state.lock().expect("not poisoned")
+    }
+
+    /// Make it fail for this MAC.
+    pub fn fail(&self, mac: MacAddr, fault: Fault) {
+        self.lock().faults.insert(mac, fault);
+    }
+
+    /// The calls so far, as `method mac`.
+    pub fn calls(&self) -> Vec<String> {
+        self.lock().calls.clone()
+    }
+
+    /// What it holds as multinic's.
+    pub fn owned(&self) -> Vec<Owned> {
+        self.lock().owned.clone()
+    }
+
+    fn record(&self, call: &str, mac: MacAddr) {
+        self.lock().calls.push(format!("{call} {mac}"));
+    }
+}
+
+/// An error reply as NetworkManager sends it.
+pub fn nm_reply(name: &'static str, op: &'static str, iface: &str, mac: MacAddr) -> BackendError {
+    let msg = zbus::message::Message::method_call("/", "Fake").and_then(|b| b.build(&())).expect("a message");
+    let name = zbus::names::OwnedErrorName::try_from(name).expect("an error name");
+    BackendError::Call { op, iface: iface.into(), mac, source: zbus::Error::MethodError(name, None, msg) }
+}
+
+impl Backend for FakeBackend {
+    type Txn = FakeTxn;
+
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    async fn reconnect(&self) -> Result<Self, BackendError> {
+        Ok(self.clone())
+    }
+
+    async fn read(&self) -> Result<Managed, BackendError> {
+        Ok(Managed { owned: self.owned(), generated: Vec::new() })
+    }
+
+    async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<FakeTxn, BackendError> {
+        self.record("begin", mac);
+        let before = self.lock().owned.iter().find(|o| o.mac == mac).cloned();
+        let addresses_before = self.kernel.get(link.index).addresses;
+        Ok(FakeTxn { mac, index: link.index, before, addresses_before, created: None })
+    }
+
+    async fn release(&self, _txn: &FakeTxn, _name: &str, mac: MacAddr) -> Result<(), BackendError> {
+        self.record("release", mac);
+        Ok(())
+    }
+
+    async fn retire(&self, _generated: &Generated, mac: MacAddr) -> Result<(), BackendError> {
+        self.record("retire", mac);
+        Ok(())
+    }
+
+    async fn configure(
+        &self,
+        txn: &mut FakeTxn,
+        plan: &InterfacePlan,
+        original_name: Option<&str>,
+    ) -> Result<(), BackendError> {
+        self.record("configure", plan.mac);
+        let name = plan.name.clone().unwrap_or_default();
+        let fault = self.lock().faults.get(&plan.mac).copied();
+        match fault {
+            Some(Fault::Transient(n)) if n > 0 => {
+                self.lock().faults.insert(plan.mac, Fault::Transient(n - 1));
+                return Err(nm_reply(
+                    "org.freedesktop.NetworkManager.UnknownDevice",
+                    "ActivateConnection",
+                    &name,
+                    plan.mac,
+                ));
+            }
+            Some(Fault::Refused) => {
+                return Err(nm_reply(
+                    "org.freedesktop.NetworkManager.Settings.InvalidConnection",
+                    "AddConnection2",
+                    &name,
+                    plan.mac,
+                ));
+            }
+            _ => {}
+        }
+        {
+            let mut s = self.lock();
+            let handle = match (&txn.before, &txn.created) {
+                (Some(o), _) => o.handle.clone(),
+                (None, Some(created)) => Handle::NmProfile(created.clone()),
+                (None, None) => {
+                    s.next_profile += 1;
+                    let path = format!("/fake/Settings/{}", s.next_profile);
+                    txn.created = Some(path.clone());
+                    Handle::NmProfile(path)
+                }
+            };
+            s.owned.retain(|o| o.mac != plan.mac);
+            s.owned.push(Owned {
+                mac: plan.mac,
+                name: name.clone(),
+                original_name: original_name.map(str::to_string),
+                config_hash: plan.config_hash.clone(),
+                addresses: vec![plan.desired.address],
+                active: true,
+                handle,
+            });
+        }
+        if fault == Some(Fault::TakesApiRoute) {
+            self.kernel.route_api(txn.index, None);
+        }
+        if fault != Some(Fault::NoEffect) {
+            let (address, mtu) = (plan.desired.address, plan.desired.mtu);
+            self.kernel.change(txn.index, |l| {
+                l.up = true;
+                l.oper_state = "up".into();
+                l.addresses.retain(|a| !matches!(a, IpNet::V4(_)));
+                l.addresses.push(IpNet::V4(address));
+                l.mtu = mtu.unwrap_or(l.mtu);
+            });
+        }
+        Ok(())
+    }
+
+    async fn confirm(&self, _txn: &FakeTxn) -> Result<Readiness, BackendError> {
+        Ok(Readiness::Configured)
+    }
+
+    async fn commit(&self, txn: FakeTxn) -> Result<(), BackendError> {
+        self.record("commit", txn.mac);
+        Ok(())
+    }
+
+    async fn rollback(&self, txn: FakeTxn) -> Result<(), BackendError> {
+        self.record("rollback", txn.mac);
+        {
+            let mut s = self.lock();
+            s.owned.retain(|o| o.mac != txn.mac);
+            s.owned.extend(txn.before);
+        }
+        let addresses = txn.addresses_before;
+        self.kernel.change(txn.index, |l| l.addresses = addresses);
+        self.kernel.restore_api_route();
+        Ok(())
+    }
+
+    async fn remove(&self, owned: &Owned) -> Result<(), BackendError> {
+        self.record("remove", owned.mac);
+        self.lock().owned.retain(|o| o.mac != owned.mac);
+        let link = self.kernel.lock().links.iter().find(|l| l.hw_mac() == Some(owned.mac)).map(|l| l.index);
+        if let Some(index) = link {
+            self.kernel.change(index, |l| l.addresses.retain(|a| !matches!(a, IpNet::V4(_))));
+        }
+        Ok(())
+    }
+}
