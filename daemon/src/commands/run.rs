@@ -743,3 +743,6 @@ fn spawn_watchdog(mem: Arc<Memory>) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests;
