@@ -1,22 +1,50 @@
 // SPDX-License-Identifier: Apache-2.0
-//! One reconcile pass, shared by `apply --file` and `run`: observe → plan →
-//! (removals, then the interface transactions) → the status block.
-//! Validation has happened before; interfaces with errors are reported as failed
-//! and the others go ahead.
+//! One reconcile pass, shared by `apply --file` and `run`: [`prepare`] (observe →
+//! plan), then [`run`] (removals, the interface transactions, the host looked at
+//! again, the status block). Each interface travels as one [`Record`]: its plan
+//! (desired spec, link, what multinic owns, step and target name) and its outcome
+//! (state, reason, what was done, when to retry); status, Events and the retry
+//! state are derived from the records. Validation has happened before; interfaces
+//! with errors are reported as failed and the others go ahead.
 
 use multinic_api::status::{FoldInput, InterfaceResult, InterfaceState, fold};
 use multinic_api::{MacAddr, MultiNicNodeConfig, MultiNicNodeConfigStatus, Reason, ValidSpec, spec_hash};
 
-use crate::backend::{Backend, BackendError, Outcome, Retry, Verify, apply_plan, remove_all};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::backend::{Backend, BackendError, Outcome, Retry, Verify, apply_plan, before_applying, remove_all};
 use crate::config::Settings;
 use std::net::IpAddr;
 
 use crate::observe::Host;
 use crate::observe::Kernel;
 use crate::observe::reach::{ApiServer, Guard};
-use crate::plan::{self, Hold, HoldKind, Owned, Plan};
+use crate::plan::{self, Hold, HoldKind, InterfacePlan, Owned, Plan, Removal};
 use crate::report;
+use crate::retry::Backoff;
 use crate::source;
+
+/// One interface through a pass: what the planner made of it and how it ended.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// The desired spec, the link found, what multinic owns for it, the step and
+    /// the name it gets.
+    pub plan: InterfacePlan,
+    /// How it ended (or stands, before the pass applies anything).
+    pub outcome: Outcome,
+}
+
+/// The plan's interfaces with their outcomes (one each, in order).
+fn records(plan: &Plan, outcomes: Vec<Outcome>) -> Vec<Record> {
+    plan.interfaces.iter().cloned().zip(outcomes).map(|(plan, outcome)| Record { plan, outcome }).collect()
+}
+
+/// The records before anything is applied: settled interfaces as they are, planned
+/// repairs `Drifted`, the rest `Pending`.
+pub fn planned(plan: &Plan) -> Vec<Record> {
+    records(plan, before_applying(plan))
+}
 
 /// What the host looks like and what would be done.
 pub struct Prepared {
@@ -70,16 +98,62 @@ pub async fn prepare<B: Backend, K: Kernel>(
 const API_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What a pass did.
-pub struct Executed {
-    /// One outcome per interface that was settled or applied.
-    pub outcomes: Vec<Outcome>,
+pub struct Done {
+    /// One record per planned interface.
+    pub records: Vec<Record>,
     /// A removal failed (logged).
     pub removal_failed: bool,
+    /// The host as the pass left it (as it found it, when it cannot be read again).
+    pub host: Host,
+    /// What multinic owns now.
+    pub owned: Vec<Owned>,
+    /// The status block.
+    pub status: MultiNicNodeConfigStatus,
+}
+
+/// Apply a prepared plan and report on it: removals and transactions, the retry
+/// state of the interfaces that failed (with `backoff`), the host looked at again,
+/// the status block. `cr` carries the status the new one is compared with; with
+/// `api`, every change must leave the API server reached as before.
+#[allow(clippy::too_many_arguments)] // one pass's inputs, passed once by each command
+pub async fn run<B: Backend, K: Kernel>(
+    settings: &Settings,
+    net: &K,
+    backend: &B,
+    cr: &MultiNicNodeConfig,
+    valid: &ValidSpec,
+    prepared: &Prepared,
+    api: Option<&ApiServer>,
+    backoff: Option<&Mutex<Backoff>>,
+) -> Done {
+    let executed = execute(settings, net, backend, prepared, valid, api).await;
+    let mut records = records(&prepared.plan, executed.outcomes);
+    if let Some(backoff) = backoff {
+        // Carrier and link as they were before the attempt: the attempt's own
+        // rename back flaps the link, and a carrier seen coming back would end the wait.
+        let mut backoff = backoff.lock().expect("not poisoned");
+        backoff.record(&mut records, &prepared.host, Instant::now());
+    }
+    let (host, owned) = match observe(net, backend, api.map(|a| a.addr.ip())).await {
+        Ok(seen) => seen,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look at the host again after the pass; reporting what it was before");
+            (prepared.host.clone(), prepared.owned.clone())
+        }
+    };
+    let discovered = report::discovered(&host, &prepared.plan, &owned, &settings.policy);
+    let status = status(cr, valid, prepared, &records, backend.name(), discovered);
+    Done { records, removal_failed: executed.removal_failed, host, owned, status }
+}
+
+struct Executed {
+    /// One outcome per planned interface; none when nothing was applied.
+    outcomes: Vec<Outcome>,
+    removal_failed: bool,
 }
 
 /// Apply a prepared plan, unless the gate refused or the spec as a whole is invalid.
-/// With `api`, every change must leave the API server reached as before.
-pub async fn execute<B: Backend, K: Kernel>(
+async fn execute<B: Backend, K: Kernel>(
     settings: &Settings,
     net: &K,
     backend: &B,
@@ -87,20 +161,19 @@ pub async fn execute<B: Backend, K: Kernel>(
     valid: &ValidSpec,
     api: Option<&ApiServer>,
 ) -> Executed {
+    let nothing = |removal_failed| Executed {
+        outcomes: prepared.plan.interfaces.iter().map(|_| Outcome::pending()).collect(),
+        removal_failed,
+    };
     if let Some((reason, message)) = &prepared.gate {
         tracing::error!(node = %valid.node_name, reason = %reason, "{message}");
-        return Executed { outcomes: Vec::new(), removal_failed: false };
+        return nothing(false);
     }
     if valid.spec_errors().next().is_some() {
-        return Executed { outcomes: Vec::new(), removal_failed: false };
+        return nothing(false);
     }
-    let mut removal_failed = false;
-    for r in remove_all(backend, net, &prepared.plan.removals).await {
-        if let Some(e) = r.error {
-            removal_failed = true;
-            tracing::warn!(interface = %r.name, mac = %r.mac, error = %e, "removal failed");
-        }
-    }
+    // Logged one by one as they end.
+    let removal_failed = remove_all(backend, net, &prepared.plan.removals).await.iter().any(Result::is_err);
     // Verify gets half of the time NM waits before it rolls a checkpoint back by
     // itself; the API server's handshake a quarter, at most a few seconds.
     let verify_timeout = settings.rollback_timeout / 2;
@@ -111,7 +184,7 @@ pub async fn execute<B: Backend, K: Kernel>(
                 Ok(g) => Some(g),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the route to the API server; applying nothing this pass");
-                    return Executed { outcomes: Vec::new(), removal_failed };
+                    return nothing(removal_failed);
                 }
             }
         }
@@ -122,6 +195,42 @@ pub async fn execute<B: Backend, K: Kernel>(
     Executed { outcomes, removal_failed }
 }
 
+/// What [`cleanup`] did: each configuration multinic owned, and the error that
+/// kept it, if any.
+pub struct Cleaned {
+    /// The removals, in order, with their errors.
+    pub removals: Vec<(Removal, Option<BackendError>)>,
+}
+
+impl Cleaned {
+    /// `name (mac): error` of each removal that failed.
+    pub fn failures(&self) -> Vec<String> {
+        let failed = self.removals.iter().filter_map(|(r, e)| e.as_ref().map(|e| (r, e)));
+        failed.map(|(r, e)| format!("{} ({}): {e}", r.owned.name, r.owned.mac)).collect()
+    }
+
+    /// `removed multinic0, multinic1`, or `nothing to remove`.
+    pub fn note(&self) -> String {
+        let names: Vec<&str> = self.removals.iter().map(|(r, _)| r.owned.name.as_str()).collect();
+        if names.is_empty() { "nothing to remove".to_string() } else { format!("removed {}", names.join(", ")) }
+    }
+}
+
+/// Remove every configuration multinic owns on this host and give the links their
+/// kernel names back, and nothing else: `multinicd cleanup`, and the service when
+/// its CR is deleted. A removal that fails leaves the others going.
+pub async fn cleanup<B: Backend, K: Kernel>(
+    settings: &Settings,
+    net: &K,
+    backend: &B,
+    api: Option<IpAddr>,
+) -> Result<Cleaned, BackendError> {
+    let (host, owned) = observe(net, backend, api).await?;
+    let plan = plan::cleanup(&host, &owned, &settings.policy);
+    let errors = remove_all(backend, net, &plan.removals).await.into_iter().map(Result::err);
+    Ok(Cleaned { removals: plan.removals.into_iter().zip(errors).collect() })
+}
+
 /// Whether the host, as the pass left it, needs a change that nothing holds back:
 /// it changed while the pass ran (a drift, a NIC that appeared, a carrier back),
 /// and the events of that were taken for the pass's own. Interfaces waiting for an
@@ -129,7 +238,7 @@ pub async fn execute<B: Backend, K: Kernel>(
 pub fn unsettled(
     settings: &Settings,
     prepared: &Prepared,
-    outcomes: &[Outcome],
+    records: &[Record],
     valid: &ValidSpec,
     host: &Host,
     owned: &[Owned],
@@ -138,11 +247,7 @@ pub fn unsettled(
     if prepared.gate.is_some() || valid.spec_errors().next().is_some() {
         return false;
     }
-    let waiting: Vec<MacAddr> = outcomes
-        .iter()
-        .filter(|o| o.retry == Retry::Soon)
-        .filter_map(|o| prepared.plan.interfaces.get(o.index).map(|ip| ip.mac))
-        .collect();
+    let waiting: Vec<MacAddr> = records.iter().filter(|r| r.outcome.retry == Retry::Soon).map(|r| r.plan.mac).collect();
     let keep = valid.keep(owned.iter().map(|o| o.mac));
     let cx = plan::Context { owned, keep: &keep, holds, policy: &settings.policy };
     plan::plan(&valid.interfaces, host, cx)
@@ -153,35 +258,34 @@ pub fn unsettled(
 
 /// The configurations not to apply again after this pass: those still held, and
 /// those rolled back now because they moved the route to the API server.
-pub fn holds(plan: &Plan, outcomes: &[Outcome]) -> Vec<Hold> {
-    let still = plan.interfaces.iter().filter_map(|ip| match &ip.step {
-        plan::Step::Held(h) if h.kind == HoldKind::UntilSpecChanges => Some(h.clone()),
-        _ => None,
-    });
-    let new = outcomes.iter().filter(|o| o.retry == Retry::Held).filter_map(|o| {
-        let ip = plan.interfaces.get(o.index)?;
-        Some(Hold {
-            mac: ip.mac,
-            config_hash: ip.config_hash.clone(),
-            reason: Reason::APIServerUnreachable,
-            message: o.message.clone(),
-            kind: HoldKind::UntilSpecChanges,
+pub fn holds(records: &[Record]) -> Vec<Hold> {
+    records
+        .iter()
+        .filter_map(|r| match &r.plan.step {
+            plan::Step::Held(h) if h.kind == HoldKind::UntilSpecChanges => Some(h.clone()),
+            _ if r.outcome.retry == Retry::Held => Some(Hold {
+                mac: r.plan.mac,
+                config_hash: r.plan.config_hash.clone(),
+                reason: Reason::APIServerUnreachable,
+                message: r.outcome.message.clone(),
+                kind: HoldKind::UntilSpecChanges,
+            }),
+            _ => None,
         })
-    });
-    still.chain(new).collect()
+        .collect()
 }
 
-/// The status block of a pass. `outcomes` may be empty (gate refused, or only
-/// reporting drift before a repair); `drifted` marks planned repairs as `Drifted`.
+/// The status block of a pass, from its records (also [`planned`] ones: the drift
+/// reported before it is repaired).
 pub fn status(
     cr: &MultiNicNodeConfig,
     valid: &ValidSpec,
     prepared: &Prepared,
-    outcomes: &[Outcome],
+    records: &[Record],
     backend: &str,
     discovered: Vec<multinic_api::DiscoveredNic>,
 ) -> MultiNicNodeConfigStatus {
-    let mut results = report::results(&prepared.plan, outcomes);
+    let mut results = report::results(records);
     results.extend(invalid_results(cr, valid, &prepared.owned));
     let spec_failure = prepared.gate.clone().or_else(|| {
         let errors: Vec<String> = valid.spec_errors().map(|e| e.to_string()).collect();

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use multinic_api::{InterfaceState, MacAddr, Reason};
 
-use crate::backend::{Outcome, Retry};
+use crate::backend::Retry;
 use crate::observe::Host;
-use crate::plan::{Hold, HoldKind, Plan, Step};
+use crate::pass::Record;
+use crate::plan::{Hold, HoldKind, Step};
 
 /// The first delay.
 const FIRST: Duration = Duration::from_secs(2);
@@ -68,16 +69,15 @@ impl Backoff {
 
     /// After a pass: an attempt that failed waits (its outcome's message says how
     /// long), one that succeeded or is no longer attempted is forgotten.
-    pub fn record(&mut self, plan: &Plan, outcomes: &mut [Outcome], host: &Host, now: Instant) {
+    pub fn record(&mut self, records: &mut [Record], host: &Host, now: Instant) {
         let previous = std::mem::take(&mut self.waiting);
-        for (i, ip) in plan.interfaces.iter().enumerate() {
+        for Record { plan: ip, outcome: o } in records {
             let same = |w: &&Waiting| w.mac == ip.mac && w.config_hash == ip.config_hash;
             match &ip.step {
                 Step::Held(h) if h.kind == HoldKind::Backoff => {
                     self.waiting.extend(previous.iter().find(same).cloned());
                 }
                 Step::Create | Step::Update(_) => {
-                    let Some(o) = outcomes.iter_mut().find(|o| o.index == i) else { continue };
                     if o.state != InterfaceState::Failed || o.retry != Retry::Normal {
                         continue;
                     }
@@ -136,13 +136,17 @@ fn human(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Action;
+    use crate::backend::{Action, Outcome};
     use crate::plan::tests::{host, mac, on, plan, want};
     use crate::plan::{Context, Policy};
 
-    fn failed(index: usize) -> Outcome {
+    /// Every interface of `plan` with `outcome`.
+    fn records(plan: &crate::plan::Plan, outcome: Outcome) -> Vec<Record> {
+        plan.interfaces.iter().map(|ip| Record { plan: ip.clone(), outcome: outcome.clone() }).collect()
+    }
+
+    fn failed() -> Outcome {
         Outcome {
-            index,
             state: InterfaceState::Failed,
             reason: Reason::VerifyFailed,
             message: "no carrier".into(),
@@ -159,16 +163,17 @@ mod tests {
         assert_eq!(first.interfaces[0].step, Step::Create);
         let mut backoff = Backoff::default();
         let t0 = Instant::now();
-        let mut outcomes = vec![failed(0)];
-        backoff.record(&first, &mut outcomes, &on(&links), t0);
-        assert!(outcomes[0].message.starts_with("no carrier; retrying in "), "{}", outcomes[0].message);
+        let mut outcomes = records(&first, failed());
+        backoff.record(&mut outcomes, &on(&links), t0);
+        let message = outcomes[0].outcome.message.clone();
+        assert!(message.starts_with("no carrier; retrying in "), "{message}");
         let due = backoff.next_due(t0).unwrap();
         assert!((1..=3).contains(&due.as_secs()), "{due:?}");
 
         // Held while it waits, with the message of the failed attempt.
         let holds = backoff.holds(&on(&links), t0 + Duration::from_millis(500));
         assert_eq!(holds.len(), 1);
-        assert_eq!((holds[0].kind, holds[0].message.as_str()), (HoldKind::Backoff, outcomes[0].message.as_str()));
+        assert_eq!((holds[0].kind, holds[0].message.as_str()), (HoldKind::Backoff, message.as_str()));
         let cx = |holds: &[Hold]| {
             crate::plan::plan(
                 &desired,
@@ -180,12 +185,11 @@ mod tests {
         assert!(matches!(waiting.interfaces[0].step, Step::Held(_)));
         // Due: tried again; failing again doubles the wait.
         assert!(backoff.holds(&on(&links), t0 + due).is_empty());
-        let mut again = vec![failed(0)];
-        backoff.record(&first, &mut again, &on(&links), t0 + due);
+        backoff.record(&mut records(&first, failed()), &on(&links), t0 + due);
         let second = backoff.next_due(t0 + due).unwrap();
         assert!(second > due, "{second:?} after {due:?}");
         // Recorded while it still waits: the wait and the count stay.
-        backoff.record(&waiting, &mut [], &on(&links), t0 + due);
+        backoff.record(&mut records(&waiting, Outcome::pending()), &on(&links), t0 + due);
         assert_eq!(backoff.next_due(t0 + due), Some(second));
 
         // The carrier comes back: due at once.
@@ -194,8 +198,8 @@ mod tests {
         up[2].oper_state = "up".into();
         assert!(backoff.holds(&on(&up), t0 + due + Duration::from_millis(10)).is_empty());
         // Configured: forgotten.
-        let mut ok = vec![Outcome { state: InterfaceState::Configured, action: None, ..failed(0) }];
-        backoff.record(&first, &mut ok, &on(&up), t0 + due);
+        let ok = Outcome { state: InterfaceState::Configured, action: None, ..failed() };
+        backoff.record(&mut records(&first, ok), &on(&up), t0 + due);
         assert_eq!(backoff.next_due(t0), None);
     }
 

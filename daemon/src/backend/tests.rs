@@ -150,7 +150,7 @@ async fn removal_gives_the_kernel_name_back() {
     let plan = plan_for(&kernel, &backend, &two()[1..]).await;
     assert_eq!(plan.removals.len(), 1);
     let removed = remove_all(&backend, &kernel, &plan.removals).await;
-    assert!(removed[0].error.is_none());
+    assert!(removed[0].is_ok());
     assert_eq!(kernel.get(3).name, "ens4");
     assert!(v4(&kernel.get(3)).is_empty());
     assert_eq!(backend.owned().len(), 1);

@@ -24,8 +24,6 @@ use crate::plan::{self, HoldKind, InterfacePlan, Plan, Removal, Step};
 /// How one interface ended.
 #[derive(Clone, Debug)]
 pub struct Outcome {
-    /// Index into `Plan::interfaces`.
-    pub index: usize,
     /// Resulting state.
     pub state: InterfaceState,
     /// Why.
@@ -65,6 +63,19 @@ impl Action {
     }
 }
 
+impl Outcome {
+    /// Not applied (yet): the pass stopped before it, or it waits for the others.
+    pub fn pending() -> Self {
+        Outcome {
+            state: InterfaceState::Pending,
+            reason: Reason::Pending,
+            message: String::new(),
+            action: None,
+            retry: Retry::Normal,
+        }
+    }
+}
+
 /// When an interface that did not end configured is tried again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Retry {
@@ -97,26 +108,20 @@ fn configured_message(ip: &InterfacePlan) -> String {
     format!("up with {}{mtu}", ip.desired.address)
 }
 
-/// How one removal ended.
-#[derive(Debug)]
-pub struct RemovalOutcome {
-    /// The MAC of the removed configuration.
-    pub mac: multinic_api::MacAddr,
-    /// Name it had.
-    pub name: String,
-    /// The error, if any.
-    pub error: Option<BackendError>,
-}
-
-/// Remove the plan's removals; errors are collected, not fatal.
-pub async fn remove_all<B: Backend, K: Kernel>(backend: &B, net: &K, removals: &[Removal]) -> Vec<RemovalOutcome> {
+/// Remove the plan's removals side by side; each one's result, in order (errors
+/// are logged, not fatal).
+pub async fn remove_all<B: Backend, K: Kernel>(
+    backend: &B,
+    net: &K,
+    removals: &[Removal],
+) -> Vec<Result<(), BackendError>> {
     join_all(removals.iter().map(|r| async move {
         let result = remove_one(backend, net, r).await;
         match &result {
             Ok(()) => info!(interface = %r.owned.name, mac = %r.owned.mac, backend = backend.name(), restored = ?r.restore_name, "removed owned configuration"),
             Err(e) => warn!(interface = %r.owned.name, mac = %r.owned.mac, backend = backend.name(), error = %e, "removal failed"),
         }
-        RemovalOutcome { mac: r.owned.mac, name: r.owned.name.clone(), error: result.err() }
+        result
     }))
     .await
 }
@@ -270,21 +275,23 @@ impl Watcher {
     }
 }
 
-/// Apply the interfaces of `plan` (not its removals; see [`remove_all`]).
+/// Apply the interfaces of `plan` (not its removals; see [`remove_all`]): one
+/// outcome per interface, in the plan's order.
 pub async fn apply_plan<B: Backend, K: Kernel>(backend: &B, net: &K, plan: &Plan, verify: Verify<'_>) -> Vec<Outcome> {
-    let mut outcomes: Vec<Outcome> = plan.interfaces.iter().enumerate().filter_map(|(i, ip)| settled(i, ip)).collect();
+    let mut outcomes: Vec<Option<Outcome>> = plan.interfaces.iter().map(settled).collect();
     let waves = plan.waves();
     let changes = if waves.is_empty() { None } else { Changes::start(net) };
     for wave in waves {
-        let done = join_all(wave.into_iter().map(|i| {
+        let done = join_all(wave.iter().map(|&i| {
             let watcher = Watcher::of(changes.as_ref());
-            apply_one(backend, net, i, &plan.interfaces[i], verify, watcher)
+            apply_one(backend, net, &plan.interfaces[i], verify, watcher)
         }))
         .await;
-        outcomes.extend(done);
+        for (i, outcome) in wave.into_iter().zip(done) {
+            outcomes[i] = Some(outcome);
+        }
     }
-    outcomes.sort_by_key(|o| o.index);
-    outcomes
+    outcomes.into_iter().map(|o| o.unwrap_or_else(Outcome::pending)).collect()
 }
 
 /// The outcomes to report before applying: settled interfaces as they are, planned
@@ -292,31 +299,20 @@ pub async fn apply_plan<B: Backend, K: Kernel>(backend: &B, net: &K, plan: &Plan
 pub fn before_applying(plan: &Plan) -> Vec<Outcome> {
     plan.interfaces
         .iter()
-        .enumerate()
-        .map(|(i, ip)| match &ip.step {
+        .map(|ip| match &ip.step {
             Step::Update(plan::Change::Drift(d)) => Outcome {
-                index: i,
                 state: InterfaceState::Drifted,
                 reason: Reason::Drifted,
                 message: d.join("; "),
-                action: None,
-                retry: Retry::Normal,
+                ..Outcome::pending()
             },
-            Step::Create | Step::Update(_) => Outcome {
-                index: i,
-                state: InterfaceState::Pending,
-                reason: Reason::Pending,
-                message: String::new(),
-                action: None,
-                retry: Retry::Normal,
-            },
-            _ => settled(i, ip).expect("non-action steps are settled"),
+            _ => settled(ip).unwrap_or_else(Outcome::pending),
         })
         .collect()
 }
 
 /// Interfaces whose outcome is known without touching anything.
-fn settled(index: usize, ip: &InterfacePlan) -> Option<Outcome> {
+fn settled(ip: &InterfacePlan) -> Option<Outcome> {
     let (state, reason, message) = match &ip.step {
         Step::Nothing => (InterfaceState::Configured, Reason::Configured, configured_message(ip)),
         Step::NotFound => {
@@ -333,13 +329,12 @@ fn settled(index: usize, ip: &InterfacePlan) -> Option<Outcome> {
         ),
         Step::Create | Step::Update(_) => return None,
     };
-    Some(Outcome { index, state, reason, message, action: None, retry: Retry::Normal })
+    Some(Outcome { state, reason, message, action: None, retry: Retry::Normal })
 }
 
 async fn apply_one<B: Backend, K: Kernel>(
     backend: &B,
     net: &K,
-    index: usize,
     ip: &InterfacePlan,
     verify: Verify<'_>,
     mut watcher: Watcher,
@@ -359,7 +354,6 @@ async fn apply_one<B: Backend, K: Kernel>(
         Err(e) => {
             warn!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, message_id = ids::FAILED, "cannot start transaction");
             return Outcome {
-                index,
                 state: InterfaceState::Failed,
                 reason: e.reason(),
                 message: e.to_string(),
@@ -481,7 +475,6 @@ async fn apply_one<B: Backend, K: Kernel>(
             info!(interface = %name, mac = %ip.mac, backend = backend.name(), address = %ip.desired.address, mtu = ip.desired.mtu, elapsed_ms = started.elapsed().as_millis() as u64, action = action.as_str(), message_id, "{detail}");
             let message = configured_message(ip);
             Outcome {
-                index,
                 state: InterfaceState::Configured,
                 reason: Reason::Configured,
                 message,
@@ -505,7 +498,6 @@ async fn apply_one<B: Backend, K: Kernel>(
                 _ => Reason::RolledBack,
             };
             Outcome {
-                index,
                 state: InterfaceState::Failed,
                 reason,
                 message,

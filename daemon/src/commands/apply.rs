@@ -49,13 +49,10 @@ async fn apply_on<B: Backend>(
         tracing::info!(node = %valid.node_name, backend = backend.name(), "nothing to do: every interface is as desired");
     }
     report::log_blocked(&prepared.plan, None);
-    let executed = pass::execute(settings, net, backend, &prepared, valid, None).await;
-    let (host_after, owned_after) = pass::observe(net, backend, None).await?;
-    let discovered = report::discovered(&host_after, &prepared.plan, &owned_after, &settings.policy);
-    let status = pass::status(cr, valid, &prepared, &executed.outcomes, backend.name(), discovered);
-    print_data(&serde_json::json!({ "status": status }), format);
-    let healthy = status.health(cr.metadata.generation).is_healthy();
-    Ok(if healthy && !executed.removal_failed { Exit::Ok } else { Exit::Failed })
+    let done = pass::run(settings, net, backend, cr, valid, &prepared, None, None).await;
+    print_data(&serde_json::json!({ "status": done.status }), format);
+    let healthy = done.status.health(cr.metadata.generation).is_healthy();
+    Ok(if healthy && !done.removal_failed { Exit::Ok } else { Exit::Failed })
 }
 
 /// Dry run: what `apply` would do, per interface, and why. Touches nothing.

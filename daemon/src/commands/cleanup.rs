@@ -2,10 +2,10 @@
 //! `multinicd cleanup`: remove everything multinic owns on this host, and nothing else.
 
 use super::{Exit, Fatal, connect, take_host};
-use crate::backend::{Backend, remove_all, with_backend};
+use crate::backend::{Backend, with_backend};
 use crate::config::Settings;
 use crate::observe::netlink::Netlink;
-use crate::{pass, plan};
+use crate::pass;
 
 /// Remove every owned configuration and restore the kernel names multinic gave.
 pub async fn cleanup(settings: &Settings) -> Result<Exit, Fatal> {
@@ -15,24 +15,17 @@ pub async fn cleanup(settings: &Settings) -> Result<Exit, Fatal> {
 
 async fn cleanup_on<B: Backend>(settings: &Settings, net: &Netlink, backend: &B) -> Result<Exit, Fatal> {
     let _lock = take_host(net, backend).await?;
-    let (host, owned) = pass::observe(net, backend, None).await?;
-    let plan = plan::cleanup(&host, &owned, &settings.policy);
-    if plan.removals.is_empty() {
+    let cleaned = pass::cleanup(settings, net, backend, None).await?;
+    if cleaned.removals.is_empty() {
         println!("nothing to clean up: no {} configuration owned by multinic", backend.name());
         return Ok(Exit::Ok);
     }
-    let mut failed = false;
-    for (r, outcome) in plan.removals.iter().zip(remove_all(backend, net, &plan.removals).await) {
-        match outcome.error {
-            None => match &r.restore_name {
-                Some(n) => println!("removed {} ({}), name restored to {n}", r.owned.name, r.owned.mac),
-                None => println!("removed {} ({})", r.owned.name, r.owned.mac),
-            },
-            Some(e) => {
-                failed = true;
-                eprintln!("failed to remove {} ({}): {e}", r.owned.name, r.owned.mac);
-            }
+    for (r, error) in &cleaned.removals {
+        match (error, &r.restore_name) {
+            (None, Some(n)) => println!("removed {} ({}), name restored to {n}", r.owned.name, r.owned.mac),
+            (None, None) => println!("removed {} ({})", r.owned.name, r.owned.mac),
+            (Some(e), _) => eprintln!("failed to remove {} ({}): {e}", r.owned.name, r.owned.mac),
         }
     }
-    Ok(if failed { Exit::Failed } else { Exit::Ok })
+    Ok(if cleaned.failures().is_empty() { Exit::Ok } else { Exit::Failed })
 }

@@ -22,14 +22,14 @@ use tracing::{info, warn};
 
 use super::{Exit, Fatal};
 use crate::backend::journal::{self, Lock};
-use crate::backend::{AnyBackend, Backend, BackendError, Retry, before_applying, remove_all, with_backend};
+use crate::backend::{AnyBackend, Backend, BackendError, Retry, with_backend};
 use crate::config::Settings;
 use crate::notify::{notify, watchdog_interval};
 use crate::observe::netlink::Netlink;
 use crate::observe::reach::ApiServer;
 use crate::observe::{Host, Kernel};
 use crate::pass;
-use crate::plan::{self, Change, Hold, Step};
+use crate::plan::{Change, Hold, Step};
 use crate::report;
 use crate::source::cluster;
 use crate::watch::{self, Watch};
@@ -527,7 +527,7 @@ async fn apply<B: Backend, K: Kernel>(
         notify(&["STATUS=repairing drift"]);
         let discovered = report::discovered(&prepared.host, &prepared.plan, &prepared.owned, &s.policy);
         let status =
-            pass::status(&current, &valid, &prepared, &before_applying(&prepared.plan), backend.name(), discovered);
+            pass::status(&current, &valid, &prepared, &pass::planned(&prepared.plan), backend.name(), discovered);
         // Showing the drift is worth a write, but the repair must not wait for the
         // API server: the NICs matter more than the report.
         match cluster::write_status(&ctx.api, &current, &status).await {
@@ -539,36 +539,30 @@ async fn apply<B: Backend, K: Kernel>(
             Err(e) => warn!(error = %e, "cannot report the drift; repairing anyway"),
         }
     }
-    let mut executed = pass::execute(s, &ctx.net, backend, &prepared, &valid, ctx.api_server.as_ref()).await;
-    *ctx.mem.holds.lock().expect("not poisoned") = pass::holds(&prepared.plan, &executed.outcomes);
+    let api = ctx.api_server.as_ref();
+    let done = pass::run(s, &ctx.net, backend, &current, &valid, &prepared, api, Some(&ctx.mem.backoff)).await;
+    *ctx.mem.holds.lock().expect("not poisoned") = pass::holds(&done.records);
     // After these the next pass connects to the backend again.
-    if executed.outcomes.iter().any(|o| matches!(o.reason, Reason::BackendUnavailable | Reason::BackendCallFailed)) {
+    let reasons = done.records.iter().map(|r| &r.outcome.reason);
+    if reasons.into_iter().any(|r| matches!(r, Reason::BackendUnavailable | Reason::BackendCallFailed)) {
         ctx.backend.mark_stale();
     }
-    // Carrier and link as they were before the attempt: the attempt's own rename
-    // back flaps the link, and a carrier seen coming back would end the wait.
-    let retry_in = {
-        let mut backoff = ctx.mem.backoff.lock().expect("not poisoned");
-        backoff.record(&prepared.plan, &mut executed.outcomes, &prepared.host, Instant::now());
-        backoff.next_due(Instant::now())
-    };
-    let (host, owned) = pass::observe(&ctx.net, backend, ctx.api_ip()).await?;
-    ctx.mem.watch.left(&host);
+    let retry_in = ctx.mem.backoff.lock().expect("not poisoned").next_due(Instant::now());
+    ctx.mem.watch.left(&done.host);
     // What changed while the pass ran was taken for the pass's own doing: a drift,
     // a NIC that appeared, a carrier back. Look again, backing off when it keeps
     // happening (another agent reverting the configuration).
     let unsettled = {
         let mut holds = ctx.mem.holds.lock().expect("not poisoned").clone();
-        holds.extend(ctx.mem.backoff.lock().expect("not poisoned").holds(&host, Instant::now()));
-        pass::unsettled(s, &prepared, &executed.outcomes, &valid, &host, &owned, &holds)
+        holds.extend(ctx.mem.backoff.lock().expect("not poisoned").holds(&done.host, Instant::now()));
+        pass::unsettled(s, &prepared, &done.records, &valid, &done.host, &done.owned, &holds)
     };
-    let discovered = report::discovered(&host, &prepared.plan, &owned, &s.policy);
-    let status = pass::status(&current, &valid, &prepared, &executed.outcomes, backend.name(), discovered);
+    let status = done.status;
     let wrote = cluster::write_status(&ctx.api, &current, &status).await?;
     if wrote {
         remember_written(ctx, cr, &status);
     }
-    let notices = report::events::transitions(current.status.as_ref(), &status, &prepared.plan, &executed.outcomes);
+    let notices = report::events::transitions(current.status.as_ref(), &status, &done.records);
     cluster::publish(&ctx.recorder, cr, &notices).await;
     let state = status.state.unwrap_or_default();
     info!(node = %cr.name_any(), generation, backend = backend.name(), state = %state, wrote_status = wrote, "pass done");
@@ -576,7 +570,7 @@ async fn apply<B: Backend, K: Kernel>(
     mark_ready(&ctx.mem, &format!("{state}: {}{crd}", status.message.clone().unwrap_or_default()));
     // An operator's step on the host (restarting systemd-networkd) makes no event
     // this daemon sees: look again soon rather than at the next resync.
-    let waiting_on_host = executed.outcomes.iter().any(|o| o.retry == Retry::Soon);
+    let waiting_on_host = done.records.iter().any(|r| r.outcome.retry == Retry::Soon);
     let mut next = if waiting_on_host { s.resync_interval.min(HOST_RECHECK) } else { s.resync_interval };
     if let Some(due) = retry_in {
         next = next.min(due.max(Duration::from_millis(100)));
@@ -665,18 +659,12 @@ async fn cleanup<B: Backend, K: Kernel>(
     backend: &B,
 ) -> Result<Action, ReconcileError> {
     notify(&["STATUS=cleaning up: the MultiNicNodeConfig was deleted"]);
-    let (host, owned) = pass::observe(&ctx.net, backend, ctx.api_ip()).await?;
-    let plan = plan::cleanup(&host, &owned, &ctx.settings.policy);
-    let failed: Vec<String> = remove_all(backend, &ctx.net, &plan.removals)
-        .await
-        .into_iter()
-        .filter_map(|r| r.error.map(|e| format!("{} ({}): {e}", r.name, r.mac)))
-        .collect();
+    let cleaned = pass::cleanup(&ctx.settings, &ctx.net, backend, ctx.api_ip()).await?;
+    let failed = cleaned.failures();
     if !failed.is_empty() {
         return Err(ReconcileError::Cleanup(failed.join("; ")));
     }
-    let names: Vec<&str> = plan.removals.iter().map(|r| r.owned.name.as_str()).collect();
-    let note = if names.is_empty() { "nothing to remove".to_string() } else { format!("removed {}", names.join(", ")) };
+    let note = cleaned.note();
     info!(node = %cr.name_any(), "cleaned up: {note}");
     cluster::publish(&ctx.recorder, cr, &[report::events::Notice { normal: true, reason: Reason::CleanedUp, note }])
         .await;

@@ -4,8 +4,8 @@
 
 use multinic_api::{InterfaceState, MultiNicNodeConfigStatus, NodeState, Reason};
 
-use crate::backend::{Action, Outcome};
-use crate::plan::Plan;
+use crate::backend::Action;
+use crate::pass::Record;
 
 /// An event to publish about the node's CR.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,8 +23,7 @@ pub struct Notice {
 pub fn transitions(
     previous: Option<&MultiNicNodeConfigStatus>,
     now: &MultiNicNodeConfigStatus,
-    plan: &Plan,
-    outcomes: &[Outcome],
+    records: &[Record],
 ) -> Vec<Notice> {
     let mut out = Vec::new();
     let was = |name: &str| previous.and_then(|p| p.interface_statuses.get(name)).map(|s| s.state);
@@ -45,10 +44,10 @@ pub fn transitions(
             ),
         });
     }
-    let rolled_back: Vec<&str> = outcomes
+    let rolled_back: Vec<&str> = records
         .iter()
-        .filter(|o| matches!(o.action, Some((Action::RolledBack, _))))
-        .filter_map(|o| plan.interfaces.get(o.index).and_then(|ip| ip.name.as_deref()))
+        .filter(|r| matches!(r.outcome.action, Some((Action::RolledBack, _))))
+        .filter_map(|r| r.plan.name.as_deref())
         .collect();
     for (name, s) in &now.interface_statuses {
         let (reason, wanted) = match s.state {
@@ -73,10 +72,7 @@ pub fn transitions(
     // A retry that fails the same way is not news: one RolledBack per transition
     // into Failed, or per generation.
     let same_generation = previous.and_then(|p| p.observed_generation) == now.observed_generation;
-    for o in outcomes {
-        let Some(ip) = plan.interfaces.get(o.index) else {
-            continue;
-        };
+    for Record { plan: ip, outcome: o } in records {
         let name = ip.name.as_deref().unwrap_or("-");
         if let Some((Action::RolledBack, _)) = &o.action
             && (was(name) != Some(InterfaceState::Failed) || !same_generation)

@@ -1,40 +1,33 @@
 // SPDX-License-Identifier: Apache-2.0
-//! From a plan and its outcomes to what operators see: the status block, the list
-//! of NICs nobody configures, and tables.
+//! From a pass's records to what operators see: the interfaces' status entries,
+//! Events ([`events`]), the blocked ones in the journal, the list of NICs nobody
+//! configures, and tables.
 
 pub mod events;
 #[cfg(test)]
 mod snapshot;
 
 use multinic_api::DiscoveredNic;
-use multinic_api::Reason;
 use multinic_api::status::{InterfaceResult, InterfaceState};
 
-use crate::backend::Outcome;
 use crate::journal::ids;
 use crate::observe::Host;
+use crate::pass::Record;
 use crate::plan::{Owned, Plan, Policy, Role, Step, classify};
 
-/// One result per planned interface, keyed by its name (or `interfaces[N]`).
-pub fn results(plan: &Plan, outcomes: &[Outcome]) -> Vec<InterfaceResult> {
-    plan.interfaces
+/// One result per record, keyed by its name (or `interfaces[N]`).
+pub fn results(records: &[Record]) -> Vec<InterfaceResult> {
+    records
         .iter()
-        .enumerate()
-        .map(|(i, ip)| {
-            let (state, reason, message) = match outcomes.iter().find(|o| o.index == i) {
-                Some(o) => (o.state, o.reason.clone(), o.message.clone()),
-                None => (InterfaceState::Pending, Reason::Pending, String::new()),
-            };
-            InterfaceResult {
-                key: ip.name.clone().unwrap_or_else(|| format!("interfaces[{}]", ip.desired.index)),
-                id: ip.desired.id,
-                mac_address: ip.mac.to_string(),
-                address: Some(ip.desired.address.to_string()),
-                mtu: ip.desired.mtu,
-                state,
-                reason,
-                message,
-            }
+        .map(|Record { plan: ip, outcome: o }| InterfaceResult {
+            key: ip.name.clone().unwrap_or_else(|| format!("interfaces[{}]", ip.desired.index)),
+            id: ip.desired.id,
+            mac_address: ip.mac.to_string(),
+            address: Some(ip.desired.address.to_string()),
+            mtu: ip.desired.mtu,
+            state: o.state,
+            reason: o.reason.clone(),
+            message: o.message.clone(),
         })
         .collect()
 }

@@ -6,8 +6,8 @@
 
 use multinic_api::{InterfaceState, MultiNicNodeConfig, MultiNicNodeConfigStatus, Reason, validate};
 
-use crate::backend::{Action, BackendError, Outcome, Retry, before_applying};
-use crate::pass::{self, Prepared};
+use crate::backend::{Action, BackendError, Outcome, Retry};
+use crate::pass::{self, Prepared, Record};
 use crate::plan::tests::{host, link, mac, on};
 use crate::plan::{self, Context, Hold, HoldKind, Policy, Step};
 use crate::report::events::transitions;
@@ -78,27 +78,26 @@ fn status_and_events_match_the_snapshot() {
         "{steps:?}"
     );
     let prepared = Prepared { plan, owned: Vec::new(), gate: None, host: h };
-    let mut outcomes = before_applying(&prepared.plan);
-    outcomes[0] = Outcome {
+    let mut records = pass::planned(&prepared.plan);
+    records[0].outcome = Outcome {
         state: InterfaceState::Configured,
         reason: Reason::Configured,
         message: "up with 198.51.100.1/24, MTU 1450".into(),
         action: Some((Action::Created, "configured".into())),
-        ..outcomes[0].clone()
+        ..records[0].outcome.clone()
     };
-    outcomes[5] = Outcome {
+    records[5].outcome = Outcome {
         state: InterfaceState::Failed,
         reason: Reason::RolledBack,
         message: "multinic5 did not reach the desired state; rolled back".into(),
         action: Some((Action::RolledBack, "did not reach the desired state".into())),
         retry: Retry::Normal,
-        ..outcomes[5].clone()
     };
     let mut sections = serde_json::Map::new();
-    let applying = pass::status(&cr, &valid, &prepared, &before_applying(&prepared.plan), "networkmanager", vec![]);
+    let applying = pass::status(&cr, &valid, &prepared, &pass::planned(&prepared.plan), "networkmanager", vec![]);
     sections.insert("applying".into(), timeless(&applying));
-    let done = pass::status(&cr, &valid, &prepared, &outcomes, "networkmanager", vec![]);
-    let events = transitions(cr.status.as_ref(), &done, &prepared.plan, &outcomes);
+    let done = pass::status(&cr, &valid, &prepared, &records, "networkmanager", vec![]);
+    let events = transitions(cr.status.as_ref(), &done, &records);
     sections.insert("done".into(), timeless(&done));
     sections.insert("events".into(), events.iter().map(|e| serde_json::json!([e.normal, e.reason, e.note])).collect());
     cr.status = Some(done.clone());
@@ -107,7 +106,10 @@ fn status_and_events_match_the_snapshot() {
     sections.insert("unavailable".into(), timeless(&pass::unavailable_status(&cr, &unavailable, "networkmanager")));
     let gated =
         Prepared { gate: Some((Reason::InstanceIdMismatch, "the node is another instance".into())), ..prepared };
-    let refused = pass::status(&cr, &valid, &gated, &[], "networkmanager", vec![]);
+    // Nothing applied: every interface pending.
+    let pending: Vec<Record> =
+        gated.plan.interfaces.iter().map(|ip| Record { plan: ip.clone(), outcome: Outcome::pending() }).collect();
+    let refused = pass::status(&cr, &valid, &gated, &pending, "networkmanager", vec![]);
     sections.insert("gated".into(), timeless(&refused));
 
     let got = serde_json::to_string_pretty(&serde_json::Value::Object(sections)).expect("json");
