@@ -16,6 +16,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use multinicd::backend::networkd::files;
+use multinicd::backend::networkmanager::settings as nm_settings;
 use serde_json::Value;
 
 pub mod bench;
@@ -210,12 +212,8 @@ impl Lab {
                 .into_iter()
                 .filter(|(name, _, _)| name.ends_with(".network"))
                 .filter_map(|(name, text, mtime)| {
-                    let meta = text.lines().nth(1)?.strip_prefix("# multinic: ")?;
-                    let meta: Value = serde_json::from_str(meta).ok()?;
-                    Some((
-                        meta["mac"].as_str()?.to_string(),
-                        serde_json::json!({ "file": name, "text": text, "mtime": mtime }),
-                    ))
+                    let owned = files::owned_from(&text, std::path::Path::new(&name))?;
+                    Some((owned.mac.to_string(), serde_json::json!({ "file": name, "text": text, "mtime": mtime })))
                 })
                 .collect(),
             _ => self
@@ -223,7 +221,7 @@ impl Lab {
                 .into_iter()
                 .map(|(path, s)| {
                     (
-                        s["user"]["data"]["data"]["multinic.mac"].as_str().unwrap_or("?").to_string(),
+                        s["user"]["data"]["data"][nm_settings::KEY_MAC].as_str().unwrap_or("?").to_string(),
                         serde_json::json!({ "path": path, "settings": s }),
                     )
                 })
@@ -240,7 +238,7 @@ impl Lab {
             Manager::Networkd => self
                 .networkd_files()
                 .into_iter()
-                .filter(|(_, text, _)| !text.starts_with("# Managed by multinic"))
+                .filter(|(_, text, _)| !text.starts_with(files::HEADER))
                 .map(|(name, text, mtime)| serde_json::json!({ "file": name, "text": text, "mtime": mtime }))
                 .collect(),
             _ => self
@@ -514,7 +512,10 @@ impl Lab {
 
     /// Profiles marked as multinic's.
     pub fn owned_profiles(&self) -> Vec<(String, Value)> {
-        self.nm_profiles().into_iter().filter(|(_, s)| s["user"]["data"]["data"]["multinic.managed"] == "yes").collect()
+        self.nm_profiles()
+            .into_iter()
+            .filter(|(_, s)| s["user"]["data"]["data"][nm_settings::KEY_MANAGED] == "yes")
+            .collect()
     }
 
     /// Paths of the active connections.

@@ -15,6 +15,7 @@ use multinic_api::{FINALIZER, InterfaceState, MultiNicNodeConfig, NodeState, Rea
 use multinic_lab::cluster::{Cluster, OwnKit, client, eventually};
 use multinic_lab::node::{ApiPath, Node, WAIT, daemon_config};
 use multinic_lab::{API_BEHIND_GATEWAY, Lab, Manager, nic};
+use multinicd::source::cluster::FIELD_MANAGER;
 use serde_json::json;
 
 const A: &str = "02:00:00:00:01:04";
@@ -319,7 +320,7 @@ async fn node_identities_are_confined_to_their_own_cr() {
     };
     // The policy and RBAC take a moment to be enforced; the denial must come.
     eventually(WAIT, "patch of B's status denied", || async {
-        denied(as_node.patch_status(&other, &PatchParams::apply("multinicd").force(), &Patch::Apply(&status)).await)
+        denied(as_node.patch_status(&other, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&status)).await)
             .then_some(())
     })
     .await;
@@ -339,7 +340,7 @@ async fn node_identities_are_confined_to_their_own_cr() {
     );
     // Its own status it may write.
     as_node
-        .patch_status(&node.name, &PatchParams::apply("multinicd").force(), &Patch::Apply(&status))
+        .patch_status(&node.name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&status))
         .await
         .expect("own status");
 
@@ -351,7 +352,7 @@ async fn node_identities_are_confined_to_their_own_cr() {
     let by_policy = |r: &Result<MultiNicNodeConfig, kube::Error>| matches!(r, Err(kube::Error::Api(e)) if e.message.contains("ValidatingAdmissionPolicy 'multinic-node-scope'"));
     for target in [&node.name, &other] {
         let r =
-            as_impostor.patch_status(target, &PatchParams::apply("multinicd").force(), &Patch::Apply(&status)).await;
+            as_impostor.patch_status(target, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&status)).await;
         assert!(by_policy(&r), "impostor wrote the status of {target}: {r:?}");
         let r = as_impostor.patch(target, &PatchParams::default(), &Patch::Merge(&spec)).await;
         assert!(by_policy(&r), "impostor changed the spec of {target}: {r:?}");
