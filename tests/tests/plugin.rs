@@ -12,6 +12,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use multinic_api::MultiNicNodeConfig;
 use multinic_lab::cluster::{Cluster, client, kubectl_multinic};
+use multinicd::source::cluster::FIELD_MANAGER;
 use serde_json::json;
 
 fn plugin(kubeconfig: &Path, args: &[&str]) -> Output {
@@ -67,7 +68,7 @@ async fn create_fills_instance_id_and_status_reflects_the_daemon() {
         "state": "Configured", "message": "1/1 interfaces configured", "observedGeneration": cr.metadata.generation, "backend": "networkd",
         "interfaceStatuses": { "multinic0": { "macAddress": "fa:16:3e:1c:1a:6e", "state": "Configured" } } } });
     multinic_lab::cluster::eventually(std::time::Duration::from_secs(30), "node may write its status", || async {
-        as_node.patch_status(&name, &PatchParams::apply("multinicd").force(), &Patch::Apply(&status)).await.ok()
+        as_node.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&status)).await.ok()
     })
     .await;
     let out = plugin(&admin, &["-n", &ns, "status", &name, "-o", "wide"]);
@@ -256,7 +257,7 @@ async fn edit_describe_wait_and_watch() {
         as_node
             .patch_status(
                 name,
-                &PatchParams::apply("multinicd").force(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
                 &Patch::Apply(&report(generation, "Configured")),
             )
             .await
@@ -315,7 +316,7 @@ async fn edit_describe_wait_and_watch() {
     let lines = multinic_lab::stdout_lines(&mut watch);
     let generation = api.get(name).await.unwrap().metadata.generation.unwrap();
     as_node
-        .patch_status(name, &PatchParams::apply("multinicd").force(), &Patch::Apply(&report(generation, "Failed")))
+        .patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&report(generation, "Failed")))
         .await
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -33,13 +33,13 @@ impl Seen {
     }
 
     /// The Events published: (type, reason, note).
-    fn events(&self) -> Vec<(String, String, String)> {
+    fn events(&self) -> Vec<(String, Reason, String)> {
         self.all()
             .into_iter()
             .filter(|(m, p, _)| *m == Method::POST && p.contains("/events"))
             .map(|(_, _, e)| {
                 let text = |k: &str| e[k].as_str().unwrap_or_default().to_string();
-                (text("type"), text("reason"), text("note"))
+                (text("type"), serde_json::from_value(e["reason"].clone()).unwrap(), text("note"))
             })
             .collect()
     }
@@ -155,7 +155,7 @@ async fn a_pass_configures_the_nics_reports_them_and_says_so_once() {
         (m0.state, &m0.reason, m0.mac_address.as_str()),
         (InterfaceState::Configured, &Some(Reason::Configured), "fa:16:3e:00:00:01")
     );
-    assert_eq!(n.api.events().iter().map(|e| e.1.as_str()).collect::<Vec<_>>(), ["Configured"]);
+    assert_eq!(n.api.events().into_iter().map(|e| e.1).collect::<Vec<_>>(), [Reason::Configured]);
 
     // The next pass finds everything as it should be: no write, no Event, no call.
     let calls = n.backend.calls().len();
@@ -183,7 +183,7 @@ async fn a_rolled_back_nic_is_reported_retried_later_and_warned_about_once() {
     assert_eq!(n.kernel.get(3).name, "ens4");
     let warnings: Vec<_> = n.api.events().into_iter().filter(|e| e.0 == "Warning").collect();
     assert_eq!(warnings.len(), 1);
-    assert_eq!(warnings[0].1, "RolledBack");
+    assert_eq!(warnings[0].1, Reason::RolledBack);
     assert!(warnings[0].2.starts_with("multinic0 (fa:16:3e:00:00:01)"), "{}", warnings[0].2);
 
     // Before its backoff is due the NIC is left alone, and nothing new is said.
@@ -220,7 +220,7 @@ async fn a_deleted_cr_is_cleaned_up_before_its_finalizer_goes() {
     assert!(n.backend.owned().is_empty());
     assert_eq!((n.kernel.get(3).name.as_str(), n.kernel.get(4).name.as_str()), ("ens4", "ens5"));
     let events = n.api.events();
-    let cleaned = events.iter().find(|e| e.1 == "CleanedUp").expect("a CleanedUp Event");
+    let cleaned = events.iter().find(|e| e.1 == Reason::CleanedUp).expect("a CleanedUp Event");
     assert_eq!(cleaned.2, "removed multinic0, multinic1");
     // Only then is the finalizer taken off (a JSON patch of the object itself).
     let last = n.api.all().pop().unwrap();
