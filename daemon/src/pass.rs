@@ -250,10 +250,9 @@ pub fn unsettled(
     let waiting: Vec<MacAddr> = records.iter().filter(|r| r.outcome.retry == Retry::Soon).map(|r| r.plan.mac).collect();
     let keep = valid.keep(owned.iter().map(|o| o.mac));
     let cx = plan::Context { owned, keep: &keep, holds, policy: &settings.policy };
-    plan::plan(&valid.interfaces, host, cx)
-        .interfaces
-        .iter()
-        .any(|ip| !waiting.contains(&ip.mac) && matches!(ip.step, plan::Step::Create | plan::Step::Update(_)))
+    plan::plan(&valid.interfaces, host, cx).interfaces.iter().any(|ip| {
+        !waiting.contains(&ip.mac) && matches!(ip.step, plan::Step::Create { .. } | plan::Step::Update { .. })
+    })
 }
 
 /// The configurations not to apply again after this pass: those still held, and

@@ -77,7 +77,7 @@ impl Backoff {
                 Step::Held(h) if h.kind == HoldKind::Backoff => {
                     self.waiting.extend(previous.iter().find(same).cloned());
                 }
-                Step::Create | Step::Update(_) => {
+                Step::Create { .. } | Step::Update { .. } => {
                     if o.state != InterfaceState::Failed || o.retry != Retry::Normal {
                         continue;
                     }
@@ -160,7 +160,7 @@ mod tests {
         let links = host();
         let desired = [want(mac(1), "198.51.100.1/24")];
         let first = plan(&desired, &on(&links), &[], &[], &Policy::default());
-        assert_eq!(first.interfaces[0].step, Step::Create);
+        assert!(matches!(first.interfaces[0].step, Step::Create { .. }));
         let mut backoff = Backoff::default();
         let t0 = Instant::now();
         let mut outcomes = records(&first, failed());

@@ -229,10 +229,11 @@ impl Backend for FakeBackend {
         &self,
         txn: &mut FakeTxn,
         plan: &InterfacePlan,
+        name: &str,
         original_name: Option<&str>,
     ) -> Result<(), BackendError> {
         self.record("configure", plan.mac);
-        let name = plan.name.clone().unwrap_or_default();
+        let name = name.to_string();
         let fault = self.lock().faults.get(&plan.mac).copied();
         match fault {
             Some(Fault::Transient(n)) if n > 0 => {

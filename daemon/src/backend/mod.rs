@@ -228,12 +228,13 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// file sorts first and the catch-all is not multinic's to edit).
     fn retire(&self, generated: &Generated, mac: MacAddr) -> impl Future<Output = Result<(), BackendError>> + Send;
 
-    /// Write and activate the configuration. What it creates is kept in `txn`, also
-    /// when it fails half-way, for [`Backend::rollback`].
+    /// Write and activate the configuration of the link now called `name`. What it
+    /// creates is kept in `txn`, also when it fails half-way, for [`Backend::rollback`].
     fn configure(
         &self,
         txn: &mut Self::Txn,
         plan: &InterfacePlan,
+        name: &str,
         original_name: Option<&str>,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 

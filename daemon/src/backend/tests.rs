@@ -168,7 +168,7 @@ async fn an_interrupted_transaction_is_rolled_back_at_start() {
     let mut txn = backend.begin(&link, ip.mac).await.unwrap();
     let journal = Journal::open(backend.name(), ip.mac, "ens4", vec![], vec![ip.desired.address], &txn).unwrap();
     kernel.rename(link.index, "multinic0", &[]).await.unwrap();
-    backend.configure(&mut txn, ip, Some("ens4")).await.unwrap();
+    backend.configure(&mut txn, ip, "multinic0", Some("ens4")).await.unwrap();
     journal.update(&txn).unwrap();
     drop(txn); // the process dies here
     assert_eq!(journal::open_records().len(), 1);

@@ -19,7 +19,7 @@ use crate::journal::ids;
 use crate::observe::Kernel;
 use crate::observe::netlink;
 use crate::observe::reach::{Guard, Unreachable};
-use crate::plan::{self, HoldKind, InterfacePlan, Plan, Removal, Step};
+use crate::plan::{self, HoldKind, InterfacePlan, Plan, Removal, Step, Target};
 
 /// How one interface ended.
 #[derive(Clone, Debug)]
@@ -282,12 +282,17 @@ pub async fn apply_plan<B: Backend, K: Kernel>(backend: &B, net: &K, plan: &Plan
     let waves = plan.waves();
     let changes = if waves.is_empty() { None } else { Changes::start(net) };
     for wave in waves {
-        let done = join_all(wave.iter().map(|&i| {
+        // A wave holds only steps that apply, each with its target.
+        let steps: Vec<(usize, &InterfacePlan, &Target)> = wave
+            .into_iter()
+            .filter_map(|i| plan.interfaces.get(i).and_then(|ip| ip.step.target().map(|t| (i, ip, t))))
+            .collect();
+        let done = join_all(steps.iter().map(|&(_, ip, target)| {
             let watcher = Watcher::of(changes.as_ref());
-            apply_one(backend, net, &plan.interfaces[i], verify, watcher)
+            apply_one(backend, net, ip, target, verify, watcher)
         }))
         .await;
-        for (i, outcome) in wave.into_iter().zip(done) {
+        for ((i, _, _), outcome) in steps.into_iter().zip(done) {
             outcomes[i] = Some(outcome);
         }
     }
@@ -300,7 +305,7 @@ pub fn before_applying(plan: &Plan) -> Vec<Outcome> {
     plan.interfaces
         .iter()
         .map(|ip| match &ip.step {
-            Step::Update(plan::Change::Drift(d)) => Outcome {
+            Step::Update { change: plan::Change::Drift(d), .. } => Outcome {
                 state: InterfaceState::Drifted,
                 reason: Reason::Drifted,
                 message: d.join("; "),
@@ -327,7 +332,7 @@ fn settled(ip: &InterfacePlan) -> Option<Outcome> {
                 HoldKind::Backoff => h.message.clone(),
             },
         ),
-        Step::Create | Step::Update(_) => return None,
+        Step::Create { .. } | Step::Update { .. } => return None,
     };
     Some(Outcome { state, reason, message, action: None, retry: Retry::Normal })
 }
@@ -336,15 +341,14 @@ async fn apply_one<B: Backend, K: Kernel>(
     backend: &B,
     net: &K,
     ip: &InterfacePlan,
+    Target { link, name }: &Target,
     verify: Verify<'_>,
     mut watcher: Watcher,
 ) -> Outcome {
-    let name = ip.name.clone().unwrap_or_default();
-    let link = ip.link.clone().expect("planned create/update always has a link");
     let started = Instant::now();
     let mut patience = Patience::default();
     let begun = loop {
-        match backend.begin(&link, ip.mac).await {
+        match backend.begin(link, ip.mac).await {
             Err(e) if patience.again(&e, "begin").await => continue,
             r => break r,
         }
@@ -385,19 +389,20 @@ async fn apply_one<B: Backend, K: Kernel>(
     journal::test_pause("begun").await;
     let mut renamed_from: Option<String> = None;
     let result: Result<(), BackendError> = async {
-        if let Some(from) = ip.rename_from() {
+        if &link.name != name {
+            let from = &link.name;
             if ip.owned.as_ref().is_some_and(|o| o.active) || ip.takeover.is_some() {
-                backend.release(&txn, &name, ip.mac).await?;
+                backend.release(&txn, name, ip.mac).await?;
             }
             let mut ours = v4(&ip.owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default());
             ours.extend(ip.takeover.iter().flat_map(|t| t.addresses.iter().copied()));
-            net.rename(link.index, &name, &ours).await?;
+            net.rename(link.index, name, &ours).await?;
             renamed_from = Some(from.to_string());
             journal::test_pause("renamed").await;
         }
         let original = ip.owned.as_ref().and_then(|o| o.original_name.clone()).or_else(|| renamed_from.clone());
         let configured = loop {
-            match backend.configure(&mut txn, ip, original.as_deref()).await {
+            match backend.configure(&mut txn, ip, name, original.as_deref()).await {
                 Err(e) if patience.again(&e, "configure").await => continue,
                 r => break r,
             }
@@ -410,7 +415,7 @@ async fn apply_one<B: Backend, K: Kernel>(
         }
         configured?;
         journal::test_pause("configured").await;
-        wait_verified(backend, &txn, net, ip, &name, link.index, verify.timeout, &mut watcher).await?;
+        wait_verified(backend, &txn, net, ip, name, link.index, verify.timeout, &mut watcher).await?;
         match verify.guard {
             Some(guard) => guard.check(net).await.map_err(|source| BackendError::ApiServer {
                 iface: name.clone(),
@@ -467,8 +472,10 @@ async fn apply_one<B: Backend, K: Kernel>(
                 }
             }
             let (action, detail) = match &ip.step {
-                Step::Update(plan::Change::Drift(d)) => (Action::DriftRepaired, format!("repaired: {}", d.join("; "))),
-                Step::Update(_) => (Action::Updated, "configuration updated".to_string()),
+                Step::Update { change: plan::Change::Drift(d), .. } => {
+                    (Action::DriftRepaired, format!("repaired: {}", d.join("; ")))
+                }
+                Step::Update { .. } => (Action::Updated, "configuration updated".to_string()),
                 _ => (Action::Created, "configured".to_string()),
             };
             let message_id = if action == Action::DriftRepaired { ids::DRIFT_REPAIRED } else { ids::CONFIGURED };

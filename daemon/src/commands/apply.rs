@@ -82,12 +82,12 @@ fn plan_table(plan: &Plan) -> String {
             let target = format!("{}{}", d.address, d.mtu.map(|m| format!(", mtu {m}")).unwrap_or_default());
             let detail = match &i.step {
                 Step::Nothing => "up to date".to_string(),
-                Step::Create => match i.rename_from() {
+                Step::Create { .. } => match i.rename_from() {
                     Some(from) => format!("rename {from} -> {}; {target}", i.name.as_deref().unwrap_or("?")),
                     None => target,
                 },
-                Step::Update(Change::ConfigChanged) => format!("spec changed; {target}"),
-                Step::Update(Change::Drift(diffs)) => format!("drifted: {}", diffs.join("; ")),
+                Step::Update { change: Change::ConfigChanged, .. } => format!("spec changed; {target}"),
+                Step::Update { change: Change::Drift(diffs), .. } => format!("drifted: {}", diffs.join("; ")),
                 Step::Blocked(b) => b.to_string(),
                 Step::NotFound => "no link with this MAC on the host".to_string(),
                 Step::Held(h) => format!("{}; held until its spec changes", h.message),

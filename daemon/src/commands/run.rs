@@ -520,7 +520,8 @@ async fn apply<B: Backend, K: Kernel>(
     PassClock::allow(&ctx.mem, s.rollback_timeout.saturating_mul(waves));
 
     report::log_blocked(&prepared.plan, current_status(ctx, cr).as_ref());
-    let drifting = prepared.plan.interfaces.iter().any(|i| matches!(i.step, Step::Update(Change::Drift(_))));
+    let drifting =
+        prepared.plan.interfaces.iter().any(|i| matches!(i.step, Step::Update { change: Change::Drift(_), .. }));
     let mut current = cr.clone();
     current.status = current_status(ctx, cr);
     if drifting && prepared.gate.is_none() {

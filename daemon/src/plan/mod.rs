@@ -152,9 +152,20 @@ pub enum Step {
     /// Already as desired: no write at all.
     Nothing,
     /// Not configured by multinic yet.
-    Create,
+    Create {
+        /// The link and the name it gets.
+        #[serde(skip)]
+        target: Target,
+    },
     /// Configured by multinic, but not as desired.
-    Update(Change),
+    Update {
+        /// The link and the name it gets.
+        #[serde(skip)]
+        target: Target,
+        /// Why.
+        #[serde(flatten)]
+        change: Change,
+    },
     /// Refused by a safety rule.
     Blocked(Block),
     /// No link with this MAC.
@@ -164,14 +175,31 @@ pub enum Step {
     Held(Hold),
 }
 
+/// What a transaction changes: a link found by its MAC, and the name it gets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The link.
+    pub link: LinkRef,
+    /// The name it gets.
+    pub name: String,
+}
+
 impl Step {
+    /// The link and name a step that applies changes; `None` for the others.
+    pub fn target(&self) -> Option<&Target> {
+        match self {
+            Step::Create { target } | Step::Update { target, .. } => Some(target),
+            _ => None,
+        }
+    }
+
     /// Short lowercase label for tables.
     pub fn label(&self) -> &'static str {
         match self {
             Step::Nothing => "nothing",
-            Step::Create => "create",
-            Step::Update(Change::ConfigChanged) => "update",
-            Step::Update(Change::Drift(_)) => "repair",
+            Step::Create { .. } => "create",
+            Step::Update { change: Change::ConfigChanged, .. } => "update",
+            Step::Update { change: Change::Drift(_), .. } => "repair",
             Step::Blocked(_) => "blocked",
             Step::NotFound => "not-found",
             Step::Held(_) => "held",
@@ -291,7 +319,7 @@ impl Plan {
         let mut out = Vec::new();
         loop {
             let ready: Vec<usize> = (0..self.interfaces.len())
-                .filter(|&k| !done[k] && matches!(self.interfaces[k].step, Step::Create | Step::Update(_)))
+                .filter(|&k| !done[k] && matches!(self.interfaces[k].step, Step::Create { .. } | Step::Update { .. }))
                 .filter(|&k| self.interfaces[k].after.iter().all(|&j| done[j]))
                 .collect();
             let routed = |k: &usize| self.guarded && !self.interfaces[*k].desired.routes.is_empty();
@@ -311,7 +339,8 @@ impl Plan {
 
     /// True when applying this plan writes nothing.
     pub fn is_noop(&self) -> bool {
-        self.removals.is_empty() && self.interfaces.iter().all(|i| !matches!(i.step, Step::Create | Step::Update(_)))
+        self.removals.is_empty()
+            && self.interfaces.iter().all(|i| !matches!(i.step, Step::Create { .. } | Step::Update { .. }))
     }
 }
 
@@ -366,23 +395,26 @@ pub fn plan(desired: &[ValidInterface], host: &Host, cx: Context<'_>) -> Plan {
                             addresses: link.given_addresses().copied().collect(),
                         });
                     }
-                    let block = safety::check(d, link, &role, owned.as_ref())
-                        .or_else(|| {
-                            routing::conflict(d, host, &roles, policy.min_prefix_len).map(Block::RoutingConflict)
-                        })
-                        .or_else(|| name.is_none().then_some(Block::NoFreeName));
-                    let step = match block {
-                        Some(block) => Step::Blocked(block),
-                        None => match decide(d, link, owned.as_ref(), name.as_deref().unwrap_or_default(), &hash) {
-                            Step::Create | Step::Update(_)
-                                if let Some(h) = holds.iter().find(|h| h.mac == d.mac && h.config_hash == hash) =>
-                            {
-                                Step::Held(h.clone())
+                    let block = safety::check(d, link, &role, owned.as_ref()).or_else(|| {
+                        routing::conflict(d, host, &roles, policy.min_prefix_len).map(Block::RoutingConflict)
+                    });
+                    let link_ref = LinkRef { index: link.index, name: link.name.clone() };
+                    let step = match (block, &name) {
+                        (Some(block), _) => Step::Blocked(block),
+                        (None, None) => Step::Blocked(Block::NoFreeName),
+                        (None, Some(name)) => {
+                            let target = Target { link: link_ref.clone(), name: name.clone() };
+                            match decide(d, link, owned.as_ref(), target, &hash) {
+                                Step::Create { .. } | Step::Update { .. }
+                                    if let Some(h) = holds.iter().find(|h| h.mac == d.mac && h.config_hash == hash) =>
+                                {
+                                    Step::Held(h.clone())
+                                }
+                                step => step,
                             }
-                            step => step,
-                        },
+                        }
                     };
-                    (Some(LinkRef { index: link.index, name: link.name.clone() }), step)
+                    (Some(link_ref), step)
                 }
             };
             InterfacePlan {
@@ -419,7 +451,7 @@ fn resolve_name_holders(plan: &mut Plan, links: &[Link]) {
         let (Some(name), Some(own)) = (&this.name, &this.link) else {
             continue;
         };
-        if !matches!(this.step, Step::Create | Step::Update(_)) {
+        if !matches!(this.step, Step::Create { .. } | Step::Update { .. }) {
             continue;
         }
         let Some(holder) = links.iter().find(|l| l.is_called(name) && l.index != own.index) else {
@@ -447,13 +479,12 @@ fn resolve_name_holders(plan: &mut Plan, links: &[Link]) {
         let mut changed = false;
         for i in 0..plan.interfaces.len() {
             let i_plan = &plan.interfaces[i];
-            if !matches!(i_plan.step, Step::Create | Step::Update(_)) || i_plan.after.is_empty() {
+            if !matches!(i_plan.step, Step::Create { .. } | Step::Update { .. }) || i_plan.after.is_empty() {
                 continue;
             }
-            let stuck = i_plan
-                .after
-                .iter()
-                .any(|&j| !matches!(plan.interfaces[j].step, Step::Create | Step::Update(_)) || waits_on(plan, j, i));
+            let stuck = i_plan.after.iter().any(|&j| {
+                !matches!(plan.interfaces[j].step, Step::Create { .. } | Step::Update { .. }) || waits_on(plan, j, i)
+            });
             if stuck {
                 let name = i_plan.name.clone().unwrap_or_default();
                 let other_mac = plan.interfaces[i_plan.after[0]]
@@ -526,18 +557,18 @@ fn removal(owned: &Owned, links: &[Link]) -> Removal {
     Removal { owned: owned.clone(), link: link.map(|l| LinkRef { index: l.index, name: l.name.clone() }), restore_name }
 }
 
-fn decide(d: &ValidInterface, link: &Link, owned: Option<&Owned>, name: &str, hash: &str) -> Step {
+fn decide(d: &ValidInterface, link: &Link, owned: Option<&Owned>, target: Target, hash: &str) -> Step {
     let Some(owned) = owned else {
-        return Step::Create;
+        return Step::Create { target };
     };
     if owned.config_hash != hash {
-        return Step::Update(Change::ConfigChanged);
+        return Step::Update { target, change: Change::ConfigChanged };
     }
-    let mut drift = verify(d, name, link).err().unwrap_or_default();
+    let mut drift = verify(d, &target.name, link).err().unwrap_or_default();
     if !owned.active {
         drift.push("configuration is not active on the device".into());
     }
-    if drift.is_empty() { Step::Nothing } else { Step::Update(Change::Drift(drift)) }
+    if drift.is_empty() { Step::Nothing } else { Step::Update { target, change: Change::Drift(drift) } }
 }
 
 /// Does the link look as desired? Up with carrier, named as planned, exactly the desired IPv4

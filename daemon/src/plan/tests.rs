@@ -89,7 +89,7 @@ fn fresh_nics_get_lowest_names_in_spec_order() {
     assert_eq!(p.interfaces[0].name.as_deref(), Some("multinic0"));
     assert_eq!(p.interfaces[1].name.as_deref(), Some("multinic1"));
     assert_eq!(p.interfaces[0].rename_from(), Some("ens5"));
-    assert!(matches!(p.interfaces[0].step, Step::Create));
+    assert!(matches!(p.interfaces[0].step, Step::Create { .. }));
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn up_with_foreign_address_is_blocked_but_link_local_is_not() {
     links[2].up = true;
     links[2].addresses = vec!["fe80::1/64".parse().unwrap()];
     let p = plan(&[want(mac(1), "198.51.100.1/24")], &on(&links), &[], &[], &Policy::default());
-    assert_eq!(p.interfaces[0].step, Step::Create);
+    assert!(matches!(p.interfaces[0].step, Step::Create { .. }));
     links[2].addresses.push("203.0.113.5/24".parse().unwrap());
     let p = plan(&[want(mac(1), "198.51.100.1/24")], &on(&links), &[], &[], &Policy::default());
     assert!(
@@ -163,7 +163,7 @@ fn missing_mac_is_not_found_and_others_proceed() {
         &Policy::default(),
     );
     assert_eq!(p.interfaces[0].step, Step::NotFound);
-    assert_eq!(p.interfaces[1].step, Step::Create);
+    assert!(matches!(p.interfaces[1].step, Step::Create { .. }));
 }
 
 #[test]
@@ -193,10 +193,10 @@ fn applied_spec_plans_nothing_and_a_change_plans_update() {
     assert!(again.is_noop(), "{again:?}");
     let mut changed = desired.clone();
     changed[0].mtu = Some(9000);
-    assert_eq!(
+    assert!(matches!(
         plan(&changed, &on(&links), &owned, &[], &Policy::default()).interfaces[0].step,
-        Step::Update(Change::ConfigChanged)
-    );
+        Step::Update { change: Change::ConfigChanged, .. }
+    ));
 }
 
 #[test]
@@ -205,7 +205,10 @@ fn flushed_address_is_drift() {
     let (mut links, owned) = apply_sim(&plan(&desired, &on(&host()), &[], &[], &Policy::default()), host(), vec![]);
     links[2].addresses.clear();
     let p = plan(&desired, &on(&links), &owned, &[], &Policy::default());
-    assert!(matches!(&p.interfaces[0].step, Step::Update(Change::Drift(d)) if d[0].contains("IPv4")), "{p:?}");
+    assert!(
+        matches!(&p.interfaces[0].step, Step::Update { change: Change::Drift(d), .. } if d[0].contains("IPv4")),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -333,7 +336,7 @@ fn arb_case() -> impl Strategy<Value = (Vec<Link>, Vec<ValidInterface>)> {
 }
 
 fn touched(p: &Plan) -> impl Iterator<Item = &InterfacePlan> {
-    p.interfaces.iter().filter(|i| matches!(i.step, Step::Create | Step::Update(_)))
+    p.interfaces.iter().filter(|i| matches!(i.step, Step::Create { .. } | Step::Update { .. }))
 }
 
 proptest! {
@@ -363,7 +366,7 @@ proptest! {
         let second = plan(&desired, &on(&links2), &owned2, &[], &policy);
         prop_assert!(second.is_noop(), "{:?}", second);
         for (a, b) in first.interfaces.iter().zip(&second.interfaces) {
-            if matches!(a.step, Step::Create | Step::Update(_)) {
+            if matches!(a.step, Step::Create { .. } | Step::Update { .. }) {
                 prop_assert_eq!(&a.name, &b.name);
             }
         }
@@ -380,12 +383,12 @@ proptest! {
         let second = plan(&fewer, &on(&links2), &owned2, &[], &policy);
         for b in &second.interfaces {
             let a = first.interfaces.iter().find(|a| a.mac == b.mac).unwrap();
-            if matches!(a.step, Step::Create | Step::Update(_)) {
+            if matches!(a.step, Step::Create { .. } | Step::Update { .. }) {
                 prop_assert_eq!(&a.name, &b.name);
                 prop_assert_eq!(&b.step, &Step::Nothing);
             }
         }
-        let removed = usize::from(matches!(first.interfaces[gone].step, Step::Create | Step::Update(_)));
+        let removed = usize::from(matches!(first.interfaces[gone].step, Step::Create { .. } | Step::Update { .. }));
         prop_assert_eq!(second.removals.len(), removed);
     }
 }
@@ -450,7 +453,7 @@ fn virtual_links_are_not_nics() {
     assert_eq!(p.interfaces[0].step, Step::Blocked(Block::Protected(Protection::NotANic { kind: "vxlan".into() })));
     links[2].kind = Some("veth".into());
     let p = plan(&[want(mac(1), "198.51.100.1/24")], &on(&links), &[], &[], &Policy::default());
-    assert_eq!(p.interfaces[0].step, Step::Create);
+    assert!(matches!(p.interfaces[0].step, Step::Create { .. }));
 }
 
 /// ens4 held by NM's generated DHCP profile with a default route of metric `metric`
@@ -473,13 +476,13 @@ fn generated(metric: u32) -> Host {
 #[test]
 fn a_nic_held_by_nms_generated_profile_is_taken_over() {
     let p = plan(&[want(mac(1), "10.50.0.10/24")], &generated(101), &[], &[], &Policy::default());
-    assert_eq!(p.interfaces[0].step, Step::Create);
+    assert!(matches!(p.interfaces[0].step, Step::Create { .. }));
     let t = p.interfaces[0].takeover.as_ref().expect("takeover planned");
     assert_eq!(t.profile.handle, crate::observe::Handle::NmProfile("/s/7".into()));
     assert_eq!(t.addresses, vec!["10.50.0.77/24".parse::<IpNet>().unwrap()]);
     // A tie with the primary's default route: the primary's carries the traffic.
     let p = plan(&[want(mac(1), "10.50.0.10/24")], &generated(100), &[], &[], &Policy::default());
-    assert_eq!(p.interfaces[0].step, Step::Create);
+    assert!(matches!(p.interfaces[0].step, Step::Create { .. }));
     // The best default route through it is what a primary on that profile looks like.
     let p = plan(&[want(mac(1), "10.50.0.10/24")], &generated(99), &[], &[], &Policy::default());
     assert_eq!(p.interfaces[0].step, Step::Blocked(Block::Protected(Protection::DefaultRoute)));
@@ -506,7 +509,7 @@ fn catch_all_default_routes_tie_and_the_api_server_tells_the_primary() {
         |h: &Host| plan(&[want(mac(1), "10.50.0.10/24")], h, &[], &[], &Policy::default()).interfaces[0].step.clone();
     assert_eq!(step(&h), Step::Blocked(Block::Protected(Protection::DefaultRoute)));
     h.api = Some(PathTo { to: "192.0.2.100".parse().unwrap(), oif: Some(2), gateway: None });
-    assert_eq!(step(&h), Step::Create);
+    assert!(matches!(step(&h), Step::Create { .. }));
     let roles = classify(&h, &[], &[], &Policy::default());
     assert!(matches!(roles[&2], Role::Protected(Protection::ApiServer { .. })), "{roles:?}");
 }
@@ -541,7 +544,7 @@ fn routing_conflicts_are_refused_before_anything_is_written() {
     d.routes = vec![route("128.0.0.0/1", Some("198.51.100.254"))];
     assert!(conflict_of(d.clone(), &h).contains("covers half the address space"));
     d.routes = vec![route("0.0.0.0/0", Some("198.51.100.254")), route("203.0.113.0/24", None)];
-    assert_eq!(plan(&[d], &h, &[], &[], &Policy::default()).interfaces[0].step, Step::Create);
+    assert!(matches!(plan(&[d], &h, &[], &[], &Policy::default()).interfaces[0].step, Step::Create { .. }));
 }
 
 #[test]
@@ -560,7 +563,7 @@ fn held_configuration_waits_for_a_spec_change() {
     let mut d = want(mac(1), "198.51.100.1/24");
     d.routes = vec![route("0.0.0.0/0", Some("198.51.100.254"))];
     let first = plan(std::slice::from_ref(&d), &on(&host()), &[], &[], &Policy::default());
-    assert_eq!(first.interfaces[0].step, Step::Create);
+    assert!(matches!(first.interfaces[0].step, Step::Create { .. }));
     let hold = Hold {
         mac: mac(1),
         config_hash: first.interfaces[0].config_hash.clone(),
@@ -576,14 +579,14 @@ fn held_configuration_waits_for_a_spec_change() {
     assert_eq!(held.interfaces[0].step, Step::Held(hold.clone()));
     assert!(held.is_noop() && held.waves().is_empty());
     // Another interface's hold does not hold this one.
-    assert_eq!(with(&[Hold { mac: mac(2), ..hold.clone() }]).interfaces[0].step, Step::Create);
+    assert!(matches!(with(&[Hold { mac: mac(2), ..hold.clone() }]).interfaces[0].step, Step::Create { .. }));
     d.routes[0].metric = Some(500);
     let edited = super::plan(
         std::slice::from_ref(&d),
         &on(&host()),
         Context { owned: &[], keep: &[], holds: &[hold], policy: &policy },
     );
-    assert_eq!(edited.interfaces[0].step, Step::Create);
+    assert!(matches!(edited.interfaces[0].step, Step::Create { .. }));
 }
 
 /// With the API server's path checked after each change, interfaces with routes
@@ -601,4 +604,17 @@ fn guarded_plan_applies_routed_interfaces_alone_and_last() {
     assert_eq!(plan(&desired, &h, &[], &[], &Policy::default()).waves(), vec![vec![0, 1, 2, 3]]);
     h.api = Some(PathTo { to: "203.0.113.10".parse().unwrap(), oif: Some(2), gateway: None });
     assert_eq!(plan(&desired, &h, &[], &[], &Policy::default()).waves(), vec![vec![1, 3], vec![0], vec![2]]);
+}
+
+/// `multinicd plan -o json` shows the step as before the target moved into it.
+#[test]
+fn steps_serialize_without_their_target() {
+    let target = Target { link: LinkRef { index: 3, name: "ens4".into() }, name: "multinic0".into() };
+    let json = |s: &Step| serde_json::to_value(s).unwrap();
+    assert_eq!(json(&Step::Create { target: target.clone() }), serde_json::json!({"action": "Create"}));
+    let drift = Step::Update { target, change: Change::Drift(vec!["MTU is 1500, want 1450".into()]) };
+    assert_eq!(
+        json(&drift),
+        serde_json::json!({"action": "Update", "why": "Drift", "details": ["MTU is 1500, want 1450"]})
+    );
 }

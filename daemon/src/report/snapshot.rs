@@ -73,7 +73,14 @@ fn status_and_events_match_the_snapshot() {
     assert!(
         matches!(
             steps[..],
-            [Step::Create, Step::Create, Step::Blocked(_), Step::NotFound, Step::Held(_), Step::Create]
+            [
+                Step::Create { .. },
+                Step::Create { .. },
+                Step::Blocked(_),
+                Step::NotFound,
+                Step::Held(_),
+                Step::Create { .. }
+            ]
         ),
         "{steps:?}"
     );

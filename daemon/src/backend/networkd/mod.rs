@@ -366,9 +366,9 @@ impl Backend for NetworkdBackend {
         &self,
         txn: &mut Snapshot,
         plan: &InterfacePlan,
+        name: &str,
         original_name: Option<&str>,
     ) -> Result<(), BackendError> {
-        let name = plan.name.as_deref().unwrap_or_default();
         // A file under multinic's name that multinic did not write is someone else's:
         // never overwrite it.
         for (path, old) in &txn.before {

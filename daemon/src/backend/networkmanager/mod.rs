@@ -296,9 +296,9 @@ impl Backend for NetworkManagerBackend {
         &self,
         txn: &mut Checkpoint,
         plan: &InterfacePlan,
+        name: &str,
         original_name: Option<&str>,
     ) -> Result<(), BackendError> {
-        let name = plan.name.as_deref().unwrap_or_default();
         let call = |op| self.call(op, name, plan.mac);
         let ours = settings::build(&settings::Profile {
             desired: &plan.desired,
