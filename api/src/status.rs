@@ -12,6 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::reason::Reason;
 use crate::resource::MultiNicNodeConfig;
 
+/// The condition that says the node is configured as its spec says.
+pub const READY: &str = "Ready";
+/// The condition that says some interface is not as its spec says.
+pub const DEGRADED: &str = "Degraded";
+
 /// Overall state of a node's config.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum NodeState {
@@ -310,8 +315,8 @@ pub fn fold(results: &[InterfaceResult], input: FoldInput<'_>, now: Time) -> Mul
     let (state, reason, message) = summarize(results, input.spec_failure.as_ref());
     let degraded = results.iter().any(|r| r.state != InterfaceState::Configured) || input.spec_failure.is_some();
     let conditions = vec![
-        condition("Ready", state == NodeState::Configured, reason.as_str(), &message, input.generation, previous, &now),
-        condition("Degraded", degraded, reason.as_str(), &message, input.generation, previous, &now),
+        condition(READY, state == NodeState::Configured, reason.as_str(), &message, input.generation, previous, &now),
+        condition(DEGRADED, degraded, reason.as_str(), &message, input.generation, previous, &now),
     ];
 
     let mut status = MultiNicNodeConfigStatus {
@@ -449,8 +454,8 @@ mod tests {
         let s = fold(&[result("multinic0", InterfaceState::Configured, Reason::Configured)], input(None), at(10));
         assert_eq!(s.state, Some(NodeState::Configured));
         assert_eq!(s.observed_generation, Some(3));
-        let ready = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
-        let degraded = s.conditions.iter().find(|c| c.type_ == "Degraded").unwrap();
+        let ready = s.conditions.iter().find(|c| c.type_ == READY).unwrap();
+        let degraded = s.conditions.iter().find(|c| c.type_ == DEGRADED).unwrap();
         assert_eq!((ready.status.as_str(), degraded.status.as_str()), ("True", "False"));
         assert!(s.failed_interfaces.is_empty());
     }
@@ -490,7 +495,7 @@ mod tests {
         let s = fold(&[result("multinic0", InterfaceState::Drifted, Reason::Drifted)], input(None), at(10));
         assert_eq!(s.state, Some(NodeState::InProgress));
         assert_eq!(s.reason, Some(Reason::Drifted));
-        assert_eq!(s.conditions.iter().find(|c| c.type_ == "Degraded").unwrap().status, "True");
+        assert_eq!(s.conditions.iter().find(|c| c.type_ == DEGRADED).unwrap().status, "True");
     }
 
     #[test]
@@ -504,6 +509,6 @@ mod tests {
         let third = fold(&failed, input(Some(&second)), at(200));
         assert_eq!(third.last_updated, Some(at(200)));
         assert_eq!(third.interface_statuses["multinic0"].last_updated, Some(at(200)));
-        assert_eq!(third.conditions.iter().find(|c| c.type_ == "Ready").unwrap().last_transition_time, at(200));
+        assert_eq!(third.conditions.iter().find(|c| c.type_ == READY).unwrap().last_transition_time, at(200));
     }
 }

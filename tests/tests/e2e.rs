@@ -47,7 +47,7 @@ async fn create_edit_drift_delete_against_the_api_server() {
     assert_eq!(s.backend.as_deref(), Some("networkmanager"));
     assert!(cr.finalizers().contains(&FINALIZER.to_string()));
     assert_eq!(node.lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
-    let ready = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+    let ready = s.conditions.iter().find(|c| c.type_ == multinic_api::status::READY).unwrap();
     assert_eq!(ready.status, "True");
     node.until_event(Reason::Configured).await;
 
