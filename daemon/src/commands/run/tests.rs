@@ -227,3 +227,48 @@ async fn a_deleted_cr_is_cleaned_up_before_its_finalizer_goes() {
     assert_eq!((last.0, last.1.ends_with("/multinicnodeconfigs/worker-1")), (Method::PATCH, true));
     assert!(last.2.to_string().contains("/metadata/finalizers"), "{}", last.2);
 }
+
+/// Someone takes the address off a configured NIC: the next pass puts it back and
+/// says so in a DriftRepaired Event; the status reads as before.
+#[tokio::test]
+async fn drift_is_repaired_and_said_once() {
+    let cr = cr("worker-1", nics());
+    let n = node(&cr);
+    pass(&n, &cr).await;
+    n.kernel.change(3, |l| l.addresses.clear());
+    pass(&n, &cr).await;
+    assert_eq!(n.kernel.get(3).addresses, vec!["10.60.0.10/24".parse::<ipnet::IpNet>().unwrap()]);
+    let repaired: Vec<_> = n.api.events().into_iter().filter(|e| e.1 == Reason::DriftRepaired).collect();
+    assert_eq!(repaired.len(), 1, "{repaired:?}");
+    assert!(
+        repaired[0].2.starts_with("multinic0 (fa:16:3e:00:00:01): repaired: IPv4 addresses are []"),
+        "{}",
+        repaired[0].2
+    );
+    // The drift was shown while it was repaired, then the status is Configured again.
+    let statuses = n.api.statuses();
+    let drifted = &statuses[statuses.len() - 2].interface_statuses["multinic0"];
+    assert_eq!(drifted.state, InterfaceState::Drifted);
+    assert_eq!(statuses.last().unwrap().state, Some(NodeState::Configured));
+}
+
+/// The primary NIC's MAC in the spec: blocked, the primary untouched, one Warning
+/// for the transition into Blocked and none on the passes after it.
+#[tokio::test]
+async fn a_protected_nic_is_blocked_and_warned_about_once() {
+    let cr = cr(
+        "worker-1",
+        serde_json::json!([{"id": 1, "macAddress": "fa:16:3e:00:00:ee", "address": "10.60.0.10", "cidr": "10.60.0.0/24"}]),
+    );
+    let n = node(&cr);
+    pass(&n, &cr).await;
+    pass(&n, &cr).await;
+    let s = n.api.statuses().pop().unwrap();
+    let entry = s.interface_statuses.values().find(|e| e.mac_address == "fa:16:3e:00:00:ee").unwrap();
+    assert_eq!((entry.state, &entry.reason), (InterfaceState::Blocked, &Some(Reason::DefaultRouteInterface)));
+    let blocked: Vec<_> = n.api.events().into_iter().filter(|e| e.1 == Reason::Blocked).collect();
+    assert_eq!(blocked.len(), 1, "{blocked:?}");
+    assert_eq!(blocked[0].0, "Warning");
+    assert!(n.backend.calls().is_empty());
+    assert_eq!(n.kernel.get(2).name, "eth0");
+}
