@@ -53,6 +53,9 @@ reasons! {
     Failed,
     /// No link with the spec's MAC on the host.
     MacNotFound,
+    /// The NIC multinic configured was detached from the host: its name and its
+    /// configuration are kept for it, and it is configured again when it comes back.
+    Detached,
 
     // The input.
     /// The spec, or one interface of it, is invalid.

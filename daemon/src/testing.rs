@@ -64,6 +64,13 @@ impl FakeKernel {
         s.subscribers.retain(|tx| tx.send(Event::Link { index, name: None, mac: None, removed: false }).is_ok());
     }
 
+    /// The link is gone (hot-unplugged), with its event.
+    pub fn unplug(&self, index: u32) {
+        let mut s = self.lock();
+        s.links.retain(|l| l.index != index);
+        s.subscribers.retain(|tx| tx.send(Event::Link { index, name: None, mac: None, removed: true }).is_ok());
+    }
+
     /// The API server is reached through link `oif`, via `gateway`.
     pub fn route_api(&self, oif: u32, gateway: Option<IpAddr>) {
         self.lock().api_path = Some((oif, gateway));

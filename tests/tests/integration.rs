@@ -626,6 +626,43 @@ fn bridged_primary_its_port_and_routing_conflicts_are_refused(m: Manager) {
     assert_eq!(primary_state(&lab), before, "cleanup left the primary and the CNI's routes and rules alone");
 }
 
+/// A NIC detached from the node and attached again with the same MAC (a port
+/// detached and attached again in the cloud; here its veth deleted and made again):
+/// while it is gone it is NotFound, Detached, its name and configuration kept; back,
+/// it is configured again under the same name from the same profile or file.
+fn a_detached_nic_keeps_its_name_and_configuration_and_comes_back_as_it_was(m: Manager) {
+    let Some(lab) = lab_with(m, &[("ens4", A), ("ens5", B)]) else {
+        return;
+    };
+    let file = lab.write("node.yaml", &two_nics());
+    assert_eq!(apply(&lab, &file).0, 0);
+    // The configuration itself: NM's profile (its settings are normalized by NM on
+    // every update), networkd's files with their modification times.
+    let kept = |lab: &Lab| -> Vec<(String, Value)> {
+        let owned = lab.owned().into_iter();
+        owned.map(|(mac, v)| (mac, if m == Manager::Networkd { v } else { v["path"].clone() })).collect()
+    };
+    let before = kept(&lab);
+    assert_eq!(before.len(), 2);
+
+    lab.del_nic("multinic0");
+    let (code, status) = apply(&lab, &file);
+    assert_eq!(code, 1);
+    let gone = iface(&status, "multinic0");
+    assert_eq!((gone.state, &gone.reason), (InterfaceState::NotFound, &Some(Reason::Detached)), "{gone:?}");
+    assert!(gone.message.starts_with("detached: no link with MAC 02:00:00:00:01:04"), "{}", gone.message);
+    assert_eq!(iface(&status, "multinic1").state, InterfaceState::Configured);
+    assert_eq!(kept(&lab), before, "the detached NIC's configuration is kept");
+
+    lab.add_nic("ens4", A, 1500);
+    let (code, status) = apply(&lab, &file);
+    assert_eq!(code, 0, "{status:?}");
+    assert_eq!(iface(&status, "multinic0").state, InterfaceState::Configured);
+    assert_eq!(lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
+    assert_eq!(mtu(&lab, "multinic0"), 9000);
+    assert_eq!(kept(&lab), before, "no new profile or file for the NIC that came back");
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod networkmanager {
@@ -654,6 +691,7 @@ on_both_backends!(
     explicit_rename_of_a_configured_interface_is_applied,
     drifted_address_is_repaired_on_the_next_apply,
     killed_in_a_transaction_converges,
+    a_detached_nic_keeps_its_name_and_configuration_and_comes_back_as_it_was,
 );
 
 /// NetworkManager as distributions ship it (auto-default on) and a DHCP server that

@@ -93,9 +93,15 @@ async fn attach_configures(node: &ClusterNode, manager: Manager) -> i64 {
 /// Scenario 2: `device_del`: the status says the NIC is missing (keeping its name); attached
 /// again, it is configured again under the same name.
 async fn detach_and_reattach(node: &ClusterNode, generation: i64, manager: Manager) {
+    // Which profiles and files exist (a repair may rewrite one in place).
+    let (_, _, dirs) = manager_traits(manager);
+    let files = format!("find {dirs} -type f 2>/dev/null | sort");
+    let before = vm(|| node.vm.exec(&files).1);
     vm(|| node.vm.detach_nic(MAC));
     let cr = node.until_nic(generation, MAC, InterfaceState::NotFound).await;
-    assert_eq!(nic_status(&cr, MAC).unwrap().0, "multinic0", "the detached NIC keeps its name in the status");
+    let (name, gone) = nic_status(&cr, MAC).unwrap();
+    assert_eq!(name, "multinic0", "the detached NIC keeps its name in the status");
+    assert_eq!(gone.reason, Some(multinic_api::Reason::Detached), "{gone:?}");
     assert!(vm(|| node.vm.link_by_mac(MAC)).is_none(), "the NIC is gone from the guest");
     let started = Instant::now();
     vm(|| node.vm.attach_nic(MAC));
@@ -105,6 +111,7 @@ async fn detach_and_reattach(node: &ClusterNode, generation: i64, manager: Manag
     vm(|| {
         assert_configured(&node.vm, 1400);
         assert_reachable(&node.vm);
+        assert_eq!(node.vm.exec(&files).1, before, "the NIC came back with a new profile or file");
     });
 }
 

@@ -142,6 +142,28 @@ async fn a_change_that_takes_the_route_to_the_api_server_is_rolled_back_and_held
     assert_eq!(kernel.route_to("203.0.113.10".parse().unwrap()).await.unwrap().oif, Some(2));
 }
 
+/// A configured NIC unplugged: `Detached`, its configuration kept (no removal
+/// planned) and its name reserved for it.
+#[tokio::test]
+async fn a_detached_nic_is_reported_detached_and_keeps_name_and_configuration() {
+    let (kernel, backend) = node();
+    apply(&kernel, &backend, &two()[..1]).await;
+    kernel.unplug(3);
+    let plan = plan_for(&kernel, &backend, &two()[..1]).await;
+    assert!(plan.removals.is_empty());
+    assert_eq!(plan.interfaces[0].name.as_deref(), Some("multinic0"));
+    let outcomes = apply(&kernel, &backend, &two()[..1]).await;
+    assert_eq!((outcomes[0].state, &outcomes[0].reason), (InterfaceState::NotFound, &Reason::Detached));
+    assert!(outcomes[0].message.contains("multinic0 and its configuration are kept"), "{}", outcomes[0].message);
+    assert_eq!(backend.owned().len(), 1);
+
+    // Never configured: just not found.
+    let (kernel, backend) = node();
+    kernel.unplug(3);
+    let outcomes = apply(&kernel, &backend, &two()[..1]).await;
+    assert_eq!((outcomes[0].state, &outcomes[0].reason), (InterfaceState::NotFound, &Reason::MacNotFound));
+}
+
 #[tokio::test]
 async fn removal_gives_the_kernel_name_back() {
     let (kernel, backend) = node();

@@ -320,9 +320,21 @@ pub fn before_applying(plan: &Plan) -> Vec<Outcome> {
 fn settled(ip: &InterfacePlan) -> Option<Outcome> {
     let (state, reason, message) = match &ip.step {
         Step::Nothing => (InterfaceState::Configured, Reason::Configured, configured_message(ip)),
-        Step::NotFound => {
-            (InterfaceState::NotFound, Reason::MacNotFound, format!("no link with MAC {} on this host", ip.mac))
-        }
+        // Configured before: the NIC was detached (hot-unplugged, or its port
+        // detached in the cloud). Its name stays reserved (naming) and its
+        // configuration is kept, so that it comes back as it was.
+        Step::NotFound => match (&ip.owned, &ip.name) {
+            (Some(_), Some(name)) => (
+                InterfaceState::NotFound,
+                Reason::Detached,
+                format!(
+                    "detached: no link with MAC {} on this host; {name} and its configuration are kept for it and \
+                     applied when it is attached again",
+                    ip.mac
+                ),
+            ),
+            _ => (InterfaceState::NotFound, Reason::MacNotFound, format!("no link with MAC {} on this host", ip.mac)),
+        },
         Step::Blocked(b) => (InterfaceState::Blocked, b.reason(), b.to_string()),
         Step::Held(h) => (
             InterfaceState::Failed,
