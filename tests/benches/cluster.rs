@@ -3,8 +3,8 @@
 //! kube-apiserver (`MULTINIC_E2E_KUBECONFIG`) in a real-NetworkManager lab:
 //! - spec edit → `Configured` for the new generation, as seen by a separate watcher,
 //!   over `BENCH_EDITS` edits (default 20);
-//! - hot-plug of a NIC whose MAC is in the spec → `Configured`, over `BENCH_PLUGS`
-//!   plugs (default 10);
+//! - a configured NIC detached and attached again (same MAC) → `Configured`, over
+//!   `BENCH_PLUGS` times (default 10);
 //! - the daemon's RSS after `BENCH_STEADY_SECS` (default 600) of steady state.
 //!
 //! Run through `tests/bench.sh cluster`.
@@ -100,7 +100,7 @@ async fn main() {
         multinic_lab::multinicd_bin().display()
     );
     report("spec edit -> Configured (watcher)", edits);
-    report("hot-plug -> Configured (watcher)", plugs);
+    report("detached, attached again -> Configured (watcher)", plugs);
     println!(
         "RSS after {}s steady: {} KiB (at start of steady state {} KiB, peak {} KiB)",
         steady.as_secs(),
