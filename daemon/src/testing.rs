@@ -118,6 +118,11 @@ impl Kernel for FakeKernel {
         Ok(())
     }
 
+    async fn set_mtu(&self, index: u32, _name: &str, mtu: u32) -> Result<(), NetlinkError> {
+        self.change(index, |l| l.mtu = mtu);
+        Ok(())
+    }
+
     fn subscribe(&self) -> Result<Subscription, NetlinkError> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.lock().subscribers.push(tx);
@@ -161,6 +166,8 @@ pub struct FakeTxn {
     before: Option<Owned>,
     addresses_before: Vec<IpNet>,
     created: Option<String>,
+    /// As networkd's files record it: the link's MTU before multinic.
+    original_mtu: Option<u32>,
 }
 
 impl FakeBackend {
@@ -218,8 +225,12 @@ impl Backend for FakeBackend {
     async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<FakeTxn, BackendError> {
         self.record("begin", mac);
         let before = self.lock().owned.iter().find(|o| o.mac == mac).cloned();
-        let addresses_before = self.kernel.get(link.index).addresses;
-        Ok(FakeTxn { mac, index: link.index, before, addresses_before, created: None })
+        let now = self.kernel.get(link.index);
+        let original_mtu = match &before {
+            Some(o) => o.original_mtu,
+            None => Some(now.mtu),
+        };
+        Ok(FakeTxn { mac, index: link.index, before, addresses_before: now.addresses, created: None, original_mtu })
     }
 
     async fn release(&self, _txn: &FakeTxn, _name: &str, mac: MacAddr) -> Result<(), BackendError> {
@@ -279,6 +290,7 @@ impl Backend for FakeBackend {
                 mac: plan.mac,
                 name: name.clone(),
                 original_name: original_name.map(str::to_string),
+                original_mtu: txn.original_mtu,
                 config_hash: plan.config_hash.clone(),
                 addresses: vec![plan.desired.address],
                 active: true,

@@ -351,6 +351,7 @@ fn cleanup_removes_every_owned_profile_and_restores_names(m: Manager) {
     assert_eq!(lab.foreign(), foreign, "the primary's configuration (and NM's lo) remain as they were");
     assert!(lab.link("ens4").is_some() && lab.link("ens5").is_some());
     assert!(lab.ipv4("ens4").is_empty() && lab.ipv4("ens5").is_empty());
+    assert_eq!(mtu(&lab, "ens4"), 1500, "the MTU the NIC had before multinic configured it");
     assert_eq!(lab.ipv4("eth0"), vec!["192.0.2.10/24"]);
     // A second cleanup has nothing to do.
     let again = lab.multinicd(&["cleanup"]);

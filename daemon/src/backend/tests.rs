@@ -175,8 +175,10 @@ async fn removal_gives_the_kernel_name_back() {
     assert!(removed[0].is_ok());
     assert_eq!(kernel.get(3).name, "ens4");
     assert!(v4(&kernel.get(3)).is_empty());
+    assert_eq!(kernel.get(3).mtu, 1500, "the MTU it had before multinic");
     assert_eq!(backend.owned().len(), 1);
     assert_eq!(kernel.get(4).name, "multinic1", "the other interface is not touched");
+    assert_eq!(kernel.get(4).mtu, 1450);
 }
 
 /// A daemon killed between configure and commit left its record: the next start

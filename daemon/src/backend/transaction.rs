@@ -166,6 +166,13 @@ async fn restore_link<K: Kernel>(net: &K, r: &Removal) -> Result<(), BackendErro
     if let Some(name) = &r.restore_name {
         net.rename(link.index, name, &v4(&r.owned.addresses)).await?;
     }
+    // The MTU it had before, where the manager does not put it back itself.
+    if let Some(mtu) = r.owned.original_mtu
+        && let Some(now) = net.link(link.index).await?
+        && now.mtu != mtu
+    {
+        net.set_mtu(link.index, &now.name, mtu).await?;
+    }
     Ok(())
 }
 

@@ -32,6 +32,9 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     /// it (an up link with others is never renamed).
     fn rename(&self, index: u32, to: &str, ours: &[IpNet]) -> impl Future<Output = Result<(), NetlinkError>> + Send;
 
+    /// Set the MTU of link `index` (called `name`, for errors).
+    fn set_mtu(&self, index: u32, name: &str, mtu: u32) -> impl Future<Output = Result<(), NetlinkError>> + Send;
+
     /// Link and address events from now on.
     fn subscribe(&self) -> Result<Subscription, NetlinkError>;
 }
@@ -59,6 +62,10 @@ impl Kernel for Netlink {
 
     async fn rename(&self, index: u32, to: &str, ours: &[IpNet]) -> Result<(), NetlinkError> {
         Netlink::rename(self, index, to, ours).await
+    }
+
+    async fn set_mtu(&self, index: u32, name: &str, mtu: u32) -> Result<(), NetlinkError> {
+        Netlink::set_mtu(self, index, name, mtu).await
     }
 
     fn subscribe(&self) -> Result<Subscription, NetlinkError> {

@@ -311,6 +311,18 @@ impl Netlink {
         Ok(())
     }
 
+    /// Set the MTU of link `index` (called `name`, for errors).
+    pub async fn set_mtu(&self, index: u32, name: &str, mtu: u32) -> Result<(), NetlinkError> {
+        let _turn = self.turn.lock().await;
+        let msg = LinkUnspec::new_with_index(index).mtu(mtu).build();
+        self.handle.link().set(msg).execute().await.map_err(|source| NetlinkError::Set {
+            op: "set the MTU",
+            name: name.to_string(),
+            index,
+            source,
+        })
+    }
+
     /// Rename a link: down → set name → up, by index. Refused when the link is up
     /// with addresses other than `ours` (link-local ones do not count).
     pub async fn rename(&self, index: u32, to: &str, ours: &[IpNet]) -> Result<(), NetlinkError> {

@@ -40,6 +40,10 @@ pub struct Owned {
     pub name: String,
     /// The link's kernel name before multinic renamed it, to restore on cleanup.
     pub original_name: Option<String>,
+    /// The link's MTU before multinic configured it, to restore on cleanup, when
+    /// recorded (networkd; NetworkManager puts it back by itself).
+    #[serde(default)]
+    pub original_mtu: Option<u32>,
     /// [`config_hash`] of what was applied.
     pub config_hash: String,
     /// Addresses the configuration gives.

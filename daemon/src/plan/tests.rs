@@ -277,6 +277,7 @@ fn apply_sim(plan: &Plan, mut links: Vec<Link>, mut owned: Vec<Owned>) -> (Vec<L
             mac: i.mac,
             name,
             original_name: original,
+            original_mtu: None,
             config_hash: i.config_hash.clone(),
             addresses: vec![i.desired.address],
             active: true,

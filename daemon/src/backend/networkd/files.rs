@@ -46,6 +46,10 @@ pub struct Meta {
     /// Kernel name before multinic renamed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_name: Option<String>,
+    /// The link's MTU before multinic configured it: networkd leaves a link's MTU
+    /// as it is when its `.network` goes, so cleanup puts this back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_mtu: Option<u32>,
     /// `plan::config_hash` of what the files apply.
     pub config_hash: String,
     /// Addresses the `.network` gives.
@@ -59,6 +63,7 @@ impl Meta {
             mac: plan.mac,
             name: name.to_string(),
             original_name: original_name.map(str::to_string),
+            original_mtu: None,
             config_hash: plan.config_hash.clone(),
             addresses: vec![plan.desired.address],
         }
@@ -217,6 +222,7 @@ pub fn owned_from(text: &str, file: &Path) -> Option<Owned> {
         mac: meta.mac,
         name: meta.name,
         original_name: meta.original_name,
+        original_mtu: meta.original_mtu,
         config_hash: meta.config_hash,
         addresses: meta.addresses,
         active: true,
@@ -250,6 +256,7 @@ mod tests {
             mac: iface().mac,
             name: "multinic0".into(),
             original_name: Some("ens4".into()),
+            original_mtu: Some(1500),
             config_hash: "abc".into(),
             addresses: vec![iface().address],
         }
@@ -261,7 +268,7 @@ mod tests {
         assert_eq!(
             text,
             "# Managed by multinic (multinicd); do not edit, changes are overwritten.\n\
-             # multinic: {\"mac\":\"fa:16:3e:1c:1a:6e\",\"name\":\"multinic0\",\"originalName\":\"ens4\",\"configHash\":\"abc\",\"addresses\":[\"11.11.11.37/24\"]}\n\
+             # multinic: {\"mac\":\"fa:16:3e:1c:1a:6e\",\"name\":\"multinic0\",\"originalName\":\"ens4\",\"originalMtu\":1500,\"configHash\":\"abc\",\"addresses\":[\"11.11.11.37/24\"]}\n\
              \n[Match]\nMACAddress=fa:16:3e:1c:1a:6e\n\
              \n[Link]\nMTUBytes=1450\n\
              \n[Network]\nAddress=11.11.11.37/24\nDNS=11.11.11.53\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nLLDP=no\n\
@@ -282,6 +289,7 @@ mod tests {
         assert_eq!(owned.mac, iface().mac);
         assert_eq!(owned.name, "multinic0");
         assert_eq!(owned.original_name.as_deref(), Some("ens4"));
+        assert_eq!(owned.original_mtu, Some(1500));
         assert_eq!(owned.addresses, vec![iface().address]);
         assert!(owned_from("[Match]\nName=ens4\n", Path::new("x")).is_none());
         assert!(owned_from(&text.replacen("Managed by multinic", "Managed by someone", 1), Path::new("x")).is_none());

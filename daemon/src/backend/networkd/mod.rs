@@ -103,6 +103,9 @@ pub struct Snapshot {
     mac: MacAddr,
     network: PathBuf,
     before: Vec<(PathBuf, Option<Vec<u8>>)>,
+    /// The link's MTU before multinic first configured it (recorded in the files).
+    #[serde(default)]
+    original_mtu: Option<u32>,
 }
 
 impl NetworkdBackend {
@@ -349,8 +352,20 @@ impl Backend for NetworkdBackend {
             .into_iter()
             .chain(self.legacy_paths(mac))
             .map(|p| (p.clone(), std::fs::read(&p).ok()))
-            .collect();
-        Ok(Snapshot { index: link.index, iface: link.name.clone(), mac, network, before })
+            .collect::<Vec<_>>();
+        // What multinic's `.network` recorded (one of an earlier release may have
+        // none), else, configured for the first time now, the link's MTU now.
+        let network_before =
+            before.iter().find(|(p, text)| text.is_some() && p.extension().is_some_and(|x| x == "network"));
+        let original_mtu = match network_before {
+            Some((path, Some(text))) => {
+                files::owned_from(&String::from_utf8_lossy(text), path).and_then(|o| o.original_mtu)
+            }
+            _ => std::fs::read_to_string(format!("/sys/class/net/{}/mtu", link.name))
+                .ok()
+                .and_then(|m| m.trim().parse().ok()),
+        };
+        Ok(Snapshot { index: link.index, iface: link.name.clone(), mac, network, before, original_mtu })
     }
 
     async fn release(&self, _txn: &Snapshot, _name: &str, _mac: MacAddr) -> Result<(), BackendError> {
@@ -382,7 +397,7 @@ impl Backend for NetworkdBackend {
                 return Err(self.io("write drop-in", name, plan.mac)(e));
             }
         }
-        let meta = files::Meta::of(plan, name, original_name);
+        let meta = files::Meta { original_mtu: txn.original_mtu, ..files::Meta::of(plan, name, original_name) };
         let unrenderable = |e: files::RenderError| self.io("render drop-in", name, plan.mac)(std::io::Error::other(e));
         let network_text = files::network_unit(&plan.desired).render(&meta).map_err(unrenderable)?;
         let link_text = files::link_unit(plan.mac, name).render(&meta).map_err(unrenderable)?;

@@ -192,6 +192,7 @@ pub fn owned_from(settings: &OwnedSettings, handle: &str) -> Option<Owned> {
         mac,
         name: data.get(KEY_NAME)?.clone(),
         original_name: data.get(KEY_ORIGINAL_NAME).cloned(),
+        original_mtu: None,
         config_hash: data.get(KEY_CONFIG_HASH).cloned().unwrap_or_default(),
         addresses,
         active: false,
