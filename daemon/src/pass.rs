@@ -7,19 +7,17 @@
 //! state are derived from the records. Validation has happened before; interfaces
 //! with errors are reported as failed and the others go ahead.
 
-use multinic_api::status::{FoldInput, InterfaceResult, InterfaceState, fold};
-use multinic_api::{MacAddr, MultiNicNodeConfig, MultiNicNodeConfigStatus, Reason, ValidSpec, spec_hash};
-
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use multinic_api::status::{FoldInput, InterfaceResult, InterfaceState, fold};
+use multinic_api::{MacAddr, MultiNicNodeConfig, MultiNicNodeConfigStatus, Reason, ValidSpec, spec_hash};
+
 use crate::backend::{Backend, BackendError, Outcome, Retry, Verify, apply_plan, before_applying, remove_all};
 use crate::config::Settings;
-use std::net::IpAddr;
-
-use crate::observe::Host;
-use crate::observe::Kernel;
 use crate::observe::reach::{ApiServer, Guard};
+use crate::observe::{Host, Kernel};
 use crate::plan::{self, Hold, HoldKind, InterfacePlan, Owned, Plan, Removal};
 use crate::report;
 use crate::retry::Backoff;
@@ -147,7 +145,7 @@ pub async fn run<B: Backend, K: Kernel>(
 }
 
 struct Executed {
-    /// One outcome per planned interface; none when nothing was applied.
+    /// One outcome per planned interface (all pending when nothing was applied).
     outcomes: Vec<Outcome>,
     removal_failed: bool,
 }
