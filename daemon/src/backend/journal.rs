@@ -159,8 +159,7 @@ impl RemovalRecord {
     }
 }
 
-/// The records of transactions still open (the unit tests look).
-#[cfg(test)]
+/// The records left on disk: transactions still open, and removals (`remove-<mac>.json`).
 pub fn open_records() -> Vec<PathBuf> {
     std::fs::read_dir(dir())
         .map(|e| {
@@ -202,11 +201,7 @@ fn upgrade(record: &mut serde_json::Value) {
 /// then the link gets its name back. Errors are logged; a record that cannot be
 /// rolled back stays for the next try.
 pub async fn recover<B: Backend, K: Kernel>(_lock: &Lock, backend: &B, net: &K) {
-    let Ok(entries) = std::fs::read_dir(dir()) else { return };
-    let records: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
+    let records = open_records();
     let (removals, transactions): (Vec<PathBuf>, Vec<PathBuf>) =
         records.into_iter().partition(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("remove-")));
     for path in removals {

@@ -360,10 +360,11 @@ async fn apply_one<B: Backend, K: Kernel>(
     backend: &B,
     net: &K,
     ip: &InterfacePlan,
-    Target { link, name }: &Target,
+    target: &Target,
     verify: Verify<'_>,
     mut watcher: Watcher,
 ) -> Outcome {
+    let Target { link, name } = target;
     let started = Instant::now();
     let mut patience = Patience::default();
     let begun = loop {
@@ -385,11 +386,13 @@ async fn apply_one<B: Backend, K: Kernel>(
             };
         }
     };
-    // Addresses that may be on the link while it is renamed back: what this change,
-    // multinic earlier, or the taken-over configuration (coming back) gave it.
-    let mut ours = v4(&ip.owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default());
+    // Addresses the link may carry before the change: what multinic gave it
+    // earlier, or the taken-over configuration; and while it is renamed back, also
+    // what this change gave it.
+    let mut given = v4(&ip.owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default());
+    given.extend(ip.takeover.iter().flat_map(|t| t.addresses.iter().copied()));
+    let mut ours = given.clone();
     ours.push(ipnet::IpNet::V4(ip.desired.address));
-    ours.extend(ip.takeover.iter().flat_map(|t| t.addresses.iter().copied()));
     // What this change adds, which nothing gives back when it is undone.
     let adds: Vec<ipnet::Ipv4Net> = Some(ip.desired.address)
         .filter(|a| {
@@ -408,14 +411,11 @@ async fn apply_one<B: Backend, K: Kernel>(
     journal::test_pause("begun").await;
     let mut renamed_from: Option<String> = None;
     let result: Result<(), BackendError> = async {
-        if &link.name != name {
-            let from = &link.name;
+        if let Some(from) = target.rename_from() {
             if ip.owned.as_ref().is_some_and(|o| o.active) || ip.takeover.is_some() {
                 backend.release(&txn, name, ip.mac).await?;
             }
-            let mut ours = v4(&ip.owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default());
-            ours.extend(ip.takeover.iter().flat_map(|t| t.addresses.iter().copied()));
-            net.rename(link.index, name, &ours).await?;
+            net.rename(link.index, name, &given).await?;
             renamed_from = Some(from.to_string());
             journal::test_pause("renamed").await;
         }

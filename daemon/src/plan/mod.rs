@@ -188,6 +188,13 @@ pub struct Target {
     pub name: String,
 }
 
+impl Target {
+    /// The link's current name, when it is not the one it gets.
+    pub fn rename_from(&self) -> Option<&str> {
+        (self.link.name != self.name).then_some(self.link.name.as_str())
+    }
+}
+
 impl Step {
     /// The link and name a step that applies changes; `None` for the others.
     pub fn target(&self) -> Option<&Target> {
@@ -273,10 +280,7 @@ pub struct InterfacePlan {
 impl InterfacePlan {
     /// The link must be renamed from its current name before it is configured.
     pub fn rename_from(&self) -> Option<&str> {
-        match (&self.link, &self.name) {
-            (Some(link), Some(name)) if &link.name != name => Some(&link.name),
-            _ => None,
-        }
+        self.step.target().and_then(Target::rename_from)
     }
 }
 
