@@ -49,6 +49,7 @@ pub struct MultiNicNodeConfigSpec {
 #[x_kube(validation = Rule::new(CEL_ADDRESS_IS_IPV4).message("address must be an IPv4 address such as 11.11.11.37"))]
 #[x_kube(validation = Rule::new(CEL_CIDR_IS_IPV4).message("cidr must be an IPv4 prefix such as 11.11.11.0/24"))]
 #[x_kube(validation = Rule::new(CEL_ADDRESS_IN_CIDR).message("address must lie inside cidr"))]
+#[x_kube(validation = Rule::new(CEL_GATEWAY_IN_CIDR).message("gateway must be an IPv4 address inside cidr other than address, such as 11.11.11.1"))]
 pub struct InterfaceSpec {
     /// The upstream (cloud) port id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,6 +85,16 @@ pub struct InterfaceSpec {
     #[schemars(length(max = 4), inner(pattern(IPV4_PATTERN), length(max = 15)))]
     #[x_kube(validation = Rule::new(CEL_DNS_ARE_IPV4).message("dns entries must be IPv4 addresses such as 11.11.12.53"))]
     pub dns: Vec<String>,
+    /// The subnet's gateway, inside `cidr`. Never a default route of the main table
+    /// by itself: with `sourceRouting` it is the default route of the NIC's own table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(IPV4_PATTERN), length(max = 15))]
+    pub gateway: Option<String>,
+    /// Answer through this NIC what reaches its address: a routing table `100 + N`
+    /// for `multinicN` (the subnet, `routes`, `default via gateway`) and a rule
+    /// `from <address> lookup <table>`. Nothing is added to the main table.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub source_routing: bool,
 }
 
 /// A static IPv4 route through a secondary NIC.

@@ -49,5 +49,8 @@ pub const CEL_ROUTE_NOT_HALF: &str = "!isCIDR(self.to) || cidr(self.to).prefixLe
 pub const CEL_ROUTE_VIA_IS_IPV4: &str = "!has(self.via) || (isIP(self.via) && ip(self.via).family() == 4)";
 /// CEL: every DNS server is a valid IPv4 address.
 pub const CEL_DNS_ARE_IPV4: &str = "self.all(d, isIP(d) && ip(d).family() == 4)";
+/// CEL: `gateway` is an IPv4 address inside `cidr`, and not the interface's own address.
+pub const CEL_GATEWAY_IN_CIDR: &str = "!has(self.gateway) || (isIP(self.gateway) && ip(self.gateway).family() == 4 \
+     && self.gateway != self.address && (!isCIDR(self.cidr) || cidr(self.cidr).containsIP(ip(self.gateway))))";
 /// Largest route metric (the kernel's is a u32).
 pub const METRIC_MAX: u32 = u32::MAX;

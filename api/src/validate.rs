@@ -62,6 +62,10 @@ pub struct ValidInterface {
     pub routes: Vec<ValidRoute>,
     /// DNS servers.
     pub dns: Vec<Ipv4Addr>,
+    /// The subnet's gateway.
+    pub gateway: Option<Ipv4Addr>,
+    /// A routing table and rule of its own for traffic from its address.
+    pub source_routing: bool,
 }
 
 /// The spec once validated: the interfaces that passed, and every error found.
@@ -239,6 +243,24 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
             Err(()) => err(&format!("dns[{d}]"), format!("{server:?} is not an IPv4 address")),
         }
     }
+    let gateway = match &iface.gateway {
+        None => None,
+        Some(g) => match parse_ipv4(g) {
+            Err(()) => {
+                err("gateway", format!("{g:?} is not an IPv4 address; expected e.g. 11.11.11.1"));
+                None
+            }
+            Ok(g) if Some(g) == address => {
+                err("gateway", format!("{g} is the interface's own address; use the subnet's router"));
+                None
+            }
+            Ok(g) if cidr.is_some_and(|c| !c.contains(&g)) => {
+                err("gateway", format!("{g} is outside cidr {}; the gateway must be on the subnet", iface.cidr));
+                None
+            }
+            Ok(g) => Some(g),
+        },
+    };
     match (mac, address, cidr) {
         (Some(mac), Some(a), Some(c)) if errors.is_empty() => Ok(ValidInterface {
             index,
@@ -249,6 +271,8 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
             name: iface.name.clone(),
             routes,
             dns,
+            gateway,
+            source_routing: iface.source_routing,
         }),
         _ => Err(errors),
     }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! `--nic mac=…,address=…,cidr=…[,mtu=…][,name=…][,id=…]`: one interface of a spec,
+//! `--nic mac=…,address=…,cidr=…[,mtu=…][,name=…][,id=…][,dns=…][,gateway=…][,sourceRouting=true]`: one interface of a spec,
 //! parsed from a flag. Field names are the resource's own.
 
 use multinic_api::InterfaceSpec;
@@ -16,6 +16,8 @@ pub fn parse(value: &str) -> Result<InterfaceSpec, String> {
         name: None,
         routes: Vec::new(),
         dns: Vec::new(),
+        gateway: None,
+        source_routing: false,
     };
     for part in value.split(',').filter(|p| !p.is_empty()) {
         let (key, val) = part.split_once('=').ok_or_else(|| format!("--nic {value:?}: {part:?} is not key=value"))?;
@@ -27,9 +29,14 @@ pub fn parse(value: &str) -> Result<InterfaceSpec, String> {
             "name" => spec.name = Some(val.into()),
             "id" => spec.id = Some(val.parse().map_err(|_| format!("--nic {value:?}: id={val:?} is not a number"))?),
             "dns" => spec.dns.push(val.into()),
+            "gateway" | "gw" => spec.gateway = Some(val.into()),
+            "sourceRouting" | "source-routing" => {
+                spec.source_routing =
+                    val.parse().map_err(|_| format!("--nic {value:?}: sourceRouting={val:?} is not true or false"))?
+            }
             other => {
                 return Err(format!(
-                    "--nic {value:?}: unknown key {other:?}; use mac, address, cidr, mtu, name, id, dns"
+                    "--nic {value:?}: unknown key {other:?}; use mac, address, cidr, mtu, name, id, dns, gateway, sourceRouting"
                 ));
             }
         }
@@ -54,6 +61,10 @@ mod tests {
             parse("mac=FA:16:3E:00:00:01,address=11.11.11.5,cidr=11.11.11.0/24,mtu=1450,name=multinic2,id=7").unwrap();
         assert_eq!(s.mac_address, "fa:16:3e:00:00:01");
         assert_eq!((s.mtu, s.name.as_deref(), s.id), (Some(1450), Some("multinic2"), Some(7)));
+        let s =
+            parse("mac=fa:16:3e:00:00:01,address=11.11.11.5,cidr=11.11.11.0/24,gateway=11.11.11.1,sourceRouting=true")
+                .unwrap();
+        assert_eq!((s.gateway.as_deref(), s.source_routing), (Some("11.11.11.1"), true));
     }
 
     #[test]
@@ -61,5 +72,8 @@ mod tests {
         assert!(parse("mac=fa:16:3e:00:00:01,address=1.2.3.4").unwrap_err().contains("cidr= is required"));
         assert!(parse("mac=x,address=1.2.3.4,cidr=1.2.3.0/24,speed=10").unwrap_err().contains("unknown key \"speed\""));
         assert!(parse("mac=x,address=1.2.3.4,cidr=1.2.3.0/24,mtu=big").unwrap_err().contains("mtu="));
+        assert!(
+            parse("mac=x,address=1.2.3.4,cidr=1.2.3.0/24,sourceRouting=yes").unwrap_err().contains("sourceRouting=")
+        );
     }
 }

@@ -74,6 +74,8 @@ pub(crate) fn want(m: MacAddr, addr: &str) -> ValidInterface {
         name: None,
         routes: vec![],
         dns: vec![],
+        gateway: None,
+        source_routing: false,
     }
 }
 

@@ -245,6 +245,8 @@ fn map_row(
                 name: None,
                 routes,
                 dns,
+                gateway: None,
+                source_routing: false,
             })
         }
         _ => Err(problems),

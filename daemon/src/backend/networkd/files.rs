@@ -248,6 +248,8 @@ mod tests {
                 metric: Some(100),
             }],
             dns: vec!["11.11.11.53".parse().unwrap()],
+            gateway: None,
+            source_routing: false,
         }
     }
 

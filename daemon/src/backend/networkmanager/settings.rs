@@ -219,6 +219,8 @@ mod tests {
             name: None,
             routes: vec![],
             dns: vec!["10.1.2.3".parse().unwrap()],
+            gateway: None,
+            source_routing: false,
         }
     }
 
