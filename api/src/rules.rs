@@ -52,5 +52,7 @@ pub const CEL_DNS_ARE_IPV4: &str = "self.all(d, isIP(d) && ip(d).family() == 4)"
 /// CEL: `gateway` is an IPv4 address inside `cidr`, and not the interface's own address.
 pub const CEL_GATEWAY_IN_CIDR: &str = "!has(self.gateway) || (isIP(self.gateway) && ip(self.gateway).family() == 4 \
      && self.gateway != self.address && (!isCIDR(self.cidr) || cidr(self.cidr).containsIP(ip(self.gateway))))";
+/// The routing table of `multinicN` with `sourceRouting` is this plus N.
+pub const SOURCE_TABLE_BASE: u32 = 100;
 /// Largest route metric (the kernel's is a u32).
 pub const METRIC_MAX: u32 = u32::MAX;

@@ -13,6 +13,9 @@ use crate::plan::Policy;
 /// Where the config lives unless `--config` says otherwise.
 pub const DEFAULT_PATH: &str = "/etc/multinic/multinicd.yaml";
 
+/// Highest `sourceRoutingPriority`: plus 9 (`multinic9`) it stays below main's 32766.
+const MAX_SOURCE_PRIORITY: u32 = 32756;
+
 /// One config file as written: every key optional.
 #[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -26,6 +29,7 @@ pub struct Fragment {
     rollback_timeout: Option<String>,
     system_uuid_path: Option<PathBuf>,
     min_prefix_length: Option<u8>,
+    source_routing_priority: Option<u32>,
     identity: Option<String>,
 }
 
@@ -155,6 +159,20 @@ impl Settings {
             }
             policy.min_prefix_len = min;
         }
+        if let Some(p) = merged.source_routing_priority {
+            // multinic9's rule must still come before main's (32766).
+            if !(1..=MAX_SOURCE_PRIORITY).contains(&p) {
+                return Err(ConfigError::Value {
+                    path: at("sourceRoutingPriority"),
+                    key: "sourceRoutingPriority",
+                    message: format!(
+                        "{p} is out of range; use 1 to {MAX_SOURCE_PRIORITY} so that every multinic rule comes before the main table's (32766); default {}",
+                        crate::plan::source::DEFAULT_PRIORITY
+                    ),
+                });
+            }
+            policy.source_priority = p;
+        }
         let resync_interval = duration("resyncInterval", &merged.resync_interval, Duration::from_secs(300))?;
         if resync_interval < Duration::from_secs(1) {
             return Err(ConfigError::Value {
@@ -216,6 +234,7 @@ impl Settings {
             ("rollbackTimeout", format_duration(self.rollback_timeout)),
             ("systemUuidPath", self.system_uuid_path.display().to_string()),
             ("minPrefixLength", self.policy.min_prefix_len.to_string()),
+            ("sourceRoutingPriority", self.policy.source_priority.to_string()),
             ("identity", self.identity.clone()),
         ]
     }
@@ -248,7 +267,8 @@ fn merge(
     take!(node_name => "nodeName", kubeconfig => "kubeconfig", namespace => "namespace", backend => "backend",
         protected_interfaces => "protectedInterfaces", resync_interval => "resyncInterval",
         rollback_timeout => "rollbackTimeout", system_uuid_path => "systemUuidPath",
-        min_prefix_length => "minPrefixLength", identity => "identity");
+        min_prefix_length => "minPrefixLength", source_routing_priority => "sourceRoutingPriority",
+        identity => "identity");
 }
 
 /// `500ms`, `30s`, `5m`, `1h`.
@@ -321,6 +341,15 @@ mod tests {
         assert!(Settings::load(Some(&main)).unwrap_err().to_string().contains("wicked"));
         std::fs::write(&main, "protectedInterfaces: [\"[\"]\n").unwrap();
         assert!(Settings::load(Some(&main)).unwrap_err().to_string().contains("protectedInterfaces"));
+        std::fs::write(&main, "sourceRoutingPriority: 32760\n").unwrap();
+        assert!(
+            Settings::load(Some(&main))
+                .unwrap_err()
+                .to_string()
+                .contains("sourceRoutingPriority: 32760 is out of range")
+        );
+        std::fs::write(&main, "sourceRoutingPriority: 1000\n").unwrap();
+        assert_eq!(Settings::load(Some(&main)).unwrap().policy.source_priority, 1000);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::backend::{Backend, BackendError, Managed, Readiness};
 use crate::observe::netlink::{Event, NetlinkError, Subscription};
-use crate::observe::{Generated, Handle, Host, Kernel, Link, PathTo};
+use crate::observe::{Generated, Handle, Host, Kernel, Link, PathTo, PolicyRouting, Rule, TableRoute};
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
 /// Links in memory. Clones share them.
@@ -31,6 +31,7 @@ struct KernelState {
     /// Where the API server's route leaves: the default route's link, unless a
     /// configuration took it.
     api_path: Option<(u32, Option<IpAddr>)>,
+    policy: PolicyRouting,
     subscribers: Vec<mpsc::UnboundedSender<Event>>,
 }
 
@@ -42,6 +43,7 @@ impl FakeKernel {
             let mut s = k.lock();
             s.links = host.links;
             s.defaults = host.defaults;
+            s.policy = host.policy;
         }
         k
     }
@@ -71,6 +73,11 @@ impl FakeKernel {
         s.subscribers.retain(|tx| tx.send(Event::Link { index, name: None, mac: None, removed: true }).is_ok());
     }
 
+    /// Change the routing policy, as a network manager or a CNI would.
+    pub fn policy(&self, f: impl FnOnce(&mut PolicyRouting)) {
+        f(&mut self.lock().policy);
+    }
+
     /// The API server is reached through link `oif`, via `gateway`.
     pub fn route_api(&self, oif: u32, gateway: Option<IpAddr>) {
         self.lock().api_path = Some((oif, gateway));
@@ -90,7 +97,7 @@ impl Kernel for FakeKernel {
     async fn host(&self, api: Option<IpAddr>) -> Result<Host, NetlinkError> {
         let mut host = {
             let s = self.lock();
-            Host { links: s.links.clone(), defaults: s.defaults.clone(), ..Host::default() }
+            Host { links: s.links.clone(), defaults: s.defaults.clone(), policy: s.policy.clone(), ..Host::default() }
         };
         if let Some(to) = api {
             host.api = Some(self.route_to(to).await?);
@@ -100,6 +107,10 @@ impl Kernel for FakeKernel {
 
     async fn link(&self, index: u32) -> Result<Option<Link>, NetlinkError> {
         Ok(self.lock().links.iter().find(|l| l.index == index).cloned())
+    }
+
+    async fn policy_routing(&self) -> Result<PolicyRouting, NetlinkError> {
+        Ok(self.lock().policy.clone())
     }
 
     async fn route_to(&self, to: IpAddr) -> Result<PathTo, NetlinkError> {
@@ -141,6 +152,8 @@ pub enum Fault {
     NoEffect,
     /// `configure` works, and the route to the API server now leaves through the link.
     TakesApiRoute,
+    /// `configure` configures the link but puts no source-routing rule in place.
+    NoRule,
 }
 
 /// A network manager in memory, configuring the links of a [`FakeKernel`].
@@ -301,6 +314,24 @@ impl Backend for FakeBackend {
             self.kernel.route_api(txn.index, None);
         }
         if fault != Some(Fault::NoEffect) {
+            let (d, index) = (&plan.desired, txn.index);
+            self.kernel.policy(|p| {
+                // As NetworkManager does: the profile's rules and table routes, only.
+                p.rules.retain(|r| plan.source.is_none_or(|sr| sr.table != r.table));
+                p.routes.retain(|r| r.oif != Some(index));
+                if let Some(sr) = plan.source {
+                    let from = Some(crate::plan::source::from(d));
+                    if fault != Some(Fault::NoRule) {
+                        p.rules.push(Rule { priority: sr.priority, from, table: sr.table });
+                    }
+                    p.routes.extend(crate::plan::source::routes(d).into_iter().map(|w| TableRoute {
+                        table: sr.table,
+                        to: w.to,
+                        gateway: w.via,
+                        oif: Some(index),
+                    }));
+                }
+            });
             let (address, mtu) = (plan.desired.address, plan.desired.mtu);
             self.kernel.change(txn.index, |l| {
                 l.up = true;
@@ -340,6 +371,12 @@ impl Backend for FakeBackend {
         self.lock().owned.retain(|o| o.mac != owned.mac);
         let link = self.kernel.lock().links.iter().find(|l| l.hw_mac() == Some(owned.mac)).map(|l| l.index);
         if let Some(index) = link {
+            let ours: Vec<u32> =
+                self.kernel.lock().policy.routes.iter().filter(|r| r.oif == Some(index)).map(|r| r.table).collect();
+            self.kernel.policy(|p| {
+                p.routes.retain(|r| r.oif != Some(index));
+                p.rules.retain(|r| !ours.contains(&r.table));
+            });
             self.kernel.change(index, |l| l.addresses.retain(|a| !matches!(a, IpNet::V4(_))));
         }
         Ok(())

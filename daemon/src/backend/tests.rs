@@ -205,3 +205,34 @@ async fn an_interrupted_transaction_is_rolled_back_at_start() {
     assert!(backend.calls().contains(&"rollback fa:16:3e:00:00:01".to_string()));
     assert!(journal::open_records().is_empty());
 }
+
+#[tokio::test]
+async fn source_routing_is_verified_in_the_kernel_and_goes_with_the_interface() {
+    let (kernel, backend) = node();
+    let mut d = want(mac(1), "10.60.0.10/24");
+    d.source_routing = true;
+    d.gateway = Some("10.60.0.1".parse().unwrap());
+    let outcomes = apply(&kernel, &backend, std::slice::from_ref(&d)).await;
+    assert_eq!(outcomes[0].state, InterfaceState::Configured, "{}", outcomes[0].message);
+    let seen = kernel.policy_routing().await.unwrap();
+    let rule = crate::observe::Rule { priority: 32000, from: Some("10.60.0.10/32".parse().unwrap()), table: 100 };
+    assert_eq!(seen.rules, [rule]);
+    assert_eq!(seen.routes.len(), 2, "the subnet and the default via the gateway: {seen:?}");
+
+    let plan = plan_for(&kernel, &backend, &[]).await;
+    let removed = remove_all(&backend, &kernel, &plan.removals).await;
+    assert!(removed.iter().all(Result::is_ok));
+    assert!(kernel.policy_routing().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_rule_that_never_appears_rolls_the_interface_back() {
+    let (kernel, backend) = node();
+    backend.fail(mac(1), Fault::NoRule);
+    let mut d = want(mac(1), "10.60.0.10/24");
+    d.source_routing = true;
+    let o = &apply(&kernel, &backend, &[d]).await[0];
+    assert_eq!((o.state, &o.reason), (InterfaceState::Failed, &Reason::RolledBack));
+    assert!(o.message.contains("no rule \"from 10.60.0.10 lookup 100 priority 32000\""), "{}", o.message);
+    assert_eq!(kernel.get(3).name, "ens4", "the kernel name is given back");
+}

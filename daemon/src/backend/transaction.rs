@@ -581,7 +581,7 @@ async fn wait_verified<B: Backend, K: Kernel>(
     loop {
         let mut wait = VERIFY_FALLBACK;
         let diffs = match net.link(index).await? {
-            Some(link) => match plan::verify(&ip.desired, name, &link) {
+            Some(link) => match looks_configured(net, ip, name, &link).await? {
                 Ok(()) => match backend.confirm(txn).await {
                     Ok(Readiness::Configured) => return Ok(()),
                     Ok(Readiness::Waiting(why)) => {
@@ -625,6 +625,23 @@ async fn wait_verified<B: Backend, K: Kernel>(
         }
         watcher.changed(index, wait).await;
     }
+}
+
+/// The kernel's side of verify: the link as [`plan::verify`] wants it, then the
+/// source-routing table and rule (a rule makes no link event; looked at once the
+/// link is right).
+async fn looks_configured<K: Kernel>(
+    net: &K,
+    ip: &InterfacePlan,
+    name: &str,
+    link: &crate::observe::Link,
+) -> Result<Result<(), Vec<String>>, BackendError> {
+    if let Err(diffs) = plan::verify(&ip.desired, name, link) {
+        return Ok(Err(diffs));
+    }
+    let Some(sr) = ip.source else { return Ok(Ok(())) };
+    let seen = net.policy_routing().await?;
+    Ok(plan::source::verify(&ip.desired, sr, link.index, &seen))
 }
 
 /// Longest verify waits for an event of the link before it looks anyway.

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use ipnet::{IpNet, Ipv4Net};
 
 use super::netlink::{Netlink, NetlinkError, Subscription};
-use super::{Host, Link, PathTo};
+use super::{Host, Link, PathTo, PolicyRouting};
 
 /// What the transaction, the pass and the watch need from the kernel.
 pub trait Kernel: Clone + Send + Sync + 'static {
@@ -21,6 +21,9 @@ pub trait Kernel: Clone + Send + Sync + 'static {
 
     /// One link by index, with its addresses; `None` when there is no such link.
     fn link(&self, index: u32) -> impl Future<Output = Result<Option<Link>, NetlinkError>> + Send;
+
+    /// The IPv4 rules and the routes of the source-routing tables.
+    fn policy_routing(&self) -> impl Future<Output = Result<PolicyRouting, NetlinkError>> + Send;
 
     /// How the kernel reaches `to` right now (`ip route get`).
     fn route_to(&self, to: IpAddr) -> impl Future<Output = Result<PathTo, NetlinkError>> + Send;
@@ -50,6 +53,10 @@ impl Kernel for Netlink {
 
     async fn link(&self, index: u32) -> Result<Option<Link>, NetlinkError> {
         Netlink::link(self, index).await
+    }
+
+    async fn policy_routing(&self) -> Result<PolicyRouting, NetlinkError> {
+        Netlink::policy_routing(self).await
     }
 
     async fn route_to(&self, to: IpAddr) -> Result<PathTo, NetlinkError> {

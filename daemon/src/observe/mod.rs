@@ -108,6 +108,54 @@ pub struct DefaultRoute {
     pub v6: bool,
 }
 
+/// An IPv4 routing policy rule (`ip rule`) that looks up a table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rule {
+    /// Its priority (the lower, the earlier).
+    pub priority: u32,
+    /// `from` prefix; `None` for `from all`.
+    pub from: Option<Ipv4Net>,
+    /// The table it looks up.
+    pub table: u32,
+}
+
+/// An IPv4 unicast route of a source-routing table (`100 + N`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableRoute {
+    /// The table.
+    pub table: u32,
+    /// Destination.
+    pub to: Ipv4Net,
+    /// Next hop, when not on-link.
+    pub gateway: Option<std::net::Ipv4Addr>,
+    /// Index of the link it leaves through.
+    pub oif: Option<u32>,
+}
+
+/// The IPv4 routing policy: every rule that looks up a table, and the routes of
+/// the tables source routing uses ([`SOURCE_TABLES`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyRouting {
+    /// The rules.
+    pub rules: Vec<Rule>,
+    /// The routes of the source-routing tables.
+    pub routes: Vec<TableRoute>,
+}
+
+impl PolicyRouting {
+    /// Nothing observed.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty() && self.routes.is_empty()
+    }
+}
+
+/// The tables source routing may use: `100 + N` for `multinic0` … `multinic9`.
+pub const SOURCE_TABLES: std::ops::Range<u32> = multinic_api::rules::SOURCE_TABLE_BASE
+    ..multinic_api::rules::SOURCE_TABLE_BASE + multinic_api::rules::MAX_INTERFACES as u32;
+
 /// How the kernel reaches one address right now (`ip route get`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -168,6 +216,9 @@ pub struct Host {
     /// NetworkManager's own generated profiles and where they are active.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub generated: Vec<Generated>,
+    /// The IPv4 routing policy.
+    #[serde(skip_serializing_if = "PolicyRouting::is_empty")]
+    pub policy: PolicyRouting,
 }
 
 impl Host {

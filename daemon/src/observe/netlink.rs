@@ -16,10 +16,11 @@ use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage, Prop, State};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteType};
-use rtnetlink::{Handle, LinkUnspec, MulticastGroup, RouteMessageBuilder};
+use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute};
+use rtnetlink::{Handle, IpVersion, LinkUnspec, MulticastGroup, RouteMessageBuilder};
 use tokio::sync::mpsc;
 
-use super::{DefaultRoute, Host, Link, PathTo};
+use super::{DefaultRoute, Host, Link, PathTo, PolicyRouting, Rule, SOURCE_TABLES, TableRoute};
 
 /// A failed netlink operation, with the link it concerned.
 #[derive(Debug, thiserror::Error)]
@@ -135,15 +136,27 @@ impl Netlink {
         let links = self.links().await?;
         let _turn = self.turn.lock().await;
         let routes = async {
-            let defaults = self.default_routes().await?;
+            let (defaults, tables) = self.dump_routes().await?;
+            let rules = self.dump_rules().await?;
             let api = match api {
                 Some(to) => Some(self.path_to(to).await?),
                 None => None,
             };
-            Ok::<_, NetlinkError>((defaults, api))
+            Ok::<_, NetlinkError>((defaults, PolicyRouting { rules, routes: tables }, api))
         };
-        let (defaults, api) = tokio::time::timeout(DUMP_TIMEOUT, routes).await.map_err(|_| NetlinkError::Timeout)??;
-        Ok(Host { links, defaults, api, generated: Vec::new() })
+        let (defaults, policy, api) =
+            tokio::time::timeout(DUMP_TIMEOUT, routes).await.map_err(|_| NetlinkError::Timeout)??;
+        Ok(Host { links, defaults, api, generated: Vec::new(), policy })
+    }
+
+    /// The IPv4 routing policy: rules, and the routes of the source-routing tables.
+    pub async fn policy_routing(&self) -> Result<PolicyRouting, NetlinkError> {
+        let _turn = self.turn.lock().await;
+        let dumps = async {
+            let (_, routes) = self.dump_routes().await?;
+            Ok::<_, NetlinkError>(PolicyRouting { rules: self.dump_rules().await?, routes })
+        };
+        tokio::time::timeout(DUMP_TIMEOUT, dumps).await.map_err(|_| NetlinkError::Timeout)?
     }
 
     /// One link by index, with its addresses: one request for the link, one address
@@ -240,8 +253,11 @@ impl Netlink {
         Ok(out)
     }
 
-    async fn default_routes(&self) -> Result<Vec<DefaultRoute>, NetlinkError> {
+    /// The default routes of the main table, and the IPv4 routes of the
+    /// source-routing tables.
+    async fn dump_routes(&self) -> Result<(Vec<DefaultRoute>, Vec<TableRoute>), NetlinkError> {
         let mut out = Vec::new();
+        let mut tables = Vec::new();
         let requests = [RouteMessageBuilder::<Ipv4Addr>::new().build(), RouteMessageBuilder::<Ipv6Addr>::new().build()];
         for request in requests {
             let mut stream = self.handle.route().get(request).execute();
@@ -249,15 +265,17 @@ impl Netlink {
                 stream.try_next().await.map_err(|source| NetlinkError::Dump { what: "routes", source })?
             {
                 let h = &msg.header;
-                if h.destination_prefix_length != 0 || h.kind != RouteType::Unicast {
+                if h.kind != RouteType::Unicast {
                     continue;
                 }
                 let v6 = h.address_family == AddressFamily::Inet6;
                 let (mut table, mut metric, mut oif, mut gateway) = (u32::from(h.table), 0, None, None);
+                let mut to = None;
                 let mut hops = Vec::new();
                 for a in &msg.attributes {
                     match a {
                         RouteAttribute::Table(t) => table = *t,
+                        RouteAttribute::Destination(RouteAddress::Inet(d)) => to = Some(*d),
                         RouteAttribute::Priority(p) => metric = *p,
                         RouteAttribute::Oif(i) => oif = Some(*i),
                         RouteAttribute::Gateway(g) => gateway = route_ip(g),
@@ -271,12 +289,43 @@ impl Netlink {
                         _ => {}
                     }
                 }
-                if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
+                if !v6 && SOURCE_TABLES.contains(&table) {
+                    let to = Ipv4Net::new(to.unwrap_or(Ipv4Addr::UNSPECIFIED), h.destination_prefix_length);
+                    let gateway = match gateway {
+                        Some(IpAddr::V4(g)) => Some(g),
+                        _ => None,
+                    };
+                    tables.extend(to.ok().map(|to| TableRoute { table, to, gateway, oif }));
+                    continue;
+                }
+                if table != u32::from(RouteHeader::RT_TABLE_MAIN) || h.destination_prefix_length != 0 {
                     continue;
                 }
                 hops.extend(oif.map(|i| (i, gateway)));
                 out.extend(hops.into_iter().map(|(oif, gateway)| DefaultRoute { oif, gateway, metric, v6 }));
             }
+        }
+        Ok((out, tables))
+    }
+
+    /// The IPv4 rules that look up a table.
+    async fn dump_rules(&self) -> Result<Vec<Rule>, NetlinkError> {
+        let mut out = Vec::new();
+        let mut stream = self.handle.rule().get(IpVersion::V4).execute();
+        while let Some(msg) = stream.try_next().await.map_err(|source| NetlinkError::Dump { what: "rules", source })? {
+            if msg.header.action != RuleAction::ToTable {
+                continue;
+            }
+            let (mut table, mut priority, mut from) = (u32::from(msg.header.table), 0, None);
+            for a in &msg.attributes {
+                match a {
+                    RuleAttribute::Table(t) => table = *t,
+                    RuleAttribute::Priority(p) => priority = *p,
+                    RuleAttribute::Source(IpAddr::V4(s)) => from = Ipv4Net::new(*s, msg.header.src_len).ok(),
+                    _ => {}
+                }
+            }
+            out.push(Rule { priority, from, table });
         }
         Ok(out)
     }

@@ -14,6 +14,7 @@ mod classify;
 mod naming;
 mod routing;
 mod safety;
+pub mod source;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -28,6 +29,7 @@ use crate::observe::{Host, Link};
 pub use classify::{Protection, Role, classify};
 pub use routing::Conflict;
 pub use safety::Policy;
+pub use source::SourceRouting;
 
 /// A configuration multinic created earlier (an NM connection, networkd files),
 /// as its backend reads it back.
@@ -266,6 +268,9 @@ pub struct InterfacePlan {
     /// [`config_hash`] of the desired configuration.
     #[serde(skip)]
     pub config_hash: String,
+    /// Its table and rule, with `sourceRouting`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceRouting>,
     /// The manager's generated configuration on the link (NM's auto-default
     /// profile, a networkd catch-all), which multinic takes over, and the addresses
     /// it gave.
@@ -388,7 +393,8 @@ pub fn plan(desired: &[ValidInterface], host: &Host, cx: Context<'_>) -> Plan {
         .zip(names)
         .map(|((d, found), name)| {
             let owned = owned.iter().find(|o| o.mac == d.mac).cloned();
-            let hash = name.as_deref().map(|n| config_hash(d, n)).unwrap_or_default();
+            let source = name.as_deref().and_then(|n| SourceRouting::of(d, n, policy.source_priority));
+            let hash = name.as_deref().map(|n| config_hash(d, n, source)).unwrap_or_default();
             let mut takeover = None;
             let (link, step) = match found {
                 Found::None => (None, Step::NotFound),
@@ -403,16 +409,24 @@ pub fn plan(desired: &[ValidInterface], host: &Host, cx: Context<'_>) -> Plan {
                             addresses: link.given_addresses().copied().collect(),
                         });
                     }
-                    let block = safety::check(d, link, &role, owned.as_ref()).or_else(|| {
-                        routing::conflict(d, host, &roles, policy.min_prefix_len).map(Block::RoutingConflict)
-                    });
+                    let block = safety::check(d, link, &role, owned.as_ref())
+                        .or_else(|| {
+                            routing::conflict(d, host, &roles, policy.min_prefix_len).map(Block::RoutingConflict)
+                        })
+                        .or_else(|| {
+                            let sr = source?;
+                            let mut ours = owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default();
+                            ours.push(d.address);
+                            source::in_use(sr, link.index, &ours, &host.policy)
+                                .map(|why| Block::RoutingConflict(Conflict::TableInUse { table: sr.table, why }))
+                        });
                     let link_ref = LinkRef { index: link.index, name: link.name.clone() };
                     let step = match (block, &name) {
                         (Some(block), _) => Step::Blocked(block),
                         (None, None) => Step::Blocked(Block::NoFreeName),
                         (None, Some(name)) => {
                             let target = Target { link: link_ref.clone(), name: name.clone() };
-                            match decide(d, link, owned.as_ref(), target, &hash) {
+                            match decide(d, link, owned.as_ref(), target, &hash, source.map(|sr| (sr, &host.policy))) {
                                 Step::Create { .. } | Step::Update { .. }
                                     if let Some(h) = holds.iter().find(|h| h.mac == d.mac && h.config_hash == hash) =>
                                 {
@@ -433,6 +447,7 @@ pub fn plan(desired: &[ValidInterface], host: &Host, cx: Context<'_>) -> Plan {
                 owned,
                 step,
                 config_hash: hash,
+                source,
                 takeover,
                 after: Vec::new(),
             }
@@ -565,7 +580,14 @@ fn removal(owned: &Owned, links: &[Link]) -> Removal {
     Removal { owned: owned.clone(), link: link.map(|l| LinkRef { index: l.index, name: l.name.clone() }), restore_name }
 }
 
-fn decide(d: &ValidInterface, link: &Link, owned: Option<&Owned>, target: Target, hash: &str) -> Step {
+fn decide(
+    d: &ValidInterface,
+    link: &Link,
+    owned: Option<&Owned>,
+    target: Target,
+    hash: &str,
+    source: Option<(SourceRouting, &crate::observe::PolicyRouting)>,
+) -> Step {
     let Some(owned) = owned else {
         return Step::Create { target };
     };
@@ -573,6 +595,9 @@ fn decide(d: &ValidInterface, link: &Link, owned: Option<&Owned>, target: Target
         return Step::Update { target, change: Change::ConfigChanged };
     }
     let mut drift = verify(d, &target.name, link).err().unwrap_or_default();
+    if let Some((sr, seen)) = source {
+        drift.extend(source::verify(d, sr, link.index, seen).err().unwrap_or_default());
+    }
     if !owned.active {
         drift.push("configuration is not active on the device".into());
     }
@@ -606,7 +631,9 @@ pub fn verify(d: &ValidInterface, name: &str, link: &Link) -> Result<(), Vec<Str
 
 /// Hash of everything multinic applies for an interface (not its MAC, which keys it,
 /// nor its upstream id). Stored with the owned configuration to tell "changed".
-pub fn config_hash(d: &ValidInterface, name: &str) -> String {
+/// Interfaces without source routing hash as in earlier releases, so that an
+/// upgrade changes nothing.
+pub fn config_hash(d: &ValidInterface, name: &str, source: Option<SourceRouting>) -> String {
     let mut h = Sha256::new();
     h.update(format!("v1|{name}|{}|{:?}|", d.address, d.mtu));
     for r in &d.routes {
@@ -614,6 +641,9 @@ pub fn config_hash(d: &ValidInterface, name: &str) -> String {
     }
     for s in &d.dns {
         h.update(format!("dns:{s}|"));
+    }
+    if let Some(sr) = source {
+        h.update(format!("sr:{}@{}>{:?}|", sr.table, sr.priority, d.gateway));
     }
     h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

@@ -66,6 +66,13 @@ pub enum Conflict {
         /// The API server.
         server: Ipv4Addr,
     },
+    /// The source-routing table is used by someone else.
+    TableInUse {
+        /// `100 + N`.
+        table: u32,
+        /// By what.
+        why: String,
+    },
 }
 
 impl fmt::Display for Conflict {
@@ -88,6 +95,10 @@ impl fmt::Display for Conflict {
             Conflict::CoversApiServer { field, prefix, server } => {
                 write!(f, "{field} {prefix} contains the API server's address {server}")
             }
+            Conflict::TableInUse { table, why } => write!(
+                f,
+                "sourceRouting needs routing table {table}, which is in use: {why}; free the table or turn sourceRouting off"
+            ),
         }
     }
 }

@@ -45,14 +45,17 @@ pub const DEFAULT_PROTECTED: &[&str] = &[
 /// Default `minPrefixLength`: no interface subnet or route shorter than a /8.
 pub const DEFAULT_MIN_PREFIX_LENGTH: u8 = 8;
 
-/// The configurable part of the safety rules: protected name patterns (the defaults
-/// plus the configured ones) and the shortest prefix a subnet or route may have.
+/// The configurable part of the planner's rules: protected name patterns (the
+/// defaults plus the configured ones), the shortest prefix a subnet or route may
+/// have, and where source-routing rules go.
 #[derive(Clone, Debug)]
 pub struct Policy {
     patterns: Vec<String>,
     set: GlobSet,
     /// `minPrefixLength`.
     pub min_prefix_len: u8,
+    /// `sourceRoutingPriority`: the rule of `multinicN` gets this plus N.
+    pub source_priority: u32,
 }
 
 impl Policy {
@@ -65,7 +68,12 @@ impl Policy {
             builder.add(Glob::new(p).map_err(|e| format!("protected pattern {p:?}: {e}"))?);
         }
         let set = builder.build().map_err(|e| e.to_string())?;
-        Ok(Policy { patterns, set, min_prefix_len: DEFAULT_MIN_PREFIX_LENGTH })
+        Ok(Policy {
+            patterns,
+            set,
+            min_prefix_len: DEFAULT_MIN_PREFIX_LENGTH,
+            source_priority: super::source::DEFAULT_PRIORITY,
+        })
     }
 
     /// The first pattern `name` matches.

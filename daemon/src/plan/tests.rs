@@ -621,3 +621,112 @@ fn steps_serialize_without_their_target() {
         serde_json::json!({"action": "Update", "why": "Drift", "details": ["MTU is 1500, want 1450"]})
     );
 }
+
+fn routed(m: MacAddr, addr: &str) -> ValidInterface {
+    let mut d = want(m, addr);
+    d.source_routing = true;
+    d.gateway = Some("198.51.100.254".parse().unwrap());
+    d
+}
+
+/// The host after a network manager applied `p`, with the table and rule it asks for.
+fn with_source_routing(p: &Plan, links: &[Link]) -> Host {
+    let mut h = on(links);
+    for ip in p.interfaces.iter().filter(|ip| ip.source.is_some()) {
+        let (sr, index) = (ip.source.unwrap(), ip.link.as_ref().unwrap().index);
+        h.policy.rules.push(crate::observe::Rule {
+            priority: sr.priority,
+            from: Some(source::from(&ip.desired)),
+            table: sr.table,
+        });
+        h.policy.routes.extend(source::routes(&ip.desired).into_iter().map(|w| crate::observe::TableRoute {
+            table: sr.table,
+            to: w.to,
+            gateway: w.via,
+            oif: Some(index),
+        }));
+    }
+    h
+}
+
+#[test]
+fn source_routing_takes_the_table_and_priority_of_the_name() {
+    let mut policy = Policy::default();
+    let mut d = routed(mac(2), "198.51.100.2/24");
+    d.name = Some("multinic3".into());
+    let p = plan(&[d.clone()], &on(&host()), &[], &[], &policy);
+    assert_eq!(p.interfaces[0].source, Some(SourceRouting { table: 103, priority: 32003 }));
+    policy.source_priority = 1000;
+    let moved = plan(&[d.clone()], &on(&host()), &[], &[], &policy);
+    assert_eq!(moved.interfaces[0].source, Some(SourceRouting { table: 103, priority: 1003 }));
+    assert_ne!(moved.interfaces[0].config_hash, p.interfaces[0].config_hash, "a new priority is a change");
+    d.source_routing = false;
+    assert_eq!(plan(&[d], &on(&host()), &[], &[], &policy).interfaces[0].source, None);
+}
+
+#[test]
+fn without_source_routing_the_hash_is_that_of_earlier_releases() {
+    // What the release before source routing computed: an upgrade must not
+    // rewrite every interface.
+    let mut d = want(mac(1), "198.51.100.1/24");
+    d.routes = vec![route("10.20.0.0/16", Some("198.51.100.254"))];
+    d.gateway = Some("198.51.100.254".parse().unwrap());
+    assert_eq!(config_hash(&d, "multinic0", None), "6b22118c6044e2c1");
+}
+
+#[test]
+fn a_missing_rule_or_table_route_is_drift_and_a_stale_rule_too() {
+    let desired = vec![routed(mac(1), "198.51.100.1/24")];
+    let first = plan(&desired, &on(&host()), &[], &[], &Policy::default());
+    let (links, owned) = apply_sim(&first, host(), vec![]);
+    let applied = with_source_routing(&first, &links);
+    assert!(plan(&desired, &applied, &owned, &[], &Policy::default()).is_noop());
+
+    let mut no_rule = applied.clone();
+    no_rule.policy.rules.clear();
+    let p = plan(&desired, &no_rule, &owned, &[], &Policy::default());
+    assert!(
+        matches!(&p.interfaces[0].step, Step::Update { change: Change::Drift(d), .. }
+            if d == &["no rule \"from 198.51.100.1 lookup 100 priority 32000\""]),
+        "{p:?}"
+    );
+    let mut no_default = applied.clone();
+    no_default.policy.routes.retain(|r| r.to.prefix_len() != 0);
+    let p = plan(&desired, &no_default, &owned, &[], &Policy::default());
+    assert!(
+        matches!(&p.interfaces[0].step, Step::Update { change: Change::Drift(d), .. }
+            if d == &["table 100 has no route 0.0.0.0/0 via 198.51.100.254"]),
+        "{p:?}"
+    );
+    let mut stale = applied.clone();
+    stale.policy.rules.push(crate::observe::Rule {
+        priority: 32000,
+        from: Some("198.51.100.9/32".parse().unwrap()),
+        table: 100,
+    });
+    let p = plan(&desired, &stale, &owned, &[], &Policy::default());
+    assert!(
+        matches!(&p.interfaces[0].step, Step::Blocked(Block::RoutingConflict(Conflict::TableInUse { table: 100, .. }))),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn a_table_someone_else_uses_is_refused() {
+    let d = routed(mac(1), "198.51.100.1/24");
+    let mut h = on(&host());
+    h.policy.routes.push(crate::observe::TableRoute {
+        table: 100,
+        to: "10.0.0.0/8".parse().unwrap(),
+        gateway: None,
+        oif: Some(2),
+    });
+    assert!(conflict_of(d.clone(), &h).contains("routing table 100, which is in use: route 10.0.0.0/8 of table 100"));
+    let mut h = on(&host());
+    h.policy.rules.push(crate::observe::Rule { priority: 100, from: None, table: 100 });
+    assert!(conflict_of(d.clone(), &h).contains("rule \"100: from all lookup 100\""));
+    // Without source routing the table is none of multinic's business.
+    let mut plain = d;
+    plain.source_routing = false;
+    assert!(matches!(plan(&[plain], &h, &[], &[], &Policy::default()).interfaces[0].step, Step::Create { .. }));
+}

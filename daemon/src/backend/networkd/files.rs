@@ -23,7 +23,7 @@ use ipnet::Ipv4Net;
 use multinic_api::{MacAddr, ValidInterface};
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{InterfacePlan, Owned};
+use crate::plan::{InterfacePlan, Owned, SourceRouting, source};
 
 /// Where multinic writes its drop-ins (the admin's directory, not netplan's /run).
 pub const DIR: &str = "/etc/systemd/network";
@@ -120,8 +120,9 @@ impl Unit {
     }
 }
 
-/// The `.network` of an interface.
-pub fn network_unit(d: &ValidInterface) -> Unit {
+/// The `.network` of an interface; with source routing also the routes of its
+/// table and its rule.
+pub fn network_unit(d: &ValidInterface, source: Option<SourceRouting>) -> Unit {
     let mut units = vec![Section::new("Match").set("MACAddress", d.mac)];
     if let Some(mtu) = d.mtu {
         units.push(Section::new("Link").set("MTUBytes", mtu));
@@ -138,16 +139,35 @@ pub fn network_unit(d: &ValidInterface) -> Unit {
     network = network.set("LinkLocalAddressing", "no").set("IPv6AcceptRA", "no").set("LLDP", "no");
     units.push(network);
     for r in &d.routes {
-        let mut route = Section::new("Route").set("Destination", r.to);
-        if let Some(via) = r.via {
-            route = route.set("Gateway", via);
+        units.push(route(r.to, r.via, r.metric));
+    }
+    if let Some(sr) = source {
+        for w in source::routes(d) {
+            let mut section = route(w.to, w.via, w.metric);
+            if w.via.is_none() {
+                section = section.set("Scope", "link").set("PreferredSource", d.address.addr());
+            }
+            units.push(section.set("Table", sr.table));
         }
-        if let Some(metric) = r.metric {
-            route = route.set("Metric", metric);
-        }
-        units.push(route);
+        units.push(
+            Section::new("RoutingPolicyRule")
+                .set("From", source::from(d))
+                .set("Table", sr.table)
+                .set("Priority", sr.priority),
+        );
     }
     Unit(units)
+}
+
+fn route(to: Ipv4Net, via: Option<std::net::Ipv4Addr>, metric: Option<u32>) -> Section {
+    let mut route = Section::new("Route").set("Destination", to);
+    if let Some(via) = via {
+        route = route.set("Gateway", via);
+    }
+    if let Some(metric) = metric {
+        route = route.set("Metric", metric);
+    }
+    route
 }
 
 /// The `.link` that gives the NIC its name at boot (applied by udev).
@@ -266,7 +286,7 @@ mod tests {
 
     #[test]
     fn network_file_is_exact() {
-        let text = network_unit(&iface()).render(&meta()).unwrap();
+        let text = network_unit(&iface(), None).render(&meta()).unwrap();
         assert_eq!(
             text,
             "# Managed by multinic (multinicd); do not edit, changes are overwritten.\n\
@@ -279,6 +299,23 @@ mod tests {
     }
 
     #[test]
+    fn source_routing_adds_the_table_and_the_rule_and_leaves_main_as_it_was() {
+        let mut d = iface();
+        d.gateway = Some("11.11.11.1".parse().unwrap());
+        d.source_routing = true;
+        let sr = SourceRouting { table: 102, priority: 32002 };
+        let plain = network_unit(&iface(), None).render(&meta()).unwrap();
+        let text = network_unit(&d, Some(sr)).render(&meta()).unwrap();
+        assert_eq!(
+            text.strip_prefix(plain.as_str()).expect("main's routes first, as without source routing"),
+            "\n[Route]\nDestination=11.11.11.0/24\nScope=link\nPreferredSource=11.11.11.37\nTable=102\n\
+             \n[Route]\nDestination=10.20.0.0/16\nGateway=11.11.11.1\nMetric=100\nTable=102\n\
+             \n[Route]\nDestination=0.0.0.0/0\nGateway=11.11.11.1\nTable=102\n\
+             \n[RoutingPolicyRule]\nFrom=11.11.11.37/32\nTable=102\nPriority=32002\n"
+        );
+    }
+
+    #[test]
     fn link_file_is_exact() {
         let text = link_unit(iface().mac, "multinic0").render(&meta()).unwrap();
         assert!(text.ends_with("\n[Match]\nMACAddress=fa:16:3e:1c:1a:6e\n\n[Link]\nName=multinic0\n"), "{text}");
@@ -286,7 +323,7 @@ mod tests {
 
     #[test]
     fn own_files_read_back_and_foreign_ones_do_not() {
-        let text = network_unit(&iface()).render(&meta()).unwrap();
+        let text = network_unit(&iface(), None).render(&meta()).unwrap();
         let owned = owned_from(&text, Path::new("/etc/systemd/network/x.network")).unwrap();
         assert_eq!(owned.mac, iface().mac);
         assert_eq!(owned.name, "multinic0");
@@ -301,7 +338,7 @@ mod tests {
     fn no_default_route_unless_listed_and_no_line_breaks() {
         let mut d = iface();
         d.routes.clear();
-        let text = network_unit(&d).render(&meta()).unwrap();
+        let text = network_unit(&d, None).render(&meta()).unwrap();
         assert!(!text.contains("[Route]") && !text.contains("Gateway"));
         let bad = Unit(vec![Section::new("Link").set("Name", "a\nb")]);
         assert!(bad.render(&meta()).is_err());

@@ -399,7 +399,7 @@ impl Backend for NetworkdBackend {
         }
         let meta = files::Meta { original_mtu: txn.original_mtu, ..files::Meta::of(plan, name, original_name) };
         let unrenderable = |e: files::RenderError| self.io("render drop-in", name, plan.mac)(std::io::Error::other(e));
-        let network_text = files::network_unit(&plan.desired).render(&meta).map_err(unrenderable)?;
+        let network_text = files::network_unit(&plan.desired, plan.source).render(&meta).map_err(unrenderable)?;
         let link_text = files::link_unit(plan.mac, name).render(&meta).map_err(unrenderable)?;
         let (network, link) = self.paths(plan.mac);
         // What begin read: every file there is multinic's (checked above).

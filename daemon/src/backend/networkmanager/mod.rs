@@ -305,6 +305,7 @@ impl Backend for NetworkManagerBackend {
             name,
             original_name,
             config_hash: &plan.config_hash,
+            source: plan.source,
         });
         // Tried again after a transient error, the transaction updates the profile
         // it created rather than adding a second one.

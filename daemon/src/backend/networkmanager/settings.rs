@@ -9,6 +9,7 @@
 //! updated or deleted.
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use multinic_api::{MacAddr, ValidInterface};
@@ -16,7 +17,7 @@ use uuid::Uuid;
 use zbus::zvariant::{OwnedValue, Value};
 
 use super::dbus::{OwnedSettings, Settings};
-use crate::plan::Owned;
+use crate::plan::{Owned, SourceRouting, source};
 
 /// `user.data` key marking a profile as multinic's.
 pub const KEY_MANAGED: &str = "multinic.managed";
@@ -47,6 +48,8 @@ pub struct Profile<'a> {
     pub original_name: Option<&'a str>,
     /// `plan::config_hash` of it.
     pub config_hash: &'a str,
+    /// Its table and rule, with `sourceRouting`.
+    pub source: Option<SourceRouting>,
 }
 
 /// Build the settings of a profile.
@@ -70,23 +73,29 @@ pub fn build(p: &Profile<'_>) -> Settings<'static> {
     // A default route only when the spec lists one explicitly.
     let default_route = d.routes.iter().any(|r| r.to.prefix_len() == 0);
     ipv4.insert("never-default", Value::from(!default_route));
-    if !d.routes.is_empty() {
-        let routes: Vec<HashMap<String, Value<'static>>> = d
-            .routes
-            .iter()
-            .map(|r| {
-                let mut m = HashMap::new();
-                m.insert("dest".to_string(), Value::from(r.to.network().to_string()));
-                m.insert("prefix".to_string(), Value::from(u32::from(r.to.prefix_len())));
-                if let Some(via) = r.via {
-                    m.insert("next-hop".to_string(), Value::from(via.to_string()));
-                }
-                if let Some(metric) = r.metric {
-                    m.insert("metric".to_string(), Value::from(metric));
-                }
-                m
-            })
-            .collect();
+    // The main table's routes as without source routing, then the NIC's own table
+    // (`route-data` entries with a `table`: `ipv4.route-table` would move the
+    // subnet route out of main too).
+    let mut routes: Vec<HashMap<String, Value<'static>>> =
+        d.routes.iter().map(|r| route(r.to, r.via, r.metric, None)).collect();
+    if let Some(sr) = p.source {
+        routes.extend(source::routes(d).into_iter().map(|w| {
+            let mut m = route(w.to, w.via, w.metric, Some(sr.table));
+            if w.via.is_none() {
+                m.insert("src".to_string(), Value::from(d.address.addr().to_string()));
+            }
+            m
+        }));
+        let rule = HashMap::from([
+            ("family".to_string(), Value::from(AF_INET)),
+            ("priority".to_string(), Value::from(sr.priority)),
+            ("from".to_string(), Value::from(d.address.addr().to_string())),
+            ("from-len".to_string(), Value::from(32u8)),
+            ("table".to_string(), Value::from(sr.table)),
+        ]);
+        ipv4.insert("routing-rules", Value::from(vec![rule]));
+    }
+    if !routes.is_empty() {
         ipv4.insert("route-data", Value::from(routes));
     }
     if !d.dns.is_empty() {
@@ -119,6 +128,31 @@ pub fn build(p: &Profile<'_>) -> Settings<'static> {
     ])
 }
 
+/// `AF_INET`, as NM's routing rules name the family.
+const AF_INET: i32 = 2;
+
+/// One `route-data` entry.
+fn route(
+    to: Ipv4Net,
+    via: Option<Ipv4Addr>,
+    metric: Option<u32>,
+    table: Option<u32>,
+) -> HashMap<String, Value<'static>> {
+    let mut m = HashMap::new();
+    m.insert("dest".to_string(), Value::from(to.network().to_string()));
+    m.insert("prefix".to_string(), Value::from(u32::from(to.prefix_len())));
+    if let Some(via) = via {
+        m.insert("next-hop".to_string(), Value::from(via.to_string()));
+    }
+    if let Some(metric) = metric {
+        m.insert("metric".to_string(), Value::from(metric));
+    }
+    if let Some(table) = table {
+        m.insert("table".to_string(), Value::from(table));
+    }
+    m
+}
+
 fn address(net: Ipv4Net) -> HashMap<String, Value<'static>> {
     HashMap::from([
         ("address".to_string(), Value::from(net.addr().to_string())),
@@ -141,6 +175,8 @@ const DROP_ON_UPDATE: &[(&str, &str)] = &[
     ("ipv4", "gateway"),
     ("ipv4", "addresses"),
     ("ipv4", "routes"),
+    ("ipv4", "route-table"),
+    ("ipv4", "routing-rules"),
     ("ipv6", "addresses"),
     ("ipv6", "routes"),
     ("ipv6", "address-data"),
@@ -236,7 +272,13 @@ mod tests {
     #[test]
     fn profile_is_bound_by_mac_marked_and_never_default() {
         let d = iface();
-        let s = build(&Profile { desired: &d, name: "multinic0", original_name: Some("ens4"), config_hash: "abc" });
+        let s = build(&Profile {
+            desired: &d,
+            name: "multinic0",
+            original_name: Some("ens4"),
+            config_hash: "abc",
+            source: None,
+        });
         assert_eq!(s["802-3-ethernet"]["mac-address"], Value::from(vec![0xfau8, 0x16, 0x3e, 0, 0, 1]));
         assert_eq!(s["802-3-ethernet"]["mtu"], Value::from(9000u32));
         assert!(!s["connection"].contains_key("interface-name"));
@@ -268,13 +310,70 @@ mod tests {
             via: Some("198.51.100.1".parse().unwrap()),
             metric: None,
         });
-        let s = build(&Profile { desired: &d, name: "multinic0", original_name: None, config_hash: "h" });
+        let s = build(&Profile { desired: &d, name: "multinic0", original_name: None, config_hash: "h", source: None });
         assert_eq!(s["ipv4"]["never-default"], Value::from(false));
+    }
+
+    /// A `route-data` or `routing-rules` entry as `key=value` words, sorted.
+    fn words(entry: &HashMap<String, OwnedValue>) -> String {
+        let mut words: Vec<String> = entry
+            .iter()
+            .map(|(k, v)| match &**v {
+                Value::Str(s) => format!("{k}={s}"),
+                Value::U32(n) => format!("{k}={n}"),
+                Value::I32(n) => format!("{k}={n}"),
+                Value::U8(n) => format!("{k}={n}"),
+                other => format!("{k}={other:?}"),
+            })
+            .collect();
+        words.sort();
+        words.join(" ")
+    }
+
+    fn entries(v: &Value<'_>) -> Vec<String> {
+        let list: Vec<HashMap<String, OwnedValue>> = v.try_to_owned().unwrap().try_into().unwrap();
+        list.iter().map(words).collect()
+    }
+
+    #[test]
+    fn source_routing_copies_the_routes_into_the_table_and_adds_the_rule() {
+        let mut d = iface();
+        d.routes.push(multinic_api::ValidRoute {
+            to: "10.9.0.0/16".parse().unwrap(),
+            via: Some("198.51.100.1".parse().unwrap()),
+            metric: Some(50),
+        });
+        d.gateway = Some("198.51.100.1".parse().unwrap());
+        d.source_routing = true;
+        let source = Some(SourceRouting { table: 103, priority: 32003 });
+        let s = build(&Profile { desired: &d, name: "multinic3", original_name: None, config_hash: "h", source });
+        // No gateway key and never-default: main gets no default route.
+        assert!(!s["ipv4"].contains_key("gateway") && !s["ipv4"].contains_key("route-table"));
+        assert_eq!(s["ipv4"]["never-default"], Value::from(true));
+        assert_eq!(
+            entries(&s["ipv4"]["route-data"]),
+            [
+                "dest=10.9.0.0 metric=50 next-hop=198.51.100.1 prefix=16",
+                "dest=198.51.100.0 prefix=24 src=198.51.100.7 table=103",
+                "dest=10.9.0.0 metric=50 next-hop=198.51.100.1 prefix=16 table=103",
+                "dest=0.0.0.0 next-hop=198.51.100.1 prefix=0 table=103",
+            ]
+        );
+        assert_eq!(
+            entries(&s["ipv4"]["routing-rules"]),
+            ["family=2 from-len=32 from=198.51.100.7 priority=32003 table=103"]
+        );
     }
 
     #[test]
     fn foreign_profile_is_not_ours() {
-        let mut s = build(&Profile { desired: &iface(), name: "multinic0", original_name: None, config_hash: "h" });
+        let mut s = build(&Profile {
+            desired: &iface(),
+            name: "multinic0",
+            original_name: None,
+            config_hash: "h",
+            source: None,
+        });
         s.remove("user");
         assert!(owned_from(&owned(s), "/p/2").is_none());
     }
@@ -282,14 +381,25 @@ mod tests {
     #[test]
     fn merge_keeps_unknown_settings_and_drops_deprecated_keys() {
         let d = iface();
-        let mut before =
-            owned(build(&Profile { desired: &d, name: "multinic0", original_name: None, config_hash: "h" }));
+        let mut before = owned(build(&Profile {
+            desired: &d,
+            name: "multinic0",
+            original_name: None,
+            config_hash: "h",
+            source: None,
+        }));
         before.entry("ethtool".into()).or_default().insert("feature-tso".into(), OwnedValue::from(false));
         before.get_mut("ipv4").unwrap().insert("addresses".into(), OwnedValue::from(7u32));
         before.get_mut("ipv4").unwrap().insert("may-fail".into(), OwnedValue::from(false));
         let mut changed = d.clone();
         changed.mtu = Some(1450);
-        let ours = build(&Profile { desired: &changed, name: "multinic0", original_name: None, config_hash: "h2" });
+        let ours = build(&Profile {
+            desired: &changed,
+            name: "multinic0",
+            original_name: None,
+            config_hash: "h2",
+            source: None,
+        });
         let merged = merge(ours, &before);
         assert_eq!(merged["ethtool"]["feature-tso"], Value::from(false));
         assert_eq!(merged["ipv4"]["may-fail"], Value::from(false));
@@ -301,8 +411,13 @@ mod tests {
     fn merge_drops_what_the_spec_no_longer_sets() {
         let mut d = iface();
         d.routes.push(multinic_api::ValidRoute { to: "10.9.0.0/16".parse().unwrap(), via: None, metric: None });
-        let mut before =
-            owned(build(&Profile { desired: &d, name: "multinic0", original_name: None, config_hash: "h" }));
+        let mut before = owned(build(&Profile {
+            desired: &d,
+            name: "multinic0",
+            original_name: None,
+            config_hash: "h",
+            source: None,
+        }));
         assert!(before["ipv4"].contains_key("route-data") && before["ipv4"].contains_key("dns"));
         // NM 1.42 reads DNS back as `dns-data` too, and prefers it.
         let dns_data = OwnedValue::try_from(Value::from(vec!["11.11.11.53".to_string()])).unwrap();
@@ -311,13 +426,19 @@ mod tests {
         bare.dns.clear();
         no_mtu.mtu = None;
         let merged = merge(
-            build(&Profile { desired: &bare, name: "multinic0", original_name: None, config_hash: "h2" }),
+            build(&Profile { desired: &bare, name: "multinic0", original_name: None, config_hash: "h2", source: None }),
             &before,
         );
         assert!(!merged["ipv4"].contains_key("route-data"));
         assert!(!merged["ipv4"].contains_key("dns") && !merged["ipv4"].contains_key("dns-data"));
         let merged = merge(
-            build(&Profile { desired: &no_mtu, name: "multinic0", original_name: None, config_hash: "h3" }),
+            build(&Profile {
+                desired: &no_mtu,
+                name: "multinic0",
+                original_name: None,
+                config_hash: "h3",
+                source: None,
+            }),
             &before,
         );
         assert!(!merged["802-3-ethernet"].contains_key("mtu"));

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Source routing (`sourceRouting: true`): what reaches a secondary NIC's address
+//! is answered through that NIC, not through the node's default route (which
+//! `rp_filter` and OpenStack's port security drop as asymmetric). `multinicN` gets
+//! table `100 + N`, holding its subnet, its `routes` and `default via gateway`,
+//! and a rule `from <address> lookup <table>` at `sourceRoutingPriority + N`. The
+//! main table keeps exactly what it has without source routing.
+//!
+//! Pure: what the table and rule must hold, whether the kernel holds it, and
+//! whether the table is someone else's.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use multinic_api::ValidInterface;
+use multinic_api::rules::SOURCE_TABLE_BASE;
+use serde::Serialize;
+
+use crate::observe::{PolicyRouting, Rule};
+
+/// Default `sourceRoutingPriority`: after the rules CNIs install (Calico, Cilium
+/// and kube-router use priorities below it), before `main` (32766).
+pub const DEFAULT_PRIORITY: u32 = 32000;
+
+/// The table and rule priority of one interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceRouting {
+    /// `100 + N`.
+    pub table: u32,
+    /// `sourceRoutingPriority + N`.
+    pub priority: u32,
+}
+
+impl SourceRouting {
+    /// Those of `multinicN`, when `d` asks for source routing and the name is one
+    /// of multinic's.
+    pub fn of(d: &ValidInterface, name: &str, base_priority: u32) -> Option<SourceRouting> {
+        if !d.source_routing {
+            return None;
+        }
+        let n = u32::from(name.strip_prefix("multinic")?.parse::<u8>().ok()?);
+        Some(SourceRouting { table: SOURCE_TABLE_BASE + n, priority: base_priority + n })
+    }
+}
+
+/// One route the table must hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    /// Destination.
+    pub to: Ipv4Net,
+    /// Next hop; on-link when `None`.
+    pub via: Option<Ipv4Addr>,
+    /// Metric, when the spec sets one.
+    pub metric: Option<u32>,
+}
+
+/// The routes of the interface's table: its subnet (on-link, from its address),
+/// its `routes`, and `default via gateway`.
+pub fn routes(d: &ValidInterface) -> Vec<Wanted> {
+    let mut out = vec![Wanted { to: d.address.trunc(), via: None, metric: None }];
+    out.extend(d.routes.iter().map(|r| Wanted { to: r.to, via: r.via, metric: r.metric }));
+    if let Some(gateway) = d.gateway
+        && !d.routes.iter().any(|r| r.to.prefix_len() == 0)
+    {
+        out.push(Wanted { to: Ipv4Net::default(), via: Some(gateway), metric: None });
+    }
+    out
+}
+
+/// The rule's `from`: the interface's address alone.
+pub fn from(d: &ValidInterface) -> Ipv4Net {
+    Ipv4Net::new(d.address.addr(), 32).expect("/32 is a valid prefix length")
+}
+
+/// Does the kernel hold the table and the rule of `d` on link `index`? Returns
+/// the differences.
+pub fn verify(d: &ValidInterface, sr: SourceRouting, index: u32, seen: &PolicyRouting) -> Result<(), Vec<String>> {
+    let mut diffs = Vec::new();
+    let want = Rule { priority: sr.priority, from: Some(from(d)), table: sr.table };
+    if !seen.rules.contains(&want) {
+        diffs.push(format!("no rule \"from {} lookup {} priority {}\"", d.address.addr(), sr.table, sr.priority));
+    }
+    for stale in seen.rules.iter().filter(|r| r.table == sr.table && **r != want) {
+        diffs.push(format!("a stale rule looks up table {}: {}", sr.table, describe(stale)));
+    }
+    for w in routes(d) {
+        let present = seen
+            .routes
+            .iter()
+            .any(|r| r.table == sr.table && r.to == w.to && r.gateway == w.via && r.oif.is_none_or(|o| o == index));
+        if !present {
+            let via = w.via.map(|v| format!(" via {v}")).unwrap_or_default();
+            diffs.push(format!("table {} has no route {}{via}", sr.table, w.to));
+        }
+    }
+    if diffs.is_empty() { Ok(()) } else { Err(diffs) }
+}
+
+/// Why table `sr.table` is not free for `d` on link `index`: a route in it leaves
+/// through another link, or a rule looks it up for a source that is neither `d`'s
+/// address nor one multinic gave the link before (`ours`).
+pub fn in_use(sr: SourceRouting, index: u32, ours: &[Ipv4Net], seen: &PolicyRouting) -> Option<String> {
+    if let Some(r) = seen.routes.iter().find(|r| r.table == sr.table && r.oif.is_some_and(|o| o != index)) {
+        return Some(format!("route {} of table {} leaves through another link", r.to, sr.table));
+    }
+    let ours = |net: &Ipv4Net| net.prefix_len() == 32 && ours.iter().any(|o| o.addr() == net.addr());
+    seen.rules
+        .iter()
+        .find(|r| r.table == sr.table && !r.from.as_ref().is_some_and(ours))
+        .map(|r| format!("rule \"{}\" looks up table {}", describe(r), sr.table))
+}
+
+fn describe(r: &Rule) -> String {
+    let from = r.from.map(|f| f.to_string()).unwrap_or_else(|| "all".into());
+    format!("{}: from {from} lookup {}", r.priority, r.table)
+}
