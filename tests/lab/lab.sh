@@ -43,6 +43,10 @@
 #       PREFIX.1/24 and dnsmasq (in netns "peers") leases PREFIX.100-199 offering PREFIX.1
 #       as router. It stops with the lab.
 #
+#   lab.sh segment PID NAME ADDRESS/PREFIX
+#       The peer end of NIC NAME (in netns "peers") gets ADDRESS/PREFIX: a router on the
+#       NIC's segment.
+#
 #   lab.sh carrier PID NAME on|off
 #       Sets the peer end of NIC NAME up or down: NAME gains or loses carrier.
 #
@@ -524,6 +528,15 @@ cmd_dhcp() {
         --dhcp-option="option:router,$p.1" || die "dhcp: dnsmasq on $peer failed"
 }
 
+cmd_segment() {
+    [[ $# -eq 3 && $3 == */* ]] || usage "segment PID NAME ADDRESS/PREFIX (e.g. 10.60.0.1/24)"
+    need_lab "$1"
+    local peer
+    peer=$(peer_of "$1" "$2") || exit 1
+    nsenter -t "$1" -a -- ip -n peers addr add "$3" dev "$peer" || die "segment: address on $peer"
+    nsenter -t "$1" -a -- ip -n peers link set dev "$peer" up || die "segment: $peer up"
+}
+
 cmd_carrier() {
     [[ $# -eq 3 && ( $3 == on || $3 == off ) ]] || usage "carrier PID NAME on|off"
     need_lab "$1"
@@ -552,6 +565,7 @@ case $cmd in
     del-nic)     cmd_del_nic "$@" ;;
     carrier)     cmd_carrier "$@" ;;
     dhcp)        cmd_dhcp "$@" ;;
+    segment)     cmd_segment "$@" ;;
     exec)        cmd_exec "$@" ;;
     "$SUP_TOKEN")  cmd_supervise "$@" ;;
     "$INIT_TOKEN") cmd_init "$@" ;;

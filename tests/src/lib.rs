@@ -346,6 +346,12 @@ impl Lab {
         assert!(out.status.success(), "lab.sh dhcp: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// A router on NIC `name`'s segment: its peer end gets `address` (`a.b.c.d/len`).
+    pub fn segment(&self, name: &str, address: &str) {
+        let out = self.lab_sh(&["segment", &self.pid.to_string(), name, address]);
+        assert!(out.status.success(), "lab.sh segment: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Wait until `name` has a default route (from DHCP); returns it.
     pub fn wait_default_route(&self, name: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);

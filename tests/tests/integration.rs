@@ -535,7 +535,6 @@ fn netlink_events_arrive_for_hot_plugged_nics() {
     assert!(seen, "no link event for the hot-plugged ens7");
 }
 
-/// Every scenario above that takes a [`Manager`], on each backend.
 /// `ip` inside the lab, which must succeed.
 fn must(lab: &Lab, args: &[&str]) {
     let out = lab.run("ip", args);
@@ -664,6 +663,11 @@ fn a_detached_nic_keeps_its_name_and_configuration_and_comes_back_as_it_was(m: M
     assert_eq!(kept(&lab), before, "no new profile or file for the NIC that came back");
 }
 
+#[path = "integration/source_routing.rs"]
+mod source_routing;
+use source_routing::replies_leave_by_the_nic_the_request_came_in;
+
+/// Every scenario that takes a [`Manager`], on each backend.
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod networkmanager {
@@ -693,6 +697,7 @@ on_both_backends!(
     drifted_address_is_repaired_on_the_next_apply,
     killed_in_a_transaction_converges,
     a_detached_nic_keeps_its_name_and_configuration_and_comes_back_as_it_was,
+    replies_leave_by_the_nic_the_request_came_in,
 );
 
 /// NetworkManager as distributions ship it (auto-default on) and a DHCP server that
