@@ -16,6 +16,24 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     out.push_str(&table::render(header, rows, &Layout::plain("  ", 2)));
 }
 
+/// The interface's gateway and, with `sourceRouting`, its table (known once it has
+/// its `multinicN` name).
+fn routing(i: &multinic_api::InterfaceSpec, name: &str) -> String {
+    let gw = i.gateway.as_deref().map(|g| format!("gw {g}"));
+    if !i.source_routing {
+        return gw.unwrap_or_else(|| "-".into());
+    }
+    let table = name
+        .strip_prefix("multinic")
+        .and_then(|n| n.parse::<u32>().ok())
+        .map(|n| format!("source table {}", multinic_api::rules::SOURCE_TABLE_BASE + n))
+        .unwrap_or_else(|| "source".into());
+    match gw {
+        Some(gw) => format!("{table}, {gw}"),
+        None => table,
+    }
+}
+
 /// The description of one node's CR.
 pub fn render(cr: &MultiNicNodeConfig, events: &[Event], now: Timestamp) -> String {
     let mut out = String::new();
@@ -70,11 +88,13 @@ pub fn render(cr: &MultiNicNodeConfig, events: &[Event], now: Timestamp) -> Stri
                 ),
             };
             let dash = |v: String| if v.is_empty() { "-".to_string() } else { v };
+            let routing = routing(i, &name);
             vec![
                 name,
                 mac,
                 format!("{}/{}", i.address, i.cidr.rsplit('/').next().unwrap_or("?")),
                 i.mtu.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+                routing,
                 state,
                 dash(reason),
                 dash(message),
@@ -84,7 +104,7 @@ pub fn render(cr: &MultiNicNodeConfig, events: &[Event], now: Timestamp) -> Stri
     if rows.is_empty() {
         let _ = writeln!(out, "  <none in the spec>");
     } else {
-        table(&mut out, &["NAME", "MAC", "ADDRESS", "MTU", "STATE", "REASON", "MESSAGE"], &rows);
+        table(&mut out, &["NAME", "MAC", "ADDRESS", "MTU", "ROUTING", "STATE", "REASON", "MESSAGE"], &rows);
     }
 
     if let Some(s) = s.filter(|s| !s.conditions.is_empty()) {
@@ -163,7 +183,7 @@ spec:
   instanceId: b4975c5f-50bb-479f-9e7b-a430815ae852
   interfaces:
     - {id: 1, macAddress: "fa:16:3e:00:00:01", address: 11.11.11.2, cidr: 11.11.11.0/24, mtu: 1450}
-    - {id: 2, macAddress: "fa:16:3e:00:00:02", address: 11.11.12.3, cidr: 11.11.12.0/24}
+    - {id: 2, macAddress: "fa:16:3e:00:00:02", address: 11.11.12.3, cidr: 11.11.12.0/24, gateway: 11.11.12.1, sourceRouting: true}
 status:
   state: Failed
   reason: PartiallyFailed

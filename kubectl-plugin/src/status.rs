@@ -56,7 +56,20 @@ fn row(cr: &MultiNicNodeConfig, now: Timestamp) -> Row {
         Health::Current(state) => (state, said()),
     };
     let mut interfaces: Vec<String> = s
-        .map(|s| s.interface_statuses.iter().map(|(name, i)| format!("{name}={}", i.state)).collect())
+        .map(|s| {
+            s.interface_statuses
+                .iter()
+                .map(|(name, i)| {
+                    // `+source`: answers through its own table (sourceRouting).
+                    let routed = cr
+                        .spec
+                        .interfaces
+                        .iter()
+                        .any(|sp| sp.source_routing && sp.mac_address.eq_ignore_ascii_case(&i.mac_address));
+                    format!("{name}={}{}", i.state, if routed { "+source" } else { "" })
+                })
+                .collect()
+        })
         .unwrap_or_default();
     interfaces.sort();
     Row {
@@ -161,7 +174,7 @@ metadata: {name: worker-2, namespace: multinic-system, generation: 3}
 spec:
   nodeName: worker-2
   interfaces:
-    - {macAddress: "fa:16:3e:00:00:01", address: 11.11.11.2, cidr: 11.11.11.0/24}
+    - {macAddress: "fa:16:3e:00:00:01", address: 11.11.11.2, cidr: 11.11.11.0/24, gateway: 11.11.11.1, sourceRouting: true}
     - {macAddress: "fa:16:3e:00:00:02", address: 11.11.11.3, cidr: 11.11.11.0/24}
 status:
   state: Failed

@@ -105,7 +105,8 @@ impl BackendError {
 /// configured it or found it so.
 fn configured_message(ip: &InterfacePlan) -> String {
     let mtu = ip.desired.mtu.map(|m| format!(", MTU {m}")).unwrap_or_default();
-    format!("up with {}{mtu}", ip.desired.address)
+    let source = ip.source.map(|sr| format!(", source routing table {}", sr.table)).unwrap_or_default();
+    format!("up with {}{mtu}{source}", ip.desired.address)
 }
 
 /// Remove the plan's removals side by side; each one's result, in order (errors

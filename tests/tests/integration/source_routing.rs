@@ -49,14 +49,14 @@ fn table(lab: &Lab, table: &str) -> Vec<String> {
     out
 }
 
-/// Apply the one NIC with `extra` fields; returns the log.
-fn apply_nic(lab: &Lab, extra: &str) -> String {
+/// Apply the one NIC with `extra` fields; returns its status message and the log.
+fn apply_nic(lab: &Lab, extra: &str) -> (String, String) {
     let routes = ", gateway: 10.60.0.1, routes: [{to: 10.70.0.0/16, via: 10.60.0.1}]";
     let file = lab.write("node.yaml", &spec(&[nic(1, A, NODE, "10.60.0.0/24", &format!("{routes}{extra}"))]));
     let (code, status, log) = apply_logged(lab, &file);
     assert_eq!(code, 0, "{status:?}");
     assert_eq!(iface(&status, "multinic0").state, InterfaceState::Configured, "{status:?}");
-    log
+    (iface(&status, "multinic0").message.clone(), log)
 }
 
 /// Off, the remote client gets no answer; on, it does, and `ip rule` and table
@@ -79,7 +79,8 @@ pub(crate) fn replies_leave_by_the_nic_the_request_came_in(m: Manager) {
     let main = table(&lab, "main");
     assert!(main.contains(&"10.70.0.0/16 via 10.60.0.1 dev multinic0".to_string()), "{main:?}");
 
-    apply_nic(&lab, ", sourceRouting: true");
+    let (message, _) = apply_nic(&lab, ", sourceRouting: true");
+    assert_eq!(message, "up with 10.60.0.10/24, source routing table 100");
     assert!(answers_the_remote_client(&lab), "with sourceRouting the reply leaves by multinic0");
     let mut want_rules = rules_before.clone();
     want_rules.insert(1, format!("32000: from {NODE} lookup 100"));
@@ -95,7 +96,7 @@ pub(crate) fn replies_leave_by_the_nic_the_request_came_in(m: Manager) {
     assert_eq!(table(&lab, "main"), main, "the main table is as without source routing");
 
     must(&lab, &["rule", "del", "priority", "32000"]);
-    let log = apply_nic(&lab, ", sourceRouting: true");
+    let (_, log) = apply_nic(&lab, ", sourceRouting: true");
     assert!(log.contains("action=\"DriftRepaired\"") && log.contains("no rule"), "{log}");
     assert_eq!(rules(&lab), want_rules, "the rule is back");
     assert!(answers_the_remote_client(&lab));
