@@ -119,7 +119,8 @@ async fn wrong_instance_id_applies_nothing() {
 }
 
 /// Admission refuses what the daemon would refuse where CEL can tell (a route to a
-/// /33, a /1 route, a DNS server that is no IPv4 address, a metric beyond u32), so
+/// /33, a /1 route, a DNS server that is no IPv4 address, a metric beyond u32, a
+/// gateway outside the subnet), so
 /// a bad edit never reaches the node; the interface stays as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admission_refuses_what_the_daemon_would() {
@@ -151,6 +152,13 @@ async fn admission_refuses_what_the_daemon_would() {
     let refused = node.api.patch(&node.name, &PatchParams::default(), &Patch::Merge(&patch)).await;
     assert!(
         matches!(&refused, Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains("dns entries must be IPv4")),
+        "{refused:?}"
+    );
+    let patch = json!({ "spec": { "interfaces": [{ "id": 1, "macAddress": A, "address": "198.51.100.4",
+        "cidr": "198.51.100.0/24", "gateway": "198.51.101.1", "sourceRouting": true }] } });
+    let refused = node.api.patch(&node.name, &PatchParams::default(), &Patch::Merge(&patch)).await;
+    assert!(
+        matches!(&refused, Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains("gateway must be an IPv4 address inside cidr")),
         "{refused:?}"
     );
     assert_eq!(node.lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);

@@ -288,6 +288,16 @@ async fn edit_describe_wait_and_watch() {
     assert_eq!(cr.spec.interfaces[0].mac_address, "fa:16:3e:00:00:02");
     let out = plugin(&admin, &["-n", &ns, "remove-nic", name, "--mac", "fa:16:3e:00:00:09"]);
     assert_eq!(out.status.code(), Some(2));
+    // The routing fields: accepted by the API server, checked before sending.
+    let nic = "mac=fa:16:3e:00:00:03,address=11.11.11.5,cidr=11.11.11.0/24,gateway=11.11.11.1,sourceRouting=true";
+    let out = plugin(&admin, &["-n", &ns, "add-nic", name, "--nic", nic]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let added = api.get(name).await.unwrap().spec.interfaces[1].clone();
+    assert_eq!((added.gateway.as_deref(), added.source_routing), (Some("11.11.11.1"), true));
+    let nic = "mac=fa:16:3e:00:00:04,address=11.11.11.6,cidr=11.11.11.0/24,gateway=11.11.12.1";
+    let out = plugin(&admin, &["-n", &ns, "add-nic", name, "--nic", nic]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("spec.interfaces[2].gateway: 11.11.12.1 is outside cidr"), "{}", text(&out).1);
 
     // describe: spec against status, and the section headers a reader looks for.
     let out = plugin(&admin, &["-n", &ns, "describe", name]);
@@ -299,6 +309,7 @@ async fn edit_describe_wait_and_watch() {
         "fa:16:3e:00:00:02",
         "11.11.11.3/24",
         "9000",
+        "source, gw 11.11.11.1",
         "Discovered NICs",
         "Events:",
     ] {
