@@ -95,6 +95,51 @@ pub struct InterfaceSpec {
     /// `from <address> lookup <table>`. Nothing is added to the main table.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub source_routing: bool,
+    /// IPv6 on this NIC; without it the NIC has no IPv6 at all (no link-local
+    /// address, no router advertisements).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Spec>,
+}
+
+/// IPv6 of a secondary NIC: static addresses and routes, router advertisements off
+/// unless asked for.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(CEL_IPV6_SOMETHING).message("ipv6 needs addresses or acceptRA: true"))]
+pub struct Ipv6Spec {
+    /// Static addresses with their prefix length, e.g. `2001:db8:1::10/64`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8), inner(length(max = 43)))]
+    #[x_kube(validation = Rule::new(CEL_IPV6_ADDRESSES).message("ipv6.addresses must be IPv6 addresses with a prefix length such as 2001:db8:1::10/64"))]
+    pub addresses: Vec<String>,
+    /// Static routes. A default route (`to: ::/0`) is only ever installed when
+    /// listed here; router advertisements never add one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub routes: Vec<Route6Spec>,
+    /// Take addresses (SLAAC) from router advertisements.
+    #[serde(default, rename = "acceptRA", skip_serializing_if = "std::ops::Not::not")]
+    pub accept_ra: bool,
+}
+
+/// A static IPv6 route through a secondary NIC.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(CEL_ROUTE6_TO).message("ipv6.routes[].to must be an IPv6 prefix such as 2001:db8:2::/48 (::/0 for a default route)"))]
+#[x_kube(validation = Rule::new(CEL_ROUTE6_NOT_HALF).message("ipv6.routes[].to of /1 covers half the address space and would take over from the default route; list ::/0 if a default route is meant"))]
+#[x_kube(validation = Rule::new(CEL_ROUTE6_VIA).message("ipv6.routes[].via must be an IPv6 address such as 2001:db8:1::1"))]
+pub struct Route6Spec {
+    /// Destination prefix, e.g. `2001:db8:2::/48`.
+    #[schemars(length(max = 43))]
+    pub to: String,
+    /// Next hop; on-link when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 39))]
+    pub via: Option<String>,
+    /// Route metric (0–4294967295).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = METRIC_MAX))]
+    pub metric: Option<u32>,
 }
 
 /// A static IPv4 route through a secondary NIC.

@@ -52,6 +52,18 @@ pub const CEL_DNS_ARE_IPV4: &str = "self.all(d, isIP(d) && ip(d).family() == 4)"
 /// CEL: `gateway` is an IPv4 address inside `cidr`, and not the interface's own address.
 pub const CEL_GATEWAY_IN_CIDR: &str = "!has(self.gateway) || (isIP(self.gateway) && ip(self.gateway).family() == 4 \
      && self.gateway != self.address && (!isCIDR(self.cidr) || cidr(self.cidr).containsIP(ip(self.gateway))))";
+/// Most IPv6 addresses per interface.
+pub const MAX_IPV6_ADDRESSES: usize = 8;
+/// CEL: every IPv6 address is an IPv6 address with a prefix length.
+pub const CEL_IPV6_ADDRESSES: &str = "self.all(a, isCIDR(a) && cidr(a).ip().family() == 6)";
+/// CEL: an IPv6 route's `to` is an IPv6 prefix.
+pub const CEL_ROUTE6_TO: &str = "isCIDR(self.to) && cidr(self.to).ip().family() == 6";
+/// CEL: an IPv6 route of /1 is a default route in disguise.
+pub const CEL_ROUTE6_NOT_HALF: &str = "!isCIDR(self.to) || cidr(self.to).prefixLength() != 1";
+/// CEL: an IPv6 route's `via` is an IPv6 address.
+pub const CEL_ROUTE6_VIA: &str = "!has(self.via) || (isIP(self.via) && ip(self.via).family() == 6)";
+/// CEL: IPv6 needs a static address or router advertisements.
+pub const CEL_IPV6_SOMETHING: &str = "size(self.addresses) > 0 || (has(self.acceptRA) && self.acceptRA)";
 /// The routing table of `multinicN` with `sourceRouting` is this plus N.
 pub const SOURCE_TABLE_BASE: u32 = 100;
 /// Largest route metric (the kernel's is a u32).

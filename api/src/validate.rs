@@ -6,13 +6,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use kube::ResourceExt;
 
 use crate::mac::MacAddr;
-use crate::resource::{InterfaceSpec, MultiNicNodeConfig, RouteSpec};
+use crate::resource::{InterfaceSpec, Ipv6Spec, MultiNicNodeConfig, RouteSpec};
 use crate::rules::*;
 
 /// One problem in the input, at a field path.
@@ -43,6 +43,28 @@ pub struct ValidRoute {
     pub metric: Option<u32>,
 }
 
+/// A static IPv6 route, parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ValidRoute6 {
+    /// Destination prefix.
+    pub to: Ipv6Net,
+    /// Next hop, if any.
+    pub via: Option<Ipv6Addr>,
+    /// Metric, if any.
+    pub metric: Option<u32>,
+}
+
+/// IPv6 of an interface, parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ValidIpv6 {
+    /// Static addresses.
+    pub addresses: Vec<Ipv6Net>,
+    /// Static routes.
+    pub routes: Vec<ValidRoute6>,
+    /// Router advertisements (SLAAC) on.
+    pub accept_ra: bool,
+}
+
 /// One interface of the spec, parsed and checked.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ValidInterface {
@@ -66,6 +88,8 @@ pub struct ValidInterface {
     pub gateway: Option<Ipv4Addr>,
     /// A routing table and rule of its own for traffic from its address.
     pub source_routing: bool,
+    /// IPv6, when the NIC has any.
+    pub ipv6: Option<ValidIpv6>,
 }
 
 /// The spec once validated: the interfaces that passed, and every error found.
@@ -261,6 +285,7 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
             Ok(g) => Some(g),
         },
     };
+    let ipv6 = iface.ipv6.as_ref().map(|v6| check_ipv6(v6, &mut err));
     match (mac, address, cidr) {
         (Some(mac), Some(a), Some(c)) if errors.is_empty() => Ok(ValidInterface {
             index,
@@ -273,9 +298,68 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
             dns,
             gateway,
             source_routing: iface.source_routing,
+            ipv6,
         }),
         _ => Err(errors),
     }
+}
+
+fn check_ipv6(v6: &Ipv6Spec, err: &mut impl FnMut(&str, String)) -> ValidIpv6 {
+    if v6.addresses.is_empty() && !v6.accept_ra {
+        err("ipv6", "has neither addresses nor acceptRA: true; add an address or leave ipv6 out".into());
+    }
+    if v6.addresses.len() > MAX_IPV6_ADDRESSES {
+        err("ipv6.addresses", format!("lists {} addresses; at most {MAX_IPV6_ADDRESSES}", v6.addresses.len()));
+    }
+    if v6.routes.len() > MAX_ROUTES {
+        err("ipv6.routes", format!("lists {} routes; at most {MAX_ROUTES}", v6.routes.len()));
+    }
+    let mut addresses = Vec::new();
+    for (i, a) in v6.addresses.iter().enumerate() {
+        match a.parse::<Ipv6Net>() {
+            Err(_) => err(
+                &format!("ipv6.addresses[{i}]"),
+                format!("{a:?} is not an IPv6 address with a prefix length; expected e.g. 2001:db8:1::10/64"),
+            ),
+            Ok(net) if !is_unicast_global(net.addr()) => err(
+                &format!("ipv6.addresses[{i}]"),
+                format!("{} is not a global or unique-local unicast address (link-local ones come by themselves)", net.addr()),
+            ),
+            Ok(net) => addresses.push(net),
+        }
+    }
+    let mut routes = Vec::new();
+    for (r, route) in v6.routes.iter().enumerate() {
+        let field = |f: &str| format!("ipv6.routes[{r}].{f}");
+        let to = match route.to.parse::<Ipv6Net>() {
+            Ok(to) if to.prefix_len() == 1 => {
+                err(&field("to"), format!("{to} covers half the address space; list ::/0 if a default route is meant"));
+                continue;
+            }
+            Ok(to) => to.trunc(),
+            Err(_) => {
+                err(&field("to"), format!("{:?} is not an IPv6 prefix; expected e.g. 2001:db8:2::/48", route.to));
+                continue;
+            }
+        };
+        let via = match &route.via {
+            None => None,
+            Some(v) => match v.parse::<Ipv6Addr>() {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    err(&field("via"), format!("{v:?} is not an IPv6 address"));
+                    continue;
+                }
+            },
+        };
+        routes.push(ValidRoute6 { to, via, metric: route.metric });
+    }
+    ValidIpv6 { addresses, routes, accept_ra: v6.accept_ra }
+}
+
+/// Neither link-local, multicast, loopback nor unspecified.
+fn is_unicast_global(a: Ipv6Addr) -> bool {
+    !(a.is_unspecified() || a.is_loopback() || a.is_multicast() || (a.segments()[0] & 0xffc0) == 0xfe80)
 }
 
 fn check_route(route: &RouteSpec) -> Result<ValidRoute, (&'static str, String)> {

@@ -18,6 +18,7 @@ pub fn parse(value: &str) -> Result<InterfaceSpec, String> {
         dns: Vec::new(),
         gateway: None,
         source_routing: false,
+        ipv6: None,
     };
     for part in value.split(',').filter(|p| !p.is_empty()) {
         let (key, val) = part.split_once('=').ok_or_else(|| format!("--nic {value:?}: {part:?} is not key=value"))?;

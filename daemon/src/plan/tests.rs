@@ -76,6 +76,7 @@ pub(crate) fn want(m: MacAddr, addr: &str) -> ValidInterface {
         dns: vec![],
         gateway: None,
         source_routing: false,
+        ipv6: None,
     }
 }
 

@@ -247,6 +247,7 @@ fn map_row(
                 dns,
                 gateway: None,
                 source_routing: false,
+                ipv6: None,
             })
         }
         _ => Err(problems),

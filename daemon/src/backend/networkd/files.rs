@@ -270,6 +270,7 @@ mod tests {
             dns: vec!["11.11.11.53".parse().unwrap()],
             gateway: None,
             source_routing: false,
+            ipv6: None,
         }
     }
 

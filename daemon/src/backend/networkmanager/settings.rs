@@ -257,6 +257,7 @@ mod tests {
             dns: vec!["10.1.2.3".parse().unwrap()],
             gateway: None,
             source_routing: false,
+            ipv6: None,
         }
     }
 
