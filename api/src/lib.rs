@@ -16,13 +16,16 @@ pub mod validate;
 pub use decode::decode;
 pub use mac::MacAddr;
 pub use reason::Reason;
-pub use resource::{InterfaceSpec, Ipv6Spec, MultiNicNodeConfig, MultiNicNodeConfigSpec, Route6Spec, RouteSpec, spec_hash};
+pub use resource::{
+    InterfaceSpec, Ipv6Spec, MultiNicNodeConfig, MultiNicNodeConfigSpec, Route6Spec, RouteSpec, spec_hash,
+};
 pub use status::{
     DiscoveredNic, FailedInterface, FoldInput, Health, InterfaceResult, InterfaceState, InterfaceStatus,
     MultiNicNodeConfigStatus, NodeState, fold,
 };
 pub use validate::{
-    FieldError, ValidInterface, ValidIpv6, ValidRoute, ValidRoute6, ValidSpec, is_multinic_name, validate, validate_with,
+    FieldError, ValidInterface, ValidIpv6, ValidRoute, ValidRoute6, ValidSpec, is_multinic_name, validate,
+    validate_with,
 };
 
 /// The API group of the resource.

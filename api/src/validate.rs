@@ -323,7 +323,10 @@ fn check_ipv6(v6: &Ipv6Spec, err: &mut impl FnMut(&str, String)) -> ValidIpv6 {
             ),
             Ok(net) if !is_unicast_global(net.addr()) => err(
                 &format!("ipv6.addresses[{i}]"),
-                format!("{} is not a global or unique-local unicast address (link-local ones come by themselves)", net.addr()),
+                format!(
+                    "{} is not a global or unique-local unicast address (link-local ones come by themselves)",
+                    net.addr()
+                ),
             ),
             Ok(net) => addresses.push(net),
         }

@@ -99,18 +99,41 @@ fn gateway_must_be_a_router_on_the_subnet() {
 
 #[test]
 fn ipv6_addresses_and_routes_are_checked_field_by_field() {
-    let good = ", ipv6: {addresses: [\"2001:db8:1::10/64\"], routes: [{to: \"2001:db8:2::/48\", via: \"2001:db8:1::1\"}]}";
+    let good =
+        ", ipv6: {addresses: [\"2001:db8:1::10/64\"], routes: [{to: \"2001:db8:2::/48\", via: \"2001:db8:1::1\"}]}";
     let c = cr(&(iface("fa:16:3e:00:00:01", "11.11.11.2", "11.11.11.0/24", good)
-        + &iface("fa:16:3e:00:00:02", "11.11.12.2", "11.11.12.0/24", ", ipv6: {addresses: [\"fe80::1/64\", \"2001:db8::1\"]}")
-        + &iface("fa:16:3e:00:00:03", "11.11.13.2", "11.11.13.0/24", ", ipv6: {routes: [{to: \"::/1\"}, {to: \"10.0.0.0/8\"}]}")
+        + &iface(
+            "fa:16:3e:00:00:02",
+            "11.11.12.2",
+            "11.11.12.0/24",
+            ", ipv6: {addresses: [\"fe80::1/64\", \"2001:db8::1\"]}",
+        )
+        + &iface(
+            "fa:16:3e:00:00:03",
+            "11.11.13.2",
+            "11.11.13.0/24",
+            ", ipv6: {routes: [{to: \"::/1\"}, {to: \"10.0.0.0/8\"}]}",
+        )
         + &iface("fa:16:3e:00:00:04", "11.11.14.2", "11.11.14.0/24", ", ipv6: {acceptRA: true}")));
     let v = validate(&c);
     let p = paths(&c);
-    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[1].ipv6.addresses[0]:") && e.contains("link-local")), "{p:?}");
-    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[1].ipv6.addresses[1]:") && e.contains("prefix length")), "{p:?}");
-    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[2].ipv6:") && e.contains("neither addresses nor acceptRA")), "{p:?}");
+    assert!(
+        p.iter().any(|e| e.starts_with("spec.interfaces[1].ipv6.addresses[0]:") && e.contains("link-local")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|e| e.starts_with("spec.interfaces[1].ipv6.addresses[1]:") && e.contains("prefix length")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|e| e.starts_with("spec.interfaces[2].ipv6:") && e.contains("neither addresses nor acceptRA")),
+        "{p:?}"
+    );
     assert!(p.iter().any(|e| e.starts_with("spec.interfaces[2].ipv6.routes[0].to:") && e.contains("half")), "{p:?}");
-    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[2].ipv6.routes[1].to:") && e.contains("not an IPv6 prefix")), "{p:?}");
+    assert!(
+        p.iter().any(|e| e.starts_with("spec.interfaces[2].ipv6.routes[1].to:") && e.contains("not an IPv6 prefix")),
+        "{p:?}"
+    );
     assert_eq!(v.interfaces.iter().map(|i| i.index).collect::<Vec<_>>(), vec![0, 3]);
     let v6 = v.interfaces[0].ipv6.as_ref().unwrap();
     assert_eq!(v6.addresses[0].to_string(), "2001:db8:1::10/64");

@@ -306,6 +306,7 @@ impl Backend for FakeBackend {
                 original_mtu: txn.original_mtu,
                 config_hash: plan.config_hash.clone(),
                 addresses: vec![plan.desired.address],
+                addresses6: plan.desired.ipv6.iter().flat_map(|v6| v6.addresses.iter().copied()).collect(),
                 active: true,
                 handle,
             });
@@ -333,11 +334,14 @@ impl Backend for FakeBackend {
                 }
             });
             let (address, mtu) = (plan.desired.address, plan.desired.mtu);
+            let v6: Vec<IpNet> =
+                plan.desired.ipv6.iter().flat_map(|v6| v6.addresses.iter().map(|a| IpNet::V6(*a))).collect();
             self.kernel.change(txn.index, |l| {
                 l.up = true;
                 l.oper_state = "up".into();
-                l.addresses.retain(|a| !matches!(a, IpNet::V4(_)));
+                l.addresses.clear();
                 l.addresses.push(IpNet::V4(address));
+                l.addresses.extend(v6);
                 l.mtu = mtu.unwrap_or(l.mtu);
             });
         }

@@ -391,9 +391,11 @@ async fn apply_one<B: Backend, K: Kernel>(
     // earlier, or the taken-over configuration; and while it is renamed back, also
     // what this change gave it.
     let mut given = v4(&ip.owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default());
+    given.extend(ip.owned.iter().flat_map(|o| o.addresses6.iter().map(|a| ipnet::IpNet::V6(*a))));
     given.extend(ip.takeover.iter().flat_map(|t| t.addresses.iter().copied()));
     let mut ours = given.clone();
     ours.push(ipnet::IpNet::V4(ip.desired.address));
+    ours.extend(ip.desired.ipv6.iter().flat_map(|v6| v6.addresses.iter().map(|a| ipnet::IpNet::V6(*a))));
     // What this change adds, which nothing gives back when it is undone.
     let adds: Vec<ipnet::Ipv4Net> = Some(ip.desired.address)
         .filter(|a| {

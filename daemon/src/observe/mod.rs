@@ -56,6 +56,10 @@ pub struct Link {
     /// kernel's namespace with link names.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub altnames: Vec<String>,
+    /// Addresses that are not usable yet or never will be: IPv6 duplicate address
+    /// detection still running (`tentative`) or failed (`dadfailed`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tentative: Vec<IpNet>,
 }
 
 impl Link {
@@ -81,6 +85,16 @@ impl Link {
     /// Whether it carries `name`, as its name or one of its alternative names.
     pub fn is_called(&self, name: &str) -> bool {
         self.name == name || self.altnames.iter().any(|a| a == name)
+    }
+
+    /// Global and unique-local IPv6 addresses (not link-local).
+    pub fn ipv6(&self) -> Vec<ipnet::Ipv6Net> {
+        self.given_addresses()
+            .filter_map(|a| match a {
+                IpNet::V6(v6) => Some(*v6),
+                IpNet::V4(_) => None,
+            })
+            .collect()
     }
 
     /// IPv4 addresses someone gave the link.

@@ -13,7 +13,7 @@ use multinic_api::MacAddr;
 use rtnetlink::packet_core::NetlinkPayload;
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::RouteNetlinkMessage;
-use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage, Prop, State};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteType};
 use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute};
@@ -124,7 +124,7 @@ impl Netlink {
         Ok(links
             .into_iter()
             .map(|mut l| {
-                l.addresses = addrs.get(&l.index).cloned().unwrap_or_default();
+                (l.addresses, l.tentative) = addrs.get(&l.index).cloned().unwrap_or_default();
                 l.driver = driver(&l.name);
                 l
             })
@@ -171,7 +171,8 @@ impl Netlink {
             let Some(msg) = msg else { return Ok(None) };
             let mut link = to_link(msg);
             let _turn = self.turn.lock().await;
-            link.addresses = self.dump_addresses(Some(index)).await?.remove(&index).unwrap_or_default();
+            (link.addresses, link.tentative) =
+                self.dump_addresses(Some(index)).await?.remove(&index).unwrap_or_default();
             link.driver = driver(&link.name);
             Ok(Some(link))
         };
@@ -222,8 +223,9 @@ impl Netlink {
     }
 
     /// Every link's addresses, or those of link `only`.
-    async fn dump_addresses(&self, only: Option<u32>) -> Result<HashMap<u32, Vec<IpNet>>, NetlinkError> {
-        let mut out: HashMap<u32, Vec<IpNet>> = HashMap::new();
+    /// (addresses, tentative ones) per link index.
+    async fn dump_addresses(&self, only: Option<u32>) -> Result<HashMap<u32, (Vec<IpNet>, Vec<IpNet>)>, NetlinkError> {
+        let mut out: HashMap<u32, (Vec<IpNet>, Vec<IpNet>)> = HashMap::new();
         let mut request = self.handle.address().get();
         if let Some(index) = only {
             request = request.set_link_index_filter(index);
@@ -244,10 +246,20 @@ impl Netlink {
                     _ => None,
                 })
             });
+            let unusable = AddressFlags::Tentative | AddressFlags::Dadfailed;
+            let flags = msg.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Flags(f) => Some(*f),
+                _ => None,
+            });
+            let tentative = flags.unwrap_or_else(|| AddressFlags::from_bits_retain(u32::from(msg.header.flags.bits())));
             if let Some(ip) = addr
                 && let Ok(net) = IpNet::new(ip, prefix)
             {
-                out.entry(msg.header.index).or_default().push(net);
+                let entry = out.entry(msg.header.index).or_default();
+                entry.0.push(net);
+                if tentative.intersects(unusable) {
+                    entry.1.push(net);
+                }
             }
         }
         Ok(out)
@@ -504,6 +516,7 @@ fn to_link(msg: LinkMessage) -> Link {
         master: None,
         lower: None,
         altnames: Vec::new(),
+        tentative: Vec::new(),
     };
     let mut lower_elsewhere = false;
     for attr in msg.attributes {

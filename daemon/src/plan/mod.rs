@@ -20,7 +20,7 @@ pub(crate) mod tests;
 
 use std::fmt;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use multinic_api::{MacAddr, Reason, ValidInterface};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -50,6 +50,9 @@ pub struct Owned {
     pub config_hash: String,
     /// Addresses the configuration gives.
     pub addresses: Vec<Ipv4Net>,
+    /// IPv6 addresses the configuration gives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses6: Vec<Ipv6Net>,
     /// Whether the configuration is active on its device right now.
     pub active: bool,
     /// Where the backend keeps it.
@@ -626,7 +629,32 @@ pub fn verify(d: &ValidInterface, name: &str, link: &Link) -> Result<(), Vec<Str
     {
         diffs.push(format!("MTU is {}, want {mtu}", link.mtu));
     }
+    diffs.extend(verify_ipv6(d, link));
     if diffs.is_empty() { Ok(()) } else { Err(diffs) }
+}
+
+/// IPv6: every static address there and usable (duplicate address detection done);
+/// no other address unless router advertisements are on; none at all without
+/// `ipv6`.
+fn verify_ipv6(d: &ValidInterface, link: &Link) -> Vec<String> {
+    let have = link.ipv6();
+    let show = |nets: &[Ipv6Net]| nets.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ");
+    let Some(v6) = &d.ipv6 else {
+        return if have.is_empty() { vec![] } else { vec![format!("IPv6 addresses are [{}], want none", show(&have))] };
+    };
+    let mut diffs = Vec::new();
+    for want in &v6.addresses {
+        if !have.contains(want) {
+            diffs.push(format!("IPv6 address {want} is missing"));
+        } else if link.tentative.contains(&ipnet::IpNet::V6(*want)) {
+            diffs.push(format!("IPv6 address {want} is tentative (duplicate address detection)"));
+        }
+    }
+    let extra: Vec<Ipv6Net> = have.iter().filter(|a| !v6.addresses.contains(a)).copied().collect();
+    if !v6.accept_ra && !extra.is_empty() {
+        diffs.push(format!("IPv6 addresses [{}] are not in the spec (acceptRA is off)", show(&extra)));
+    }
+    diffs
 }
 
 /// Hash of everything multinic applies for an interface (not its MAC, which keys it,
@@ -644,6 +672,12 @@ pub fn config_hash(d: &ValidInterface, name: &str, source: Option<SourceRouting>
     }
     if let Some(sr) = source {
         h.update(format!("sr:{}@{}>{:?}|", sr.table, sr.priority, d.gateway));
+    }
+    if let Some(v6) = &d.ipv6 {
+        h.update(format!("v6:{:?}|ra:{}|", v6.addresses, v6.accept_ra));
+        for r in &v6.routes {
+            h.update(format!("r6:{}>{:?}@{:?}|", r.to, r.via, r.metric));
+        }
     }
     h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use multinic_api::ValidInterface;
 use serde::Serialize;
 
@@ -66,6 +66,17 @@ pub enum Conflict {
         /// The API server.
         server: Ipv4Addr,
     },
+    /// An IPv6 subnet or route overlaps an IPv6 subnet of the primary network.
+    OverlapsPrimary6 {
+        /// `ipv6.addresses[N]` or `ipv6.routes[N].to`.
+        field: String,
+        /// The prefix.
+        prefix: Ipv6Net,
+        /// The primary's subnet.
+        primary: Ipv6Net,
+        /// The primary link.
+        link: String,
+    },
     /// The source-routing table is used by someone else.
     TableInUse {
         /// `100 + N`.
@@ -94,6 +105,9 @@ impl fmt::Display for Conflict {
             }
             Conflict::CoversApiServer { field, prefix, server } => {
                 write!(f, "{field} {prefix} contains the API server's address {server}")
+            }
+            Conflict::OverlapsPrimary6 { field, prefix, primary, link } => {
+                write!(f, "{field} {prefix} overlaps {primary} of the primary network on {link}")
             }
             Conflict::TableInUse { table, why } => write!(
                 f,
@@ -130,6 +144,9 @@ pub(crate) fn conflict(d: &ValidInterface, host: &Host, roles: &HashMap<u32, Rol
         IpAddr::V6(_) => None,
     });
 
+    if let Some(c) = conflict6(d, host, roles) {
+        return Some(c);
+    }
     let subnet = std::iter::once(("cidr".to_string(), d.address.trunc()));
     let routes = d.routes.iter().enumerate().map(|(i, r)| (format!("routes[{i}].to"), r.to));
     for (field, prefix) in subnet.chain(routes) {
@@ -155,4 +172,29 @@ pub(crate) fn conflict(d: &ValidInterface, host: &Host, roles: &HashMap<u32, Rol
         }
     }
     None
+}
+
+/// The IPv6 subnets and routes of `d` against the primary's IPv6 subnets. An
+/// explicit `::/0` is checked when it is applied, as IPv4's `0.0.0.0/0`.
+fn conflict6(d: &ValidInterface, host: &Host, roles: &HashMap<u32, Role>) -> Option<Conflict> {
+    let v6 = d.ipv6.as_ref()?;
+    let primary: Vec<(Ipv6Net, &str)> = host
+        .links
+        .iter()
+        .filter(|l| {
+            matches!(
+                roles.get(&l.index),
+                Some(Role::Protected(Protection::DefaultRoute | Protection::ApiServer { .. }))
+            )
+        })
+        .flat_map(|l| l.ipv6().into_iter().map(move |a| (a.trunc(), l.name.as_str())))
+        .collect();
+    let subnets = v6.addresses.iter().enumerate().map(|(i, a)| (format!("ipv6.addresses[{i}]"), a.trunc()));
+    let routes = v6.routes.iter().enumerate().map(|(i, r)| (format!("ipv6.routes[{i}].to"), r.to));
+    subnets.chain(routes).filter(|(_, p)| p.prefix_len() > 0).find_map(|(field, prefix)| {
+        primary
+            .iter()
+            .find(|(p, _)| p.contains(&prefix.network()) || prefix.contains(p))
+            .map(|(p, link)| Conflict::OverlapsPrimary6 { field, prefix, primary: *p, link: link.to_string() })
+    })
 }

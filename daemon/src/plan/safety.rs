@@ -96,11 +96,16 @@ pub(crate) fn check(d: &ValidInterface, link: &Link, role: &Role, owned: Option<
         Role::InUse { addresses } => Some(Block::ForeignAddresses { addresses: addresses.clone() }),
         Role::Owned { .. } if link.up => {
             let ours: Vec<_> = owned.map(|o| o.addresses.clone()).unwrap_or_default();
+            let ours6: Vec<_> = owned.map(|o| o.addresses6.clone()).unwrap_or_default();
             let foreign: Vec<String> = link
                 .given_addresses()
                 .filter(|a| match a {
                     ipnet::IpNet::V4(v4) => !(ours.contains(v4) || *v4 == d.address),
-                    ipnet::IpNet::V6(_) => true,
+                    // With router advertisements on, the link's SLAAC addresses are ours too.
+                    ipnet::IpNet::V6(v6) => {
+                        !(ours6.contains(v6)
+                            || d.ipv6.as_ref().is_some_and(|w| w.accept_ra || w.addresses.contains(v6)))
+                    }
                 })
                 .map(|a| a.to_string())
                 .collect();

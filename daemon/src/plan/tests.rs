@@ -50,6 +50,7 @@ pub(crate) fn link(index: u32, name: &str, m: MacAddr) -> Link {
         master: None,
         lower: None,
         altnames: vec![],
+        tentative: vec![],
     }
 }
 
@@ -283,6 +284,7 @@ fn apply_sim(plan: &Plan, mut links: Vec<Link>, mut owned: Vec<Owned>) -> (Vec<L
             original_mtu: None,
             config_hash: i.config_hash.clone(),
             addresses: vec![i.desired.address],
+            addresses6: vec![],
             active: true,
             handle: crate::observe::Handle::NmProfile(format!("/sim/{}", i.mac)),
         });
@@ -730,4 +732,72 @@ fn a_table_someone_else_uses_is_refused() {
     let mut plain = d;
     plain.source_routing = false;
     assert!(matches!(plan(&[plain], &h, &[], &[], &Policy::default()).interfaces[0].step, Step::Create { .. }));
+}
+
+fn with_ipv6(mut d: ValidInterface, accept_ra: bool) -> ValidInterface {
+    d.ipv6 = Some(multinic_api::ValidIpv6 {
+        addresses: vec!["2001:db8:60::10/64".parse().unwrap()],
+        routes: vec![],
+        accept_ra,
+    });
+    d
+}
+
+#[test]
+fn ipv6_is_verified_address_by_address_and_only_when_dad_is_done() {
+    let d = with_ipv6(want(mac(1), "198.51.100.1/24"), false);
+    let mut l = link(3, "multinic0", mac(1));
+    (l.up, l.oper_state, l.mtu) = (true, "up".into(), 1450);
+    l.addresses = vec!["198.51.100.1/24".parse().unwrap(), "fe80::1/64".parse().unwrap()];
+    assert_eq!(verify(&d, "multinic0", &l), Err(vec!["IPv6 address 2001:db8:60::10/64 is missing".into()]));
+    let v6: IpNet = "2001:db8:60::10/64".parse().unwrap();
+    l.addresses.push(v6);
+    l.tentative.push(v6);
+    assert_eq!(
+        verify(&d, "multinic0", &l),
+        Err(vec!["IPv6 address 2001:db8:60::10/64 is tentative (duplicate address detection)".into()])
+    );
+    l.tentative.clear();
+    assert_eq!(verify(&d, "multinic0", &l), Ok(()));
+    // A SLAAC address: drift unless router advertisements are on.
+    l.addresses.push("2001:db8:60:0:5054:ff:fe00:1/64".parse().unwrap());
+    assert!(verify(&d, "multinic0", &l).unwrap_err()[0].contains("not in the spec (acceptRA is off)"));
+    assert_eq!(verify(&with_ipv6(want(mac(1), "198.51.100.1/24"), true), "multinic0", &l), Ok(()));
+    // Without ipv6, no IPv6 address at all (link-local aside).
+    assert!(verify(&want(mac(1), "198.51.100.1/24"), "multinic0", &l).unwrap_err()[0].contains("want none"));
+}
+
+#[test]
+fn ipv6_addresses_multinic_gave_are_not_foreign() {
+    let desired = vec![with_ipv6(want(mac(1), "198.51.100.1/24"), false)];
+    let (mut links, mut owned) = apply_sim(&plan(&desired, &on(&host()), &[], &[], &Policy::default()), host(), vec![]);
+    links[2].addresses.push("2001:db8:60::10/64".parse().unwrap());
+    owned[0].addresses6 = vec!["2001:db8:60::10/64".parse().unwrap()];
+    assert!(plan(&desired, &on(&links), &owned, &[], &Policy::default()).is_noop());
+    // Changed in the spec: the old address is multinic's, the change is an update.
+    let mut changed = desired.clone();
+    changed[0].ipv6.as_mut().unwrap().addresses = vec!["2001:db8:60::11/64".parse().unwrap()];
+    let p = plan(&changed, &on(&links), &owned, &[], &Policy::default());
+    assert!(matches!(p.interfaces[0].step, Step::Update { change: Change::ConfigChanged, .. }), "{p:?}");
+    // An address nobody gave it blocks.
+    links[2].addresses.push("2001:db8:99::1/64".parse().unwrap());
+    let p = plan(&desired, &on(&links), &owned, &[], &Policy::default());
+    assert!(matches!(p.interfaces[0].step, Step::Blocked(Block::ForeignAddresses { .. })), "{p:?}");
+}
+
+#[test]
+fn an_ipv6_subnet_or_route_of_the_primary_is_refused() {
+    let mut links = host();
+    links[1].addresses.push("2001:db8:1::10/64".parse().unwrap());
+    let h = on(&links);
+    let mut d = with_ipv6(want(mac(1), "198.51.100.1/24"), false);
+    d.ipv6.as_mut().unwrap().addresses = vec!["2001:db8:1::99/64".parse().unwrap()];
+    assert!(
+        conflict_of(d.clone(), &h)
+            .contains("ipv6.addresses[0] 2001:db8:1::/64 overlaps 2001:db8:1::/64 of the primary network on eth0")
+    );
+    let mut d = with_ipv6(want(mac(1), "198.51.100.1/24"), false);
+    d.ipv6.as_mut().unwrap().routes =
+        vec![multinic_api::ValidRoute6 { to: "2001:db8::/32".parse().unwrap(), via: None, metric: None }];
+    assert!(conflict_of(d, &h).contains("ipv6.routes[0].to 2001:db8::/32 overlaps 2001:db8:1::/64"));
 }

@@ -19,7 +19,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use multinic_api::{MacAddr, ValidInterface};
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +54,9 @@ pub struct Meta {
     pub config_hash: String,
     /// Addresses the `.network` gives.
     pub addresses: Vec<Ipv4Net>,
+    /// IPv6 addresses the `.network` gives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses6: Vec<Ipv6Net>,
 }
 
 impl Meta {
@@ -66,6 +69,7 @@ impl Meta {
             original_mtu: None,
             config_hash: plan.config_hash.clone(),
             addresses: vec![plan.desired.address],
+            addresses6: plan.desired.ipv6.iter().flat_map(|v6| v6.addresses.iter().copied()).collect(),
         }
     }
 }
@@ -128,18 +132,39 @@ pub fn network_unit(d: &ValidInterface, source: Option<SourceRouting>) -> Unit {
         units.push(Section::new("Link").set("MTUBytes", mtu));
     }
     let mut network = Section::new("Network").set("Address", d.address);
+    for a in d.ipv6.iter().flat_map(|v6| &v6.addresses) {
+        network = network.set("Address", a);
+    }
     for dns in &d.dns {
         network = network.set("DNS", dns);
     }
-    // No IPv6 link-local address or router advertisements on a secondary NIC
-    // (without these, networkd also waits ~14 s before calling the link configured).
-    // No LLDP receiver: its packet socket costs an RCU grace period per link in
-    // networkd's single thread (~15 ms each, ten NICs one after the other), for
-    // neighbour data a cloud's virtual switch does not send.
-    network = network.set("LinkLocalAddressing", "no").set("IPv6AcceptRA", "no").set("LLDP", "no");
+    // Without `ipv6`: no IPv6 link-local address or router advertisements on a
+    // secondary NIC (without these, networkd also waits ~14 s before calling the
+    // link configured). No LLDP receiver: its packet socket costs an RCU grace
+    // period per link in networkd's single thread (~15 ms each, ten NICs one after
+    // the other), for neighbour data a cloud's virtual switch does not send.
+    let (link_local, accept_ra) = match &d.ipv6 {
+        None => ("no", "no"),
+        Some(v6) => ("ipv6", if v6.accept_ra { "yes" } else { "no" }),
+    };
+    network = network.set("LinkLocalAddressing", link_local).set("IPv6AcceptRA", accept_ra).set("LLDP", "no");
     units.push(network);
+    if d.ipv6.as_ref().is_some_and(|v6| v6.accept_ra) {
+        // Addresses from router advertisements, never the default route.
+        units.push(Section::new("IPv6AcceptRA").set("UseGateway", "no").set("UseDNS", "no").set("DHCPv6Client", "no"));
+    }
     for r in &d.routes {
         units.push(route(r.to, r.via, r.metric));
+    }
+    for r in d.ipv6.iter().flat_map(|v6| &v6.routes) {
+        let mut section = Section::new("Route").set("Destination", r.to);
+        if let Some(via) = r.via {
+            section = section.set("Gateway", via);
+        }
+        if let Some(metric) = r.metric {
+            section = section.set("Metric", metric);
+        }
+        units.push(section);
     }
     if let Some(sr) = source {
         for w in source::routes(d) {
@@ -245,6 +270,7 @@ pub fn owned_from(text: &str, file: &Path) -> Option<Owned> {
         original_mtu: meta.original_mtu,
         config_hash: meta.config_hash,
         addresses: meta.addresses,
+        addresses6: meta.addresses6,
         active: true,
         handle: crate::observe::Handle::NetworkdFile(file.to_path_buf()),
     })
@@ -282,6 +308,7 @@ mod tests {
             original_mtu: Some(1500),
             config_hash: "abc".into(),
             addresses: vec![iface().address],
+            addresses6: vec![],
         }
     }
 
@@ -313,6 +340,37 @@ mod tests {
              \n[Route]\nDestination=10.20.0.0/16\nGateway=11.11.11.1\nMetric=100\nTable=102\n\
              \n[Route]\nDestination=0.0.0.0/0\nGateway=11.11.11.1\nTable=102\n\
              \n[RoutingPolicyRule]\nFrom=11.11.11.37/32\nTable=102\nPriority=32002\n"
+        );
+    }
+
+    #[test]
+    fn ipv6_gives_link_local_addressing_addresses_and_routes() {
+        let mut d = iface();
+        d.routes.clear();
+        d.dns.clear();
+        d.mtu = None;
+        d.ipv6 = Some(multinic_api::ValidIpv6 {
+            addresses: vec!["2001:db8:60::10/64".parse().unwrap()],
+            routes: vec![multinic_api::ValidRoute6 {
+                to: "2001:db8:70::/48".parse().unwrap(),
+                via: Some("2001:db8:60::1".parse().unwrap()),
+                metric: None,
+            }],
+            accept_ra: false,
+        });
+        let text = network_unit(&d, None).render(&meta()).unwrap();
+        assert!(
+            text.ends_with(
+                "\n[Network]\nAddress=11.11.11.37/24\nAddress=2001:db8:60::10/64\nLinkLocalAddressing=ipv6\nIPv6AcceptRA=no\nLLDP=no\n\
+                 \n[Route]\nDestination=2001:db8:70::/48\nGateway=2001:db8:60::1\n"
+            ),
+            "{text}"
+        );
+        d.ipv6.as_mut().unwrap().accept_ra = true;
+        let text = network_unit(&d, None).render(&meta()).unwrap();
+        assert!(
+            text.contains("IPv6AcceptRA=yes\nLLDP=no\n\n[IPv6AcceptRA]\nUseGateway=no\nUseDNS=no\nDHCPv6Client=no\n"),
+            "{text}"
         );
     }
 

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use multinic_api::{MacAddr, ValidInterface};
 use uuid::Uuid;
 use zbus::zvariant::{OwnedValue, Value};
@@ -105,8 +105,50 @@ pub fn build(p: &Profile<'_>) -> Settings<'static> {
     }
 
     let mut ipv6: HashMap<&str, Value<'static>> = HashMap::new();
-    // No link-local address or router advertisements on a secondary NIC.
-    ipv6.insert("method", Value::from("disabled"));
+    match &d.ipv6 {
+        // No link-local address or router advertisements on a secondary NIC.
+        None => {
+            ipv6.insert("method", Value::from("disabled"));
+        }
+        Some(v6) => {
+            ipv6.insert("method", Value::from(if v6.accept_ra { "auto" } else { "manual" }));
+            if !v6.addresses.is_empty() {
+                let data: Vec<HashMap<String, Value<'static>>> = v6
+                    .addresses
+                    .iter()
+                    .map(|a| {
+                        HashMap::from([
+                            ("address".to_string(), Value::from(a.addr().to_string())),
+                            ("prefix".to_string(), Value::from(u32::from(a.prefix_len()))),
+                        ])
+                    })
+                    .collect();
+                ipv6.insert("address-data", Value::from(data));
+            }
+            let routes: Vec<HashMap<String, Value<'static>>> = v6
+                .routes
+                .iter()
+                .map(|r| {
+                    let mut m = HashMap::new();
+                    m.insert("dest".to_string(), Value::from(r.to.network().to_string()));
+                    m.insert("prefix".to_string(), Value::from(u32::from(r.to.prefix_len())));
+                    if let Some(via) = r.via {
+                        m.insert("next-hop".to_string(), Value::from(via.to_string()));
+                    }
+                    if let Some(metric) = r.metric {
+                        m.insert("metric".to_string(), Value::from(metric));
+                    }
+                    m
+                })
+                .collect();
+            if !routes.is_empty() {
+                ipv6.insert("route-data", Value::from(routes));
+            }
+            // Router advertisements give addresses, never the default route.
+            let default_route = v6.routes.iter().any(|r| r.to.prefix_len() == 0);
+            ipv6.insert("never-default", Value::from(!default_route));
+        }
+    }
 
     let mut data: HashMap<String, String> = HashMap::new();
     data.insert(KEY_MANAGED.into(), "yes".into());
@@ -212,19 +254,16 @@ pub fn owned_from(settings: &OwnedSettings, handle: &str) -> Option<Owned> {
         return None;
     }
     let mac: MacAddr = data.get(KEY_MAC)?.parse().ok()?;
-    let addresses = settings
-        .get("ipv4")
-        .and_then(|g| g.get("address-data"))
-        .and_then(|v| Vec::<HashMap<String, OwnedValue>>::try_from(v.try_clone().ok()?).ok())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|m| {
-            let addr: String = m.get("address")?.try_clone().ok()?.try_into().ok()?;
-            let prefix: u32 = m.get("prefix")?.try_clone().ok()?.try_into().ok()?;
-            Ipv4Net::new(addr.parse().ok()?, u8::try_from(prefix).ok()?).ok()
-        })
+    let addresses = address_data(settings, "ipv4")
+        .into_iter()
+        .filter_map(|(addr, prefix)| Ipv4Net::new(addr.parse().ok()?, prefix).ok())
+        .collect();
+    let addresses6 = address_data(settings, "ipv6")
+        .into_iter()
+        .filter_map(|(addr, prefix)| Ipv6Net::new(addr.parse().ok()?, prefix).ok())
         .collect();
     Some(Owned {
+        addresses6,
         mac,
         name: data.get(KEY_NAME)?.clone(),
         original_name: data.get(KEY_ORIGINAL_NAME).cloned(),
@@ -234,6 +273,22 @@ pub fn owned_from(settings: &OwnedSettings, handle: &str) -> Option<Owned> {
         active: false,
         handle: crate::observe::Handle::NmProfile(handle.to_string()),
     })
+}
+
+/// `(address, prefix)` of a group's `address-data`.
+fn address_data(settings: &OwnedSettings, group: &str) -> Vec<(String, u8)> {
+    settings
+        .get(group)
+        .and_then(|g| g.get("address-data"))
+        .and_then(|v| Vec::<HashMap<String, OwnedValue>>::try_from(v.try_clone().ok()?).ok())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| {
+            let addr: String = m.get("address")?.try_clone().ok()?.try_into().ok()?;
+            let prefix: u32 = m.get("prefix")?.try_clone().ok()?.try_into().ok()?;
+            Some((addr, u8::try_from(prefix).ok()?))
+        })
+        .collect()
 }
 
 fn user_data(settings: &OwnedSettings) -> Option<HashMap<String, String>> {
@@ -364,6 +419,33 @@ mod tests {
             entries(&s["ipv4"]["routing-rules"]),
             ["family=2 from-len=32 from=198.51.100.7 priority=32003 table=103"]
         );
+    }
+
+    #[test]
+    fn ipv6_is_manual_without_router_advertisements_and_never_default() {
+        let mut d = iface();
+        d.ipv6 = Some(multinic_api::ValidIpv6 {
+            addresses: vec!["2001:db8:60::10/64".parse().unwrap()],
+            routes: vec![multinic_api::ValidRoute6 {
+                to: "2001:db8:70::/48".parse().unwrap(),
+                via: Some("2001:db8:60::1".parse().unwrap()),
+                metric: Some(20),
+            }],
+            accept_ra: false,
+        });
+        let s = build(&Profile { desired: &d, name: "multinic0", original_name: None, config_hash: "h", source: None });
+        assert_eq!(s["ipv6"]["method"], Value::from("manual"));
+        assert_eq!(s["ipv6"]["never-default"], Value::from(true));
+        assert_eq!(entries(&s["ipv6"]["address-data"]), ["address=2001:db8:60::10 prefix=64"]);
+        assert_eq!(
+            entries(&s["ipv6"]["route-data"]),
+            ["dest=2001:db8:70:: metric=20 next-hop=2001:db8:60::1 prefix=48"]
+        );
+        let back = owned_from(&owned(s), "/p/6").unwrap();
+        assert_eq!(back.addresses6, d.ipv6.as_ref().unwrap().addresses);
+        d.ipv6.as_mut().unwrap().accept_ra = true;
+        let s = build(&Profile { desired: &d, name: "multinic0", original_name: None, config_hash: "h", source: None });
+        assert_eq!(s["ipv6"]["method"], Value::from("auto"));
     }
 
     #[test]
