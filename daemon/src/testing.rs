@@ -307,6 +307,7 @@ impl Backend for FakeBackend {
                 config_hash: plan.config_hash.clone(),
                 addresses: vec![plan.desired.address],
                 addresses6: plan.desired.ipv6.iter().flat_map(|v6| v6.addresses.iter().copied()).collect(),
+                accept_ra: plan.desired.ipv6.as_ref().is_some_and(|v6| v6.accept_ra),
                 active: true,
                 handle,
             });

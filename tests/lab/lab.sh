@@ -47,6 +47,11 @@
 #       The peer end of NIC NAME (in netns "peers") gets ADDRESS/PREFIX: a router on the
 #       NIC's segment.
 #
+#   lab.sh ra PID NAME PREFIX
+#       IPv6 router advertisements on NIC NAME's segment: the peer end gets PREFIX::1/64
+#       and dnsmasq (in netns "peers") advertises PREFIX::/64 for SLAAC. It stops with
+#       the lab.
+#
 #   lab.sh carrier PID NAME on|off
 #       Sets the peer end of NIC NAME up or down: NAME gains or loses carrier.
 #
@@ -537,6 +542,19 @@ cmd_segment() {
     nsenter -t "$1" -a -- ip -n peers link set dev "$peer" up || die "segment: $peer up"
 }
 
+cmd_ra() {
+    [[ $# -eq 3 && $3 =~ ^[0-9a-f:]+$ ]] || usage "ra PID NAME PREFIX (e.g. 2001:db8:60:)"
+    need_lab "$1"
+    local peer p=$3
+    peer=$(peer_of "$1" "$2") || exit 1
+    nsenter -t "$1" -a -- ip -n peers addr add "$p:1/64" dev "$peer" nodad || die "ra: address on $peer"
+    nsenter -t "$1" -a -- ip -n peers link set dev "$peer" up || die "ra: $peer up"
+    nsenter -t "$1" -a -- ip netns exec peers dnsmasq --conf-file=/dev/null --port=0 --no-resolv --no-hosts \
+        --interface="$peer" --bind-interfaces --except-interface=lo --leasefile-ro \
+        --pid-file="/run/lab/dnsmasq-ra-$peer.pid" --enable-ra --ra-param="$peer,5" \
+        --dhcp-range="$p:,ra-only,64,1h" || die "ra: dnsmasq on $peer failed"
+}
+
 cmd_carrier() {
     [[ $# -eq 3 && ( $3 == on || $3 == off ) ]] || usage "carrier PID NAME on|off"
     need_lab "$1"
@@ -566,6 +584,7 @@ case $cmd in
     carrier)     cmd_carrier "$@" ;;
     dhcp)        cmd_dhcp "$@" ;;
     segment)     cmd_segment "$@" ;;
+    ra)          cmd_ra "$@" ;;
     exec)        cmd_exec "$@" ;;
     "$SUP_TOKEN")  cmd_supervise "$@" ;;
     "$INIT_TOKEN") cmd_init "$@" ;;

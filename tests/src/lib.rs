@@ -352,6 +352,13 @@ impl Lab {
         assert!(out.status.success(), "lab.sh segment: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// IPv6 router advertisements of `PREFIX::/64` on NIC `name`'s segment, from
+    /// `PREFIX::1` (`lab.sh ra`; `prefix` as `2001:db8:60:`).
+    pub fn router_advertisements(&self, name: &str, prefix: &str) {
+        let out = self.lab_sh(&["ra", &self.pid.to_string(), name, prefix]);
+        assert!(out.status.success(), "lab.sh ra: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Wait until `name` has a default route (from DHCP); returns it.
     pub fn wait_default_route(&self, name: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);

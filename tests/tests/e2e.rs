@@ -161,6 +161,28 @@ async fn admission_refuses_what_the_daemon_would() {
         matches!(&refused, Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains("gateway must be an IPv4 address inside cidr")),
         "{refused:?}"
     );
+    for (ipv6, field) in [
+        (json!({ "addresses": ["198.51.100.7/24"] }), "ipv6.addresses must be IPv6 addresses"),
+        (json!({ "routes": [{ "to": "::/1" }], "acceptRA": true }), "covers half the address space"),
+        (
+            json!({ "routes": [{ "to": "2001:db8:2::/48", "via": "198.51.100.1" }], "acceptRA": true }),
+            "via must be an IPv6 address",
+        ),
+        (json!({}), "ipv6 needs addresses or acceptRA"),
+    ] {
+        let patch = json!({ "spec": { "interfaces": [{ "id": 1, "macAddress": A, "address": "198.51.100.4",
+            "cidr": "198.51.100.0/24", "ipv6": ipv6 }] } });
+        let refused = node.api.patch(&node.name, &PatchParams::default(), &Patch::Merge(&patch)).await;
+        assert!(
+            matches!(&refused, Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains(field)),
+            "{field}: {refused:?}"
+        );
+    }
+    // Host bits in an IPv6 address's prefix are what an address is: accepted.
+    let good = json!({ "spec": { "interfaces": [{ "id": 1, "macAddress": A, "address": "198.51.100.4",
+        "cidr": "198.51.100.0/24", "ipv6": { "addresses": ["2001:db8:1::10/64"] } }] } });
+    let accepted = node.api.patch(&node.name, &PatchParams::default(), &Patch::Merge(&good)).await;
+    assert!(accepted.is_ok(), "{accepted:?}");
     assert_eq!(node.lab.ipv4("multinic0"), vec!["198.51.100.4/24"]);
 }
 

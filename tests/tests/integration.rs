@@ -663,8 +663,11 @@ fn a_detached_nic_keeps_its_name_and_configuration_and_comes_back_as_it_was(m: M
     assert_eq!(kept(&lab), before, "no new profile or file for the NIC that came back");
 }
 
+#[path = "integration/ipv6.rs"]
+mod ipv6;
 #[path = "integration/source_routing.rs"]
 mod source_routing;
+use ipv6::ipv6_static_addresses_routes_and_router_advertisements;
 use source_routing::replies_leave_by_the_nic_the_request_came_in;
 
 /// Every scenario that takes a [`Manager`], on each backend.
@@ -698,6 +701,7 @@ on_both_backends!(
     killed_in_a_transaction_converges,
     a_detached_nic_keeps_its_name_and_configuration_and_comes_back_as_it_was,
     replies_leave_by_the_nic_the_request_came_in,
+    ipv6_static_addresses_routes_and_router_advertisements,
 );
 
 /// NetworkManager as distributions ship it (auto-default on) and a DHCP server that

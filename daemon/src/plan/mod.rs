@@ -53,6 +53,10 @@ pub struct Owned {
     /// IPv6 addresses the configuration gives.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses6: Vec<Ipv6Net>,
+    /// The configuration takes IPv6 addresses from router advertisements: the
+    /// link's other IPv6 addresses are its doing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accept_ra: bool,
     /// Whether the configuration is active on its device right now.
     pub active: bool,
     /// Where the backend keeps it.

@@ -104,6 +104,7 @@ pub(crate) fn check(d: &ValidInterface, link: &Link, role: &Role, owned: Option<
                     // With router advertisements on, the link's SLAAC addresses are ours too.
                     ipnet::IpNet::V6(v6) => {
                         !(ours6.contains(v6)
+                            || owned.is_some_and(|o| o.accept_ra)
                             || d.ipv6.as_ref().is_some_and(|w| w.accept_ra || w.addresses.contains(v6)))
                     }
                 })

@@ -285,6 +285,7 @@ fn apply_sim(plan: &Plan, mut links: Vec<Link>, mut owned: Vec<Owned>) -> (Vec<L
             config_hash: i.config_hash.clone(),
             addresses: vec![i.desired.address],
             addresses6: vec![],
+            accept_ra: false,
             active: true,
             handle: crate::observe::Handle::NmProfile(format!("/sim/{}", i.mac)),
         });
@@ -783,6 +784,9 @@ fn ipv6_addresses_multinic_gave_are_not_foreign() {
     links[2].addresses.push("2001:db8:99::1/64".parse().unwrap());
     let p = plan(&desired, &on(&links), &owned, &[], &Policy::default());
     assert!(matches!(p.interfaces[0].step, Step::Blocked(Block::ForeignAddresses { .. })), "{p:?}");
+    // Unless multinic's configuration took addresses from router advertisements.
+    owned[0].accept_ra = true;
+    assert!(plan(&desired, &on(&links), &owned, &[], &Policy::default()).interfaces[0].step.target().is_some());
 }
 
 #[test]

@@ -57,6 +57,9 @@ pub struct Meta {
     /// IPv6 addresses the `.network` gives.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses6: Vec<Ipv6Net>,
+    /// The `.network` takes IPv6 addresses from router advertisements.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accept_ra: bool,
 }
 
 impl Meta {
@@ -70,6 +73,7 @@ impl Meta {
             config_hash: plan.config_hash.clone(),
             addresses: vec![plan.desired.address],
             addresses6: plan.desired.ipv6.iter().flat_map(|v6| v6.addresses.iter().copied()).collect(),
+            accept_ra: plan.desired.ipv6.as_ref().is_some_and(|v6| v6.accept_ra),
         }
     }
 }
@@ -271,6 +275,7 @@ pub fn owned_from(text: &str, file: &Path) -> Option<Owned> {
         config_hash: meta.config_hash,
         addresses: meta.addresses,
         addresses6: meta.addresses6,
+        accept_ra: meta.accept_ra,
         active: true,
         handle: crate::observe::Handle::NetworkdFile(file.to_path_buf()),
     })
@@ -309,6 +314,7 @@ mod tests {
             config_hash: "abc".into(),
             addresses: vec![iface().address],
             addresses6: vec![],
+            accept_ra: false,
         }
     }
 

@@ -262,7 +262,10 @@ pub fn owned_from(settings: &OwnedSettings, handle: &str) -> Option<Owned> {
         .into_iter()
         .filter_map(|(addr, prefix)| Ipv6Net::new(addr.parse().ok()?, prefix).ok())
         .collect();
+    let method: Option<String> =
+        settings.get("ipv6").and_then(|g| g.get("method")).and_then(|v| v.try_clone().ok()?.try_into().ok());
     Some(Owned {
+        accept_ra: method.as_deref() == Some("auto"),
         addresses6,
         mac,
         name: data.get(KEY_NAME)?.clone(),
@@ -443,9 +446,11 @@ mod tests {
         );
         let back = owned_from(&owned(s), "/p/6").unwrap();
         assert_eq!(back.addresses6, d.ipv6.as_ref().unwrap().addresses);
+        assert!(!back.accept_ra);
         d.ipv6.as_mut().unwrap().accept_ra = true;
         let s = build(&Profile { desired: &d, name: "multinic0", original_name: None, config_hash: "h", source: None });
         assert_eq!(s["ipv6"]["method"], Value::from("auto"));
+        assert!(owned_from(&owned(s), "/p/6").unwrap().accept_ra, "read back: its addresses are multinic's doing");
     }
 
     #[test]
