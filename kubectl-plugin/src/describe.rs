@@ -16,6 +16,21 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     out.push_str(&table::render(header, rows, &Layout::plain("  ", 2)));
 }
 
+/// The IPv4 address with its prefix length, then the IPv6 ones (`+RA` when router
+/// advertisements are on).
+fn address(i: &multinic_api::InterfaceSpec) -> String {
+    let mut out = format!("{}/{}", i.address, i.cidr.rsplit('/').next().unwrap_or("?"));
+    if let Some(v6) = &i.ipv6 {
+        for a in &v6.addresses {
+            out.push_str(&format!(", {a}"));
+        }
+        if v6.accept_ra {
+            out.push_str(", +RA");
+        }
+    }
+    out
+}
+
 /// The interface's gateway and, with `sourceRouting`, its table (known once it has
 /// its `multinicN` name).
 fn routing(i: &multinic_api::InterfaceSpec, name: &str) -> String {
@@ -92,7 +107,7 @@ pub fn render(cr: &MultiNicNodeConfig, events: &[Event], now: Timestamp) -> Stri
             vec![
                 name,
                 mac,
-                format!("{}/{}", i.address, i.cidr.rsplit('/').next().unwrap_or("?")),
+                address(i),
                 i.mtu.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
                 routing,
                 state,
@@ -182,7 +197,7 @@ spec:
   nodeName: worker-2
   instanceId: b4975c5f-50bb-479f-9e7b-a430815ae852
   interfaces:
-    - {id: 1, macAddress: "fa:16:3e:00:00:01", address: 11.11.11.2, cidr: 11.11.11.0/24, mtu: 1450}
+    - {id: 1, macAddress: "fa:16:3e:00:00:01", address: 11.11.11.2, cidr: 11.11.11.0/24, mtu: 1450, ipv6: {addresses: ["2001:db8:1::2/64"]}}
     - {id: 2, macAddress: "fa:16:3e:00:00:02", address: 11.11.12.3, cidr: 11.11.12.0/24, gateway: 11.11.12.1, sourceRouting: true}
 status:
   state: Failed

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! `--nic mac=…,address=…,cidr=…[,mtu=…][,name=…][,id=…][,dns=…][,gateway=…][,sourceRouting=true]`: one interface of a spec,
+//! `--nic mac=…,address=…,cidr=…[,mtu=…][,name=…][,id=…][,dns=…][,gateway=…][,sourceRouting=true][,ipv6=…][,acceptRA=true]`: one interface of a spec,
 //! parsed from a flag. Field names are the resource's own.
 
 use multinic_api::InterfaceSpec;
@@ -35,9 +35,14 @@ pub fn parse(value: &str) -> Result<InterfaceSpec, String> {
                 spec.source_routing =
                     val.parse().map_err(|_| format!("--nic {value:?}: sourceRouting={val:?} is not true or false"))?
             }
+            "ipv6" => spec.ipv6.get_or_insert_with(Default::default).addresses.push(val.into()),
+            "acceptRA" | "accept-ra" => {
+                spec.ipv6.get_or_insert_with(Default::default).accept_ra =
+                    val.parse().map_err(|_| format!("--nic {value:?}: acceptRA={val:?} is not true or false"))?
+            }
             other => {
                 return Err(format!(
-                    "--nic {value:?}: unknown key {other:?}; use mac, address, cidr, mtu, name, id, dns, gateway, sourceRouting"
+                    "--nic {value:?}: unknown key {other:?}; use mac, address, cidr, mtu, name, id, dns, gateway, sourceRouting, ipv6, acceptRA"
                 ));
             }
         }
@@ -66,6 +71,12 @@ mod tests {
             parse("mac=fa:16:3e:00:00:01,address=11.11.11.5,cidr=11.11.11.0/24,gateway=11.11.11.1,sourceRouting=true")
                 .unwrap();
         assert_eq!((s.gateway.as_deref(), s.source_routing), (Some("11.11.11.1"), true));
+        let s = parse(
+            "mac=fa:16:3e:00:00:01,address=11.11.11.5,cidr=11.11.11.0/24,ipv6=2001:db8::5/64,ipv6=2001:db8::6/64",
+        )
+        .unwrap();
+        let v6 = s.ipv6.unwrap();
+        assert_eq!((v6.addresses.len(), v6.accept_ra), (2, false));
     }
 
     #[test]

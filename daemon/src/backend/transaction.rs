@@ -106,7 +106,8 @@ impl BackendError {
 fn configured_message(ip: &InterfacePlan) -> String {
     let mtu = ip.desired.mtu.map(|m| format!(", MTU {m}")).unwrap_or_default();
     let source = ip.source.map(|sr| format!(", source routing table {}", sr.table)).unwrap_or_default();
-    format!("up with {}{mtu}{source}", ip.desired.address)
+    let v6: String = ip.desired.ipv6.iter().flat_map(|v6| &v6.addresses).map(|a| format!(", {a}")).collect();
+    format!("up with {}{v6}{mtu}{source}", ip.desired.address)
 }
 
 /// Remove the plan's removals side by side; each one's result, in order (errors
