@@ -4,7 +4,8 @@
 #   tests/bench.sh apply     10-NIC apply and idempotent re-apply in a NetworkManager lab and
 #                            a networkd lab, beside netplan generate + Reload (BENCH_RUNS, default 20)
 #   tests/bench.sh cluster   multinicd run against a real kube-apiserver: spec edit and
-#                            hot-plug to Configured, RSS after BENCH_STEADY_SECS (default 600)
+#                            hot-plug to Configured, RSS after BENCH_STEADY_SECS (default 600);
+#                            BENCH_MANAGER=networkd for a networkd lab
 #   tests/bench.sh plugin    kubectl multinic status over 1000 CRs, beside kubectl get
 #   tests/bench.sh import    kubectl multinic import of 1000 nodes x 3 NICs from a real MariaDB
 #   tests/bench.sh vm        VM node per backend: boot, and QMP device_add -> Configured

@@ -18,7 +18,8 @@ use futures::StreamExt;
 use kube::runtime::{WatchStreamExt, watcher};
 use multinic_api::{InterfaceState, MultiNicNodeConfig, NodeState};
 use multinic_lab::nic;
-use multinic_lab::node::Node;
+use multinic_lab::Manager;
+use multinic_lab::node::{ApiPath, Node};
 use tokio::sync::watch;
 
 const MAC: &str = "02:00:00:00:04:01";
@@ -44,8 +45,14 @@ async fn wait_for(rx: &mut watch::Receiver<Seen>, pred: impl Fn(&Seen) -> bool) 
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let node =
-        Node::new("bench", &[("ens4", MAC)]).await.expect("the benchmark needs MULTINIC_E2E_KUBECONFIG and a lab");
+    // BENCH_MANAGER=networkd for a systemd-networkd lab.
+    let manager = match std::env::var("BENCH_MANAGER").as_deref() {
+        Ok("networkd") => Manager::Networkd,
+        _ => Manager::NetworkManager,
+    };
+    let node = Node::shaped("bench", manager, false, ApiPath::Loopback, &[("ens4", MAC)])
+        .await
+        .expect("the benchmark needs MULTINIC_E2E_KUBECONFIG and a lab");
     let daemon = node.daemon();
     let spec = |mtu: u32| vec![nic(1, MAC, "198.51.100.4", "198.51.100.0/24", &format!(", mtu: {mtu}"))];
     let created = node.create(&spec(1500)).await;
@@ -96,7 +103,8 @@ async fn main() {
     tokio::time::sleep(steady).await;
 
     println!(
-        "multinicd run, real kube-apiserver + NetworkManager lab, 1 NIC ({})",
+        "multinicd run, real kube-apiserver + {} lab, 1 NIC ({})",
+        manager.backend(),
         multinic_lab::multinicd_bin().display()
     );
     report("spec edit -> Configured (watcher)", edits);
