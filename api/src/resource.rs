@@ -110,7 +110,7 @@ pub struct Ipv6Spec {
     /// Static addresses with their prefix length, e.g. `2001:db8:1::10/64`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8), inner(length(max = 43)))]
-    #[x_kube(validation = Rule::new(CEL_IPV6_ADDRESSES).message("ipv6.addresses must be IPv6 addresses with a prefix length such as 2001:db8:1::10/64"))]
+    #[x_kube(validation = Rule::new(CEL_IPV6_ADDRESSES).message("ipv6.addresses must be global IPv6 addresses with a prefix length such as 2001:db8:1::10/64"))]
     pub addresses: Vec<String>,
     /// Static routes. A default route (`to: ::/0`) is only ever installed when
     /// listed here; router advertisements never add one.

@@ -54,8 +54,10 @@ pub const CEL_GATEWAY_IN_CIDR: &str = "!has(self.gateway) || (isIP(self.gateway)
      && self.gateway != self.address && (!isCIDR(self.cidr) || cidr(self.cidr).containsIP(ip(self.gateway))))";
 /// Most IPv6 addresses per interface.
 pub const MAX_IPV6_ADDRESSES: usize = 8;
-/// CEL: every IPv6 address is an IPv6 address with a prefix length.
-pub const CEL_IPV6_ADDRESSES: &str = "self.all(a, isCIDR(a) && cidr(a).ip().family() == 6)";
+/// CEL: every IPv6 address is a global (or unique-local) unicast IPv6 address with
+/// a prefix length.
+pub const CEL_IPV6_ADDRESSES: &str =
+    "self.all(a, isCIDR(a) && cidr(a).ip().family() == 6 && cidr(a).ip().isGlobalUnicast())";
 /// CEL: an IPv6 route's `to` is an IPv6 prefix.
 pub const CEL_ROUTE6_TO: &str = "isCIDR(self.to) && cidr(self.to).ip().family() == 6";
 /// CEL: an IPv6 route of /1 is a default route in disguise.
@@ -63,7 +65,8 @@ pub const CEL_ROUTE6_NOT_HALF: &str = "!isCIDR(self.to) || cidr(self.to).prefixL
 /// CEL: an IPv6 route's `via` is an IPv6 address.
 pub const CEL_ROUTE6_VIA: &str = "!has(self.via) || (isIP(self.via) && ip(self.via).family() == 6)";
 /// CEL: IPv6 needs a static address or router advertisements.
-pub const CEL_IPV6_SOMETHING: &str = "size(self.addresses) > 0 || (has(self.acceptRA) && self.acceptRA)";
+pub const CEL_IPV6_SOMETHING: &str =
+    "(has(self.addresses) && size(self.addresses) > 0) || (has(self.acceptRA) && self.acceptRA)";
 /// The routing table of `multinicN` with `sourceRouting` is this plus N.
 pub const SOURCE_TABLE_BASE: u32 = 100;
 /// Largest route metric (the kernel's is a u32).

@@ -92,6 +92,18 @@ pub struct ValidInterface {
     pub ipv6: Option<ValidIpv6>,
 }
 
+impl ValidInterface {
+    /// The static IPv6 addresses (none without `ipv6`).
+    pub fn ipv6_addresses(&self) -> impl Iterator<Item = Ipv6Net> + '_ {
+        self.ipv6.iter().flat_map(|v6| v6.addresses.iter().copied())
+    }
+
+    /// Router advertisements on.
+    pub fn accepts_ra(&self) -> bool {
+        self.ipv6.as_ref().is_some_and(|v6| v6.accept_ra)
+    }
+}
+
 /// The spec once validated: the interfaces that passed, and every error found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ValidSpec {
@@ -280,6 +292,10 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
             }
             Ok(g) if cidr.is_some_and(|c| !c.contains(&g)) => {
                 err("gateway", format!("{g} is outside cidr {}; the gateway must be on the subnet", iface.cidr));
+                None
+            }
+            Ok(g) if cidr.is_some_and(|c| c.prefix_len() < 31 && (g == c.network() || g == c.broadcast())) => {
+                err("gateway", format!("{g} is the subnet's network or broadcast address; use the router's address"));
                 None
             }
             Ok(g) => Some(g),

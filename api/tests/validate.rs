@@ -86,12 +86,14 @@ fn gateway_must_be_a_router_on_the_subnet() {
         cr(&(iface("fa:16:3e:00:00:01", "11.11.11.2", "11.11.11.0/24", ", gateway: 11.11.11.1, sourceRouting: true")
             + &iface("fa:16:3e:00:00:02", "11.11.12.2", "11.11.12.0/24", ", gateway: 11.11.13.1")
             + &iface("fa:16:3e:00:00:03", "11.11.14.2", "11.11.14.0/24", ", gateway: 11.11.14.2")
-            + &iface("fa:16:3e:00:00:04", "11.11.15.2", "11.11.15.0/24", ", gateway: 11.11.15")));
+            + &iface("fa:16:3e:00:00:04", "11.11.15.2", "11.11.15.0/24", ", gateway: 11.11.15")
+            + &iface("fa:16:3e:00:00:05", "11.11.16.2", "11.11.16.0/24", ", gateway: 11.11.16.255")));
     let v = validate(&c);
     let p = paths(&c);
     assert!(p.iter().any(|e| e.starts_with("spec.interfaces[1].gateway:") && e.contains("outside cidr")), "{p:?}");
     assert!(p.iter().any(|e| e.starts_with("spec.interfaces[2].gateway:") && e.contains("own address")), "{p:?}");
     assert!(p.iter().any(|e| e.starts_with("spec.interfaces[3].gateway:") && e.contains("not an IPv4")), "{p:?}");
+    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[4].gateway:") && e.contains("broadcast")), "{p:?}");
     assert_eq!(v.interfaces.len(), 1);
     assert_eq!(v.interfaces[0].gateway, Some("11.11.11.1".parse().unwrap()));
     assert!(v.interfaces[0].source_routing);

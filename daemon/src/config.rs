@@ -14,7 +14,7 @@ use crate::plan::Policy;
 pub const DEFAULT_PATH: &str = "/etc/multinic/multinicd.yaml";
 
 /// Highest `sourceRoutingPriority`: plus 9 (`multinic9`) it stays below main's 32766.
-const MAX_SOURCE_PRIORITY: u32 = 32756;
+const MAX_SOURCE_PRIORITY: u32 = 32766 - multinic_api::rules::MAX_INTERFACES as u32;
 
 /// One config file as written: every key optional.
 #[derive(Debug, Default, Deserialize, PartialEq)]

@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 use multinic_api::MacAddr;
 use tokio::sync::mpsc;
 
 use crate::backend::{Backend, BackendError, Managed, Readiness};
 use crate::observe::netlink::{Event, NetlinkError, Subscription};
-use crate::observe::{Generated, Handle, Host, Kernel, Link, PathTo, PolicyRouting, Rule, TableRoute};
+use crate::observe::{Generated, Handle, Host, Kernel, Link, PathTo, PolicyRouting, Routing, Rule, TableRoute};
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
 /// Links in memory. Clones share them.
@@ -109,8 +109,9 @@ impl Kernel for FakeKernel {
         Ok(self.lock().links.iter().find(|l| l.index == index).cloned())
     }
 
-    async fn policy_routing(&self) -> Result<PolicyRouting, NetlinkError> {
-        Ok(self.lock().policy.clone())
+    async fn routing(&self) -> Result<Routing, NetlinkError> {
+        let s = self.lock();
+        Ok(Routing { defaults: s.defaults.clone(), policy: s.policy.clone() })
     }
 
     async fn route_to(&self, to: IpAddr) -> Result<PathTo, NetlinkError> {
@@ -119,8 +120,8 @@ impl Kernel for FakeKernel {
         Ok(PathTo { to, oif: path.map(|p| p.0), gateway: path.and_then(|p| p.1) })
     }
 
-    async fn delete_ipv4(&self, index: u32, nets: &[Ipv4Net]) -> Result<(), NetlinkError> {
-        self.change(index, |l| l.addresses.retain(|a| !matches!(a, IpNet::V4(v4) if nets.contains(v4))));
+    async fn delete_addresses(&self, index: u32, nets: &[IpNet]) -> Result<(), NetlinkError> {
+        self.change(index, |l| l.addresses.retain(|a| !nets.contains(a)));
         Ok(())
     }
 
@@ -306,8 +307,8 @@ impl Backend for FakeBackend {
                 original_mtu: txn.original_mtu,
                 config_hash: plan.config_hash.clone(),
                 addresses: vec![plan.desired.address],
-                addresses6: plan.desired.ipv6.iter().flat_map(|v6| v6.addresses.iter().copied()).collect(),
-                accept_ra: plan.desired.ipv6.as_ref().is_some_and(|v6| v6.accept_ra),
+                addresses6: plan.desired.ipv6_addresses().collect(),
+                accept_ra: plan.desired.accepts_ra(),
                 active: true,
                 handle,
             });
@@ -335,8 +336,7 @@ impl Backend for FakeBackend {
                 }
             });
             let (address, mtu) = (plan.desired.address, plan.desired.mtu);
-            let v6: Vec<IpNet> =
-                plan.desired.ipv6.iter().flat_map(|v6| v6.addresses.iter().map(|a| IpNet::V6(*a))).collect();
+            let v6: Vec<IpNet> = plan.desired.ipv6_addresses().map(IpNet::V6).collect();
             self.kernel.change(txn.index, |l| {
                 l.up = true;
                 l.oper_state = "up".into();

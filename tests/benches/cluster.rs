@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use kube::runtime::{WatchStreamExt, watcher};
 use multinic_api::{InterfaceState, MultiNicNodeConfig, NodeState};
-use multinic_lab::nic;
 use multinic_lab::Manager;
+use multinic_lab::nic;
 use multinic_lab::node::{ApiPath, Node};
 use tokio::sync::watch;
 

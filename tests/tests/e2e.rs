@@ -162,7 +162,8 @@ async fn admission_refuses_what_the_daemon_would() {
         "{refused:?}"
     );
     for (ipv6, field) in [
-        (json!({ "addresses": ["198.51.100.7/24"] }), "ipv6.addresses must be IPv6 addresses"),
+        (json!({ "addresses": ["198.51.100.7/24"] }), "ipv6.addresses must be global IPv6 addresses"),
+        (json!({ "addresses": ["fe80::7/64"] }), "ipv6.addresses must be global IPv6 addresses"),
         (json!({ "routes": [{ "to": "::/1" }], "acceptRA": true }), "covers half the address space"),
         (
             json!({ "routes": [{ "to": "2001:db8:2::/48", "via": "198.51.100.1" }], "acceptRA": true }),

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 use multinic_api::MacAddr;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -70,7 +70,7 @@ pub struct Open<T> {
     /// Addresses that may be on the link when it is renamed back.
     addresses: Vec<IpNet>,
     /// Addresses the transaction adds: taken off when it is undone.
-    adds: Vec<Ipv4Net>,
+    adds: Vec<IpNet>,
     /// Verified, being committed.
     #[serde(default)]
     committing: bool,
@@ -89,7 +89,7 @@ impl Journal {
         mac: MacAddr,
         name: &str,
         addresses: Vec<IpNet>,
-        adds: Vec<Ipv4Net>,
+        adds: Vec<IpNet>,
         txn: &T,
     ) -> std::io::Result<Journal> {
         let journal = Journal { path: dir().join(format!("{}.json", mac.to_string().replace(':', ""))) };
@@ -135,7 +135,7 @@ struct Removing {
     /// multinic's name of the link.
     name: String,
     restore: String,
-    addresses: Vec<Ipv4Net>,
+    addresses: Vec<IpNet>,
 }
 
 /// The record of one removal that gives a link its kernel name back.
@@ -145,7 +145,7 @@ pub struct RemovalRecord {
 
 impl RemovalRecord {
     /// Record that the link called `name` gets `restore` back.
-    pub fn open(mac: MacAddr, name: &str, restore: &str, addresses: &[Ipv4Net]) -> std::io::Result<RemovalRecord> {
+    pub fn open(mac: MacAddr, name: &str, restore: &str, addresses: &[IpNet]) -> std::io::Result<RemovalRecord> {
         std::fs::create_dir_all(dir())?;
         let path = dir().join(format!("remove-{}.json", mac.to_string().replace(':', "")));
         let record = Removing { mac, name: name.into(), restore: restore.into(), addresses: addresses.to_vec() };
@@ -257,9 +257,8 @@ async fn finish_removal<K: Kernel>(path: &Path, net: &K) {
         if link.name != r.name || links.iter().any(|l| l.index != link.index && l.is_called(&r.restore)) {
             return Ok(());
         }
-        settle(net, link.index, &r.addresses).await?;
-        let ours: Vec<IpNet> = r.addresses.iter().map(|a| IpNet::V4(*a)).collect();
-        Ok::<_, BackendError>(net.rename(link.index, &r.restore, &ours).await?)
+        settle(net, link.index, &r.addresses, false).await?;
+        Ok::<_, BackendError>(net.rename(link.index, &r.restore, &r.addresses).await?)
     }
     .await;
     match result {
@@ -277,14 +276,14 @@ async fn undo_link<K: Kernel>(
     mac: MacAddr,
     name: &str,
     addresses: &[IpNet],
-    adds: &[Ipv4Net],
+    adds: &[IpNet],
 ) -> Result<(), BackendError> {
     let links = net.links().await?;
     let Some(link) = crate::plan::find_link(mac, &links).link() else {
         // The NIC is gone, or its MAC is ambiguous: nothing to undo on a guess.
         return Ok(());
     };
-    settle(net, link.index, adds).await?;
+    settle(net, link.index, adds, false).await?;
     if link.name == name {
         return Ok(());
     }
@@ -326,7 +325,7 @@ mod tests {
         let txn = serde_json::to_value(&record.txn).unwrap();
         assert_eq!(txn["created"], "/org/freedesktop/NetworkManager/Settings/9");
         assert_eq!(txn["iface"], "ens4");
-        assert_eq!(record.adds, vec!["10.60.0.10/24".parse::<Ipv4Net>().unwrap()]);
+        assert_eq!(record.adds, vec!["10.60.0.10/24".parse::<IpNet>().unwrap()]);
 
         // As written now: read back unchanged.
         std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();

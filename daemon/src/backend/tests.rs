@@ -190,7 +190,7 @@ async fn an_interrupted_transaction_is_rolled_back_at_start() {
     let ip = &plan.interfaces[0];
     let link = ip.link.clone().unwrap();
     let mut txn = backend.begin(&link, ip.mac).await.unwrap();
-    let journal = Journal::open(backend.name(), ip.mac, "ens4", vec![], vec![ip.desired.address], &txn).unwrap();
+    let journal = Journal::open(backend.name(), ip.mac, "ens4", vec![], vec![ip.desired.address.into()], &txn).unwrap();
     kernel.rename(link.index, "multinic0", &[]).await.unwrap();
     backend.configure(&mut txn, ip, "multinic0", Some("ens4")).await.unwrap();
     journal.update(&txn).unwrap();
@@ -214,7 +214,7 @@ async fn source_routing_is_verified_in_the_kernel_and_goes_with_the_interface() 
     d.gateway = Some("10.60.0.1".parse().unwrap());
     let outcomes = apply(&kernel, &backend, std::slice::from_ref(&d)).await;
     assert_eq!(outcomes[0].state, InterfaceState::Configured, "{}", outcomes[0].message);
-    let seen = kernel.policy_routing().await.unwrap();
+    let seen = kernel.routing().await.unwrap().policy;
     let rule = crate::observe::Rule { priority: 32000, from: Some("10.60.0.10/32".parse().unwrap()), table: 100 };
     assert_eq!(seen.rules, [rule]);
     assert_eq!(seen.routes.len(), 2, "the subnet and the default via the gateway: {seen:?}");
@@ -222,7 +222,7 @@ async fn source_routing_is_verified_in_the_kernel_and_goes_with_the_interface() 
     let plan = plan_for(&kernel, &backend, &[]).await;
     let removed = remove_all(&backend, &kernel, &plan.removals).await;
     assert!(removed.iter().all(Result::is_ok));
-    assert!(kernel.policy_routing().await.unwrap().is_empty());
+    assert!(kernel.routing().await.unwrap().policy.is_empty());
 }
 
 #[tokio::test]

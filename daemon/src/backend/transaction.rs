@@ -106,7 +106,7 @@ impl BackendError {
 fn configured_message(ip: &InterfacePlan) -> String {
     let mtu = ip.desired.mtu.map(|m| format!(", MTU {m}")).unwrap_or_default();
     let source = ip.source.map(|sr| format!(", source routing table {}", sr.table)).unwrap_or_default();
-    let v6: String = ip.desired.ipv6.iter().flat_map(|v6| &v6.addresses).map(|a| format!(", {a}")).collect();
+    let v6: String = ip.desired.ipv6_addresses().map(|a| format!(", {a}")).collect();
     format!("up with {}{v6}{mtu}{source}", ip.desired.address)
 }
 
@@ -132,7 +132,7 @@ async fn remove_one<B: Backend, K: Kernel>(backend: &B, net: &K, r: &Removal) ->
     // Deleting the configuration deletes the kernel name it recorded: keep that on
     // disk until the link has it back.
     let record = match (&r.link, &r.restore_name) {
-        (Some(_), Some(name)) => match RemovalRecord::open(r.owned.mac, &r.owned.name, name, &r.owned.addresses) {
+        (Some(_), Some(name)) => match RemovalRecord::open(r.owned.mac, &r.owned.name, name, &r.owned.given()) {
             Ok(record) => Some(record),
             Err(e) => {
                 warn!(interface = %r.owned.name, mac = %r.owned.mac, error = %e, "cannot record the removal: a crash in it would lose the kernel name");
@@ -162,11 +162,11 @@ async fn restore_link<K: Kernel>(net: &K, r: &Removal) -> Result<(), BackendErro
     // The manager takes its addresses off asynchronously (NM after Delete returns);
     // wait for that, and take off what is still ours after a while, so that the NIC
     // is left clean and a later apply does not see "foreign" addresses.
-    if !settle(net, link.index, &r.owned.addresses).await? {
+    if !settle(net, link.index, &r.owned.given(), r.owned.accept_ra).await? {
         warn!(interface = %r.owned.name, mac = %r.owned.mac, "addresses still present after removal; deleted them");
     }
     if let Some(name) = &r.restore_name {
-        net.rename(link.index, name, &v4(&r.owned.addresses)).await?;
+        net.rename(link.index, name, &r.owned.given()).await?;
     }
     // The MTU it had before, where the manager does not put it back itself.
     if let Some(mtu) = r.owned.original_mtu
@@ -178,28 +178,34 @@ async fn restore_link<K: Kernel>(net: &K, r: &Removal) -> Result<(), BackendErro
     Ok(())
 }
 
-/// Wait up to [`REMOVAL_SETTLE`] for the manager to take `addresses` off the link,
-/// then delete those still there. `false` when some had to be deleted.
-pub(super) async fn settle<K: Kernel>(net: &K, index: u32, addresses: &[ipnet::Ipv4Net]) -> Result<bool, BackendError> {
+/// Wait up to [`REMOVAL_SETTLE`] for the manager to take `addresses` off the link
+/// (with `slaac`, every IPv6 address it took from router advertisements too), then
+/// delete those still there. `false` when some had to be deleted.
+pub(super) async fn settle<K: Kernel>(
+    net: &K,
+    index: u32,
+    addresses: &[ipnet::IpNet],
+    slaac: bool,
+) -> Result<bool, BackendError> {
     let deadline = Instant::now() + REMOVAL_SETTLE;
     loop {
-        let left: Vec<_> = match net.link(index).await? {
-            Some(l) => l.ipv4().into_iter().filter(|a| addresses.contains(a)).collect(),
+        let left: Vec<ipnet::IpNet> = match net.link(index).await? {
+            Some(l) => l
+                .given_addresses()
+                .filter(|a| addresses.contains(a) || (slaac && matches!(a, ipnet::IpNet::V6(_))))
+                .copied()
+                .collect(),
             None => return Ok(true),
         };
         if left.is_empty() {
             return Ok(true);
         }
         if Instant::now() >= deadline {
-            net.delete_ipv4(index, &left).await?;
+            net.delete_addresses(index, &left).await?;
             return Ok(false);
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-fn v4(nets: &[ipnet::Ipv4Net]) -> Vec<ipnet::IpNet> {
-    nets.iter().map(|n| ipnet::IpNet::V4(*n)).collect()
 }
 
 /// How long a removal waits for the manager to take its addresses off.
@@ -391,19 +397,15 @@ async fn apply_one<B: Backend, K: Kernel>(
     // Addresses the link may carry before the change: what multinic gave it
     // earlier, or the taken-over configuration; and while it is renamed back, also
     // what this change gave it.
-    let mut given = v4(&ip.owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default());
-    given.extend(ip.owned.iter().flat_map(|o| o.addresses6.iter().map(|a| ipnet::IpNet::V6(*a))));
+    let mut given = ip.owned.as_ref().map(plan::Owned::given).unwrap_or_default();
     given.extend(ip.takeover.iter().flat_map(|t| t.addresses.iter().copied()));
     let mut ours = given.clone();
     ours.push(ipnet::IpNet::V4(ip.desired.address));
-    ours.extend(ip.desired.ipv6.iter().flat_map(|v6| v6.addresses.iter().map(|a| ipnet::IpNet::V6(*a))));
+    ours.extend(ip.desired.ipv6_addresses().map(ipnet::IpNet::V6));
     // What this change adds, which nothing gives back when it is undone.
-    let adds: Vec<ipnet::Ipv4Net> = Some(ip.desired.address)
-        .filter(|a| {
-            !ip.owned.as_ref().is_some_and(|o| o.addresses.contains(a))
-                && !ip.takeover.iter().any(|t| t.addresses.contains(&ipnet::IpNet::V4(*a)))
-        })
-        .into_iter()
+    let adds: Vec<ipnet::IpNet> = std::iter::once(ipnet::IpNet::V4(ip.desired.address))
+        .chain(ip.desired.ipv6_addresses().map(ipnet::IpNet::V6))
+        .filter(|a| !given.contains(a))
         .collect();
     let journal = match Journal::open(backend.name(), ip.mac, &link.name, ours.clone(), adds, &txn) {
         Ok(j) => Some(j),
@@ -418,6 +420,13 @@ async fn apply_one<B: Backend, K: Kernel>(
         if let Some(from) = target.rename_from() {
             if ip.owned.as_ref().is_some_and(|o| o.active) || ip.takeover.is_some() {
                 backend.release(&txn, name, ip.mac).await?;
+            }
+            let mut given = given.clone();
+            if ip.owned.as_ref().is_some_and(|o| o.accept_ra)
+                && let Some(now) = net.link(link.index).await?
+            {
+                // The SLAAC addresses its configuration took are its own too.
+                given.extend(now.ipv6().into_iter().map(ipnet::IpNet::V6));
             }
             net.rename(link.index, name, &given).await?;
             renamed_from = Some(from.to_string());
@@ -631,9 +640,10 @@ async fn wait_verified<B: Backend, K: Kernel>(
     }
 }
 
-/// The kernel's side of verify: the link as [`plan::verify`] wants it, then the
-/// source-routing table and rule (a rule makes no link event; looked at once the
-/// link is right).
+/// The kernel's side of verify: the link as [`plan::verify`] wants it, then its
+/// routes: the source-routing table and rule, and no default route the spec does
+/// not ask for (router advertisements). Routes make no link event; they are looked
+/// at once the link is right.
 async fn looks_configured<K: Kernel>(
     net: &K,
     ip: &InterfacePlan,
@@ -643,9 +653,11 @@ async fn looks_configured<K: Kernel>(
     if let Err(diffs) = plan::verify(&ip.desired, name, link) {
         return Ok(Err(diffs));
     }
-    let Some(sr) = ip.source else { return Ok(Ok(())) };
-    let seen = net.policy_routing().await?;
-    Ok(plan::source::verify(&ip.desired, sr, link.index, &seen))
+    if ip.source.is_none() && !ip.desired.accepts_ra() {
+        return Ok(Ok(()));
+    }
+    let seen = net.routing().await?;
+    Ok(plan::verify_routes(&ip.desired, ip.source, link, &seen.defaults, &seen.policy))
 }
 
 /// Longest verify waits for an event of the link before it looks anyway.

@@ -6,10 +6,10 @@
 
 use std::net::IpAddr;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 
 use super::netlink::{Netlink, NetlinkError, Subscription};
-use super::{Host, Link, PathTo, PolicyRouting};
+use super::{Host, Link, PathTo, Routing};
 
 /// What the transaction, the pass and the watch need from the kernel.
 pub trait Kernel: Clone + Send + Sync + 'static {
@@ -22,14 +22,15 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     /// One link by index, with its addresses; `None` when there is no such link.
     fn link(&self, index: u32) -> impl Future<Output = Result<Option<Link>, NetlinkError>> + Send;
 
-    /// The IPv4 rules and the routes of the source-routing tables.
-    fn policy_routing(&self) -> impl Future<Output = Result<PolicyRouting, NetlinkError>> + Send;
+    /// The main table's default routes, the IPv4 rules and the routes of the
+    /// source-routing tables.
+    fn routing(&self) -> impl Future<Output = Result<Routing, NetlinkError>> + Send;
 
     /// How the kernel reaches `to` right now (`ip route get`).
     fn route_to(&self, to: IpAddr) -> impl Future<Output = Result<PathTo, NetlinkError>> + Send;
 
-    /// Delete these IPv4 addresses from the link.
-    fn delete_ipv4(&self, index: u32, nets: &[Ipv4Net]) -> impl Future<Output = Result<(), NetlinkError>> + Send;
+    /// Delete these addresses from the link.
+    fn delete_addresses(&self, index: u32, nets: &[IpNet]) -> impl Future<Output = Result<(), NetlinkError>> + Send;
 
     /// Rename the link (down → name → up); `ours` are the addresses that may be on
     /// it (an up link with others is never renamed).
@@ -55,16 +56,16 @@ impl Kernel for Netlink {
         Netlink::link(self, index).await
     }
 
-    async fn policy_routing(&self) -> Result<PolicyRouting, NetlinkError> {
-        Netlink::policy_routing(self).await
+    async fn routing(&self) -> Result<Routing, NetlinkError> {
+        Netlink::routing(self).await
     }
 
     async fn route_to(&self, to: IpAddr) -> Result<PathTo, NetlinkError> {
         Netlink::route_to(self, to).await
     }
 
-    async fn delete_ipv4(&self, index: u32, nets: &[Ipv4Net]) -> Result<(), NetlinkError> {
-        Netlink::delete_ipv4(self, index, nets).await
+    async fn delete_addresses(&self, index: u32, nets: &[IpNet]) -> Result<(), NetlinkError> {
+        Netlink::delete_addresses(self, index, nets).await
     }
 
     async fn rename(&self, index: u32, to: &str, ours: &[IpNet]) -> Result<(), NetlinkError> {

@@ -166,6 +166,16 @@ impl PolicyRouting {
     }
 }
 
+/// The routes verify looks at: the default routes of the main table and the
+/// policy routing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Routing {
+    /// The main table's default routes, both families.
+    pub defaults: Vec<DefaultRoute>,
+    /// The IPv4 rules and source-routing tables.
+    pub policy: PolicyRouting,
+}
+
 /// The tables source routing may use: `100 + N` for `multinic0` … `multinic9`.
 pub const SOURCE_TABLES: std::ops::Range<u32> = multinic_api::rules::SOURCE_TABLE_BASE
     ..multinic_api::rules::SOURCE_TABLE_BASE + multinic_api::rules::MAX_INTERFACES as u32;

@@ -20,7 +20,7 @@ use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute};
 use rtnetlink::{Handle, IpVersion, LinkUnspec, MulticastGroup, RouteMessageBuilder};
 use tokio::sync::mpsc;
 
-use super::{DefaultRoute, Host, Link, PathTo, PolicyRouting, Rule, SOURCE_TABLES, TableRoute};
+use super::{DefaultRoute, Host, Link, PathTo, PolicyRouting, Routing, Rule, SOURCE_TABLES, TableRoute};
 
 /// A failed netlink operation, with the link it concerned.
 #[derive(Debug, thiserror::Error)]
@@ -149,12 +149,15 @@ impl Netlink {
         Ok(Host { links, defaults, api, generated: Vec::new(), policy })
     }
 
-    /// The IPv4 routing policy: rules, and the routes of the source-routing tables.
-    pub async fn policy_routing(&self) -> Result<PolicyRouting, NetlinkError> {
+    /// The main table's default routes and the IPv4 routing policy.
+    pub async fn routing(&self) -> Result<Routing, NetlinkError> {
         let _turn = self.turn.lock().await;
         let dumps = async {
-            let (_, routes) = self.dump_routes().await?;
-            Ok::<_, NetlinkError>(PolicyRouting { rules: self.dump_rules().await?, routes })
+            let (defaults, routes) = self.dump_routes().await?;
+            Ok::<_, NetlinkError>(Routing {
+                defaults,
+                policy: PolicyRouting { rules: self.dump_rules().await?, routes },
+            })
         };
         tokio::time::timeout(DUMP_TIMEOUT, dumps).await.map_err(|_| NetlinkError::Timeout)?
     }
@@ -342,8 +345,8 @@ impl Netlink {
         Ok(out)
     }
 
-    /// Delete the given IPv4 addresses from a link (those it has).
-    pub async fn delete_ipv4(&self, index: u32, nets: &[Ipv4Net]) -> Result<(), NetlinkError> {
+    /// Delete the given addresses from a link (those it has).
+    pub async fn delete_addresses(&self, index: u32, nets: &[IpNet]) -> Result<(), NetlinkError> {
         let _turn = self.turn.lock().await;
         let msgs: Vec<_> = self
             .handle
@@ -355,9 +358,12 @@ impl Netlink {
             .await
             .map_err(|source| NetlinkError::Dump { what: "addresses", source })?;
         for msg in msgs {
-            let hit = msg.attributes.iter().any(|a| {
-                matches!(a, AddressAttribute::Local(std::net::IpAddr::V4(ip))
-                    if nets.iter().any(|n| n.addr() == *ip && n.prefix_len() == msg.header.prefix_len))
+            // IPv4 names the address in IFA_LOCAL, IPv6 in IFA_ADDRESS.
+            let hit = msg.attributes.iter().any(|a| match a {
+                AddressAttribute::Local(ip) | AddressAttribute::Address(ip) => {
+                    nets.iter().any(|n| n.addr() == *ip && n.prefix_len() == msg.header.prefix_len)
+                }
+                _ => false,
             });
             if hit {
                 let name = format!("index {index}");

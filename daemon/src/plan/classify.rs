@@ -192,8 +192,16 @@ fn primaries(host: &Host, owned: &[Owned], explicit_default: &[MacAddr]) -> Hash
             .and_then(Link::hw_mac)
             .is_some_and(|m| owned.iter().any(|o| o.mac == m) && explicit_default.contains(&m))
     };
-    let routes: Vec<&DefaultRoute> =
-        host.defaults.iter().filter(|r| host.link(r.oif).is_some() && !ours(r.oif)).collect();
+    // An IPv6 default route that router advertisements put on a NIC multinic took
+    // them for is multinic's doing (verify reports it), not the node's primary.
+    let slaac = |oif: u32| {
+        host.link(oif).and_then(Link::hw_mac).is_some_and(|m| owned.iter().any(|o| o.mac == m && o.accept_ra))
+    };
+    let routes: Vec<&DefaultRoute> = host
+        .defaults
+        .iter()
+        .filter(|r| host.link(r.oif).is_some() && !ours(r.oif) && !(r.v6 && slaac(r.oif)))
+        .collect();
     for r in routes.iter().filter(|r| !generated(r.oif)) {
         out.insert(r.oif, Protection::DefaultRoute);
     }

@@ -63,6 +63,17 @@ pub struct Owned {
     pub handle: crate::observe::Handle,
 }
 
+impl Owned {
+    /// The addresses the configuration gives, both families.
+    pub fn given(&self) -> Vec<ipnet::IpNet> {
+        self.addresses
+            .iter()
+            .map(|a| ipnet::IpNet::V4(*a))
+            .chain(self.addresses6.iter().map(|a| ipnet::IpNet::V6(*a)))
+            .collect()
+    }
+}
+
 /// Where a planned interface is on the host.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LinkRef {
@@ -342,7 +353,10 @@ impl Plan {
                 .filter(|&k| !done[k] && matches!(self.interfaces[k].step, Step::Create { .. } | Step::Update { .. }))
                 .filter(|&k| self.interfaces[k].after.iter().all(|&j| done[j]))
                 .collect();
-            let routed = |k: &usize| self.guarded && !self.interfaces[*k].desired.routes.is_empty();
+            let routed = |k: &usize| {
+                let d = &self.interfaces[*k].desired;
+                self.guarded && (!d.routes.is_empty() || d.ipv6.as_ref().is_some_and(|v6| !v6.routes.is_empty()))
+            };
             let wave: Vec<usize> = match ready.iter().copied().filter(|k| !routed(k)).collect::<Vec<_>>() {
                 quiet if !quiet.is_empty() => quiet,
                 _ => ready.into_iter().take(1).collect(),
@@ -433,7 +447,7 @@ pub fn plan(desired: &[ValidInterface], host: &Host, cx: Context<'_>) -> Plan {
                         (None, None) => Step::Blocked(Block::NoFreeName),
                         (None, Some(name)) => {
                             let target = Target { link: link_ref.clone(), name: name.clone() };
-                            match decide(d, link, owned.as_ref(), target, &hash, source.map(|sr| (sr, &host.policy))) {
+                            match decide(d, link, owned.as_ref(), target, &hash, source, host) {
                                 Step::Create { .. } | Step::Update { .. }
                                     if let Some(h) = holds.iter().find(|h| h.mac == d.mac && h.config_hash == hash) =>
                                 {
@@ -593,7 +607,8 @@ fn decide(
     owned: Option<&Owned>,
     target: Target,
     hash: &str,
-    source: Option<(SourceRouting, &crate::observe::PolicyRouting)>,
+    source: Option<SourceRouting>,
+    host: &Host,
 ) -> Step {
     let Some(owned) = owned else {
         return Step::Create { target };
@@ -602,9 +617,7 @@ fn decide(
         return Step::Update { target, change: Change::ConfigChanged };
     }
     let mut drift = verify(d, &target.name, link).err().unwrap_or_default();
-    if let Some((sr, seen)) = source {
-        drift.extend(source::verify(d, sr, link.index, seen).err().unwrap_or_default());
-    }
+    drift.extend(verify_routes(d, source, link, &host.defaults, &host.policy).err().unwrap_or_default());
     if !owned.active {
         drift.push("configuration is not active on the device".into());
     }
@@ -612,7 +625,8 @@ fn decide(
 }
 
 /// Does the link look as desired? Up with carrier, named as planned, exactly the desired IPv4
-/// address, and the desired MTU when one is set. Returns the differences.
+/// address, the desired MTU when one is set, and IPv6 as `ipv6` says. Returns the
+/// differences.
 pub fn verify(d: &ValidInterface, name: &str, link: &Link) -> Result<(), Vec<String>> {
     let mut diffs = Vec::new();
     if link.name != name {
@@ -634,6 +648,31 @@ pub fn verify(d: &ValidInterface, name: &str, link: &Link) -> Result<(), Vec<Str
         diffs.push(format!("MTU is {}, want {mtu}", link.mtu));
     }
     diffs.extend(verify_ipv6(d, link));
+    if diffs.is_empty() { Ok(()) } else { Err(diffs) }
+}
+
+/// Are the link's routes as desired? Its source-routing table and rule, and no
+/// IPv6 default route through it that the spec does not list (router
+/// advertisements give one where networkd ignores `UseGateway=no`, before 250).
+pub fn verify_routes(
+    d: &ValidInterface,
+    source: Option<SourceRouting>,
+    link: &Link,
+    defaults: &[crate::observe::DefaultRoute],
+    policy: &crate::observe::PolicyRouting,
+) -> Result<(), Vec<String>> {
+    let mut diffs = match source {
+        Some(sr) => source::verify(d, sr, link.index, policy).err().unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let asked = d.ipv6.iter().flat_map(|v6| &v6.routes).any(|r| r.to.prefix_len() == 0);
+    if d.accepts_ra() && !asked && defaults.iter().any(|r| r.v6 && r.oif == link.index) {
+        diffs.push(format!(
+            "an IPv6 default route leaves through {} although the spec lists none (from router advertisements; \
+             systemd-networkd before 250 ignores UseGateway=no): turn acceptRA off",
+            link.name
+        ));
+    }
     if diffs.is_empty() { Ok(()) } else { Err(diffs) }
 }
 

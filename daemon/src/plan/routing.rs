@@ -8,9 +8,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 use multinic_api::ValidInterface;
 use serde::Serialize;
 
@@ -21,61 +21,50 @@ use crate::observe::Host;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "conflict", rename_all = "camelCase")]
 pub enum Conflict {
-    /// Shorter than `minPrefixLength`.
+    /// Shorter than `minPrefixLength` (IPv4) or [`MIN_IPV6_PREFIX`].
     TooWide {
-        /// `cidr` or `routes[N].to`.
+        /// `cidr`, `routes[N].to`, `ipv6.addresses[N]` or `ipv6.routes[N].to`.
         field: String,
         /// The prefix.
-        prefix: Ipv4Net,
-        /// The configured minimum.
+        prefix: IpNet,
+        /// The minimum.
         min: u8,
     },
     /// A route of /1 (or wider, short of /0): a default route in disguise.
     HalfTheSpace {
-        /// `routes[N].to`.
+        /// `routes[N].to` or `ipv6.routes[N].to`.
         field: String,
         /// The prefix.
-        prefix: Ipv4Net,
+        prefix: IpNet,
     },
     /// Overlaps a subnet of the primary network.
     OverlapsPrimary {
-        /// `cidr` or `routes[N].to`.
+        /// The field.
         field: String,
         /// The prefix.
-        prefix: Ipv4Net,
+        prefix: IpNet,
         /// The primary's subnet.
-        primary: Ipv4Net,
+        primary: IpNet,
         /// The primary link.
         link: String,
     },
     /// Contains the default gateway.
     CoversGateway {
-        /// `cidr` or `routes[N].to`.
+        /// The field.
         field: String,
         /// The prefix.
-        prefix: Ipv4Net,
+        prefix: IpNet,
         /// The gateway.
-        gateway: Ipv4Addr,
+        gateway: IpAddr,
     },
     /// Contains the API server's address.
     CoversApiServer {
-        /// `cidr` or `routes[N].to`.
+        /// The field.
         field: String,
         /// The prefix.
-        prefix: Ipv4Net,
+        prefix: IpNet,
         /// The API server.
-        server: Ipv4Addr,
-    },
-    /// An IPv6 subnet or route overlaps an IPv6 subnet of the primary network.
-    OverlapsPrimary6 {
-        /// `ipv6.addresses[N]` or `ipv6.routes[N].to`.
-        field: String,
-        /// The prefix.
-        prefix: Ipv6Net,
-        /// The primary's subnet.
-        primary: Ipv6Net,
-        /// The primary link.
-        link: String,
+        server: IpAddr,
     },
     /// The source-routing table is used by someone else.
     TableInUse {
@@ -86,11 +75,18 @@ pub enum Conflict {
     },
 }
 
+/// No IPv6 subnet or route shorter than this (an explicit `::/0` aside): a site's
+/// allocation is a /48, an ISP's a /32; shorter ones take the node's traffic.
+pub const MIN_IPV6_PREFIX: u8 = 16;
+
 impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Conflict::TooWide { field, prefix: p @ IpNet::V4(_), min } => {
+                write!(f, "{field} {p} is shorter than minPrefixLength /{min}")
+            }
             Conflict::TooWide { field, prefix, min } => {
-                write!(f, "{field} {prefix} is shorter than minPrefixLength /{min}")
+                write!(f, "{field} {prefix} is shorter than /{min}, wider than any one site's IPv6 allocation")
             }
             Conflict::HalfTheSpace { field, prefix } => write!(
                 f,
@@ -106,9 +102,6 @@ impl fmt::Display for Conflict {
             Conflict::CoversApiServer { field, prefix, server } => {
                 write!(f, "{field} {prefix} contains the API server's address {server}")
             }
-            Conflict::OverlapsPrimary6 { field, prefix, primary, link } => {
-                write!(f, "{field} {prefix} overlaps {primary} of the primary network on {link}")
-            }
             Conflict::TableInUse { table, why } => write!(
                 f,
                 "sourceRouting needs routing table {table}, which is in use: {why}; free the table or turn sourceRouting off"
@@ -117,9 +110,10 @@ impl fmt::Display for Conflict {
     }
 }
 
-/// The first conflict of `d` with the primary network, if any.
+/// The first conflict of `d` with the primary network, if any; `min` is
+/// `minPrefixLength` (IPv4).
 pub(crate) fn conflict(d: &ValidInterface, host: &Host, roles: &HashMap<u32, Role>, min: u8) -> Option<Conflict> {
-    let primary: Vec<(Ipv4Net, &str)> = host
+    let primary: Vec<(IpNet, &str)> = host
         .links
         .iter()
         .filter(|l| {
@@ -128,36 +122,35 @@ pub(crate) fn conflict(d: &ValidInterface, host: &Host, roles: &HashMap<u32, Rol
                 Some(Role::Protected(Protection::DefaultRoute | Protection::ApiServer { .. }))
             )
         })
-        .flat_map(|l| l.ipv4().into_iter().map(move |a| (a.trunc(), l.name.as_str())))
+        .flat_map(|l| l.given_addresses().map(move |a| (a.trunc(), l.name.as_str())))
         .collect();
-    let gateways: Vec<Ipv4Addr> = host
+    let gateways: Vec<IpAddr> = host
         .defaults
         .iter()
         .filter(|r| matches!(roles.get(&r.oif), Some(Role::Protected(_))))
-        .filter_map(|r| match r.gateway {
-            Some(IpAddr::V4(g)) => Some(g),
-            _ => None,
-        })
+        .filter_map(|r| r.gateway)
         .collect();
-    let server = host.api.as_ref().and_then(|a| match a.to {
-        IpAddr::V4(v4) => Some(v4),
-        IpAddr::V6(_) => None,
-    });
+    let server = host.api.as_ref().map(|a| a.to);
 
-    if let Some(c) = conflict6(d, host, roles) {
-        return Some(c);
-    }
-    let subnet = std::iter::once(("cidr".to_string(), d.address.trunc()));
-    let routes = d.routes.iter().enumerate().map(|(i, r)| (format!("routes[{i}].to"), r.to));
-    for (field, prefix) in subnet.chain(routes) {
-        if prefix.prefix_len() == 0 && field != "cidr" {
+    // (field, prefix, a route rather than the NIC's own subnet)
+    let subnet = std::iter::once(("cidr".to_string(), IpNet::V4(d.address.trunc()), false));
+    let routes = d.routes.iter().enumerate().map(|(i, r)| (format!("routes[{i}].to"), IpNet::V4(r.to), true));
+    let v6 = d.ipv6.iter().flat_map(|v6| {
+        let subnets =
+            v6.addresses.iter().enumerate().map(|(i, a)| (format!("ipv6.addresses[{i}]"), IpNet::V6(a.trunc()), false));
+        let routes = v6.routes.iter().enumerate().map(|(i, r)| (format!("ipv6.routes[{i}].to"), IpNet::V6(r.to), true));
+        subnets.chain(routes)
+    });
+    for (field, prefix, route) in subnet.chain(routes).chain(v6) {
+        if prefix.prefix_len() == 0 && route {
             // An explicit default route: whether it takes the API server's path is
             // checked when it is applied.
             continue;
         }
-        if prefix.prefix_len() <= 1 && field != "cidr" {
+        if prefix.prefix_len() <= 1 && route {
             return Some(Conflict::HalfTheSpace { field, prefix });
         }
+        let min = if matches!(prefix, IpNet::V4(_)) { min } else { MIN_IPV6_PREFIX };
         if prefix.prefix_len() < min {
             return Some(Conflict::TooWide { field, prefix, min });
         }
@@ -172,29 +165,4 @@ pub(crate) fn conflict(d: &ValidInterface, host: &Host, roles: &HashMap<u32, Rol
         }
     }
     None
-}
-
-/// The IPv6 subnets and routes of `d` against the primary's IPv6 subnets. An
-/// explicit `::/0` is checked when it is applied, as IPv4's `0.0.0.0/0`.
-fn conflict6(d: &ValidInterface, host: &Host, roles: &HashMap<u32, Role>) -> Option<Conflict> {
-    let v6 = d.ipv6.as_ref()?;
-    let primary: Vec<(Ipv6Net, &str)> = host
-        .links
-        .iter()
-        .filter(|l| {
-            matches!(
-                roles.get(&l.index),
-                Some(Role::Protected(Protection::DefaultRoute | Protection::ApiServer { .. }))
-            )
-        })
-        .flat_map(|l| l.ipv6().into_iter().map(move |a| (a.trunc(), l.name.as_str())))
-        .collect();
-    let subnets = v6.addresses.iter().enumerate().map(|(i, a)| (format!("ipv6.addresses[{i}]"), a.trunc()));
-    let routes = v6.routes.iter().enumerate().map(|(i, r)| (format!("ipv6.routes[{i}].to"), r.to));
-    subnets.chain(routes).filter(|(_, p)| p.prefix_len() > 0).find_map(|(field, prefix)| {
-        primary
-            .iter()
-            .find(|(p, _)| p.contains(&prefix.network()) || prefix.contains(p))
-            .map(|(p, link)| Conflict::OverlapsPrimary6 { field, prefix, primary: *p, link: link.to_string() })
-    })
 }

@@ -101,11 +101,12 @@ pub(crate) fn check(d: &ValidInterface, link: &Link, role: &Role, owned: Option<
                 .given_addresses()
                 .filter(|a| match a {
                     ipnet::IpNet::V4(v4) => !(ours.contains(v4) || *v4 == d.address),
-                    // With router advertisements on, the link's SLAAC addresses are ours too.
+                    // When multinic's configuration took router advertisements, the
+                    // link's SLAAC addresses are its doing.
                     ipnet::IpNet::V6(v6) => {
                         !(ours6.contains(v6)
                             || owned.is_some_and(|o| o.accept_ra)
-                            || d.ipv6.as_ref().is_some_and(|w| w.accept_ra || w.addresses.contains(v6)))
+                            || d.ipv6.as_ref().is_some_and(|w| w.addresses.contains(v6)))
                     }
                 })
                 .map(|a| a.to_string())

@@ -57,8 +57,10 @@ pub struct Wanted {
 /// The routes of the interface's table: its subnet (on-link, from its address),
 /// its `routes`, and `default via gateway`.
 pub fn routes(d: &ValidInterface) -> Vec<Wanted> {
-    let mut out = vec![Wanted { to: d.address.trunc(), via: None, metric: None }];
-    out.extend(d.routes.iter().map(|r| Wanted { to: r.to, via: r.via, metric: r.metric }));
+    let subnet = d.address.trunc();
+    let mut out = vec![Wanted { to: subnet, via: None, metric: None }];
+    // A route to the subnet itself would be the same kernel route twice.
+    out.extend(d.routes.iter().filter(|r| r.to != subnet).map(|r| Wanted { to: r.to, via: r.via, metric: r.metric }));
     if let Some(gateway) = d.gateway
         && !d.routes.iter().any(|r| r.to.prefix_len() == 0)
     {

@@ -804,4 +804,24 @@ fn an_ipv6_subnet_or_route_of_the_primary_is_refused() {
     d.ipv6.as_mut().unwrap().routes =
         vec![multinic_api::ValidRoute6 { to: "2001:db8::/32".parse().unwrap(), via: None, metric: None }];
     assert!(conflict_of(d, &h).contains("ipv6.routes[0].to 2001:db8::/32 overlaps 2001:db8:1::/64"));
+    // An address of /0 would make every IPv6 destination on-link through the NIC.
+    let mut d = with_ipv6(want(mac(1), "198.51.100.1/24"), false);
+    d.ipv6.as_mut().unwrap().addresses = vec!["2001:db8:5::10/0".parse().unwrap()];
+    assert!(conflict_of(d, &h).contains("ipv6.addresses[0] ::/0 is shorter than /16"));
+}
+
+#[test]
+fn an_ipv6_default_route_from_router_advertisements_is_drift() {
+    let desired = vec![with_ipv6(want(mac(1), "198.51.100.1/24"), true)];
+    let (mut links, mut owned) = apply_sim(&plan(&desired, &on(&host()), &[], &[], &Policy::default()), host(), vec![]);
+    links[2].addresses.push("2001:db8:60::10/64".parse().unwrap());
+    (owned[0].accept_ra, owned[0].addresses6) = (true, vec!["2001:db8:60::10/64".parse().unwrap()]);
+    let mut h = on(&links);
+    assert!(plan(&desired, &h, &owned, &[], &Policy::default()).is_noop());
+    h.defaults.push(DefaultRoute { oif: 3, gateway: Some("fe80::1".parse().unwrap()), metric: 1024, v6: true });
+    let p = plan(&desired, &h, &owned, &[], &Policy::default());
+    assert!(
+        matches!(&p.interfaces[0].step, Step::Update { change: Change::Drift(d), .. } if d[0].contains("IPv6 default route leaves through multinic0")),
+        "{p:?}"
+    );
 }

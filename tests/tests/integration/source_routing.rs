@@ -61,8 +61,8 @@ fn apply_nic(lab: &Lab, extra: &str) -> (String, String) {
 
 /// Off, the remote client gets no answer; on, it does, and `ip rule` and table
 /// 100 show exactly what multinic added while main stays as it was. A rule deleted
-/// by hand is put back by the next apply; the interface's removal takes rule and
-/// table with it.
+/// by hand is put back by the next apply; turning it off, or removing the
+/// interface, takes rule and table away.
 pub(crate) fn replies_leave_by_the_nic_the_request_came_in(m: Manager) {
     let Some(lab) = lab_with(m, &[("ens4", A)]) else {
         return;
@@ -101,6 +101,14 @@ pub(crate) fn replies_leave_by_the_nic_the_request_came_in(m: Manager) {
     assert_eq!(rules(&lab), want_rules, "the rule is back");
     assert!(answers_the_remote_client(&lab));
 
+    // Turned off: rule and table go, main is as it was.
+    apply_nic(&lab, "");
+    assert_eq!(rules(&lab), rules_before, "the rule goes with sourceRouting");
+    assert!(table(&lab, "100").is_empty(), "and the table");
+    assert_eq!(table(&lab, "main"), main);
+    assert!(!answers_the_remote_client(&lab));
+
+    apply_nic(&lab, ", sourceRouting: true");
     let (code, _) = apply(&lab, &lab.write("none.yaml", &spec(&[])));
     assert_eq!(code, 0);
     assert_eq!(rules(&lab), rules_before, "the rule goes with the interface");

@@ -72,8 +72,8 @@ impl Meta {
             original_mtu: None,
             config_hash: plan.config_hash.clone(),
             addresses: vec![plan.desired.address],
-            addresses6: plan.desired.ipv6.iter().flat_map(|v6| v6.addresses.iter().copied()).collect(),
-            accept_ra: plan.desired.ipv6.as_ref().is_some_and(|v6| v6.accept_ra),
+            addresses6: plan.desired.ipv6_addresses().collect(),
+            accept_ra: plan.desired.accepts_ra(),
         }
     }
 }
@@ -136,7 +136,7 @@ pub fn network_unit(d: &ValidInterface, source: Option<SourceRouting>) -> Unit {
         units.push(Section::new("Link").set("MTUBytes", mtu));
     }
     let mut network = Section::new("Network").set("Address", d.address);
-    for a in d.ipv6.iter().flat_map(|v6| &v6.addresses) {
+    for a in d.ipv6_addresses() {
         network = network.set("Address", a);
     }
     for dns in &d.dns {
@@ -153,26 +153,19 @@ pub fn network_unit(d: &ValidInterface, source: Option<SourceRouting>) -> Unit {
     };
     network = network.set("LinkLocalAddressing", link_local).set("IPv6AcceptRA", accept_ra).set("LLDP", "no");
     units.push(network);
-    if d.ipv6.as_ref().is_some_and(|v6| v6.accept_ra) {
+    if d.accepts_ra() {
         // Addresses from router advertisements, never the default route.
         units.push(Section::new("IPv6AcceptRA").set("UseGateway", "no").set("UseDNS", "no").set("DHCPv6Client", "no"));
     }
     for r in &d.routes {
-        units.push(route(r.to, r.via, r.metric));
+        units.push(route(r.to.into(), r.via.map(Into::into), r.metric));
     }
     for r in d.ipv6.iter().flat_map(|v6| &v6.routes) {
-        let mut section = Section::new("Route").set("Destination", r.to);
-        if let Some(via) = r.via {
-            section = section.set("Gateway", via);
-        }
-        if let Some(metric) = r.metric {
-            section = section.set("Metric", metric);
-        }
-        units.push(section);
+        units.push(route(r.to.into(), r.via.map(Into::into), r.metric));
     }
     if let Some(sr) = source {
         for w in source::routes(d) {
-            let mut section = route(w.to, w.via, w.metric);
+            let mut section = route(w.to.into(), w.via.map(Into::into), w.metric);
             if w.via.is_none() {
                 section = section.set("Scope", "link").set("PreferredSource", d.address.addr());
             }
@@ -188,7 +181,7 @@ pub fn network_unit(d: &ValidInterface, source: Option<SourceRouting>) -> Unit {
     Unit(units)
 }
 
-fn route(to: Ipv4Net, via: Option<std::net::Ipv4Addr>, metric: Option<u32>) -> Section {
+fn route(to: ipnet::IpNet, via: Option<std::net::IpAddr>, metric: Option<u32>) -> Section {
     let mut route = Section::new("Route").set("Destination", to);
     if let Some(via) = via {
         route = route.set("Gateway", via);

@@ -9,9 +9,9 @@
 //! updated or deleted.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use multinic_api::{MacAddr, ValidInterface};
 use uuid::Uuid;
 use zbus::zvariant::{OwnedValue, Value};
@@ -69,7 +69,7 @@ pub fn build(p: &Profile<'_>) -> Settings<'static> {
 
     let mut ipv4: HashMap<&str, Value<'static>> = HashMap::new();
     ipv4.insert("method", Value::from("manual"));
-    ipv4.insert("address-data", Value::from(vec![address(d.address)]));
+    ipv4.insert("address-data", Value::from(vec![address(d.address.into())]));
     // A default route only when the spec lists one explicitly.
     let default_route = d.routes.iter().any(|r| r.to.prefix_len() == 0);
     ipv4.insert("never-default", Value::from(!default_route));
@@ -77,10 +77,10 @@ pub fn build(p: &Profile<'_>) -> Settings<'static> {
     // (`route-data` entries with a `table`: `ipv4.route-table` would move the
     // subnet route out of main too).
     let mut routes: Vec<HashMap<String, Value<'static>>> =
-        d.routes.iter().map(|r| route(r.to, r.via, r.metric, None)).collect();
+        d.routes.iter().map(|r| route(r.to.into(), r.via.map(Into::into), r.metric, None)).collect();
     if let Some(sr) = p.source {
         routes.extend(source::routes(d).into_iter().map(|w| {
-            let mut m = route(w.to, w.via, w.metric, Some(sr.table));
+            let mut m = route(w.to.into(), w.via.map(Into::into), w.metric, Some(sr.table));
             if w.via.is_none() {
                 m.insert("src".to_string(), Value::from(d.address.addr().to_string()));
             }
@@ -113,40 +113,20 @@ pub fn build(p: &Profile<'_>) -> Settings<'static> {
         Some(v6) => {
             ipv6.insert("method", Value::from(if v6.accept_ra { "auto" } else { "manual" }));
             if !v6.addresses.is_empty() {
-                let data: Vec<HashMap<String, Value<'static>>> = v6
-                    .addresses
-                    .iter()
-                    .map(|a| {
-                        HashMap::from([
-                            ("address".to_string(), Value::from(a.addr().to_string())),
-                            ("prefix".to_string(), Value::from(u32::from(a.prefix_len()))),
-                        ])
-                    })
-                    .collect();
+                let data: Vec<HashMap<String, Value<'static>>> =
+                    v6.addresses.iter().map(|a| address((*a).into())).collect();
                 ipv6.insert("address-data", Value::from(data));
             }
-            let routes: Vec<HashMap<String, Value<'static>>> = v6
-                .routes
-                .iter()
-                .map(|r| {
-                    let mut m = HashMap::new();
-                    m.insert("dest".to_string(), Value::from(r.to.network().to_string()));
-                    m.insert("prefix".to_string(), Value::from(u32::from(r.to.prefix_len())));
-                    if let Some(via) = r.via {
-                        m.insert("next-hop".to_string(), Value::from(via.to_string()));
-                    }
-                    if let Some(metric) = r.metric {
-                        m.insert("metric".to_string(), Value::from(metric));
-                    }
-                    m
-                })
-                .collect();
+            let routes: Vec<HashMap<String, Value<'static>>> =
+                v6.routes.iter().map(|r| route(r.to.into(), r.via.map(Into::into), r.metric, None)).collect();
             if !routes.is_empty() {
                 ipv6.insert("route-data", Value::from(routes));
             }
-            // Router advertisements give addresses, never the default route.
+            // Router advertisements give addresses, never the default route or
+            // the node's DNS servers.
             let default_route = v6.routes.iter().any(|r| r.to.prefix_len() == 0);
             ipv6.insert("never-default", Value::from(!default_route));
+            ipv6.insert("ignore-auto-dns", Value::from(true));
         }
     }
 
@@ -174,12 +154,7 @@ pub fn build(p: &Profile<'_>) -> Settings<'static> {
 const AF_INET: i32 = 2;
 
 /// One `route-data` entry.
-fn route(
-    to: Ipv4Net,
-    via: Option<Ipv4Addr>,
-    metric: Option<u32>,
-    table: Option<u32>,
-) -> HashMap<String, Value<'static>> {
+fn route(to: IpNet, via: Option<IpAddr>, metric: Option<u32>, table: Option<u32>) -> HashMap<String, Value<'static>> {
     let mut m = HashMap::new();
     m.insert("dest".to_string(), Value::from(to.network().to_string()));
     m.insert("prefix".to_string(), Value::from(u32::from(to.prefix_len())));
@@ -195,7 +170,7 @@ fn route(
     m
 }
 
-fn address(net: Ipv4Net) -> HashMap<String, Value<'static>> {
+fn address(net: IpNet) -> HashMap<String, Value<'static>> {
     HashMap::from([
         ("address".to_string(), Value::from(net.addr().to_string())),
         ("prefix".to_string(), Value::from(u32::from(net.prefix_len()))),
@@ -223,6 +198,8 @@ const DROP_ON_UPDATE: &[(&str, &str)] = &[
     ("ipv6", "routes"),
     ("ipv6", "address-data"),
     ("ipv6", "route-data"),
+    ("ipv6", "ignore-auto-dns"),
+    ("ipv6", "never-default"),
 ];
 
 /// Our settings on top of the existing ones, so that an update keeps whatever an
@@ -439,6 +416,7 @@ mod tests {
         let s = build(&Profile { desired: &d, name: "multinic0", original_name: None, config_hash: "h", source: None });
         assert_eq!(s["ipv6"]["method"], Value::from("manual"));
         assert_eq!(s["ipv6"]["never-default"], Value::from(true));
+        assert_eq!(s["ipv6"]["ignore-auto-dns"], Value::from(true));
         assert_eq!(entries(&s["ipv6"]["address-data"]), ["address=2001:db8:60::10 prefix=64"]);
         assert_eq!(
             entries(&s["ipv6"]["route-data"]),
