@@ -378,7 +378,7 @@ fn check_ipv6(v6: &Ipv6Spec, err: &mut impl FnMut(&str, String)) -> ValidIpv6 {
 
 /// Neither link-local, multicast, loopback nor unspecified.
 fn is_unicast_global(a: Ipv6Addr) -> bool {
-    !(a.is_unspecified() || a.is_loopback() || a.is_multicast() || (a.segments()[0] & 0xffc0) == 0xfe80)
+    !(a.is_unspecified() || a.is_loopback() || a.is_multicast() || a.is_unicast_link_local())
 }
 
 fn check_route(route: &RouteSpec) -> Result<ValidRoute, (&'static str, String)> {
@@ -428,7 +428,18 @@ fn parse_cidr(s: &str) -> Result<Ipv4Net, ()> {
 
 /// True for `multinic0` … `multinic9`.
 pub fn is_multinic_name(name: &str) -> bool {
-    name.len() == 9 && name.starts_with("multinic") && name.as_bytes()[8].is_ascii_digit()
+    multinic_index(name).is_some()
+}
+
+/// N of `multinicN`.
+pub fn multinic_index(name: &str) -> Option<u32> {
+    let n = name.strip_prefix("multinic")?;
+    (n.len() == 1).then(|| n.chars().next()?.to_digit(10)).flatten()
+}
+
+/// The source-routing table of the interface called `name`: `100 + N` for `multinicN`.
+pub fn source_table(name: &str) -> Option<u32> {
+    multinic_index(name).map(|n| crate::rules::SOURCE_TABLE_BASE + n)
 }
 
 fn is_dns_subdomain(s: &str) -> bool {

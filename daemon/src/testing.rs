@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::backend::{Backend, BackendError, Managed, Readiness};
 use crate::observe::netlink::{Event, NetlinkError, Subscription};
-use crate::observe::{Generated, Handle, Host, Kernel, Link, PathTo, PolicyRouting, Routing, Rule, TableRoute};
+use crate::observe::{Generated, Handle, Host, Kernel, Link, PathTo, PolicyRouting, Routing};
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
 /// Links in memory. Clones share them.
@@ -323,16 +323,11 @@ impl Backend for FakeBackend {
                 p.rules.retain(|r| plan.source.is_none_or(|sr| sr.table != r.table));
                 p.routes.retain(|r| r.oif != Some(index));
                 if let Some(sr) = plan.source {
-                    let from = Some(crate::plan::source::from(d));
+                    let held = crate::plan::source::expected(d, sr, index);
                     if fault != Some(Fault::NoRule) {
-                        p.rules.push(Rule { priority: sr.priority, from, table: sr.table });
+                        p.rules.extend(held.rules);
                     }
-                    p.routes.extend(crate::plan::source::routes(d).into_iter().map(|w| TableRoute {
-                        table: sr.table,
-                        to: w.to,
-                        gateway: w.via,
-                        oif: Some(index),
-                    }));
+                    p.routes.extend(held.routes);
                 }
             });
             let (address, mtu) = (plan.desired.address, plan.desired.mtu);

@@ -38,11 +38,8 @@ fn routing(i: &multinic_api::InterfaceSpec, name: &str) -> String {
     if !i.source_routing {
         return gw.unwrap_or_else(|| "-".into());
     }
-    let table = name
-        .strip_prefix("multinic")
-        .and_then(|n| n.parse::<u32>().ok())
-        .map(|n| format!("source table {}", multinic_api::rules::SOURCE_TABLE_BASE + n))
-        .unwrap_or_else(|| "source".into());
+    let table =
+        multinic_api::source_table(name).map(|t| format!("source table {t}")).unwrap_or_else(|| "source".into());
     match gw {
         Some(gw) => format!("{table}, {gw}"),
         None => table,

@@ -73,7 +73,7 @@ impl Link {
     pub fn given_addresses(&self) -> impl Iterator<Item = &IpNet> {
         self.addresses.iter().filter(|a| match a.addr() {
             IpAddr::V4(v4) => !v4.is_link_local(),
-            IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) != 0xfe80,
+            IpAddr::V6(v6) => !v6.is_unicast_link_local(),
         })
     }
 

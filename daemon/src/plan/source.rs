@@ -13,10 +13,9 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use multinic_api::ValidInterface;
-use multinic_api::rules::SOURCE_TABLE_BASE;
 use serde::Serialize;
 
-use crate::observe::{PolicyRouting, Rule};
+use crate::observe::{PolicyRouting, Rule, TableRoute};
 
 /// Default `sourceRoutingPriority`: after the rules CNIs install (Calico, Cilium
 /// and kube-router use priorities below it), before `main` (32766).
@@ -38,8 +37,8 @@ impl SourceRouting {
         if !d.source_routing {
             return None;
         }
-        let n = u32::from(name.strip_prefix("multinic")?.parse::<u8>().ok()?);
-        Some(SourceRouting { table: SOURCE_TABLE_BASE + n, priority: base_priority + n })
+        let n = multinic_api::multinic_index(name)?;
+        Some(SourceRouting { table: multinic_api::source_table(name)?, priority: base_priority + n })
     }
 }
 
@@ -74,24 +73,38 @@ pub fn from(d: &ValidInterface) -> Ipv4Net {
     Ipv4Net::new(d.address.addr(), 32).expect("/32 is a valid prefix length")
 }
 
+/// What the kernel holds for `d` on link `index` once its manager applied it: the
+/// rule, and the routes of the table.
+pub fn expected(d: &ValidInterface, sr: SourceRouting, index: u32) -> PolicyRouting {
+    PolicyRouting {
+        rules: vec![Rule { priority: sr.priority, from: Some(from(d)), table: sr.table }],
+        routes: routes(d)
+            .into_iter()
+            .map(|w| TableRoute { table: sr.table, to: w.to, gateway: w.via, oif: Some(index) })
+            .collect(),
+    }
+}
+
 /// Does the kernel hold the table and the rule of `d` on link `index`? Returns
 /// the differences.
 pub fn verify(d: &ValidInterface, sr: SourceRouting, index: u32, seen: &PolicyRouting) -> Result<(), Vec<String>> {
     let mut diffs = Vec::new();
-    let want = Rule { priority: sr.priority, from: Some(from(d)), table: sr.table };
-    if !seen.rules.contains(&want) {
-        diffs.push(format!("no rule \"from {} lookup {} priority {}\"", d.address.addr(), sr.table, sr.priority));
+    let want = expected(d, sr, index);
+    for rule in &want.rules {
+        if !seen.rules.contains(rule) {
+            diffs.push(format!("no rule \"from {} lookup {} priority {}\"", d.address.addr(), sr.table, sr.priority));
+        }
     }
-    for stale in seen.rules.iter().filter(|r| r.table == sr.table && **r != want) {
+    for stale in seen.rules.iter().filter(|r| r.table == sr.table && !want.rules.contains(r)) {
         diffs.push(format!("a stale rule looks up table {}: {}", sr.table, describe(stale)));
     }
-    for w in routes(d) {
-        let present = seen
-            .routes
-            .iter()
-            .any(|r| r.table == sr.table && r.to == w.to && r.gateway == w.via && r.oif.is_none_or(|o| o == index));
+    for w in &want.routes {
+        // The manager may leave the output link out of a dumped route.
+        let present = seen.routes.iter().any(|r| {
+            r.table == w.table && r.to == w.to && r.gateway == w.gateway && r.oif.is_none_or(|o| Some(o) == w.oif)
+        });
         if !present {
-            let via = w.via.map(|v| format!(" via {v}")).unwrap_or_default();
+            let via = w.gateway.map(|v| format!(" via {v}")).unwrap_or_default();
             diffs.push(format!("table {} has no route {}{via}", sr.table, w.to));
         }
     }

@@ -637,20 +637,19 @@ fn routed(m: MacAddr, addr: &str) -> ValidInterface {
 fn with_source_routing(p: &Plan, links: &[Link]) -> Host {
     let mut h = on(links);
     for ip in p.interfaces.iter().filter(|ip| ip.source.is_some()) {
-        let (sr, index) = (ip.source.unwrap(), ip.link.as_ref().unwrap().index);
-        h.policy.rules.push(crate::observe::Rule {
-            priority: sr.priority,
-            from: Some(source::from(&ip.desired)),
-            table: sr.table,
-        });
-        h.policy.routes.extend(source::routes(&ip.desired).into_iter().map(|w| crate::observe::TableRoute {
-            table: sr.table,
-            to: w.to,
-            gateway: w.via,
-            oif: Some(index),
-        }));
+        let held = source::expected(&ip.desired, ip.source.unwrap(), ip.link.as_ref().unwrap().index);
+        h.policy.rules.extend(held.rules);
+        h.policy.routes.extend(held.routes);
     }
     h
+}
+
+/// The drift the first interface's step repairs (a panic for any other step).
+fn drift(p: &Plan) -> Vec<String> {
+    match &p.interfaces[0].step {
+        Step::Update { change: Change::Drift(d), .. } => d.clone(),
+        other => panic!("not a drift repair: {other:?}"),
+    }
 }
 
 #[test]
@@ -688,19 +687,15 @@ fn a_missing_rule_or_table_route_is_drift_and_a_stale_rule_too() {
 
     let mut no_rule = applied.clone();
     no_rule.policy.rules.clear();
-    let p = plan(&desired, &no_rule, &owned, &[], &Policy::default());
-    assert!(
-        matches!(&p.interfaces[0].step, Step::Update { change: Change::Drift(d), .. }
-            if d == &["no rule \"from 198.51.100.1 lookup 100 priority 32000\""]),
-        "{p:?}"
+    assert_eq!(
+        drift(&plan(&desired, &no_rule, &owned, &[], &Policy::default())),
+        ["no rule \"from 198.51.100.1 lookup 100 priority 32000\""]
     );
     let mut no_default = applied.clone();
     no_default.policy.routes.retain(|r| r.to.prefix_len() != 0);
-    let p = plan(&desired, &no_default, &owned, &[], &Policy::default());
-    assert!(
-        matches!(&p.interfaces[0].step, Step::Update { change: Change::Drift(d), .. }
-            if d == &["table 100 has no route 0.0.0.0/0 via 198.51.100.254"]),
-        "{p:?}"
+    assert_eq!(
+        drift(&plan(&desired, &no_default, &owned, &[], &Policy::default())),
+        ["table 100 has no route 0.0.0.0/0 via 198.51.100.254"]
     );
     let mut stale = applied.clone();
     stale.policy.rules.push(crate::observe::Rule {
