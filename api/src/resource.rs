@@ -99,6 +99,51 @@ pub struct InterfaceSpec {
     /// address, no router advertisements).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<Ipv6Spec>,
+    /// VLAN sub-interfaces on this NIC (Neutron trunk subports): link
+    /// `multinicN.ID`, configured and verified like an interface of its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    #[x_kube(validation = Rule::new(CEL_UNIQUE_VLAN_IDS).message("vlans[].id values must be unique on one NIC"))]
+    pub vlans: Vec<VlanSpec>,
+}
+
+/// A VLAN sub-interface of a secondary NIC.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(CEL_ADDRESS_IS_IPV4).message("vlans[].address must be an IPv4 address such as 11.11.21.37"))]
+#[x_kube(validation = Rule::new(CEL_CIDR_IS_IPV4).message("vlans[].cidr must be an IPv4 prefix such as 11.11.21.0/24"))]
+#[x_kube(validation = Rule::new(CEL_ADDRESS_IN_CIDR).message("vlans[].address must lie inside vlans[].cidr"))]
+#[x_kube(validation = Rule::new(CEL_GATEWAY_IN_CIDR).message("vlans[].gateway must be an IPv4 address inside vlans[].cidr other than vlans[].address"))]
+pub struct VlanSpec {
+    /// 802.1Q VLAN id, 1–4094.
+    #[schemars(range(min = 1, max = 4094))]
+    pub id: u16,
+    /// Static IPv4 address, inside `cidr`.
+    #[schemars(pattern(IPV4_PATTERN), length(max = 15))]
+    pub address: String,
+    /// The subnet, e.g. `11.11.21.0/24`.
+    #[schemars(pattern(IPV4_CIDR_PATTERN), length(max = 18))]
+    pub cidr: String,
+    /// MTU in bytes (68–9000), at most the NIC's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 68, max = 9000))]
+    pub mtu: Option<u32>,
+    /// Extra routes through this VLAN.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub routes: Vec<RouteSpec>,
+    /// DNS servers for this VLAN.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 4), inner(pattern(IPV4_PATTERN), length(max = 15)))]
+    #[x_kube(validation = Rule::new(CEL_DNS_ARE_IPV4).message("vlans[].dns entries must be IPv4 addresses"))]
+    pub dns: Vec<String>,
+    /// The subnet's gateway, as for an interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(IPV4_PATTERN), length(max = 15))]
+    pub gateway: Option<String>,
+    /// A routing table and rule of its own, as for an interface.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub source_routing: bool,
 }
 
 /// IPv6 of a secondary NIC: static addresses and routes, router advertisements off

@@ -67,6 +67,14 @@ pub const CEL_ROUTE6_VIA: &str = "!has(self.via) || (isIP(self.via) && ip(self.v
 /// CEL: IPv6 needs a static address or router advertisements.
 pub const CEL_IPV6_SOMETHING: &str =
     "(has(self.addresses) && size(self.addresses) > 0) || (has(self.acceptRA) && self.acceptRA)";
+/// Most VLAN sub-interfaces per NIC.
+pub const MAX_VLANS: usize = 8;
+/// Lowest and highest usable 802.1Q VLAN ids.
+pub const VLAN_ID_MIN: u16 = 1;
+/// Highest usable 802.1Q VLAN id (4095 is reserved).
+pub const VLAN_ID_MAX: u16 = 4094;
+/// CEL: VLAN ids are unique on one NIC.
+pub const CEL_UNIQUE_VLAN_IDS: &str = "self.all(a, self.filter(b, b.id == a.id).size() == 1)";
 /// The routing table of `multinicN` with `sourceRouting` is this plus N.
 pub const SOURCE_TABLE_BASE: u32 = 100;
 /// Largest route metric (the kernel's is a u32).

@@ -65,6 +65,32 @@ pub struct ValidIpv6 {
     pub accept_ra: bool,
 }
 
+/// The IPv4 side of an interface or VLAN, parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ValidIp4 {
+    /// Address and prefix length (from `cidr`).
+    pub address: Ipv4Net,
+    /// MTU to set, if any.
+    pub mtu: Option<u32>,
+    /// Extra routes.
+    pub routes: Vec<ValidRoute>,
+    /// DNS servers.
+    pub dns: Vec<Ipv4Addr>,
+    /// The subnet's gateway.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// A VLAN sub-interface, parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ValidVlan {
+    /// 802.1Q id.
+    pub id: u16,
+    /// Its addresses, routes, DNS.
+    pub ip: ValidIp4,
+    /// A routing table and rule of its own.
+    pub source_routing: bool,
+}
+
 /// One interface of the spec, parsed and checked.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ValidInterface {
@@ -90,6 +116,8 @@ pub struct ValidInterface {
     pub source_routing: bool,
     /// IPv6, when the NIC has any.
     pub ipv6: Option<ValidIpv6>,
+    /// VLAN sub-interfaces.
+    pub vlans: Vec<ValidVlan>,
 }
 
 impl ValidInterface {
@@ -230,17 +258,92 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
             None
         }
     };
-    let address = match parse_ipv4(&iface.address) {
+    if let Some(name) = &iface.name
+        && !is_multinic_name(name)
+    {
+        err("name", format!("{name:?} is not allowed; use multinic0 … multinic9 or leave it out"));
+    }
+    let fields = Ip4 {
+        address: &iface.address,
+        cidr: &iface.cidr,
+        mtu: iface.mtu,
+        routes: &iface.routes,
+        dns: &iface.dns,
+        gateway: iface.gateway.as_deref(),
+    };
+    let ip4 = check_ip4(&fields, "", &mut err);
+    if iface.vlans.len() > MAX_VLANS {
+        err("vlans", format!("lists {} VLANs; at most {MAX_VLANS}", iface.vlans.len()));
+    }
+    let mut vlans = Vec::new();
+    for (v, vlan) in iface.vlans.iter().enumerate() {
+        let at = format!("vlans[{v}].");
+        if !(VLAN_ID_MIN..=VLAN_ID_MAX).contains(&vlan.id) {
+            err(&format!("{at}id"), format!("{} is not a VLAN id; use {VLAN_ID_MIN}-{VLAN_ID_MAX}", vlan.id));
+        }
+        if iface.vlans[..v].iter().any(|o| o.id == vlan.id) {
+            err(&format!("{at}id"), format!("VLAN {} is listed twice on this NIC", vlan.id));
+        }
+        let fields = Ip4 {
+            address: &vlan.address,
+            cidr: &vlan.cidr,
+            mtu: vlan.mtu,
+            routes: &vlan.routes,
+            dns: &vlan.dns,
+            gateway: vlan.gateway.as_deref(),
+        };
+        if let Some(ip) = check_ip4(&fields, &at, &mut err) {
+            vlans.push(ValidVlan { id: vlan.id, ip, source_routing: vlan.source_routing });
+        }
+    }
+    let ipv6 = iface.ipv6.as_ref().map(|v6| check_ipv6(v6, &mut err));
+    match (mac, ip4) {
+        (Some(mac), Some(ip)) if errors.is_empty() => Ok(ValidInterface {
+            index,
+            id: iface.id,
+            mac,
+            address: ip.address,
+            mtu: ip.mtu,
+            name: iface.name.clone(),
+            routes: ip.routes,
+            dns: ip.dns,
+            gateway: ip.gateway,
+            source_routing: iface.source_routing,
+            ipv6,
+            vlans,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// The IPv4 fields an interface and a VLAN share, as written.
+struct Ip4<'a> {
+    address: &'a str,
+    cidr: &'a str,
+    mtu: Option<u32>,
+    routes: &'a [RouteSpec],
+    dns: &'a [String],
+    gateway: Option<&'a str>,
+}
+
+/// [`Ip4`], checked; `None` when a field is wrong (each error reported under `at`).
+fn check_ip4(f: &Ip4<'_>, at: &str, err: &mut impl FnMut(&str, String)) -> Option<ValidIp4> {
+    let mut ok = true;
+    let mut err = |field: &str, message: String| {
+        ok = false;
+        err(&format!("{at}{field}"), message);
+    };
+    let address = match parse_ipv4(&f.address) {
         Ok(a) => Some(a),
         Err(()) => {
-            err("address", format!("{:?} is not an IPv4 address; expected e.g. 11.11.11.37", iface.address));
+            err("address", format!("{:?} is not an IPv4 address; expected e.g. 11.11.11.37", f.address));
             None
         }
     };
-    let cidr = match parse_cidr(&iface.cidr) {
+    let cidr = match parse_cidr(&f.cidr) {
         Ok(c) => Some(c),
         Err(()) => {
-            err("cidr", format!("{:?} is not an IPv4 prefix; expected e.g. 11.11.11.0/24", iface.cidr));
+            err("cidr", format!("{:?} is not an IPv4 prefix; expected e.g. 11.11.11.0/24", f.cidr));
             None
         }
     };
@@ -249,37 +352,32 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
     {
         err("address", format!("{a} is outside cidr {c}; use an address inside the subnet or fix cidr"));
     }
-    if let Some(mtu) = iface.mtu
+    if let Some(mtu) = f.mtu
         && !(MTU_MIN..=MTU_MAX).contains(&mtu)
     {
         err("mtu", format!("{mtu} is out of range; use {MTU_MIN}-{MTU_MAX} or leave it out"));
     }
-    if let Some(name) = &iface.name
-        && !is_multinic_name(name)
-    {
-        err("name", format!("{name:?} is not allowed; use multinic0 … multinic9 or leave it out"));
-    }
-    if iface.routes.len() > MAX_ROUTES {
-        err("routes", format!("lists {} routes; at most {MAX_ROUTES}", iface.routes.len()));
+    if f.routes.len() > MAX_ROUTES {
+        err("routes", format!("lists {} routes; at most {MAX_ROUTES}", f.routes.len()));
     }
     let mut routes = Vec::new();
-    for (r, route) in iface.routes.iter().enumerate() {
+    for (r, route) in f.routes.iter().enumerate() {
         match check_route(route) {
             Ok(v) => routes.push(v),
             Err((field, message)) => err(&format!("routes[{r}].{field}"), message),
         }
     }
-    if iface.dns.len() > MAX_DNS {
-        err("dns", format!("lists {} servers; at most {MAX_DNS}", iface.dns.len()));
+    if f.dns.len() > MAX_DNS {
+        err("dns", format!("lists {} servers; at most {MAX_DNS}", f.dns.len()));
     }
     let mut dns = Vec::new();
-    for (d, server) in iface.dns.iter().enumerate() {
+    for (d, server) in f.dns.iter().enumerate() {
         match parse_ipv4(server) {
             Ok(a) => dns.push(a),
             Err(()) => err(&format!("dns[{d}]"), format!("{server:?} is not an IPv4 address")),
         }
     }
-    let gateway = match &iface.gateway {
+    let gateway = match &f.gateway {
         None => None,
         Some(g) => match parse_ipv4(g) {
             Err(()) => {
@@ -291,7 +389,7 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
                 None
             }
             Ok(g) if cidr.is_some_and(|c| !c.contains(&g)) => {
-                err("gateway", format!("{g} is outside cidr {}; the gateway must be on the subnet", iface.cidr));
+                err("gateway", format!("{g} is outside cidr {}; the gateway must be on the subnet", f.cidr));
                 None
             }
             Ok(g) if cidr.is_some_and(|c| c.prefix_len() < 31 && (g == c.network() || g == c.broadcast())) => {
@@ -301,23 +399,9 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
             Ok(g) => Some(g),
         },
     };
-    let ipv6 = iface.ipv6.as_ref().map(|v6| check_ipv6(v6, &mut err));
-    match (mac, address, cidr) {
-        (Some(mac), Some(a), Some(c)) if errors.is_empty() => Ok(ValidInterface {
-            index,
-            id: iface.id,
-            mac,
-            address: Ipv4Net::new(a, c.prefix_len()).expect("prefix length comes from a parsed prefix"),
-            mtu: iface.mtu,
-            name: iface.name.clone(),
-            routes,
-            dns,
-            gateway,
-            source_routing: iface.source_routing,
-            ipv6,
-        }),
-        _ => Err(errors),
-    }
+    let (Some(a), Some(c)) = (address, cidr) else { return None };
+    let address = Ipv4Net::new(a, c.prefix_len()).expect("prefix length comes from a parsed prefix");
+    ok.then_some(ValidIp4 { address, mtu: f.mtu, routes, dns, gateway })
 }
 
 fn check_ipv6(v6: &Ipv6Spec, err: &mut impl FnMut(&str, String)) -> ValidIpv6 {

@@ -142,3 +142,28 @@ fn ipv6_addresses_and_routes_are_checked_field_by_field() {
     assert_eq!(v6.routes[0].via, Some("2001:db8:1::1".parse().unwrap()));
     assert!(!v6.accept_ra && v.interfaces[1].ipv6.as_ref().unwrap().accept_ra);
 }
+
+#[test]
+fn vlans_are_checked_like_interfaces_with_their_own_paths() {
+    let vlans = ", vlans: [{id: 100, address: 11.11.21.5, cidr: 11.11.21.0/24, gateway: 11.11.21.1}, \
+                 {id: 4095, address: 11.11.22.5, cidr: 11.11.23.0/24}, {id: 100, address: 11.11.24.5, cidr: 11.11.24.0/24, mtu: 20}]";
+    let c = cr(&(iface("fa:16:3e:00:00:01", "11.11.11.2", "11.11.11.0/24", vlans)
+        + &iface(
+            "fa:16:3e:00:00:02",
+            "11.11.12.2",
+            "11.11.12.0/24",
+            ", vlans: [{id: 7, address: 11.11.27.5, cidr: 11.11.27.0/24}]",
+        )));
+    let v = validate(&c);
+    let p = paths(&c);
+    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[0].vlans[1].id:") && e.contains("1-4094")), "{p:?}");
+    assert!(
+        p.iter().any(|e| e.starts_with("spec.interfaces[0].vlans[1].address:") && e.contains("outside cidr")),
+        "{p:?}"
+    );
+    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[0].vlans[2].id:") && e.contains("twice")), "{p:?}");
+    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[0].vlans[2].mtu:")), "{p:?}");
+    assert_eq!(v.interfaces.iter().map(|i| i.index).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(v.interfaces[0].vlans[0].id, 7);
+    assert_eq!(v.interfaces[0].vlans[0].ip.address.to_string(), "11.11.27.5/24");
+}

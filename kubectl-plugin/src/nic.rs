@@ -19,6 +19,7 @@ pub fn parse(value: &str) -> Result<InterfaceSpec, String> {
         gateway: None,
         source_routing: false,
         ipv6: None,
+        vlans: Vec::new(),
     };
     for part in value.split(',').filter(|p| !p.is_empty()) {
         let (key, val) = part.split_once('=').ok_or_else(|| format!("--nic {value:?}: {part:?} is not key=value"))?;

@@ -78,6 +78,7 @@ pub(crate) fn want(m: MacAddr, addr: &str) -> ValidInterface {
         gateway: None,
         source_routing: false,
         ipv6: None,
+        vlans: Vec::new(),
     }
 }
 

@@ -248,6 +248,7 @@ fn map_row(
                 gateway: None,
                 source_routing: false,
                 ipv6: None,
+                vlans: Vec::new(),
             })
         }
         _ => Err(problems),

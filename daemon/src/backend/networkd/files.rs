@@ -295,6 +295,7 @@ mod tests {
             gateway: None,
             source_routing: false,
             ipv6: None,
+            vlans: Vec::new(),
         }
     }
 
