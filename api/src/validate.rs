@@ -333,14 +333,14 @@ fn check_ip4(f: &Ip4<'_>, at: &str, err: &mut impl FnMut(&str, String)) -> Optio
         ok = false;
         err(&format!("{at}{field}"), message);
     };
-    let address = match parse_ipv4(&f.address) {
+    let address = match parse_ipv4(f.address) {
         Ok(a) => Some(a),
         Err(()) => {
             err("address", format!("{:?} is not an IPv4 address; expected e.g. 11.11.11.37", f.address));
             None
         }
     };
-    let cidr = match parse_cidr(&f.cidr) {
+    let cidr = match parse_cidr(f.cidr) {
         Ok(c) => Some(c),
         Err(()) => {
             err("cidr", format!("{:?} is not an IPv4 prefix; expected e.g. 11.11.11.0/24", f.cidr));
