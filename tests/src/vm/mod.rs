@@ -430,6 +430,20 @@ impl VmNode {
         self.nics.lock().unwrap().get(mac).map(|n| n.tap.clone()).unwrap_or_else(|| panic!("{mac} was never attached"))
     }
 
+    /// Put the segments of the NICs with these MACs on one bridge (in the VM's
+    /// namespace), as one Neutron network: frames, VLAN-tagged ones too, go from one
+    /// NIC to the other. The host kernel needs no 8021q for that.
+    pub fn join_segments(&self, macs: &[&str]) {
+        let bridge = "seg";
+        if self.peer("ip", &["link", "show", bridge]).status.code() != Some(0) {
+            run("ip", &["-n", &self.netns, "link", "add", bridge, "type", "bridge"]);
+            run("ip", &["-n", &self.netns, "link", "set", bridge, "up"]);
+        }
+        for mac in macs {
+            run("ip", &["-n", &self.netns, "link", "set", &self.segment(mac), "master", bridge]);
+        }
+    }
+
     /// A command on the far side of the secondary NICs (the VM's namespace).
     pub fn peer(&self, program: &str, args: &[&str]) -> std::process::Output {
         Command::new("ip")
