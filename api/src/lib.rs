@@ -24,8 +24,8 @@ pub use status::{
     MultiNicNodeConfigStatus, NodeState, fold,
 };
 pub use validate::{
-    FieldError, ValidInterface, ValidIpv6, ValidRoute, ValidRoute6, ValidSpec, is_multinic_name, multinic_index,
-    source_table, validate, validate_with,
+    FieldError, ValidInterface, ValidIp4, ValidIpv6, ValidRoute, ValidRoute6, ValidSpec, ValidVlan, is_multinic_name,
+    multinic_index, source_table, validate, validate_with,
 };
 
 /// The API group of the resource.

@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use ipnet::{Ipv4Net, Ipv6Net};
-use multinic_api::{MacAddr, ValidInterface};
+use multinic_api::{MacAddr, ValidInterface, ValidVlan};
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{InterfacePlan, Owned, SourceRouting, source};
@@ -197,6 +197,37 @@ pub fn link_unit(mac: MacAddr, name: &str) -> Unit {
     Unit(vec![Section::new("Match").set("MACAddress", mac), Section::new("Link").set("Name", name)])
 }
 
+/// The VLAN sub-interface `name` (`multinicN.ID`) of a NIC: its `.netdev`, which
+/// networkd creates on the parent named in the parent's `.network` (`VLAN=`).
+pub fn vlan_netdev_unit(name: &str, v: &ValidVlan) -> Unit {
+    let mut netdev = Section::new("NetDev").set("Name", name).set("Kind", "vlan");
+    if let Some(mtu) = v.ip.mtu {
+        netdev = netdev.set("MTUBytes", mtu);
+    }
+    Unit(vec![netdev, Section::new("VLAN").set("Id", v.id)])
+}
+
+/// The `.network` of a VLAN sub-interface, matched by its name (it has the
+/// parent's MAC): address, routes, DNS; no IPv6, no LLDP, as a NIC without `ipv6`.
+pub fn vlan_network_unit(name: &str, v: &ValidVlan) -> Unit {
+    let mut network = Section::new("Network").set("Address", v.ip.address);
+    for dns in &v.ip.dns {
+        network = network.set("DNS", dns);
+    }
+    network = network.set("LinkLocalAddressing", "no").set("IPv6AcceptRA", "no").set("LLDP", "no");
+    let mut units = vec![Section::new("Match").set("Name", name), network];
+    for r in &v.ip.routes {
+        units.push(route(r.to.into(), r.via.map(Into::into), r.metric));
+    }
+    Unit(units)
+}
+
+/// File names of a VLAN's drop-ins: (`.netdev`, `.network`), after its parent's MAC.
+pub fn vlan_file_names(mac: MacAddr, id: u16) -> (String, String) {
+    let hex: String = mac.0.iter().map(|b| format!("{b:02x}")).collect();
+    (format!("{PREFIX}{hex}-{id}.netdev"), format!("{PREFIX}{hex}-{id}.network"))
+}
+
 /// File names of a MAC's drop-ins: (`.network`, `.link`).
 pub fn file_names(mac: MacAddr) -> (String, String) {
     names(PREFIX, mac)
@@ -371,6 +402,42 @@ mod tests {
         assert!(
             text.contains("IPv6AcceptRA=yes\nLLDP=no\n\n[IPv6AcceptRA]\nUseGateway=no\nUseDNS=no\nDHCPv6Client=no\n"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn vlan_files_are_exact() {
+        let v = ValidVlan {
+            id: 100,
+            ip: multinic_api::ValidIp4 {
+                address: "11.11.21.5/24".parse().unwrap(),
+                mtu: Some(1400),
+                routes: vec![multinic_api::ValidRoute {
+                    to: "10.21.0.0/16".parse().unwrap(),
+                    via: Some("11.11.21.1".parse().unwrap()),
+                    metric: None,
+                }],
+                dns: vec![],
+                gateway: None,
+            },
+            source_routing: false,
+        };
+        let netdev = vlan_netdev_unit("multinic0.100", &v).render(&meta()).unwrap();
+        assert!(
+            netdev.ends_with("\n[NetDev]\nName=multinic0.100\nKind=vlan\nMTUBytes=1400\n\n[VLAN]\nId=100\n"),
+            "{netdev}"
+        );
+        let network = vlan_network_unit("multinic0.100", &v).render(&meta()).unwrap();
+        assert!(
+            network.ends_with(
+                "\n[Match]\nName=multinic0.100\n\n[Network]\nAddress=11.11.21.5/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nLLDP=no\n\
+                 \n[Route]\nDestination=10.21.0.0/16\nGateway=11.11.21.1\n"
+            ),
+            "{network}"
+        );
+        assert_eq!(
+            vlan_file_names(iface().mac, 100),
+            ("10-multinic-fa163e1c1a6e-100.netdev".to_string(), "10-multinic-fa163e1c1a6e-100.network".to_string())
         );
     }
 

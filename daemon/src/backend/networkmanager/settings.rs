@@ -177,6 +177,53 @@ fn address(net: IpNet) -> HashMap<String, Value<'static>> {
     ])
 }
 
+/// `user.data` key: the VLAN id of a VLAN profile (its `multinic.mac` is the parent's).
+pub const KEY_VLAN: &str = "multinic.vlan";
+
+/// The deterministic UUID of a NIC's VLAN profile.
+pub fn vlan_uuid(mac: MacAddr, id: u16) -> String {
+    Uuid::new_v5(&UUID_NAMESPACE, format!("multinic:{mac}:vlan:{id}").as_bytes()).to_string()
+}
+
+/// The profile of VLAN `v` on the NIC with `parent` MAC, as link `name`
+/// (`multinicN.ID`): bound to the parent's profile by its UUID, so that it follows
+/// the NIC by MAC too. WIP: source routing and the parent's rename are not handled.
+pub fn build_vlan(parent: MacAddr, name: &str, v: &multinic_api::ValidVlan, config_hash: &str) -> Settings<'static> {
+    let connection: HashMap<&str, Value<'static>> = HashMap::from([
+        ("id", Value::from(name.to_string())),
+        ("uuid", Value::from(vlan_uuid(parent, v.id))),
+        ("type", Value::from("vlan")),
+        ("interface-name", Value::from(name.to_string())),
+        ("autoconnect", Value::from(true)),
+    ]);
+    let vlan: HashMap<&str, Value<'static>> =
+        HashMap::from([("parent", Value::from(profile_uuid(parent))), ("id", Value::from(u32::from(v.id)))]);
+    let mut ipv4: HashMap<&str, Value<'static>> = HashMap::from([
+        ("method", Value::from("manual")),
+        ("address-data", Value::from(vec![address(v.ip.address.into())])),
+        ("never-default", Value::from(!v.ip.routes.iter().any(|r| r.to.prefix_len() == 0))),
+    ]);
+    let routes: Vec<HashMap<String, Value<'static>>> =
+        v.ip.routes.iter().map(|r| route(r.to.into(), r.via.map(Into::into), r.metric, None)).collect();
+    if !routes.is_empty() {
+        ipv4.insert("route-data", Value::from(routes));
+    }
+    if !v.ip.dns.is_empty() {
+        let dns: Vec<u32> = v.ip.dns.iter().map(|a| u32::from_le_bytes(a.octets())).collect();
+        ipv4.insert("dns", Value::from(dns));
+    }
+    let ipv6: HashMap<&str, Value<'static>> = HashMap::from([("method", Value::from("disabled"))]);
+    let data: HashMap<String, String> = HashMap::from([
+        (KEY_MANAGED.to_string(), "yes".to_string()),
+        (KEY_MAC.to_string(), parent.to_string()),
+        (KEY_NAME.to_string(), name.to_string()),
+        (KEY_CONFIG_HASH.to_string(), config_hash.to_string()),
+        (KEY_VLAN.to_string(), v.id.to_string()),
+    ]);
+    let user: HashMap<&str, Value<'static>> = HashMap::from([("data", Value::from(data))]);
+    HashMap::from([("connection", connection), ("vlan", vlan), ("ipv4", ipv4), ("ipv6", ipv6), ("user", user)])
+}
+
 /// Keys that must not survive an update: the ones multinic sets (a route, DNS
 /// server or MTU removed from the spec must go from the profile too); NM prefers the
 /// deprecated `addresses` and `routes` over `address-data`/`route-data` when both are
@@ -430,6 +477,30 @@ mod tests {
         let s = build(&Profile { desired: &d, name: "multinic0", original_name: None, config_hash: "h", source: None });
         assert_eq!(s["ipv6"]["method"], Value::from("auto"));
         assert!(owned_from(&owned(s), "/p/6").unwrap().accept_ra, "read back: its addresses are multinic's doing");
+    }
+
+    #[test]
+    fn a_vlan_profile_follows_its_parent_profile() {
+        let v = multinic_api::ValidVlan {
+            id: 100,
+            ip: multinic_api::ValidIp4 {
+                address: "11.11.21.5/24".parse().unwrap(),
+                mtu: None,
+                routes: vec![],
+                dns: vec![],
+                gateway: None,
+            },
+            source_routing: false,
+        };
+        let mac = iface().mac;
+        let s = build_vlan(mac, "multinic0.100", &v, "h");
+        assert_eq!(s["connection"]["type"], Value::from("vlan"));
+        assert_eq!(s["connection"]["interface-name"], Value::from("multinic0.100"));
+        assert_eq!(s["vlan"]["parent"], Value::from(profile_uuid(mac)));
+        assert_eq!(s["vlan"]["id"], Value::from(100u32));
+        assert_eq!(entries(&s["ipv4"]["address-data"]), ["address=11.11.21.5 prefix=24"]);
+        assert_ne!(vlan_uuid(mac, 100), vlan_uuid(mac, 101));
+        assert_ne!(vlan_uuid(mac, 100), profile_uuid(mac));
     }
 
     #[test]
