@@ -17,6 +17,7 @@ mod safety;
 pub mod source;
 #[cfg(test)]
 pub(crate) mod tests;
+pub mod vlan;
 
 use std::fmt;
 
@@ -581,7 +582,9 @@ impl<'a> Found<'a> {
 /// permanent one.
 pub(crate) fn find_link(mac: MacAddr, links: &[Link]) -> Found<'_> {
     let by_perm: Vec<&Link> = links.iter().filter(|l| l.perm_mac == Some(mac)).collect();
-    let candidates = if by_perm.is_empty() { links.iter().filter(|l| l.mac == Some(mac)).collect() } else { by_perm };
+    // A VLAN copies its parent's MAC: it is never the NIC (WIP, wip/vlans).
+    let by_mac = || links.iter().filter(|l| l.mac == Some(mac) && l.kind.as_deref() != Some("vlan")).collect();
+    let candidates = if by_perm.is_empty() { by_mac() } else { by_perm };
     match candidates.len() {
         0 => Found::None,
         1 => Found::One(candidates[0]),

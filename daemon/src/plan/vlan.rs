@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: Apache-2.0
+//! WIP (branch wip/vlans): VLAN sub-interfaces (`vlans[]`, Neutron trunk
+//! subports). A VLAN is its own unit of configuration — its own profile or files,
+//! its own verify and status entry `multinicN.ID` — but it lives on its parent:
+//! it waits until the parent is configured under its `multinicN` name, and it is
+//! removed before the parent is. Its link carries the parent's MAC, so what
+//! multinic owns for it is keyed by the parent's MAC and the VLAN id
+//! ([`OwnedVlan`]), apart from the NICs' [`Owned`](super::Owned).
+//!
+//! Pure, as the rest of the planner.
+//!
+//! Found so far (next steps): `classify` protects a NIC with a VLAN on it
+//! (`Protection::Under { relation: Lower }`), so once multinic created
+//! `multinicN.ID` its parent would be blocked. `classify` must learn the VLANs
+//! multinic owns ([`OwnedVlan`] in `Context`) and not count them; the ignored test
+//! below shows it. `find_link` already skips VLAN links, which copy the MAC.
+
+use ipnet::Ipv4Net;
+use multinic_api::{MacAddr, ValidVlan};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{Change, InterfacePlan, LinkRef, Step};
+use crate::observe::{Handle, Host, Link};
+
+/// A VLAN configuration multinic created earlier, as its backend reads it back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnedVlan {
+    /// The parent NIC's MAC.
+    pub parent: MacAddr,
+    /// The VLAN id.
+    pub id: u16,
+    /// The link's name (`multinicN.ID`).
+    pub name: String,
+    /// [`config_hash`] of what was applied.
+    pub config_hash: String,
+    /// Addresses the configuration gives.
+    pub addresses: Vec<Ipv4Net>,
+    /// Where the backend keeps it.
+    pub handle: Handle,
+}
+
+/// What to do for one VLAN of a planned interface.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action")]
+pub enum VlanStep {
+    /// As desired.
+    Nothing,
+    /// Not configured by multinic yet.
+    Create,
+    /// Configured, but not as desired.
+    Update(Change),
+    /// The parent is not configured (not found, blocked, held, no name): nothing is
+    /// done, what multinic configured stays.
+    Waiting {
+        /// Why, in the parent's terms.
+        parent: String,
+    },
+    /// Its name is carried by a link that is not this VLAN on this parent.
+    NameTaken {
+        /// The name.
+        name: String,
+    },
+}
+
+/// The plan of one VLAN.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VlanPlan {
+    /// The VLAN id.
+    pub id: u16,
+    /// `multinicN.ID`, once the parent has its name.
+    pub name: Option<String>,
+    /// What the spec wants.
+    #[serde(skip)]
+    pub desired: ValidVlan,
+    /// What multinic owns for it.
+    #[serde(skip)]
+    pub owned: Option<OwnedVlan>,
+    /// Its link, when it exists.
+    pub link: Option<LinkRef>,
+    /// The step.
+    pub step: VlanStep,
+    /// [`config_hash`] of the desired configuration.
+    #[serde(skip)]
+    pub config_hash: String,
+}
+
+/// The VLANs of a planned interface, against the host and what multinic owns.
+pub fn plan(parent: &InterfacePlan, host: &Host, owned: &[OwnedVlan]) -> Vec<VlanPlan> {
+    parent
+        .desired
+        .vlans
+        .iter()
+        .map(|v| {
+            let owned = owned.iter().find(|o| o.parent == parent.mac && o.id == v.id).cloned();
+            let (Some(parent_name), Some(parent_link)) = (&parent.name, &parent.link) else {
+                return waiting(v, owned, parent.step.label());
+            };
+            if matches!(parent.step, Step::Blocked(_) | Step::NotFound | Step::Held(_)) {
+                return waiting(v, owned, parent.step.label());
+            }
+            let name = format!("{parent_name}.{}", v.id);
+            let hash = config_hash(v, &name);
+            let link = host.links.iter().find(|l| l.is_called(&name));
+            let ours = |l: &Link| l.kind.as_deref() == Some("vlan") && l.lower == Some(parent_link.index);
+            let step = match (link, &owned) {
+                (Some(l), _) if !ours(l) => VlanStep::NameTaken { name: name.clone() },
+                (_, None) => VlanStep::Create,
+                (_, Some(o)) if o.config_hash != hash => VlanStep::Update(Change::ConfigChanged),
+                (None, Some(_)) => VlanStep::Update(Change::Drift(vec![format!("{name} does not exist")])),
+                (Some(l), Some(_)) => match verify(v, &name, l) {
+                    Ok(()) => VlanStep::Nothing,
+                    Err(diffs) => VlanStep::Update(Change::Drift(diffs)),
+                },
+            };
+            VlanPlan {
+                id: v.id,
+                link: link.map(|l| LinkRef { index: l.index, name: l.name.clone() }),
+                name: Some(name),
+                desired: v.clone(),
+                owned,
+                step,
+                config_hash: hash,
+            }
+        })
+        .collect()
+}
+
+fn waiting(v: &ValidVlan, owned: Option<OwnedVlan>, parent: &str) -> VlanPlan {
+    VlanPlan {
+        id: v.id,
+        name: None,
+        desired: v.clone(),
+        owned,
+        link: None,
+        step: VlanStep::Waiting { parent: parent.to_string() },
+        config_hash: String::new(),
+    }
+}
+
+/// The owned VLANs to remove: their parent's MAC is in the spec without them, or
+/// not in the spec and not kept (`parents`: the MACs whose configuration stays).
+pub fn removals<'a>(
+    owned: &'a [OwnedVlan],
+    desired: &[multinic_api::ValidInterface],
+    keep: &[MacAddr],
+) -> Vec<&'a OwnedVlan> {
+    owned
+        .iter()
+        .filter(|o| match desired.iter().find(|d| d.mac == o.parent) {
+            Some(d) => !d.vlans.iter().any(|v| v.id == o.id),
+            None => !keep.contains(&o.parent),
+        })
+        .collect()
+}
+
+/// Does the VLAN link look as desired? Up with carrier, exactly the address, the
+/// MTU when one is set.
+pub fn verify(v: &ValidVlan, name: &str, link: &Link) -> Result<(), Vec<String>> {
+    let mut diffs = Vec::new();
+    if !link.up {
+        diffs.push(format!("{name} is down"));
+    } else if !link.has_carrier() {
+        diffs.push(format!("{name} has no carrier (operational state {})", link.oper_state));
+    }
+    if link.ipv4() != [v.ip.address] {
+        let have: Vec<String> = link.ipv4().iter().map(|a| a.to_string()).collect();
+        diffs.push(format!("{name} IPv4 addresses are [{}], want [{}]", have.join(", "), v.ip.address));
+    }
+    if let Some(mtu) = v.ip.mtu
+        && link.mtu != mtu
+    {
+        diffs.push(format!("{name} MTU is {}, want {mtu}", link.mtu));
+    }
+    if diffs.is_empty() { Ok(()) } else { Err(diffs) }
+}
+
+/// Hash of everything multinic applies for a VLAN.
+pub fn config_hash(v: &ValidVlan, name: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("vlan1|{name}|{}|{}|{:?}|", v.id, v.ip.address, v.ip.mtu));
+    for r in &v.ip.routes {
+        h.update(format!("r:{}>{:?}@{:?}|", r.to, r.via, r.metric));
+    }
+    for s in &v.ip.dns {
+        h.update(format!("dns:{s}|"));
+    }
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{apply_sim, host, mac, on, plan as plan_all, want};
+    use super::super::{Block, Policy};
+    use super::*;
+
+    fn vlan(id: u16, addr: &str) -> ValidVlan {
+        ValidVlan {
+            id,
+            ip: multinic_api::ValidIp4 {
+                address: addr.parse().unwrap(),
+                mtu: None,
+                routes: vec![],
+                dns: vec![],
+                gateway: None,
+            },
+            source_routing: false,
+        }
+    }
+
+    fn vlan_link(index: u32, name: &str, parent: u32, addr: &str) -> Link {
+        let mut l = super::super::tests::link(index, name, mac(1));
+        (l.up, l.oper_state, l.kind, l.lower) = (true, "up".into(), Some("vlan".into()), Some(parent));
+        l.addresses = vec![addr.parse().unwrap()];
+        l
+    }
+
+    #[test]
+    #[ignore = "WIP: classify protects a parent under multinic's own VLAN (see the module docs)"]
+    fn a_vlan_waits_for_its_parent_then_is_created_then_is_left_alone() {
+        let mut d = want(mac(1), "198.51.100.1/24");
+        d.vlans = vec![vlan(100, "10.100.0.5/24")];
+        // The parent's NIC is not there: the VLAN waits.
+        let p = plan_all(std::slice::from_ref(&d), &on(&host()[..2]), &[], &[], &Policy::default());
+        assert!(
+            matches!(&plan(&p.interfaces[0], &on(&host()[..2]), &[])[0].step, VlanStep::Waiting { parent } if parent == "not-found")
+        );
+        let p = plan_all(std::slice::from_ref(&d), &on(&host()), &[], &[], &Policy::default());
+        let v = plan(&p.interfaces[0], &on(&host()), &[]);
+        assert_eq!((v[0].name.as_deref(), &v[0].step), (Some("multinic0.100"), &VlanStep::Create));
+        // Applied: the parent renamed and configured, the VLAN link on it, owned.
+        let (mut links, owned) = apply_sim(&p, host(), vec![]);
+        links.push(vlan_link(9, "multinic0.100", 3, "10.100.0.5/24"));
+        let owned_vlan = OwnedVlan {
+            parent: mac(1),
+            id: 100,
+            name: "multinic0.100".into(),
+            config_hash: v[0].config_hash.clone(),
+            addresses: vec!["10.100.0.5/24".parse().unwrap()],
+            handle: Handle::NmProfile("/vlan".into()),
+        };
+        let again = plan_all(std::slice::from_ref(&d), &on(&links), &owned, &[], &Policy::default());
+        let v = plan(&again.interfaces[0], &on(&links), std::slice::from_ref(&owned_vlan));
+        assert_eq!(v[0].step, VlanStep::Nothing, "{:?}", again.interfaces[0].step);
+        // Its address flushed: drift.
+        links.last_mut().unwrap().addresses.clear();
+        let v = plan(&again.interfaces[0], &on(&links), std::slice::from_ref(&owned_vlan));
+        assert!(matches!(&v[0].step, VlanStep::Update(Change::Drift(d)) if d[0].contains("IPv4")), "{v:?}");
+        // Taken out of the spec: removed; its parent gone from the spec and not kept: removed too.
+        d.vlans.clear();
+        assert_eq!(removals(std::slice::from_ref(&owned_vlan), std::slice::from_ref(&d), &[]).len(), 1);
+        assert_eq!(removals(std::slice::from_ref(&owned_vlan), &[], &[mac(1)]).len(), 0, "kept with its parent");
+    }
+
+    #[test]
+    fn a_name_carried_by_another_link_is_not_taken() {
+        let mut d = want(mac(1), "198.51.100.1/24");
+        d.vlans = vec![vlan(100, "10.100.0.5/24")];
+        let mut links = host();
+        let mut other = vlan_link(9, "multinic0.100", 4, "10.100.0.5/24");
+        other.lower = Some(4);
+        links.push(other);
+        let p = plan_all(std::slice::from_ref(&d), &on(&links), &[], &[], &Policy::default());
+        assert!(!matches!(p.interfaces[0].step, Step::Blocked(Block::NameTaken { .. })), "the parent is fine");
+        let v = plan(&p.interfaces[0], &on(&links), &[]);
+        assert_eq!(v[0].step, VlanStep::NameTaken { name: "multinic0.100".into() });
+    }
+}
