@@ -87,7 +87,7 @@ pub async fn prepare<B: Backend, K: Kernel>(
     let plan = plan::plan(
         &valid.interfaces,
         &host,
-        plan::Context { owned: &owned, keep: &keep, holds: &holds, policy: &settings.policy },
+        plan::Context { owned: &owned, keep: &keep, holds: &holds, policy: &settings.policy, vlans: &[] },
     );
     Ok(Prepared { plan, owned, gate, host })
 }
@@ -247,7 +247,7 @@ pub fn unsettled(
     }
     let waiting: Vec<MacAddr> = records.iter().filter(|r| r.outcome.retry == Retry::Soon).map(|r| r.plan.mac).collect();
     let keep = valid.keep(owned.iter().map(|o| o.mac));
-    let cx = plan::Context { owned, keep: &keep, holds, policy: &settings.policy };
+    let cx = plan::Context { owned, keep: &keep, holds, policy: &settings.policy, vlans: &[] };
     plan::plan(&valid.interfaces, host, cx).interfaces.iter().any(|ip| {
         !waiting.contains(&ip.mac) && matches!(ip.step, plan::Step::Create { .. } | plan::Step::Update { .. })
     })

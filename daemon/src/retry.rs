@@ -178,7 +178,7 @@ mod tests {
             crate::plan::plan(
                 &desired,
                 &on(&links),
-                Context { owned: &[], keep: &[], holds, policy: &Policy::default() },
+                Context { owned: &[], keep: &[], holds, policy: &Policy::default(), vlans: &[] },
             )
         };
         let waiting = cx(&holds);

@@ -27,7 +27,11 @@ async fn plan_for(kernel: &FakeKernel, backend: &FakeBackend, desired: &[ValidIn
     let host = kernel.host(None).await.unwrap();
     let owned = backend.read().await.unwrap().owned;
     let keep: Vec<MacAddr> = Vec::new();
-    plan::plan(desired, &host, Context { owned: &owned, keep: &keep, holds: &[], policy: &Policy::default() })
+    plan::plan(
+        desired,
+        &host,
+        Context { owned: &owned, keep: &keep, holds: &[], policy: &Policy::default(), vlans: &[] },
+    )
 }
 
 async fn apply(kernel: &FakeKernel, backend: &FakeBackend, desired: &[ValidInterface]) -> Vec<Outcome> {

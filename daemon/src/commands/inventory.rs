@@ -29,7 +29,7 @@ pub async fn inventory(settings: &Settings, format: Format, watch: bool) -> Resu
     // Subscribe before the dump so that no change between the two is missed.
     let events = if watch { Some(netlink::subscribe()?) } else { None };
     let (host, owned) = with_backend!(&backend, |b| pass::observe(&net, b, None).await)?;
-    let roles = classify(&host, &owned, &[], &settings.policy);
+    let roles = classify(&host, &owned, &[], &[], &settings.policy);
     let entries: Vec<Entry<'_>> = host
         .links
         .iter()

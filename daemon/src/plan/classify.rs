@@ -155,14 +155,21 @@ impl fmt::Display for Role {
 
 /// The role of every link, by index. `explicit_default` are the MACs whose spec
 /// asks for a default route: on a link multinic owns, that route is its own.
-pub fn classify(host: &Host, owned: &[Owned], explicit_default: &[MacAddr], policy: &Policy) -> HashMap<u32, Role> {
+/// `vlans`: the VLAN links multinic owns, by name, which protect no parent.
+pub fn classify(
+    host: &Host,
+    owned: &[Owned],
+    vlans: &[String],
+    explicit_default: &[MacAddr],
+    policy: &Policy,
+) -> HashMap<u32, Role> {
     let owned_of = |l: &Link| l.hw_mac().and_then(|m| owned.iter().find(|o| o.mac == m));
     let generated_of = |l: &Link| host.generated.iter().find(|g| g.iface == l.name);
     let primary = primaries(host, owned, explicit_default);
     host.links
         .iter()
         .map(|l| {
-            let role = match protection(host, l, &primary, policy) {
+            let role = match protection(host, l, &primary, policy, vlans) {
                 Some(p) => Role::Protected(p),
                 None => match (owned_of(l), generated_of(l)) {
                     (Some(o), _) => Role::Owned { name: o.name.clone() },
@@ -227,14 +234,20 @@ fn primaries(host: &Host, owned: &[Owned], explicit_default: &[MacAddr]) -> Hash
     out
 }
 
-fn protection(host: &Host, l: &Link, primary: &HashMap<u32, Protection>, policy: &Policy) -> Option<Protection> {
+fn protection(
+    host: &Host,
+    l: &Link,
+    primary: &HashMap<u32, Protection>,
+    policy: &Policy,
+    vlans: &[String],
+) -> Option<Protection> {
     if l.loopback {
         return Some(Protection::Loopback);
     }
     if let Some(p) = primary.get(&l.index) {
         return Some(p.clone());
     }
-    if let Some((relation, holder)) = holder_of(host, l) {
+    if let Some((relation, holder)) = holder_of(host, l, vlans) {
         let top = chain_above(host, l).into_iter().find_map(|up| primary.get(&up.index).map(|p| (up.name.clone(), p)));
         return Some(Protection::Under {
             relation,
@@ -257,11 +270,12 @@ fn protection(host: &Host, l: &Link, primary: &HashMap<u32, Protection>, policy:
 }
 
 /// The link directly above `l`: its master, else a link stacked on it.
-fn holder_of<'a>(host: &'a Host, l: &Link) -> Option<(Relation, &'a Link)> {
+fn holder_of<'a>(host: &'a Host, l: &Link, vlans: &[String]) -> Option<(Relation, &'a Link)> {
     if let Some(m) = l.master.and_then(|m| host.link(m)) {
         return Some((Relation::Port, m));
     }
-    host.links.iter().find(|u| u.lower == Some(l.index) && u.index != l.index).map(|u| (Relation::Lower, u))
+    let ours = |u: &Link| u.kind.as_deref() == Some("vlan") && vlans.contains(&u.name);
+    host.links.iter().find(|u| u.lower == Some(l.index) && u.index != l.index && !ours(u)).map(|u| (Relation::Lower, u))
 }
 
 /// Every link above `l`, nearest first (masters and uppers, transitively).

@@ -391,15 +391,18 @@ pub struct Context<'a> {
     pub holds: &'a [Hold],
     /// The safety settings.
     pub policy: &'a Policy,
+    /// The VLANs multinic configured earlier (WIP, wip/vlans).
+    pub vlans: &'a [vlan::OwnedVlan],
 }
 
 /// Plan `desired` against the host. See the module docs for the order of decisions.
 pub fn plan(desired: &[ValidInterface], host: &Host, cx: Context<'_>) -> Plan {
-    let Context { owned, keep, holds, policy } = cx;
+    let Context { owned, keep, holds, policy, .. } = cx;
     let links = &host.links;
     let explicit_default: Vec<MacAddr> =
         desired.iter().filter(|d| d.routes.iter().any(|r| r.to.prefix_len() == 0)).map(|d| d.mac).collect();
-    let roles = classify(host, owned, &explicit_default, policy);
+    let own_vlans: Vec<String> = cx.vlans.iter().map(|v| v.name.clone()).collect();
+    let roles = classify(host, owned, &own_vlans, &explicit_default, policy);
     let found: Vec<Found<'_>> = desired.iter().map(|d| find_link(d.mac, links)).collect();
     let names = naming::assign(desired, &found, links, owned);
 
@@ -482,7 +485,7 @@ pub fn plan(desired: &[ValidInterface], host: &Host, cx: Context<'_>) -> Plan {
 
 /// Remove everything multinic owns (the CR was deleted, or `multinicd cleanup`).
 pub fn cleanup(host: &Host, owned: &[Owned], policy: &Policy) -> Plan {
-    plan(&[], host, Context { owned, keep: &[], holds: &[], policy })
+    plan(&[], host, Context { owned, keep: &[], holds: &[], policy, vlans: &[] })
 }
 
 /// The name an interface must get may be carried by another link now. That is fine

@@ -26,7 +26,7 @@ pub(crate) fn plan(
     keep: &[MacAddr],
     policy: &Policy,
 ) -> Plan {
-    super::plan(desired, host, Context { owned, keep, holds: &[], policy })
+    super::plan(desired, host, Context { owned, keep, holds: &[], policy, vlans: &[] })
 }
 
 pub(crate) fn mac(n: u8) -> MacAddr {
@@ -520,7 +520,7 @@ fn catch_all_default_routes_tie_and_the_api_server_tells_the_primary() {
     assert_eq!(step(&h), Step::Blocked(Block::Protected(Protection::DefaultRoute)));
     h.api = Some(PathTo { to: "192.0.2.100".parse().unwrap(), oif: Some(2), gateway: None });
     assert!(matches!(step(&h), Step::Create { .. }));
-    let roles = classify(&h, &[], &[], &Policy::default());
+    let roles = classify(&h, &[], &[], &[], &Policy::default());
     assert!(matches!(roles[&2], Role::Protected(Protection::ApiServer { .. })), "{roles:?}");
 }
 
@@ -583,7 +583,11 @@ fn held_configuration_waits_for_a_spec_change() {
     };
     let policy = Policy::default();
     let with = |holds: &[Hold]| {
-        super::plan(std::slice::from_ref(&d), &on(&host()), Context { owned: &[], keep: &[], holds, policy: &policy })
+        super::plan(
+            std::slice::from_ref(&d),
+            &on(&host()),
+            Context { owned: &[], keep: &[], holds, policy: &policy, vlans: &[] },
+        )
     };
     let held = with(std::slice::from_ref(&hold));
     assert_eq!(held.interfaces[0].step, Step::Held(hold.clone()));
@@ -594,7 +598,7 @@ fn held_configuration_waits_for_a_spec_change() {
     let edited = super::plan(
         std::slice::from_ref(&d),
         &on(&host()),
-        Context { owned: &[], keep: &[], holds: &[hold], policy: &policy },
+        Context { owned: &[], keep: &[], holds: &[hold], policy: &policy, vlans: &[] },
     );
     assert!(matches!(edited.interfaces[0].step, Step::Create { .. }));
 }

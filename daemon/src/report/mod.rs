@@ -58,7 +58,7 @@ pub fn log_blocked(plan: &Plan, previous: Option<&multinic_api::MultiNicNodeConf
 /// NICs on the host that nobody configures: links the classification calls free
 /// (or held only by the manager's generated configuration), not in the spec.
 pub fn discovered(host: &Host, plan: &Plan, owned: &[Owned], policy: &Policy) -> Vec<DiscoveredNic> {
-    let roles = classify(host, owned, &[], policy);
+    let roles = classify(host, owned, &[], &[], policy);
     let mut out: Vec<DiscoveredNic> = host
         .links
         .iter()

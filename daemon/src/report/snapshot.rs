@@ -59,7 +59,8 @@ fn status_and_events_match_the_snapshot() {
     links.push(link(6, "ens7", mac(4)));
     let h = on(&links);
     let policy = Policy::default();
-    let first = plan::plan(&valid.interfaces, &h, Context { owned: &[], keep: &[], holds: &[], policy: &policy });
+    let first =
+        plan::plan(&valid.interfaces, &h, Context { owned: &[], keep: &[], holds: &[], policy: &policy, vlans: &[] });
     let backoff = Hold {
         mac: mac(3),
         config_hash: first.interfaces[4].config_hash.clone(),
@@ -68,7 +69,11 @@ fn status_and_events_match_the_snapshot() {
         message: "multinic4 did not come up; retrying in 40s".into(),
         kind: HoldKind::Backoff,
     };
-    let plan = plan::plan(&valid.interfaces, &h, Context { owned: &[], keep: &[], holds: &[backoff], policy: &policy });
+    let plan = plan::plan(
+        &valid.interfaces,
+        &h,
+        Context { owned: &[], keep: &[], holds: &[backoff], policy: &policy, vlans: &[] },
+    );
     let steps: Vec<&Step> = plan.interfaces.iter().map(|ip| &ip.step).collect();
     assert!(
         matches!(
