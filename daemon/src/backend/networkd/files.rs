@@ -60,6 +60,9 @@ pub struct Meta {
     /// The `.network` takes IPv6 addresses from router advertisements.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub accept_ra: bool,
+    /// The VLAN id, in a VLAN's files (whose `mac` is the parent's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
 }
 
 impl Meta {
@@ -74,6 +77,7 @@ impl Meta {
             addresses: vec![plan.desired.address],
             addresses6: plan.desired.ipv6_addresses().collect(),
             accept_ra: plan.desired.accepts_ra(),
+            vlan: None,
         }
     }
 }
@@ -286,11 +290,11 @@ pub fn section<'a>(text: &'a str, name: &'a str) -> impl Iterator<Item = (&'a st
 /// The owned record of a file's text, when multinic wrote it. `active` is true: a
 /// `.network` is applied by networkd for as long as it exists.
 pub fn owned_from(text: &str, file: &Path) -> Option<Owned> {
-    let mut lines = text.lines();
-    if lines.next()? != HEADER {
+    let meta = meta_of(text)?;
+    if meta.vlan.is_some() {
+        // A VLAN's file carries its parent's MAC: read by `owned_vlan_from`.
         return None;
     }
-    let meta: Meta = serde_json::from_str(lines.next()?.strip_prefix(META)?).ok()?;
     Some(Owned {
         mac: meta.mac,
         name: meta.name,
@@ -303,6 +307,27 @@ pub fn owned_from(text: &str, file: &Path) -> Option<Owned> {
         active: true,
         handle: crate::observe::Handle::NetworkdFile(file.to_path_buf()),
     })
+}
+
+/// The owned record of a VLAN's `.network`, when multinic wrote it.
+pub fn owned_vlan_from(text: &str, file: &Path) -> Option<crate::plan::vlan::OwnedVlan> {
+    let meta = meta_of(text)?;
+    Some(crate::plan::vlan::OwnedVlan {
+        parent: meta.mac,
+        id: meta.vlan?,
+        name: meta.name,
+        config_hash: meta.config_hash,
+        addresses: meta.addresses,
+        handle: crate::observe::Handle::NetworkdFile(file.to_path_buf()),
+    })
+}
+
+fn meta_of(text: &str) -> Option<Meta> {
+    let mut lines = text.lines();
+    if lines.next()? != HEADER {
+        return None;
+    }
+    serde_json::from_str(lines.next()?.strip_prefix(META)?).ok()
 }
 
 #[cfg(test)]
@@ -340,6 +365,7 @@ mod tests {
             addresses: vec![iface().address],
             addresses6: vec![],
             accept_ra: false,
+            vlan: None,
         }
     }
 
@@ -435,6 +461,11 @@ mod tests {
             ),
             "{network}"
         );
+        let vmeta = Meta { vlan: Some(100), name: "multinic0.100".into(), ..meta() };
+        let text = vlan_network_unit("multinic0.100", &v).render(&vmeta).unwrap();
+        assert!(owned_from(&text, Path::new("x")).is_none(), "never a second configuration of the NIC");
+        let back = owned_vlan_from(&text, Path::new("x")).unwrap();
+        assert_eq!((back.parent, back.id, back.name.as_str()), (iface().mac, 100, "multinic0.100"));
         assert_eq!(
             vlan_file_names(iface().mac, 100),
             ("10-multinic-fa163e1c1a6e-100.netdev".to_string(), "10-multinic-fa163e1c1a6e-100.network".to_string())

@@ -274,7 +274,8 @@ pub fn merge<'a>(ours: Settings<'static>, existing: &'a OwnedSettings) -> Settin
 /// the caller.
 pub fn owned_from(settings: &OwnedSettings, handle: &str) -> Option<Owned> {
     let data = user_data(settings)?;
-    if data.get(KEY_MANAGED).map(String::as_str) != Some("yes") {
+    // A VLAN profile carries its parent's MAC: it is read by `owned_vlan_from`.
+    if data.get(KEY_MANAGED).map(String::as_str) != Some("yes") || data.contains_key(KEY_VLAN) {
         return None;
     }
     let mac: MacAddr = data.get(KEY_MAC)?.parse().ok()?;
@@ -298,6 +299,25 @@ pub fn owned_from(settings: &OwnedSettings, handle: &str) -> Option<Owned> {
         config_hash: data.get(KEY_CONFIG_HASH).cloned().unwrap_or_default(),
         addresses,
         active: false,
+        handle: crate::observe::Handle::NmProfile(handle.to_string()),
+    })
+}
+
+/// The owned record of one of multinic's VLAN profiles.
+pub fn owned_vlan_from(settings: &OwnedSettings, handle: &str) -> Option<crate::plan::vlan::OwnedVlan> {
+    let data = user_data(settings)?;
+    if data.get(KEY_MANAGED).map(String::as_str) != Some("yes") {
+        return None;
+    }
+    Some(crate::plan::vlan::OwnedVlan {
+        parent: data.get(KEY_MAC)?.parse().ok()?,
+        id: data.get(KEY_VLAN)?.parse().ok()?,
+        name: data.get(KEY_NAME)?.clone(),
+        config_hash: data.get(KEY_CONFIG_HASH).cloned().unwrap_or_default(),
+        addresses: address_data(settings, "ipv4")
+            .into_iter()
+            .filter_map(|(addr, prefix)| Ipv4Net::new(addr.parse().ok()?, prefix).ok())
+            .collect(),
         handle: crate::observe::Handle::NmProfile(handle.to_string()),
     })
 }
@@ -501,6 +521,12 @@ mod tests {
         assert_eq!(entries(&s["ipv4"]["address-data"]), ["address=11.11.21.5 prefix=24"]);
         assert_ne!(vlan_uuid(mac, 100), vlan_uuid(mac, 101));
         assert_ne!(vlan_uuid(mac, 100), profile_uuid(mac));
+        // Read back as a VLAN of its parent, never as a second profile of the NIC.
+        let back = owned(s);
+        assert!(owned_from(&back, "/p/v").is_none());
+        let v = owned_vlan_from(&back, "/p/v").unwrap();
+        assert_eq!((v.parent, v.id, v.name.as_str(), v.config_hash.as_str()), (mac, 100, "multinic0.100", "h"));
+        assert_eq!(v.addresses, vec!["11.11.21.5/24".parse::<Ipv4Net>().unwrap()]);
     }
 
     #[test]
