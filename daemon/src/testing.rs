@@ -233,7 +233,7 @@ impl Backend for FakeBackend {
     }
 
     async fn read(&self) -> Result<Managed, BackendError> {
-        Ok(Managed { owned: self.owned(), generated: Vec::new() })
+        Ok(Managed { owned: self.owned(), generated: Vec::new(), vlans: Vec::new() })
     }
 
     async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<FakeTxn, BackendError> {

@@ -188,6 +188,8 @@ pub struct Managed {
     pub owned: Vec<Owned>,
     /// The manager's own catch-all configurations on NICs.
     pub generated: Vec<Generated>,
+    /// multinic's VLAN configurations (WIP, wip/vlans).
+    pub vlans: Vec<crate::plan::vlan::OwnedVlan>,
 }
 
 /// What a network manager must offer multinic. Each interface is applied as a

@@ -26,6 +26,7 @@ use self::state::SetupState;
 use super::dbus_error::DbusError;
 use super::{Backend, BackendError, Managed, Readiness};
 use crate::observe::{Generated, Handle};
+use crate::plan::vlan::OwnedVlan;
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
 /// Well-known bus name of systemd-networkd.
@@ -172,26 +173,25 @@ impl NetworkdBackend {
 
     /// multinic's own files, read back.
     #[allow(clippy::result_large_err)] // BackendError, as every backend call returns
-    fn owned(&self) -> Result<Vec<Owned>, BackendError> {
+    fn owned(&self) -> Result<(Vec<Owned>, Vec<OwnedVlan>), BackendError> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
             Err(source) => {
                 return Err(BackendError::Dir { path: self.dir.clone(), source });
             }
         };
-        let mut owned: Vec<Owned> = entries
+        let texts: Vec<(std::path::PathBuf, String)> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 (name.starts_with(files::PREFIX) || name.starts_with(files::LEGACY_PREFIX))
                     && name.ends_with(".network")
             })
-            .filter_map(|p| {
-                let text = std::fs::read_to_string(&p).ok()?;
-                files::owned_from(&text, &p)
-            })
+            .filter_map(|p| Some((p.clone(), std::fs::read_to_string(&p).ok()?)))
             .collect();
+        let mut owned: Vec<Owned> = texts.iter().filter_map(|(p, text)| files::owned_from(text, p)).collect();
+        let mut vlans: Vec<OwnedVlan> = texts.iter().filter_map(|(p, text)| files::owned_vlan_from(text, p)).collect();
         // A MAC with files under both prefixes (a change interrupted): the current wins.
         let legacy = |o: &Owned| match &o.handle {
             Handle::NetworkdFile(p) => p.to_string_lossy().contains(files::LEGACY_PREFIX),
@@ -200,7 +200,8 @@ impl NetworkdBackend {
         owned.sort_by_key(|o| (o.mac, legacy(o)));
         owned.dedup_by_key(|o| o.mac);
         owned.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(owned)
+        vlans.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok((owned, vlans))
     }
 
     /// Links that only a catch-all `.network` configures (a distribution's DHCP on
@@ -342,7 +343,8 @@ impl Backend for NetworkdBackend {
     }
 
     async fn read(&self) -> Result<Managed, BackendError> {
-        Ok(Managed { owned: self.owned()?, generated: self.generated().await? })
+        let (owned, vlans) = self.owned()?;
+        Ok(Managed { owned, generated: self.generated().await?, vlans })
     }
 
     async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<Snapshot, BackendError> {

@@ -224,7 +224,7 @@ impl Backend for NetworkManagerBackend {
             Ok::<_, zbus::Error>((p.as_str().to_string(), c.get_settings().await?))
         }))
         .await;
-        let mut owned = Vec::new();
+        let (mut owned, mut vlans) = (Vec::new(), Vec::new());
         for profile in profiles {
             // A profile deleted between list and read is simply not there.
             let Ok((path, s)) = profile else { continue };
@@ -233,16 +233,19 @@ impl Backend for NetworkManagerBackend {
                     .iter()
                     .any(|(_, p, state)| p.as_str() == path && *state == NM_ACTIVE_CONNECTION_STATE_ACTIVATED);
                 owned.push(o);
+            } else if let Some(v) = settings::owned_vlan_from(&s, &path) {
+                vlans.push(v);
             }
         }
         owned.sort_by(|a, b| a.name.cmp(&b.name));
+        vlans.sort_by(|a, b| a.name.cmp(&b.name));
         let others: Vec<(OwnedObjectPath, OwnedObjectPath)> = actives
             .into_iter()
             .filter(|(_, p, _)| !owned.iter().any(|o| o.handle == Handle::NmProfile(p.as_str().to_string())))
             .map(|(ac, p, _)| (ac, p))
             .collect();
         let generated = self.generated(&others).await;
-        Ok(Managed { owned, generated })
+        Ok(Managed { owned, generated, vlans })
     }
 
     async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<Checkpoint, BackendError> {
