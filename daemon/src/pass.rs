@@ -63,11 +63,21 @@ pub async fn observe<B: Backend, K: Kernel>(
     net: &K,
     backend: &B,
     api: Option<IpAddr>,
-) -> Result<(Host, Vec<Owned>), BackendError> {
+) -> Result<Observed, BackendError> {
     let (mut host, managed) =
         tokio::try_join!(async { net.host(api).await.map_err(BackendError::from) }, backend.read())?;
     host.generated = managed.generated;
-    Ok((host, managed.owned))
+    Ok(Observed { host, owned: managed.owned, vlans: managed.vlans })
+}
+
+/// The host and what multinic owns on it.
+pub struct Observed {
+    /// The host.
+    pub host: Host,
+    /// multinic's NIC configurations.
+    pub owned: Vec<Owned>,
+    /// multinic's VLAN configurations (WIP, wip/vlans).
+    pub vlans: Vec<crate::plan::vlan::OwnedVlan>,
 }
 
 /// Observe and plan; reads only. `api` is the API server's address, when the spec
@@ -81,13 +91,13 @@ pub async fn prepare<B: Backend, K: Kernel>(
     holds: impl FnOnce(&Host) -> Vec<Hold>,
 ) -> Result<Prepared, BackendError> {
     let gate = source::check_instance_id(valid.instance_id.as_deref(), &settings.system_uuid_path).err();
-    let (host, owned) = observe(net, backend, api).await?;
+    let Observed { host, owned, vlans } = observe(net, backend, api).await?;
     let keep = valid.keep(owned.iter().map(|o| o.mac));
     let holds = holds(&host);
     let plan = plan::plan(
         &valid.interfaces,
         &host,
-        plan::Context { owned: &owned, keep: &keep, holds: &holds, policy: &settings.policy, vlans: &[] },
+        plan::Context { owned: &owned, keep: &keep, holds: &holds, policy: &settings.policy, vlans: &vlans },
     );
     Ok(Prepared { plan, owned, gate, host })
 }
@@ -133,7 +143,7 @@ pub async fn run<B: Backend, K: Kernel>(
         backoff.record(&mut records, &prepared.host, Instant::now());
     }
     let (host, owned) = match observe(net, backend, api.map(|a| a.addr.ip())).await {
-        Ok(seen) => seen,
+        Ok(seen) => (seen.host, seen.owned),
         Err(e) => {
             tracing::warn!(error = %e, "cannot look at the host again after the pass; reporting what it was before");
             (prepared.host.clone(), prepared.owned.clone())
@@ -223,7 +233,7 @@ pub async fn cleanup<B: Backend, K: Kernel>(
     backend: &B,
     api: Option<IpAddr>,
 ) -> Result<Cleaned, BackendError> {
-    let (host, owned) = observe(net, backend, api).await?;
+    let Observed { host, owned, .. } = observe(net, backend, api).await?;
     let plan = plan::cleanup(&host, &owned, &settings.policy);
     let errors = remove_all(backend, net, &plan.removals).await.into_iter().map(Result::err);
     Ok(Cleaned { removals: plan.removals.into_iter().zip(errors).collect() })

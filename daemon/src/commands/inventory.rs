@@ -28,8 +28,9 @@ pub async fn inventory(settings: &Settings, format: Format, watch: bool) -> Resu
     let (net, backend) = connect(settings).await?;
     // Subscribe before the dump so that no change between the two is missed.
     let events = if watch { Some(netlink::subscribe()?) } else { None };
-    let (host, owned) = with_backend!(&backend, |b| pass::observe(&net, b, None).await)?;
-    let roles = classify(&host, &owned, &[], &[], &settings.policy);
+    let pass::Observed { host, owned, vlans } = with_backend!(&backend, |b| pass::observe(&net, b, None).await)?;
+    let vlans: Vec<String> = vlans.into_iter().map(|v| v.name).collect();
+    let roles = classify(&host, &owned, &vlans, &[], &settings.policy);
     let entries: Vec<Entry<'_>> = host
         .links
         .iter()

@@ -299,6 +299,9 @@ pub struct InterfacePlan {
     /// because they carry the name this one gets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<usize>,
+    /// Its VLANs (WIP, wip/vlans: planned, not applied yet).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vlans: Vec<vlan::VlanPlan>,
 }
 
 impl InterfacePlan {
@@ -335,6 +338,9 @@ pub struct Plan {
     pub interfaces: Vec<InterfacePlan>,
     /// Owned configurations to remove, done before the interfaces are applied.
     pub removals: Vec<Removal>,
+    /// Owned VLAN configurations to remove, before any NIC's (WIP, wip/vlans).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vlan_removals: Vec<vlan::OwnedVlan>,
     /// The API server's path is checked after each change: interfaces with routes
     /// then go one at a time, after the others, so that a failed check is the fault
     /// of the one interface being applied.
@@ -375,7 +381,13 @@ impl Plan {
     /// True when applying this plan writes nothing.
     pub fn is_noop(&self) -> bool {
         self.removals.is_empty()
+            && self.vlan_removals.is_empty()
             && self.interfaces.iter().all(|i| !matches!(i.step, Step::Create { .. } | Step::Update { .. }))
+            && self
+                .interfaces
+                .iter()
+                .flat_map(|i| &i.vlans)
+                .all(|v| !matches!(v.step, vlan::VlanStep::Create | vlan::VlanStep::Update(_)))
     }
 }
 
@@ -475,11 +487,16 @@ pub fn plan(desired: &[ValidInterface], host: &Host, cx: Context<'_>) -> Plan {
                 source,
                 takeover,
                 after: Vec::new(),
+                vlans: Vec::new(),
             }
         })
         .collect();
-    let mut plan = Plan { interfaces, removals, guarded: host.api.is_some() };
+    let vlan_removals = vlan::removals(cx.vlans, desired, keep).into_iter().cloned().collect();
+    let mut plan = Plan { interfaces, removals, vlan_removals, guarded: host.api.is_some() };
     resolve_name_holders(&mut plan, links);
+    for ip in &mut plan.interfaces {
+        ip.vlans = vlan::plan(ip, host, cx.vlans);
+    }
     plan
 }
 

@@ -258,6 +258,32 @@ mod tests {
     }
 
     #[test]
+    fn the_planner_plans_vlans_with_their_parent_and_removes_them_first() {
+        let mut d = want(mac(1), "198.51.100.1/24");
+        d.vlans = vec![vlan(100, "10.100.0.5/24")];
+        let p = plan_all(std::slice::from_ref(&d), &on(&host()), &[], &[], &Policy::default());
+        assert_eq!(p.interfaces[0].vlans[0].step, VlanStep::Create);
+        assert!(!p.is_noop());
+        let gone = OwnedVlan {
+            parent: mac(1),
+            id: 200,
+            name: "multinic0.200".into(),
+            config_hash: String::new(),
+            addresses: vec![],
+            handle: Handle::NmProfile("/vlan".into()),
+        };
+        let cx = super::super::Context {
+            owned: &[],
+            keep: &[],
+            holds: &[],
+            policy: &Policy::default(),
+            vlans: std::slice::from_ref(&gone),
+        };
+        let p = super::super::plan(std::slice::from_ref(&d), &on(&host()), cx);
+        assert_eq!(p.vlan_removals, vec![gone]);
+    }
+
+    #[test]
     fn a_name_carried_by_another_link_is_not_taken() {
         let mut d = want(mac(1), "198.51.100.1/24");
         d.vlans = vec![vlan(100, "10.100.0.5/24")];
