@@ -85,10 +85,8 @@ pub struct ValidIp4 {
 pub struct ValidVlan {
     /// 802.1Q id.
     pub id: u16,
-    /// Its addresses, routes, DNS.
+    /// Its addresses, routes, DNS (no gateway: source routing is per NIC).
     pub ip: ValidIp4,
-    /// A routing table and rule of its own.
-    pub source_routing: bool,
 }
 
 /// One interface of the spec, parsed and checked.
@@ -290,10 +288,10 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
             mtu: vlan.mtu,
             routes: &vlan.routes,
             dns: &vlan.dns,
-            gateway: vlan.gateway.as_deref(),
+            gateway: None,
         };
         if let Some(ip) = check_ip4(&fields, &at, &mut err) {
-            vlans.push(ValidVlan { id: vlan.id, ip, source_routing: vlan.source_routing });
+            vlans.push(ValidVlan { id: vlan.id, ip });
         }
     }
     let ipv6 = iface.ipv6.as_ref().map(|v6| check_ipv6(v6, &mut err));

@@ -203,7 +203,6 @@ mod tests {
                 dns: vec![],
                 gateway: None,
             },
-            source_routing: false,
         }
     }
 

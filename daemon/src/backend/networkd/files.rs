@@ -446,7 +446,6 @@ mod tests {
                 dns: vec![],
                 gateway: None,
             },
-            source_routing: false,
         };
         let netdev = vlan_netdev_unit("multinic0.100", &v).render(&meta()).unwrap();
         assert!(

@@ -510,7 +510,6 @@ mod tests {
                 dns: vec![],
                 gateway: None,
             },
-            source_routing: false,
         };
         let mac = iface().mac;
         let s = build_vlan(mac, "multinic0.100", &v, "h");
