@@ -14,10 +14,13 @@ use std::time::Instant;
 use multinic_api::status::{FoldInput, InterfaceResult, InterfaceState, fold};
 use multinic_api::{MacAddr, MultiNicNodeConfig, MultiNicNodeConfigStatus, Reason, ValidSpec, spec_hash};
 
-use crate::backend::{Backend, BackendError, Outcome, Retry, Verify, apply_plan, before_applying, remove_all};
+use crate::backend::{
+    Backend, BackendError, Outcome, Retry, Verify, apply_plan, before_applying, remove_all, remove_vlans,
+};
 use crate::config::Settings;
 use crate::observe::reach::{ApiServer, Guard};
 use crate::observe::{Host, Kernel};
+use crate::plan::vlan::OwnedVlan;
 use crate::plan::{self, Hold, HoldKind, InterfacePlan, Owned, Plan, Removal};
 use crate::report;
 use crate::retry::Backoff;
@@ -50,6 +53,8 @@ pub struct Prepared {
     pub plan: Plan,
     /// What multinic owned before the pass.
     pub owned: Vec<Owned>,
+    /// The VLANs multinic owned before the pass.
+    pub vlans: Vec<OwnedVlan>,
     /// The instance-id gate's refusal: `(reason, message)`.
     pub gate: Option<(Reason, String)>,
     /// What the host looked like.
@@ -76,8 +81,8 @@ pub struct Observed {
     pub host: Host,
     /// multinic's NIC configurations.
     pub owned: Vec<Owned>,
-    /// multinic's VLAN configurations (WIP, wip/vlans).
-    pub vlans: Vec<crate::plan::vlan::OwnedVlan>,
+    /// multinic's VLAN configurations.
+    pub vlans: Vec<OwnedVlan>,
 }
 
 /// Observe and plan; reads only. `api` is the API server's address, when the spec
@@ -99,7 +104,7 @@ pub async fn prepare<B: Backend, K: Kernel>(
         &host,
         plan::Context { owned: &owned, keep: &keep, holds: &holds, policy: &settings.policy, vlans: &vlans },
     );
-    Ok(Prepared { plan, owned, gate, host })
+    Ok(Prepared { plan, owned, vlans, gate, host })
 }
 
 /// Longest wait for the API server's TLS handshake after a change.
@@ -115,6 +120,8 @@ pub struct Done {
     pub host: Host,
     /// What multinic owns now.
     pub owned: Vec<Owned>,
+    /// The VLANs multinic owns now.
+    pub vlans: Vec<OwnedVlan>,
     /// The status block.
     pub status: MultiNicNodeConfigStatus,
 }
@@ -142,16 +149,16 @@ pub async fn run<B: Backend, K: Kernel>(
         let mut backoff = backoff.lock().expect("not poisoned");
         backoff.record(&mut records, &prepared.host, Instant::now());
     }
-    let (host, owned) = match observe(net, backend, api.map(|a| a.addr.ip())).await {
-        Ok(seen) => (seen.host, seen.owned),
+    let (host, owned, vlans) = match observe(net, backend, api.map(|a| a.addr.ip())).await {
+        Ok(seen) => (seen.host, seen.owned, seen.vlans),
         Err(e) => {
             tracing::warn!(error = %e, "cannot look at the host again after the pass; reporting what it was before");
-            (prepared.host.clone(), prepared.owned.clone())
+            (prepared.host.clone(), prepared.owned.clone(), prepared.vlans.clone())
         }
     };
     let discovered = report::discovered(&host, &prepared.plan, &owned, &settings.policy);
     let status = status(cr, valid, prepared, &records, backend.name(), discovered);
-    Done { records, removal_failed: executed.removal_failed, host, owned, status }
+    Done { records, removal_failed: executed.removal_failed, host, owned, vlans, status }
 }
 
 struct Executed {
@@ -180,8 +187,10 @@ async fn execute<B: Backend, K: Kernel>(
     if valid.spec_errors().next().is_some() {
         return nothing(false);
     }
-    // Logged one by one as they end.
-    let removal_failed = remove_all(backend, net, &prepared.plan.removals).await.iter().any(Result::is_err);
+    // Logged one by one as they end. A NIC's VLANs go before it.
+    let vlans_failed = remove_vlans(backend, net, &prepared.plan.vlan_removals).await.iter().any(Result::is_err);
+    let removal_failed =
+        remove_all(backend, net, &prepared.plan.removals).await.iter().any(Result::is_err) || vlans_failed;
     // Verify gets half of the time NM waits before it rolls a checkpoint back by
     // itself; the API server's handshake a quarter, at most a few seconds.
     let verify_timeout = settings.rollback_timeout / 2;
@@ -208,18 +217,23 @@ async fn execute<B: Backend, K: Kernel>(
 pub struct Cleaned {
     /// The removals, in order, with their errors.
     pub removals: Vec<(Removal, Option<BackendError>)>,
+    /// The VLANs removed before them, with their errors.
+    pub vlans: Vec<(OwnedVlan, Option<BackendError>)>,
 }
 
 impl Cleaned {
     /// `name (mac): error` of each removal that failed.
     pub fn failures(&self) -> Vec<String> {
-        let failed = self.removals.iter().filter_map(|(r, e)| e.as_ref().map(|e| (r, e)));
-        failed.map(|(r, e)| format!("{} ({}): {e}", r.owned.name, r.owned.mac)).collect()
+        let vlans = self.vlans.iter().map(|(v, e)| (v.name.as_str(), v.parent, e));
+        let nics = self.removals.iter().map(|(r, e)| (r.owned.name.as_str(), r.owned.mac, e));
+        let failed = vlans.chain(nics).filter_map(|(name, mac, e)| e.as_ref().map(|e| (name, mac, e)));
+        failed.map(|(name, mac, e)| format!("{name} ({mac}): {e}")).collect()
     }
 
-    /// `removed multinic0, multinic1`, or `nothing to remove`.
+    /// `removed multinic0.100, multinic0, multinic1`, or `nothing to remove`.
     pub fn note(&self) -> String {
-        let names: Vec<&str> = self.removals.iter().map(|(r, _)| r.owned.name.as_str()).collect();
+        let vlans = self.vlans.iter().map(|(v, _)| v.name.as_str());
+        let names: Vec<&str> = vlans.chain(self.removals.iter().map(|(r, _)| r.owned.name.as_str())).collect();
         if names.is_empty() { "nothing to remove".to_string() } else { format!("removed {}", names.join(", ")) }
     }
 }
@@ -233,31 +247,26 @@ pub async fn cleanup<B: Backend, K: Kernel>(
     backend: &B,
     api: Option<IpAddr>,
 ) -> Result<Cleaned, BackendError> {
-    let Observed { host, owned, .. } = observe(net, backend, api).await?;
-    let plan = plan::cleanup(&host, &owned, &settings.policy);
+    let Observed { host, owned, vlans } = observe(net, backend, api).await?;
+    let plan = plan::cleanup(&host, &owned, &vlans, &settings.policy);
+    let vlan_errors = remove_vlans(backend, net, &plan.vlan_removals).await.into_iter().map(Result::err);
+    let vlans = plan.vlan_removals.iter().cloned().zip(vlan_errors).collect();
     let errors = remove_all(backend, net, &plan.removals).await.into_iter().map(Result::err);
-    Ok(Cleaned { removals: plan.removals.into_iter().zip(errors).collect() })
+    Ok(Cleaned { removals: plan.removals.into_iter().zip(errors).collect(), vlans })
 }
 
 /// Whether the host, as the pass left it, needs a change that nothing holds back:
 /// it changed while the pass ran (a drift, a NIC that appeared, a carrier back),
 /// and the events of that were taken for the pass's own. Interfaces waiting for an
 /// operator's step on the host have their own recheck.
-pub fn unsettled(
-    settings: &Settings,
-    prepared: &Prepared,
-    records: &[Record],
-    valid: &ValidSpec,
-    host: &Host,
-    owned: &[Owned],
-    holds: &[Hold],
-) -> bool {
+pub fn unsettled(settings: &Settings, prepared: &Prepared, valid: &ValidSpec, done: &Done, holds: &[Hold]) -> bool {
+    let Done { records, host, owned, vlans, .. } = done;
     if prepared.gate.is_some() || valid.spec_errors().next().is_some() {
         return false;
     }
     let waiting: Vec<MacAddr> = records.iter().filter(|r| r.outcome.retry == Retry::Soon).map(|r| r.plan.mac).collect();
     let keep = valid.keep(owned.iter().map(|o| o.mac));
-    let cx = plan::Context { owned, keep: &keep, holds, policy: &settings.policy, vlans: &[] };
+    let cx = plan::Context { owned, keep: &keep, holds, policy: &settings.policy, vlans };
     plan::plan(&valid.interfaces, host, cx).interfaces.iter().any(|ip| {
         !waiting.contains(&ip.mac) && matches!(ip.step, plan::Step::Create { .. } | plan::Step::Update { .. })
     })

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use crate::backend::{Backend, BackendError, Managed, Readiness};
 use crate::observe::netlink::{Event, NetlinkError, Subscription};
 use crate::observe::{Generated, Handle, Host, Kernel, Link, PathTo, PolicyRouting, Routing};
+use crate::plan::vlan::OwnedVlan;
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
 /// Links in memory. Clones share them.
@@ -64,6 +65,21 @@ impl FakeKernel {
             f(l);
         }
         s.subscribers.retain(|tx| tx.send(Event::Link { index, name: None, mac: None, removed: false }).is_ok());
+    }
+
+    /// A new link (a VLAN the manager creates), with its event; its index.
+    pub fn add(&self, mut link: Link) -> u32 {
+        let mut s = self.lock();
+        link.index = s.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
+        let index = link.index;
+        s.links.push(link);
+        s.subscribers.retain(|tx| tx.send(Event::Link { index, name: None, mac: None, removed: false }).is_ok());
+        index
+    }
+
+    /// The links, as they are now.
+    pub fn links_now(&self) -> Vec<Link> {
+        self.lock().links.clone()
     }
 
     /// The link is gone (hot-unplugged), with its event.
@@ -135,6 +151,11 @@ impl Kernel for FakeKernel {
         Ok(())
     }
 
+    async fn delete_link(&self, index: u32, _name: &str) -> Result<(), NetlinkError> {
+        self.unplug(index);
+        Ok(())
+    }
+
     fn subscribe(&self) -> Result<Subscription, NetlinkError> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.lock().subscribers.push(tx);
@@ -167,6 +188,7 @@ pub struct FakeBackend {
 #[derive(Default)]
 struct BackendState {
     owned: Vec<Owned>,
+    vlans: Vec<OwnedVlan>,
     faults: HashMap<MacAddr, Fault>,
     calls: Vec<String>,
     next_profile: u32,
@@ -182,6 +204,8 @@ pub struct FakeTxn {
     created: Option<String>,
     /// As networkd's files record it: the link's MTU before multinic.
     original_mtu: Option<u32>,
+    /// The NIC's VLAN configurations before.
+    vlans_before: Vec<OwnedVlan>,
 }
 
 impl FakeBackend {
@@ -221,6 +245,49 @@ pub fn nm_reply(name: &'static str, op: &'static str, iface: &str, mac: MacAddr)
     BackendError::Call { op, iface: iface.into(), mac, source: zbus::Error::MethodError(name, None, msg) }
 }
 
+impl FakeBackend {
+    /// As networkd does: each VLAN's configuration written and its link created or
+    /// set; a removed VLAN's configuration deleted, its link left.
+    fn configure_vlans(&self, txn: &FakeTxn, plan: &InterfacePlan, fault: Option<Fault>) {
+        for v in plan.vlans.iter().filter(|v| v.step.applies()) {
+            let name = v.name.clone().unwrap_or_default();
+            {
+                let mut s = self.lock();
+                s.vlans.retain(|o| !(o.parent == plan.mac && o.id == v.id));
+                s.vlans.push(OwnedVlan {
+                    parent: plan.mac,
+                    id: v.id,
+                    name: name.clone(),
+                    config_hash: v.config_hash.clone(),
+                    addresses: vec![v.desired.ip.address],
+                    handle: Handle::NmProfile(format!("/fake/vlan/{}/{}", plan.mac, v.id)),
+                });
+            }
+            if fault == Some(Fault::NoEffect) {
+                continue;
+            }
+            let (address, mtu) = (IpNet::V4(v.desired.ip.address), v.desired.ip.mtu);
+            let set = |l: &mut Link| {
+                (l.up, l.oper_state) = (true, "up".into());
+                l.addresses = vec![address];
+                l.mtu = mtu.unwrap_or(l.mtu);
+            };
+            let existing = self.kernel.links_now().into_iter().find(|l| l.is_called(&name)).map(|l| l.index);
+            match existing {
+                Some(index) => self.kernel.change(index, set),
+                None => {
+                    let mut l = self.kernel.get(txn.index);
+                    (l.name, l.kind, l.lower, l.perm_mac) = (name, Some("vlan".into()), Some(txn.index), None);
+                    set(&mut l);
+                    self.kernel.add(l);
+                }
+            }
+        }
+        let gone: Vec<u16> = plan.vlan_removals.iter().map(|o| o.id).collect();
+        self.lock().vlans.retain(|o| !(o.parent == plan.mac && gone.contains(&o.id)));
+    }
+}
+
 impl Backend for FakeBackend {
     type Txn = FakeTxn;
 
@@ -233,18 +300,27 @@ impl Backend for FakeBackend {
     }
 
     async fn read(&self) -> Result<Managed, BackendError> {
-        Ok(Managed { owned: self.owned(), generated: Vec::new(), vlans: Vec::new() })
+        Ok(Managed { owned: self.owned(), generated: Vec::new(), vlans: self.lock().vlans.clone() })
     }
 
-    async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<FakeTxn, BackendError> {
+    async fn begin(&self, link: &LinkRef, mac: MacAddr, _vlans: &[LinkRef]) -> Result<FakeTxn, BackendError> {
         self.record("begin", mac);
         let before = self.lock().owned.iter().find(|o| o.mac == mac).cloned();
+        let vlans_before = self.lock().vlans.iter().filter(|v| v.parent == mac).cloned().collect();
         let now = self.kernel.get(link.index);
         let original_mtu = match &before {
             Some(o) => o.original_mtu,
             None => Some(now.mtu),
         };
-        Ok(FakeTxn { mac, index: link.index, before, addresses_before: now.addresses, created: None, original_mtu })
+        Ok(FakeTxn {
+            mac,
+            index: link.index,
+            before,
+            addresses_before: now.addresses,
+            created: None,
+            original_mtu,
+            vlans_before,
+        })
     }
 
     async fn release(&self, _txn: &FakeTxn, _name: &str, mac: MacAddr) -> Result<(), BackendError> {
@@ -341,6 +417,7 @@ impl Backend for FakeBackend {
                 l.mtu = mtu.unwrap_or(l.mtu);
             });
         }
+        self.configure_vlans(txn, plan, fault);
         Ok(())
     }
 
@@ -359,6 +436,8 @@ impl Backend for FakeBackend {
             let mut s = self.lock();
             s.owned.retain(|o| o.mac != txn.mac);
             s.owned.extend(txn.before);
+            s.vlans.retain(|o| o.parent != txn.mac);
+            s.vlans.extend(txn.vlans_before);
         }
         let addresses = txn.addresses_before;
         self.kernel.change(txn.index, |l| l.addresses = addresses);
@@ -379,6 +458,12 @@ impl Backend for FakeBackend {
             });
             self.kernel.change(index, |l| l.addresses.retain(|a| !matches!(a, IpNet::V4(_))));
         }
+        Ok(())
+    }
+
+    async fn remove_vlan(&self, owned: &OwnedVlan) -> Result<(), BackendError> {
+        self.record("remove_vlan", owned.parent);
+        self.lock().vlans.retain(|o| !(o.parent == owned.parent && o.id == owned.id));
         Ok(())
     }
 }

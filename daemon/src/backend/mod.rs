@@ -15,10 +15,11 @@ use multinic_api::{MacAddr, Reason};
 
 pub(crate) use select::with_backend;
 pub use select::{AnyBackend, select};
-pub use transaction::{Action, Outcome, Retry, Verify, apply_plan, before_applying, remove_all};
+pub use transaction::{Action, Outcome, Retry, Verify, apply_plan, before_applying, remove_all, remove_vlans};
 
 use crate::observe::Generated;
 use crate::observe::netlink::NetlinkError;
+use crate::plan::vlan::OwnedVlan;
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
 /// A failed backend operation, with the interface it concerned.
@@ -188,8 +189,8 @@ pub struct Managed {
     pub owned: Vec<Owned>,
     /// The manager's own catch-all configurations on NICs.
     pub generated: Vec<Generated>,
-    /// multinic's VLAN configurations (WIP, wip/vlans).
-    pub vlans: Vec<crate::plan::vlan::OwnedVlan>,
+    /// multinic's VLAN configurations.
+    pub vlans: Vec<OwnedVlan>,
 }
 
 /// What a network manager must offer multinic. Each interface is applied as a
@@ -214,8 +215,14 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// devices it is on. Reads only.
     fn read(&self) -> impl Future<Output = Result<Managed, BackendError>> + Send;
 
-    /// Start a transaction covering one link.
-    fn begin(&self, link: &LinkRef, mac: MacAddr) -> impl Future<Output = Result<Self::Txn, BackendError>> + Send;
+    /// Start a transaction covering one link and the VLAN links on it (`vlans`, those
+    /// that exist).
+    fn begin(
+        &self,
+        link: &LinkRef,
+        mac: MacAddr,
+        vlans: &[LinkRef],
+    ) -> impl Future<Output = Result<Self::Txn, BackendError>> + Send;
 
     /// Take whatever configuration is active on the link off it (before a rename).
     fn release(
@@ -230,8 +237,10 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// file sorts first and the catch-all is not multinic's to edit).
     fn retire(&self, generated: &Generated, mac: MacAddr) -> impl Future<Output = Result<(), BackendError>> + Send;
 
-    /// Write and activate the configuration of the link now called `name`. What it
-    /// creates is kept in `txn`, also when it fails half-way, for [`Backend::rollback`].
+    /// Write and activate the configuration of the link now called `name`, and of
+    /// its VLANs that [apply](crate::plan::vlan::VlanStep::applies); delete those of
+    /// its `vlan_removals`. What it creates is kept in `txn`, also when it fails
+    /// half-way, for [`Backend::rollback`].
     fn configure(
         &self,
         txn: &mut Self::Txn,
@@ -253,4 +262,8 @@ pub trait Backend: Send + Sync + Sized + 'static {
 
     /// Delete an owned configuration.
     fn remove(&self, owned: &Owned) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Delete an owned VLAN configuration (its link may stay: the transaction
+    /// deletes what the manager leaves).
+    fn remove_vlan(&self, owned: &OwnedVlan) -> impl Future<Output = Result<(), BackendError>> + Send;
 }

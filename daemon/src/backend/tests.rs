@@ -25,12 +25,12 @@ fn node() -> (FakeKernel, FakeBackend) {
 
 async fn plan_for(kernel: &FakeKernel, backend: &FakeBackend, desired: &[ValidInterface]) -> Plan {
     let host = kernel.host(None).await.unwrap();
-    let owned = backend.read().await.unwrap().owned;
+    let managed = backend.read().await.unwrap();
     let keep: Vec<MacAddr> = Vec::new();
     plan::plan(
         desired,
         &host,
-        Context { owned: &owned, keep: &keep, holds: &[], policy: &Policy::default(), vlans: &[] },
+        Context { owned: &managed.owned, keep: &keep, holds: &[], policy: &Policy::default(), vlans: &managed.vlans },
     )
 }
 
@@ -193,7 +193,7 @@ async fn an_interrupted_transaction_is_rolled_back_at_start() {
     let plan = plan_for(&kernel, &backend, &two()[..1]).await;
     let ip = &plan.interfaces[0];
     let link = ip.link.clone().unwrap();
-    let mut txn = backend.begin(&link, ip.mac).await.unwrap();
+    let mut txn = backend.begin(&link, ip.mac, &[]).await.unwrap();
     let journal = Journal::open(backend.name(), ip.mac, "ens4", vec![], vec![ip.desired.address.into()], &txn).unwrap();
     kernel.rename(link.index, "multinic0", &[]).await.unwrap();
     backend.configure(&mut txn, ip, "multinic0", Some("ens4")).await.unwrap();
@@ -239,4 +239,87 @@ async fn a_rule_that_never_appears_rolls_the_interface_back() {
     assert_eq!((o.state, &o.reason), (InterfaceState::Failed, &Reason::RolledBack));
     assert!(o.message.contains("no rule \"from 10.60.0.10 lookup 100 priority 32000\""), "{}", o.message);
     assert_eq!(kernel.get(3).name, "ens4", "the kernel name is given back");
+}
+
+fn with_vlan(id: u16, address: &str) -> ValidInterface {
+    let mut d = want(mac(1), "10.60.0.10/24");
+    d.vlans = vec![multinic_api::ValidVlan {
+        id,
+        ip: multinic_api::ValidIp4 {
+            address: address.parse().unwrap(),
+            mtu: Some(1400),
+            routes: vec![],
+            dns: vec![],
+            gateway: None,
+        },
+    }];
+    d
+}
+
+/// A VLAN is applied in its NIC's transaction and verified on its own link; taken
+/// out of the spec, its configuration goes and its link with it (networkd keeps
+/// it), in the NIC's next transaction; its NIC gone from the spec, it goes first.
+#[tokio::test]
+async fn a_vlan_is_configured_with_its_nic_and_removed_with_it() {
+    let (kernel, backend) = node();
+    let d = with_vlan(100, "10.100.0.5/24");
+    let outcomes = apply(&kernel, &backend, std::slice::from_ref(&d)).await;
+    assert_eq!(outcomes[0].state, InterfaceState::Configured, "{}", outcomes[0].message);
+    let vlan = kernel.links_now().into_iter().find(|l| l.name == "multinic0.100").expect("the VLAN link");
+    assert_eq!((vlan.kind.as_deref(), vlan.lower, vlan.mtu), (Some("vlan"), Some(3), 1400));
+    assert_eq!(v4(&vlan), ["10.100.0.5/24"]);
+    assert_eq!(backend.read().await.unwrap().vlans.len(), 1);
+    // Again: nothing to do. The VLAN's address flushed: its NIC's transaction repairs it.
+    assert!(plan_for(&kernel, &backend, std::slice::from_ref(&d)).await.is_noop());
+    kernel.change(vlan.index, |l| l.addresses.clear());
+    let plan = plan_for(&kernel, &backend, std::slice::from_ref(&d)).await;
+    assert!(
+        matches!(&plan.interfaces[0].step, plan::Step::Update { change: plan::Change::Drift(d), .. } if d[0].contains("multinic0.100 IPv4")),
+        "{:?}",
+        plan.interfaces[0].step
+    );
+    let outcomes = apply(&kernel, &backend, std::slice::from_ref(&d)).await;
+    assert!(matches!(outcomes[0].action, Some((Action::DriftRepaired, _))));
+    assert_eq!(v4(&kernel.get(vlan.index)), ["10.100.0.5/24"]);
+    // Out of the spec: configuration and link gone, the NIC as it was.
+    let plain = want(mac(1), "10.60.0.10/24");
+    let outcomes = apply(&kernel, &backend, std::slice::from_ref(&plain)).await;
+    assert_eq!(outcomes[0].state, InterfaceState::Configured, "{}", outcomes[0].message);
+    assert!(!kernel.links_now().iter().any(|l| l.name == "multinic0.100"));
+    assert!(backend.read().await.unwrap().vlans.is_empty());
+    // Back, then its NIC out of the spec: the VLAN goes before the NIC.
+    apply(&kernel, &backend, std::slice::from_ref(&d)).await;
+    let plan = plan_for(&kernel, &backend, &[]).await;
+    assert_eq!((plan.vlan_removals.len(), plan.removals.len()), (1, 1));
+    let removed = super::remove_vlans(&backend, &kernel, &plan.vlan_removals).await;
+    assert!(removed.iter().all(Result::is_ok));
+    remove_all(&backend, &kernel, &plan.removals).await;
+    assert!(!kernel.links_now().iter().any(|l| l.kind.as_deref() == Some("vlan")));
+    let calls = backend.calls();
+    let at = |c: &str| calls.iter().rposition(|x| x.starts_with(c)).unwrap();
+    assert!(at("remove_vlan") < at("remove "), "{calls:?}");
+}
+
+/// A VLAN that never comes up rolls its NIC's change back with it, and the VLAN
+/// link the change created goes too.
+#[tokio::test]
+async fn a_vlan_that_fails_verify_rolls_its_nic_back() {
+    let (kernel, backend) = node();
+    let mut d = with_vlan(100, "10.100.0.5/24");
+    // The NIC's MTU is 1450 (node()): a VLAN cannot be larger; the fake sets it anyway, so break it otherwise.
+    d.vlans[0].ip.mtu = Some(1400);
+    let outcomes = apply(&kernel, &backend, std::slice::from_ref(&d)).await;
+    assert_eq!(outcomes[0].state, InterfaceState::Configured);
+    // Another address wanted; the manager takes the change but the link keeps the old one.
+    let vlan = kernel.links_now().into_iter().find(|l| l.name == "multinic0.100").unwrap();
+    let changed = with_vlan(100, "10.100.0.6/24");
+    let plan = plan_for(&kernel, &backend, std::slice::from_ref(&changed)).await;
+    backend.fail(mac(1), Fault::NoEffect);
+    let outcomes =
+        apply_plan(&backend, &kernel, &plan, Verify { timeout: Duration::from_millis(300), guard: None }).await;
+    assert_eq!((outcomes[0].state, &outcomes[0].reason), (InterfaceState::Failed, &Reason::RolledBack));
+    assert!(outcomes[0].message.contains("multinic0.100"), "{}", outcomes[0].message);
+    let owned = backend.read().await.unwrap().vlans;
+    assert_eq!(owned[0].addresses, ["10.100.0.5/24".parse().unwrap()], "the VLAN's configuration is back");
+    assert_eq!(v4(&kernel.get(vlan.index)), ["10.100.0.5/24"]);
 }

@@ -110,6 +110,70 @@ fn configured_message(ip: &InterfacePlan) -> String {
     format!("up with {}{v6}{mtu}{source}", ip.desired.address)
 }
 
+/// The VLAN links on the NIC with `mac` that are called `names` and are VLANs of
+/// that NIC (they carry its MAC), and nothing else.
+async fn find_vlan_links<'a, K: Kernel>(
+    net: &K,
+    mac: multinic_api::MacAddr,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<Vec<crate::observe::Link>, netlink::NetlinkError> {
+    let names: Vec<&str> = names.collect();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let links = net.links().await?;
+    Ok(links
+        .into_iter()
+        .filter(|l| l.kind.as_deref() == Some("vlan") && l.mac == Some(mac) && names.iter().any(|n| l.is_called(n)))
+        .collect())
+}
+
+/// Delete the VLAN links `names` of the NIC with `mac` that are still there: a
+/// network manager that deletes the configuration of a VLAN may keep its link
+/// (systemd-networkd never deletes a netdev).
+async fn delete_vlan_links<'a, K: Kernel>(
+    net: &K,
+    mac: multinic_api::MacAddr,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<(), BackendError> {
+    for l in find_vlan_links(net, mac, names).await? {
+        net.delete_link(l.index, &l.name).await?;
+    }
+    Ok(())
+}
+
+/// The VLAN links a transaction covers: those it configures and those it removes.
+async fn vlan_links<K: Kernel>(net: &K, ip: &InterfacePlan) -> Result<Vec<plan::LinkRef>, netlink::NetlinkError> {
+    let mut out: Vec<plan::LinkRef> =
+        ip.vlans.iter().filter(|v| v.step.applies()).filter_map(|v| v.link.clone()).collect();
+    for l in find_vlan_links(net, ip.mac, ip.vlan_removals.iter().map(|v| v.name.as_str())).await? {
+        out.push(plan::LinkRef { index: l.index, name: l.name });
+    }
+    Ok(out)
+}
+
+/// Remove the VLANs whose NIC left the spec, side by side, before the NICs'
+/// removals: each one's result, in order (errors are logged, not fatal).
+pub async fn remove_vlans<B: Backend, K: Kernel>(
+    backend: &B,
+    net: &K,
+    vlans: &[plan::vlan::OwnedVlan],
+) -> Vec<Result<(), BackendError>> {
+    join_all(vlans.iter().map(|v| async move {
+        let result = async {
+            backend.remove_vlan(v).await?;
+            delete_vlan_links(net, v.parent, std::iter::once(v.name.as_str())).await
+        }
+        .await;
+        match &result {
+            Ok(()) => info!(interface = %v.name, mac = %v.parent, backend = backend.name(), "removed owned VLAN configuration"),
+            Err(e) => warn!(interface = %v.name, mac = %v.parent, backend = backend.name(), error = %e, "VLAN removal failed"),
+        }
+        result
+    }))
+    .await
+}
+
 /// Remove the plan's removals side by side; each one's result, in order (errors
 /// are logged, not fatal).
 pub async fn remove_all<B: Backend, K: Kernel>(
@@ -375,8 +439,21 @@ async fn apply_one<B: Backend, K: Kernel>(
     let Target { link, name } = target;
     let started = Instant::now();
     let mut patience = Patience::default();
+    let vlan_links = match vlan_links(net, ip).await {
+        Ok(l) => l,
+        Err(e) => {
+            let e = BackendError::from(e);
+            return Outcome {
+                state: InterfaceState::Failed,
+                reason: e.reason(),
+                message: e.to_string(),
+                action: None,
+                retry: e.retry(),
+            };
+        }
+    };
     let begun = loop {
-        match backend.begin(link, ip.mac).await {
+        match backend.begin(link, ip.mac, &vlan_links).await {
             Err(e) if patience.again(&e, "begin").await => continue,
             r => break r,
         }
@@ -446,6 +523,7 @@ async fn apply_one<B: Backend, K: Kernel>(
             warn!(interface = %name, mac = %ip.mac, error = %e, "cannot record what the transaction created");
         }
         configured?;
+        delete_vlan_links(net, ip.mac, ip.vlan_removals.iter().map(|v| v.name.as_str())).await?;
         journal::test_pause("configured").await;
         wait_verified(backend, &txn, net, ip, name, link.index, verify.timeout, &mut watcher).await?;
         match verify.guard {
@@ -529,6 +607,11 @@ async fn apply_one<B: Backend, K: Kernel>(
                 && let Err(rb) = backend.rollback(txn).await
             {
                 message.push_str(&format!(" (rollback: {rb})"));
+            }
+            // The VLAN links this change created, which systemd-networkd keeps.
+            let created = ip.vlans.iter().filter(|v| v.owned.is_none() && v.step.applies());
+            if let Err(e) = delete_vlan_links(net, ip.mac, created.filter_map(|v| v.name.as_deref())).await {
+                message.push_str(&format!(" (deleting its VLAN links: {e})"));
             }
             close();
             error!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, message_id = ids::ROLLED_BACK, "apply failed, rolled back");
@@ -653,11 +736,42 @@ async fn looks_configured<K: Kernel>(
     if let Err(diffs) = plan::verify(&ip.desired, name, link) {
         return Ok(Err(diffs));
     }
+    if let Err(diffs) = verify_vlans(net, ip, link.index).await? {
+        return Ok(Err(diffs));
+    }
     if ip.source.is_none() && !ip.desired.accepts_ra() {
         return Ok(Ok(()));
     }
     let seen = net.routing().await?;
     Ok(plan::verify_routes(&ip.desired, ip.source, link, &seen.defaults, &seen.policy))
+}
+
+/// The VLANs of the change as desired on the NIC with index `parent`, and those it
+/// removes gone.
+async fn verify_vlans<K: Kernel>(
+    net: &K,
+    ip: &InterfacePlan,
+    parent: u32,
+) -> Result<Result<(), Vec<String>>, BackendError> {
+    let applied: Vec<&plan::vlan::VlanPlan> = ip.vlans.iter().filter(|v| v.step.applies()).collect();
+    if applied.is_empty() && ip.vlan_removals.is_empty() {
+        return Ok(Ok(()));
+    }
+    let links = net.links().await?;
+    let mut diffs = Vec::new();
+    for v in applied {
+        let name = v.name.as_deref().unwrap_or_default();
+        match links.iter().find(|l| l.is_called(name) && l.kind.as_deref() == Some("vlan") && l.lower == Some(parent)) {
+            Some(l) => diffs.extend(plan::vlan::verify(&v.desired, name, l).err().unwrap_or_default()),
+            None => diffs.push(format!("{name} does not exist")),
+        }
+    }
+    for o in &ip.vlan_removals {
+        if links.iter().any(|l| l.is_called(&o.name) && l.kind.as_deref() == Some("vlan") && l.mac == Some(ip.mac)) {
+            diffs.push(format!("{} still exists", o.name));
+        }
+    }
+    Ok(if diffs.is_empty() { Ok(()) } else { Err(diffs) })
 }
 
 /// Longest verify waits for an event of the link before it looks anyway.

@@ -16,9 +16,15 @@ pub async fn cleanup(settings: &Settings) -> Result<Exit, Fatal> {
 async fn cleanup_on<B: Backend>(settings: &Settings, net: &Netlink, backend: &B) -> Result<Exit, Fatal> {
     let _lock = take_host(net, backend).await?;
     let cleaned = pass::cleanup(settings, net, backend, None).await?;
-    if cleaned.removals.is_empty() {
+    if cleaned.removals.is_empty() && cleaned.vlans.is_empty() {
         println!("nothing to clean up: no {} configuration owned by multinic", backend.name());
         return Ok(Exit::Ok);
+    }
+    for (v, error) in &cleaned.vlans {
+        match error {
+            None => println!("removed VLAN {} ({})", v.name, v.parent),
+            Some(e) => eprintln!("failed to remove VLAN {} ({}): {e}", v.name, v.parent),
+        }
     }
     for (r, error) in &cleaned.removals {
         match (error, &r.restore_name) {

@@ -556,7 +556,7 @@ async fn apply<B: Backend, K: Kernel>(
     let unsettled = {
         let mut holds = ctx.mem.holds.lock().expect("not poisoned").clone();
         holds.extend(ctx.mem.backoff.lock().expect("not poisoned").holds(&done.host, Instant::now()));
-        pass::unsettled(s, &prepared, &done.records, &valid, &done.host, &done.owned, &holds)
+        pass::unsettled(s, &prepared, &valid, &done, &holds)
     };
     let status = done.status;
     let wrote = cluster::write_status(&ctx.api, &current, &status).await?;

@@ -39,6 +39,10 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     /// Set the MTU of link `index` (called `name`, for errors).
     fn set_mtu(&self, index: u32, name: &str, mtu: u32) -> impl Future<Output = Result<(), NetlinkError>> + Send;
 
+    /// Delete link `index` (called `name`, for errors): a VLAN that systemd-networkd
+    /// leaves behind when its `.netdev` goes. One already gone is what was wanted.
+    fn delete_link(&self, index: u32, name: &str) -> impl Future<Output = Result<(), NetlinkError>> + Send;
+
     /// Link and address events from now on.
     fn subscribe(&self) -> Result<Subscription, NetlinkError>;
 }
@@ -74,6 +78,10 @@ impl Kernel for Netlink {
 
     async fn set_mtu(&self, index: u32, name: &str, mtu: u32) -> Result<(), NetlinkError> {
         Netlink::set_mtu(self, index, name, mtu).await
+    }
+
+    async fn delete_link(&self, index: u32, name: &str) -> Result<(), NetlinkError> {
+        Netlink::delete_link(self, index, name).await
     }
 
     fn subscribe(&self) -> Result<Subscription, NetlinkError> {

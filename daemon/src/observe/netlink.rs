@@ -378,6 +378,15 @@ impl Netlink {
         Ok(())
     }
 
+    /// Delete link `index` (called `name`, for errors); one already gone is fine.
+    pub async fn delete_link(&self, index: u32, name: &str) -> Result<(), NetlinkError> {
+        let _turn = self.turn.lock().await;
+        match self.handle.link().del(index).execute().await {
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -ENODEV => Ok(()),
+            r => r.map_err(|source| NetlinkError::Set { op: "delete the link", name: name.to_string(), index, source }),
+        }
+    }
+
     /// Set the MTU of link `index` (called `name`, for errors).
     pub async fn set_mtu(&self, index: u32, name: &str, mtu: u32) -> Result<(), NetlinkError> {
         let _turn = self.turn.lock().await;

@@ -299,9 +299,13 @@ pub struct InterfacePlan {
     /// because they carry the name this one gets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<usize>,
-    /// Its VLANs (WIP, wip/vlans: planned, not applied yet).
+    /// Its VLANs, applied in its transaction.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vlans: Vec<vlan::VlanPlan>,
+    /// Its VLANs multinic configured that the spec no longer lists: removed in its
+    /// transaction.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vlan_removals: Vec<vlan::OwnedVlan>,
 }
 
 impl InterfacePlan {
@@ -338,7 +342,8 @@ pub struct Plan {
     pub interfaces: Vec<InterfacePlan>,
     /// Owned configurations to remove, done before the interfaces are applied.
     pub removals: Vec<Removal>,
-    /// Owned VLAN configurations to remove, before any NIC's (WIP, wip/vlans).
+    /// Owned VLAN configurations whose NIC is no longer in the spec: removed before
+    /// any NIC's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vlan_removals: Vec<vlan::OwnedVlan>,
     /// The API server's path is checked after each change: interfaces with routes
@@ -383,11 +388,6 @@ impl Plan {
         self.removals.is_empty()
             && self.vlan_removals.is_empty()
             && self.interfaces.iter().all(|i| !matches!(i.step, Step::Create { .. } | Step::Update { .. }))
-            && self
-                .interfaces
-                .iter()
-                .flat_map(|i| &i.vlans)
-                .all(|v| !matches!(v.step, vlan::VlanStep::Create | vlan::VlanStep::Update(_)))
     }
 }
 
@@ -403,7 +403,7 @@ pub struct Context<'a> {
     pub holds: &'a [Hold],
     /// The safety settings.
     pub policy: &'a Policy,
-    /// The VLANs multinic configured earlier (WIP, wip/vlans).
+    /// The VLANs multinic configured earlier.
     pub vlans: &'a [vlan::OwnedVlan],
 }
 
@@ -488,21 +488,22 @@ pub fn plan(desired: &[ValidInterface], host: &Host, cx: Context<'_>) -> Plan {
                 takeover,
                 after: Vec::new(),
                 vlans: Vec::new(),
+                vlan_removals: Vec::new(),
             }
         })
         .collect();
-    let vlan_removals = vlan::removals(cx.vlans, desired, keep).into_iter().cloned().collect();
+    let vlan_removals = vlan::orphans(cx.vlans, desired, keep).into_iter().cloned().collect();
     let mut plan = Plan { interfaces, removals, vlan_removals, guarded: host.api.is_some() };
     resolve_name_holders(&mut plan, links);
     for ip in &mut plan.interfaces {
-        ip.vlans = vlan::plan(ip, host, cx.vlans);
+        vlan::plan_into(ip, host, cx.vlans);
     }
     plan
 }
 
 /// Remove everything multinic owns (the CR was deleted, or `multinicd cleanup`).
-pub fn cleanup(host: &Host, owned: &[Owned], policy: &Policy) -> Plan {
-    plan(&[], host, Context { owned, keep: &[], holds: &[], policy, vlans: &[] })
+pub fn cleanup(host: &Host, owned: &[Owned], vlans: &[vlan::OwnedVlan], policy: &Policy) -> Plan {
+    plan(&[], host, Context { owned, keep: &[], holds: &[], policy, vlans })
 }
 
 /// The name an interface must get may be carried by another link now. That is fine
@@ -744,6 +745,10 @@ pub fn config_hash(d: &ValidInterface, name: &str, source: Option<SourceRouting>
         for r in &v6.routes {
             h.update(format!("r6:{}>{:?}@{:?}|", r.to, r.via, r.metric));
         }
+    }
+    // networkd's `.network` of the NIC lists its VLANs.
+    for v in &d.vlans {
+        h.update(format!("vlan:{}|", vlan::config_hash(v, &vlan::name(name, v.id))));
     }
     h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

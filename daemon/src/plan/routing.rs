@@ -141,7 +141,18 @@ pub(crate) fn conflict(d: &ValidInterface, host: &Host, roles: &HashMap<u32, Rol
         let routes = v6.routes.iter().enumerate().map(|(i, r)| (format!("ipv6.routes[{i}].to"), IpNet::V6(r.to), true));
         subnets.chain(routes)
     });
-    for (field, prefix, route) in subnet.chain(routes).chain(v6) {
+    // A VLAN's subnet and routes are the NIC's to answer for: they block it.
+    let vlans = d.vlans.iter().enumerate().flat_map(|(v, vlan)| {
+        let subnet = std::iter::once((format!("vlans[{v}].cidr"), IpNet::V4(vlan.ip.address.trunc()), false));
+        let routes = vlan
+            .ip
+            .routes
+            .iter()
+            .enumerate()
+            .map(move |(i, r)| (format!("vlans[{v}].routes[{i}].to"), IpNet::V4(r.to), true));
+        subnet.chain(routes)
+    });
+    for (field, prefix, route) in subnet.chain(routes).chain(v6).chain(vlans) {
         if prefix.prefix_len() == 0 && route {
             // An explicit default route: whether it takes the API server's path is
             // checked when it is applied.

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-//! WIP (branch wip/vlans): VLAN sub-interfaces (`vlans[]`, Neutron trunk
-//! subports). A VLAN is its own unit of configuration — its own profile or files,
-//! its own verify and status entry `multinicN.ID` — but it lives on its parent:
-//! it waits until the parent is configured under its `multinicN` name, and it is
-//! removed before the parent is. Its link carries the parent's MAC, so what
-//! multinic owns for it is keyed by the parent's MAC and the VLAN id
+//! VLAN sub-interfaces (`vlans[]`, Neutron trunk subports). A VLAN has its own
+//! profile or files, its own verify and its own status entry `multinicN.ID`, but
+//! it is applied in its NIC's transaction: networkd lists a NIC's VLANs in the
+//! NIC's `.network`, and a VLAN that fails rolls its NIC's change back with it, so
+//! that the node never keeps half a change. It waits until its NIC has its
+//! `multinicN` name, and goes before its NIC does. Its link carries the NIC's MAC,
+//! so what multinic owns for it is keyed by the NIC's MAC and the VLAN id
 //! ([`OwnedVlan`]), apart from the NICs' [`Owned`](super::Owned).
 //!
-//! Pure, as the rest of the planner.
+//! Pure, as the rest of the planner. Its subnet and routes go through the NIC's
+//! routing-conflict check (`routing::conflict`, fields `vlans[N]…`).
 //!
 //! `classify` protects a NIC with someone's VLAN on it (`Under { Lower }`), but not
 //! one under a VLAN multinic owns (`Context::vlans`); `find_link` skips VLAN links,
@@ -84,6 +86,47 @@ pub struct VlanPlan {
     pub config_hash: String,
 }
 
+impl VlanStep {
+    /// Whether its NIC's transaction configures it.
+    pub fn applies(&self) -> bool {
+        matches!(self, VlanStep::Nothing | VlanStep::Create | VlanStep::Update(_))
+    }
+}
+
+/// The link name of VLAN `id` on the NIC named `parent`.
+pub fn name(parent: &str, id: u16) -> String {
+    format!("{parent}.{id}")
+}
+
+/// Plan the VLANs of `ip` and what goes of them, and make its step an update when
+/// only its VLANs need one.
+pub fn plan_into(ip: &mut InterfacePlan, host: &Host, owned: &[OwnedVlan]) {
+    ip.vlans = plan(ip, host, owned);
+    ip.vlan_removals = owned
+        .iter()
+        .filter(|o| o.parent == ip.mac && !ip.desired.vlans.iter().any(|v| v.id == o.id))
+        .cloned()
+        .collect();
+    let (Step::Nothing, Some(name), Some(link)) = (&ip.step, &ip.name, &ip.link) else { return };
+    let mut drift = Vec::new();
+    let mut changed = false;
+    for v in &ip.vlans {
+        match &v.step {
+            VlanStep::Create => drift.push(format!("{} is not configured", v.name.as_deref().unwrap_or_default())),
+            VlanStep::Update(Change::Drift(d)) => drift.extend(d.iter().cloned()),
+            VlanStep::Update(Change::ConfigChanged) => changed = true,
+            _ => {}
+        }
+    }
+    drift.extend(ip.vlan_removals.iter().map(|o| format!("{} is configured but not in the spec", o.name)));
+    let change = match (changed, drift.is_empty()) {
+        (true, _) => Change::ConfigChanged,
+        (false, false) => Change::Drift(drift),
+        (false, true) => return,
+    };
+    ip.step = Step::Update { target: super::Target { link: link.clone(), name: name.clone() }, change };
+}
+
 /// The VLANs of a planned interface, against the host and what multinic owns.
 pub fn plan(parent: &InterfacePlan, host: &Host, owned: &[OwnedVlan]) -> Vec<VlanPlan> {
     parent
@@ -98,7 +141,7 @@ pub fn plan(parent: &InterfacePlan, host: &Host, owned: &[OwnedVlan]) -> Vec<Vla
             if matches!(parent.step, Step::Blocked(_) | Step::NotFound | Step::Held(_)) {
                 return waiting(v, owned, parent.step.label());
             }
-            let name = format!("{parent_name}.{}", v.id);
+            let name = name(parent_name, v.id);
             let hash = config_hash(v, &name);
             let link = host.links.iter().find(|l| l.is_called(&name));
             let ours = |l: &Link| l.kind.as_deref() == Some("vlan") && l.lower == Some(parent_link.index);
@@ -137,20 +180,21 @@ fn waiting(v: &ValidVlan, owned: Option<OwnedVlan>, parent: &str) -> VlanPlan {
     }
 }
 
-/// The owned VLANs to remove: their parent's MAC is in the spec without them, or
-/// not in the spec and not kept (`parents`: the MACs whose configuration stays).
-pub fn removals<'a>(
+/// The owned VLANs whose NIC is neither in the spec nor kept (`keep`: the MACs
+/// whose configuration stays): removed before the NICs' configurations. Those of a
+/// NIC in the spec go in its transaction ([`plan_into`]).
+pub fn orphans<'a>(
     owned: &'a [OwnedVlan],
     desired: &[multinic_api::ValidInterface],
     keep: &[MacAddr],
 ) -> Vec<&'a OwnedVlan> {
-    owned
-        .iter()
-        .filter(|o| match desired.iter().find(|d| d.mac == o.parent) {
-            Some(d) => !d.vlans.iter().any(|v| v.id == o.id),
-            None => !keep.contains(&o.parent),
-        })
-        .collect()
+    owned.iter().filter(|o| !desired.iter().any(|d| d.mac == o.parent) && !keep.contains(&o.parent)).collect()
+}
+
+/// The status message of a configured VLAN.
+pub fn configured_message(v: &VlanPlan, nic: &str) -> String {
+    let mtu = v.desired.ip.mtu.map(|m| format!(", MTU {m}")).unwrap_or_default();
+    format!("up with {}, VLAN {} on {nic}{mtu}", v.desired.ip.address, v.id)
 }
 
 /// Does the VLAN link look as desired? Up with carrier, exactly the address, the
@@ -250,14 +294,16 @@ mod tests {
         links.last_mut().unwrap().addresses.clear();
         let v = plan(&again.interfaces[0], &on(&links), std::slice::from_ref(&owned_vlan));
         assert!(matches!(&v[0].step, VlanStep::Update(Change::Drift(d)) if d[0].contains("IPv4")), "{v:?}");
-        // Taken out of the spec: removed; its parent gone from the spec and not kept: removed too.
+        // Taken out of the spec: removed in its NIC's transaction; its NIC gone from
+        // the spec and not kept: removed before the NICs.
         d.vlans.clear();
-        assert_eq!(removals(std::slice::from_ref(&owned_vlan), std::slice::from_ref(&d), &[]).len(), 1);
-        assert_eq!(removals(std::slice::from_ref(&owned_vlan), &[], &[mac(1)]).len(), 0, "kept with its parent");
+        assert_eq!(orphans(std::slice::from_ref(&owned_vlan), std::slice::from_ref(&d), &[]).len(), 0);
+        assert_eq!(orphans(std::slice::from_ref(&owned_vlan), &[], &[]).len(), 1);
+        assert_eq!(orphans(std::slice::from_ref(&owned_vlan), &[], &[mac(1)]).len(), 0, "kept with its parent");
     }
 
     #[test]
-    fn the_planner_plans_vlans_with_their_parent_and_removes_them_first() {
+    fn the_planner_plans_vlans_with_their_nic_and_removes_them_first() {
         let mut d = want(mac(1), "198.51.100.1/24");
         d.vlans = vec![vlan(100, "10.100.0.5/24")];
         let p = plan_all(std::slice::from_ref(&d), &on(&host()), &[], &[], &Policy::default());
@@ -279,7 +325,10 @@ mod tests {
             vlans: std::slice::from_ref(&gone),
         };
         let p = super::super::plan(std::slice::from_ref(&d), &on(&host()), cx);
-        assert_eq!(p.vlan_removals, vec![gone]);
+        assert_eq!(p.interfaces[0].vlan_removals, vec![gone.clone()], "in its NIC's transaction");
+        assert!(p.vlan_removals.is_empty());
+        let p = super::super::plan(&[], &on(&host()), cx);
+        assert_eq!(p.vlan_removals, vec![gone], "before its NIC's removal");
     }
 
     #[test]
@@ -294,5 +343,19 @@ mod tests {
         assert!(!matches!(p.interfaces[0].step, Step::Blocked(Block::NameTaken { .. })), "the parent is fine");
         let v = plan(&p.interfaces[0], &on(&links), &[]);
         assert_eq!(v[0].step, VlanStep::NameTaken { name: "multinic0.100".into() });
+    }
+
+    /// A VLAN's subnet is checked as its NIC's: one overlapping the primary network
+    /// refuses the NIC, naming the VLAN's field, and nothing is written.
+    #[test]
+    fn a_vlan_subnet_in_the_primary_network_refuses_its_nic() {
+        let mut d = want(mac(1), "198.51.100.1/24");
+        d.vlans = vec![vlan(100, "192.0.2.77/24")];
+        let p = plan_all(std::slice::from_ref(&d), &on(&host()), &[], &[], &Policy::default());
+        let Step::Blocked(Block::RoutingConflict(c)) = &p.interfaces[0].step else {
+            panic!("{:?}", p.interfaces[0].step)
+        };
+        assert!(c.to_string().starts_with("vlans[0].cidr 192.0.2.0/24 overlaps 192.0.2.0/24"), "{c}");
+        assert!(matches!(p.interfaces[0].vlans[0].step, VlanStep::Waiting { .. }));
     }
 }

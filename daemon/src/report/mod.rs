@@ -7,29 +7,67 @@ pub mod events;
 #[cfg(test)]
 mod snapshot;
 
-use multinic_api::DiscoveredNic;
 use multinic_api::status::{InterfaceResult, InterfaceState};
+use multinic_api::{DiscoveredNic, Reason};
 
 use crate::journal::ids;
 use crate::observe::Host;
 use crate::pass::Record;
-use crate::plan::{Owned, Plan, Policy, Role, Step, classify};
+use crate::plan::vlan::{self, VlanPlan, VlanStep};
+use crate::plan::{Change, Owned, Plan, Policy, Role, Step, classify};
 
-/// One result per record, keyed by its name (or `interfaces[N]`).
+/// One result per record, keyed by its name (or `interfaces[N]`), each followed by
+/// one per VLAN of it (`multinicN.ID`, or `interfaces[N].vlans[M]`).
 pub fn results(records: &[Record]) -> Vec<InterfaceResult> {
     records
         .iter()
-        .map(|Record { plan: ip, outcome: o }| InterfaceResult {
-            key: ip.name.clone().unwrap_or_else(|| format!("interfaces[{}]", ip.desired.index)),
-            id: ip.desired.id,
-            mac_address: ip.mac.to_string(),
-            address: Some(ip.desired.address.to_string()),
-            mtu: ip.desired.mtu,
-            state: o.state,
-            reason: o.reason.clone(),
-            message: o.message.clone(),
+        .flat_map(|r @ Record { plan: ip, outcome: o }| {
+            let nic = InterfaceResult {
+                key: ip.name.clone().unwrap_or_else(|| format!("interfaces[{}]", ip.desired.index)),
+                id: ip.desired.id,
+                mac_address: ip.mac.to_string(),
+                address: Some(ip.desired.address.to_string()),
+                mtu: ip.desired.mtu,
+                state: o.state,
+                reason: o.reason.clone(),
+                message: o.message.clone(),
+            };
+            std::iter::once(nic).chain(ip.vlans.iter().enumerate().map(move |(m, v)| vlan_result(r, m, v)))
         })
         .collect()
+}
+
+/// A VLAN's entry: its own when it waits or is refused, else its NIC's outcome,
+/// since it is applied in its NIC's transaction.
+fn vlan_result(Record { plan: ip, outcome: o }: &Record, m: usize, v: &VlanPlan) -> InterfaceResult {
+    let nic = ip.name.as_deref().unwrap_or("its NIC");
+    let (state, reason, message) = match (&v.step, o.state) {
+        (VlanStep::Waiting { parent }, _) => {
+            (InterfaceState::Pending, Reason::Pending, format!("waits for {nic}, which is {parent}"))
+        }
+        (VlanStep::NameTaken { name }, _) => (
+            InterfaceState::Blocked,
+            Reason::NameTakenByOtherMac,
+            format!("{name} already exists and is not VLAN {} of {nic}; not configuring it: free the name", v.id),
+        ),
+        (VlanStep::Update(Change::Drift(d)), InterfaceState::Drifted) => {
+            (InterfaceState::Drifted, Reason::Drifted, d.join("; "))
+        }
+        (_, InterfaceState::Configured | InterfaceState::Drifted) => {
+            (InterfaceState::Configured, Reason::Configured, vlan::configured_message(v, nic))
+        }
+        (_, state) => (state, o.reason.clone(), o.message.clone()),
+    };
+    InterfaceResult {
+        key: v.name.clone().unwrap_or_else(|| format!("interfaces[{}].vlans[{m}]", ip.desired.index)),
+        id: ip.desired.id,
+        mac_address: ip.mac.to_string(),
+        address: Some(v.desired.ip.address.to_string()),
+        mtu: v.desired.ip.mtu,
+        state,
+        reason,
+        message,
+    }
 }
 
 /// Log each blocked interface once per transition into Blocked (every one when

@@ -89,7 +89,7 @@ fn status_and_events_match_the_snapshot() {
         ),
         "{steps:?}"
     );
-    let prepared = Prepared { plan, owned: Vec::new(), gate: None, host: h };
+    let prepared = Prepared { plan, owned: Vec::new(), vlans: Vec::new(), gate: None, host: h };
     let mut records = pass::planned(&prepared.plan);
     records[0].outcome = Outcome {
         state: InterfaceState::Configured,

@@ -132,6 +132,31 @@ impl Unit {
     }
 }
 
+impl Unit {
+    /// The NIC's `.network` with its VLANs (`VLAN=`), which networkd creates on it.
+    pub fn with_vlans<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Unit {
+        if let Some(network) = self.0.iter_mut().find(|s| s.name == "Network") {
+            network.entries.extend(names.into_iter().map(|n| ("VLAN", n.to_string())));
+        }
+        self
+    }
+}
+
+/// The header of a VLAN's files: its NIC's MAC, its name and id.
+pub fn vlan_meta(parent: MacAddr, name: &str, v: &ValidVlan, config_hash: &str) -> Meta {
+    Meta {
+        mac: parent,
+        name: name.to_string(),
+        original_name: None,
+        original_mtu: None,
+        config_hash: config_hash.to_string(),
+        addresses: vec![v.ip.address],
+        addresses6: Vec::new(),
+        accept_ra: false,
+        vlan: Some(v.id),
+    }
+}
+
 /// The `.network` of an interface; with source routing also the routes of its
 /// table and its rule.
 pub fn network_unit(d: &ValidInterface, source: Option<SourceRouting>) -> Unit {

@@ -125,6 +125,12 @@ impl NetworkdBackend {
         (self.dir.join(network), self.dir.join(link))
     }
 
+    /// Where a NIC's VLAN `id` has its files: (`.netdev`, `.network`).
+    fn vlan_paths(&self, mac: MacAddr, id: u16) -> (PathBuf, PathBuf) {
+        let (netdev, network) = files::vlan_file_names(mac, id);
+        (self.dir.join(netdev), self.dir.join(network))
+    }
+
     /// Where earlier releases put a MAC's files.
     fn legacy_paths(&self, mac: MacAddr) -> [PathBuf; 2] {
         let (network, link) = files::legacy_file_names(mac);
@@ -347,7 +353,7 @@ impl Backend for NetworkdBackend {
         Ok(Managed { owned, generated: self.generated().await?, vlans })
     }
 
-    async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<Snapshot, BackendError> {
+    async fn begin(&self, link: &LinkRef, mac: MacAddr, _vlans: &[LinkRef]) -> Result<Snapshot, BackendError> {
         self.foreign_state_kept(&link.name, mac).await?;
         let (network, link_file) = self.paths(mac);
         let before = [network.clone(), link_file]
@@ -401,15 +407,58 @@ impl Backend for NetworkdBackend {
         }
         let meta = files::Meta { original_mtu: txn.original_mtu, ..files::Meta::of(plan, name, original_name) };
         let unrenderable = |e: files::RenderError| self.io("render drop-in", name, plan.mac)(std::io::Error::other(e));
-        let network_text = files::network_unit(&plan.desired, plan.source).render(&meta).map_err(unrenderable)?;
+        let applied: Vec<&crate::plan::vlan::VlanPlan> = plan.vlans.iter().filter(|v| v.step.applies()).collect();
+        let network_text = files::network_unit(&plan.desired, plan.source)
+            .with_vlans(applied.iter().filter_map(|v| v.name.as_deref()))
+            .render(&meta)
+            .map_err(unrenderable)?;
         let link_text = files::link_unit(plan.mac, name).render(&meta).map_err(unrenderable)?;
         let (network, link) = self.paths(plan.mac);
+        let mut writes = vec![(network, network_text, "write .network"), (link, link_text, "write .link")];
+        for v in &applied {
+            let vname = v.name.as_deref().unwrap_or_default();
+            let vmeta = files::vlan_meta(plan.mac, vname, &v.desired, &v.config_hash);
+            let (netdev, vnetwork) = self.vlan_paths(plan.mac, v.id);
+            let netdev_text = files::vlan_netdev_unit(vname, &v.desired).render(&vmeta).map_err(unrenderable)?;
+            let network_text = files::vlan_network_unit(vname, &v.desired).render(&vmeta).map_err(unrenderable)?;
+            writes.push((netdev, netdev_text, "write VLAN .netdev"));
+            writes.push((vnetwork, network_text, "write VLAN .network"));
+        }
+        let gone: Vec<PathBuf> = plan
+            .vlan_removals
+            .iter()
+            .flat_map(|o| {
+                let (netdev, network) = self.vlan_paths(o.parent, o.id);
+                [netdev, network]
+            })
+            .collect();
+        // The VLANs' files as they were, for the rollback; never someone else's.
+        for path in writes.iter().map(|(p, _, _)| p).chain(&gone) {
+            if txn.before.iter().any(|(p, _)| p == path) {
+                continue;
+            }
+            let old = std::fs::read(path).ok();
+            if old.as_ref().is_some_and(|c| !c.starts_with(files::HEADER.as_bytes())) {
+                let e = std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!("{} exists and is not multinic's; move it away", path.display()),
+                );
+                return Err(self.io("write drop-in", name, plan.mac)(e));
+            }
+            txn.before.push((path.clone(), old));
+        }
         // What begin read: every file there is multinic's (checked above).
         let before = |path: &Path| txn.before.iter().find(|(p, _)| p == path).and_then(|(_, old)| old.as_deref());
         let mut changed = false;
-        for (path, text, op) in [(&network, &network_text, "write .network"), (&link, &link_text, "write .link")] {
+        for (path, text, op) in &writes {
             if before(path) != Some(text.as_bytes()) {
                 write_atomic(path, text.as_bytes()).map_err(self.io(op, name, plan.mac))?;
+                changed = true;
+            }
+        }
+        for path in &gone {
+            if before(path).is_some() {
+                remove_if_present(path).map_err(self.io("delete VLAN drop-in", name, plan.mac))?;
                 changed = true;
             }
         }
@@ -484,6 +533,16 @@ impl Backend for NetworkdBackend {
         // from this one can leave it "configuring" for good: let it settle first.
         self.settled(txn.index, ROLLBACK_SETTLE).await;
         Ok(())
+    }
+
+    /// Its files; its link stays (networkd never deletes a netdev): the
+    /// transaction deletes it.
+    async fn remove_vlan(&self, owned: &OwnedVlan) -> Result<(), BackendError> {
+        let (netdev, network) = self.vlan_paths(owned.parent, owned.id);
+        for path in [netdev, network] {
+            remove_if_present(&path).map_err(self.io("delete VLAN drop-in", &owned.name, owned.parent))?;
+        }
+        self.reload(&owned.name, owned.parent).await
     }
 
     async fn remove(&self, owned: &Owned) -> Result<(), BackendError> {

@@ -24,6 +24,7 @@ use super::dbus_error::DbusError;
 use super::networkd::{files, remove_if_present, write_atomic};
 use super::{Backend, BackendError, Managed, Readiness};
 use crate::observe::{Generated, Handle};
+use crate::plan::vlan::OwnedVlan;
 use crate::plan::{InterfacePlan, LinkRef, Owned};
 
 /// A NetworkManager reached over the system bus.
@@ -51,6 +52,9 @@ pub struct Checkpoint {
     /// before this field kept it beside the transaction; see [`super::journal`].)
     #[serde(default)]
     created: Option<OwnedObjectPath>,
+    /// The VLAN profiles the transaction created, by VLAN id: deleted on rollback.
+    #[serde(default)]
+    vlans_created: Vec<(u16, OwnedObjectPath)>,
 }
 
 /// Where the `.link` of a MAC lives.
@@ -147,6 +151,46 @@ impl NetworkManagerBackend {
         .await;
         // An active connection may vanish while it is read: skip it.
         found.into_iter().flatten().flatten().collect()
+    }
+
+    /// The NIC's VLAN profiles: written (each all multinic's, so replaced whole) and
+    /// activated on the NIC's device, those no longer in the spec deleted.
+    async fn configure_vlans(&self, txn: &mut Checkpoint, plan: &InterfacePlan) -> Result<(), BackendError> {
+        let root = ObjectPath::from_static_str_unchecked("/");
+        for v in plan.vlans.iter().filter(|v| v.step.applies()) {
+            let name = v.name.as_deref().unwrap_or_default();
+            let call = |op| self.call(op, name, plan.mac);
+            let ours = settings::build_vlan(plan.mac, name, &v.desired, &v.config_hash);
+            let existing = match (&v.owned, txn.vlans_created.iter().find(|(id, _)| *id == v.id)) {
+                (Some(owned), _) => Some(self.profile(&owned.handle, name, plan.mac)?.to_string()),
+                (None, created) => created.map(|(_, p)| p.as_str().to_string()),
+            };
+            let profile: OwnedObjectPath = match existing {
+                Some(path) => {
+                    let c = self.connection(&path).await.map_err(call("Connection"))?;
+                    if v.step != crate::plan::vlan::VlanStep::Nothing {
+                        c.update2(ours, NM_SETTINGS_UPDATE2_FLAG_TO_DISK, HashMap::new())
+                            .await
+                            .map_err(call("Update2"))?;
+                    }
+                    ObjectPath::try_from(path.as_str()).map_err(|e| call("Connection")(e.into()))?.into()
+                }
+                None => {
+                    let (path, _) = self
+                        .settings
+                        .add_connection2(ours, NM_SETTINGS_ADD_CONNECTION2_FLAG_TO_DISK, HashMap::new())
+                        .await
+                        .map_err(call("AddConnection2"))?;
+                    txn.vlans_created.push((v.id, path.clone()));
+                    path
+                }
+            };
+            self.nm.activate_connection(&profile.as_ref(), &root, &root).await.map_err(call("ActivateConnection"))?;
+        }
+        for o in &plan.vlan_removals {
+            self.remove_vlan(o).await?;
+        }
+        Ok(())
     }
 
     fn call<'a>(&self, op: &'static str, iface: &'a str, mac: MacAddr) -> impl Fn(zbus::Error) -> BackendError + 'a {
@@ -248,15 +292,26 @@ impl Backend for NetworkManagerBackend {
         Ok(Managed { owned, generated, vlans })
     }
 
-    async fn begin(&self, link: &LinkRef, mac: MacAddr) -> Result<Checkpoint, BackendError> {
+    /// The checkpoint covers the NIC's device and its VLANs' devices, so that a
+    /// rollback brings their profiles back as they were (also one deleted).
+    async fn begin(&self, link: &LinkRef, mac: MacAddr, vlans: &[LinkRef]) -> Result<Checkpoint, BackendError> {
         let device = self.nm.get_device_by_ip_iface(&link.name).await.map_err(self.call(
             "GetDeviceByIpIface",
             &link.name,
             mac,
         ))?;
+        let mut devices = vec![device.clone()];
+        for v in vlans {
+            // A VLAN link NetworkManager does not know has no profile to restore.
+            if let Ok(d) = self.nm.get_device_by_ip_iface(&v.name).await {
+                devices.push(d);
+            }
+        }
+        let paths: Vec<ObjectPath<'_>> = devices.iter().map(|d| d.as_ref()).collect();
+        let refs: Vec<&ObjectPath<'_>> = paths.iter().collect();
         let path = self
             .nm
-            .checkpoint_create(&[&device.as_ref()], self.rollback_timeout_secs, NM_CHECKPOINT_CREATE_FLAG_NONE)
+            .checkpoint_create(&refs, self.rollback_timeout_secs, NM_CHECKPOINT_CREATE_FLAG_NONE)
             .await
             .map_err(self.call("CheckpointCreate", &link.name, mac))?;
         let link_before = std::fs::read(link_path(mac)).ok();
@@ -268,6 +323,7 @@ impl Backend for NetworkManagerBackend {
             mac,
             link_before,
             created: None,
+            vlans_created: Vec::new(),
         })
     }
 
@@ -345,7 +401,7 @@ impl Backend for NetworkManagerBackend {
             .activate_connection(&profile.as_ref(), &txn.device.as_ref(), &root)
             .await
             .map_err(call("ActivateConnection"))?;
-        Ok(())
+        self.configure_vlans(txn, plan).await
     }
 
     async fn confirm(&self, txn: &Checkpoint) -> Result<Readiness, BackendError> {
@@ -402,6 +458,15 @@ impl Backend for NetworkManagerBackend {
         {
             c.delete().await.map_err(self.call("Delete", &txn.iface, txn.mac))?;
         }
+        for (_, path) in &txn.vlans_created {
+            if let Ok(c) = self.connection(path.as_str()).await
+                && c.get_settings()
+                    .await
+                    .is_ok_and(|s| settings::owned_vlan_from(&s, path.as_str()).is_some_and(|o| o.parent == txn.mac))
+            {
+                c.delete().await.map_err(self.call("Delete", &txn.iface, txn.mac))?;
+            }
+        }
         let failed: Vec<String> =
             result?.into_iter().filter(|(_, code)| *code != 0).map(|(dev, code)| format!("{dev}: {code}")).collect();
         if !failed.is_empty() {
@@ -424,5 +489,10 @@ impl Backend for NetworkManagerBackend {
         }
         let profile = self.profile(&owned.handle, &owned.name, owned.mac)?;
         self.delete(profile, &owned.name, owned.mac).await
+    }
+
+    async fn remove_vlan(&self, owned: &OwnedVlan) -> Result<(), BackendError> {
+        let profile = self.profile(&owned.handle, &owned.name, owned.parent)?;
+        self.delete(profile, &owned.name, owned.parent).await
     }
 }

@@ -187,7 +187,7 @@ pub fn vlan_uuid(mac: MacAddr, id: u16) -> String {
 
 /// The profile of VLAN `v` on the NIC with `parent` MAC, as link `name`
 /// (`multinicN.ID`): bound to the parent's profile by its UUID, so that it follows
-/// the NIC by MAC too. WIP: source routing and the parent's rename are not handled.
+/// the NIC by MAC and across its rename.
 pub fn build_vlan(parent: MacAddr, name: &str, v: &multinic_api::ValidVlan, config_hash: &str) -> Settings<'static> {
     let connection: HashMap<&str, Value<'static>> = HashMap::from([
         ("id", Value::from(name.to_string())),
@@ -221,7 +221,13 @@ pub fn build_vlan(parent: MacAddr, name: &str, v: &multinic_api::ValidVlan, conf
         (KEY_VLAN.to_string(), v.id.to_string()),
     ]);
     let user: HashMap<&str, Value<'static>> = HashMap::from([("data", Value::from(data))]);
-    HashMap::from([("connection", connection), ("vlan", vlan), ("ipv4", ipv4), ("ipv6", ipv6), ("user", user)])
+    let mut s =
+        HashMap::from([("connection", connection), ("vlan", vlan), ("ipv4", ipv4), ("ipv6", ipv6), ("user", user)]);
+    // A VLAN's MTU is the wired setting's, as for an Ethernet profile.
+    if let Some(mtu) = v.ip.mtu {
+        s.insert("802-3-ethernet", HashMap::from([("mtu", Value::from(mtu))]));
+    }
+    s
 }
 
 /// Keys that must not survive an update: the ones multinic sets (a route, DNS
