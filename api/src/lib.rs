@@ -17,7 +17,7 @@ pub use decode::decode;
 pub use mac::MacAddr;
 pub use reason::Reason;
 pub use resource::{
-    InterfaceSpec, Ipv6Spec, MultiNicNodeConfig, MultiNicNodeConfigSpec, Route6Spec, RouteSpec, spec_hash,
+    InterfaceSpec, Ipv6Spec, MultiNicNodeConfig, MultiNicNodeConfigSpec, Route6Spec, RouteSpec, VlanSpec, spec_hash,
 };
 pub use status::{
     DiscoveredNic, FailedInterface, FoldInput, Health, InterfaceResult, InterfaceState, InterfaceStatus,

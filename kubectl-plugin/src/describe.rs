@@ -81,10 +81,14 @@ pub fn render(cr: &MultiNicNodeConfig, events: &[Event], now: Timestamp) -> Stri
         .spec
         .interfaces
         .iter()
-        .map(|i| {
+        .flat_map(|i| {
             let mac = i.mac_address.to_ascii_lowercase();
-            let reported =
-                s.and_then(|s| s.interface_statuses.iter().find(|(_, st)| st.mac_address.eq_ignore_ascii_case(&mac)));
+            // A VLAN's entry (`multinic0.100`) carries its NIC's MAC too.
+            let reported = s.and_then(|s| {
+                s.interface_statuses
+                    .iter()
+                    .find(|(key, st)| !key.contains('.') && st.mac_address.eq_ignore_ascii_case(&mac))
+            });
             let (name, state, reason, message) = match reported {
                 Some((name, st)) => (
                     name.clone(),
@@ -101,7 +105,25 @@ pub fn render(cr: &MultiNicNodeConfig, events: &[Event], now: Timestamp) -> Stri
             };
             let dash = |v: String| if v.is_empty() { "-".to_string() } else { v };
             let routing = routing(i, &name);
-            vec![
+            let vlans: Vec<Vec<String>> = i
+                .vlans
+                .iter()
+                .map(|v| {
+                    let key = format!("{name}.{}", v.id);
+                    let st = s.and_then(|s| s.interface_statuses.get(&key));
+                    vec![
+                        key,
+                        format!("vlan {}", v.id),
+                        format!("{}/{}", v.address, v.cidr.split_once('/').map(|(_, p)| p).unwrap_or("?")),
+                        v.mtu.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+                        "-".into(),
+                        st.map(|st| st.state.to_string()).unwrap_or_else(|| InterfaceState::Pending.to_string()),
+                        dash(st.and_then(|st| st.reason.as_ref()).map(Reason::to_string).unwrap_or_default()),
+                        dash(st.map(|st| st.message.clone()).unwrap_or_default()),
+                    ]
+                })
+                .collect();
+            let nic = vec![
                 name,
                 mac,
                 address(i),
@@ -110,7 +132,8 @@ pub fn render(cr: &MultiNicNodeConfig, events: &[Event], now: Timestamp) -> Stri
                 state,
                 dash(reason),
                 dash(message),
-            ]
+            ];
+            std::iter::once(nic).chain(vlans)
         })
         .collect();
     if rows.is_empty() {

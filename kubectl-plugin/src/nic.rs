@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-//! `--nic mac=…,address=…,cidr=…[,mtu=…][,name=…][,id=…][,dns=…][,gateway=…][,sourceRouting=true][,ipv6=…][,acceptRA=true]`: one interface of a spec,
-//! parsed from a flag. Field names are the resource's own.
+//! `--nic mac=…,address=…,cidr=…[,mtu=…][,name=…][,id=…][,dns=…][,gateway=…][,sourceRouting=true][,ipv6=…][,acceptRA=true][,vlan=ID:ADDRESS/PREFIX[:MTU]]`:
+//! one interface of a spec, parsed from a flag. Field names are the resource's own;
+//! `dns`, `ipv6` and `vlan` may be given more than once.
 
-use multinic_api::InterfaceSpec;
+use multinic_api::{InterfaceSpec, VlanSpec};
 
 /// Parse one `--nic` value. The error names the key and says what to write.
 pub fn parse(value: &str) -> Result<InterfaceSpec, String> {
@@ -41,9 +42,10 @@ pub fn parse(value: &str) -> Result<InterfaceSpec, String> {
                 spec.ipv6.get_or_insert_with(Default::default).accept_ra =
                     val.parse().map_err(|_| format!("--nic {value:?}: acceptRA={val:?} is not true or false"))?
             }
+            "vlan" => spec.vlans.push(vlan(val).map_err(|why| format!("--nic {value:?}: vlan={val:?}: {why}"))?),
             other => {
                 return Err(format!(
-                    "--nic {value:?}: unknown key {other:?}; use mac, address, cidr, mtu, name, id, dns, gateway, sourceRouting, ipv6, acceptRA"
+                    "--nic {value:?}: unknown key {other:?}; use mac, address, cidr, mtu, name, id, dns, gateway, sourceRouting, ipv6, acceptRA, vlan"
                 ));
             }
         }
@@ -56,6 +58,31 @@ pub fn parse(value: &str) -> Result<InterfaceSpec, String> {
         }
     }
     Ok(spec)
+}
+
+/// `ID:ADDRESS/PREFIX[:MTU]`, e.g. `100:10.100.0.5/24:1400`; the subnet is the
+/// address's.
+fn vlan(val: &str) -> Result<VlanSpec, String> {
+    const FORM: &str = "write ID:ADDRESS/PREFIX[:MTU], e.g. 100:10.100.0.5/24";
+    let mut parts = val.split(':');
+    let (Some(id), Some(net)) = (parts.next(), parts.next()) else { return Err(FORM.into()) };
+    let id = id.parse().map_err(|_| format!("{id:?} is not a VLAN id; {FORM}"))?;
+    let net: ipnet::Ipv4Net = net.parse().map_err(|_| format!("{net:?} is not ADDRESS/PREFIX; {FORM}"))?;
+    let mtu = match parts.next() {
+        Some(m) => Some(m.parse().map_err(|_| format!("MTU {m:?} is not a number; {FORM}"))?),
+        None => None,
+    };
+    if parts.next().is_some() {
+        return Err(FORM.into());
+    }
+    Ok(VlanSpec {
+        id,
+        address: net.addr().to_string(),
+        cidr: net.trunc().to_string(),
+        mtu,
+        routes: Vec::new(),
+        dns: Vec::new(),
+    })
 }
 
 #[cfg(test)]
@@ -78,6 +105,17 @@ mod tests {
         .unwrap();
         let v6 = s.ipv6.unwrap();
         assert_eq!((v6.addresses.len(), v6.accept_ra), (2, false));
+        let s =
+            parse("mac=fa:16:3e:00:00:01,address=11.11.11.5,cidr=11.11.11.0/24,vlan=100:10.100.0.5/24:1400,vlan=200:10.200.0.5/16")
+                .unwrap();
+        let vlans: Vec<(u16, &str, &str, Option<u32>)> =
+            s.vlans.iter().map(|v| (v.id, v.address.as_str(), v.cidr.as_str(), v.mtu)).collect();
+        assert_eq!(
+            vlans,
+            [(100, "10.100.0.5", "10.100.0.0/24", Some(1400)), (200, "10.200.0.5", "10.200.0.0/16", None)]
+        );
+        let e = parse("mac=fa:16:3e:00:00:01,address=11.11.11.5,cidr=11.11.11.0/24,vlan=100").unwrap_err();
+        assert!(e.contains("vlan=\"100\": write ID:ADDRESS/PREFIX"), "{e}");
     }
 
     #[test]

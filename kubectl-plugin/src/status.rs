@@ -41,7 +41,8 @@ pub fn rows(items: &[MultiNicNodeConfig], now: Timestamp) -> Vec<Row> {
 }
 
 fn row(cr: &MultiNicNodeConfig, now: Timestamp) -> Row {
-    let total = cr.spec.interfaces.len();
+    // Each VLAN has a status entry of its own.
+    let total: usize = cr.spec.interfaces.iter().map(|i| 1 + i.vlans.len()).sum();
     let s = cr.status.as_ref();
     let configured = s.map(|s| s.interface_statuses.values().filter(|i| i.state == InterfaceState::Configured).count());
     let failed = s.map(|s| s.interface_statuses.values().filter(|i| i.state.is_failure()).count()).unwrap_or(0);
@@ -61,11 +62,13 @@ fn row(cr: &MultiNicNodeConfig, now: Timestamp) -> Row {
                 .iter()
                 .map(|(name, i)| {
                     // `+source`: answers through its own table (sourceRouting).
-                    let routed = cr
-                        .spec
-                        .interfaces
-                        .iter()
-                        .any(|sp| sp.source_routing && sp.mac_address.eq_ignore_ascii_case(&i.mac_address));
+                    // A VLAN's entry (`multinic0.100`) carries its NIC's MAC.
+                    let routed = !name.contains('.')
+                        && cr
+                            .spec
+                            .interfaces
+                            .iter()
+                            .any(|sp| sp.source_routing && sp.mac_address.eq_ignore_ascii_case(&i.mac_address));
                     format!("{name}={}{}", i.state, if routed { "+source" } else { "" })
                 })
                 .collect()

@@ -179,6 +179,21 @@ async fn admission_refuses_what_the_daemon_would() {
             "{field}: {refused:?}"
         );
     }
+    let vlan = |id: u32, address: &str| json!({ "id": id, "address": address, "cidr": "10.100.0.0/24" });
+    for (vlans, field) in [
+        (json!([vlan(4095, "10.100.0.5")]), "should be less than or equal to 4094"),
+        (json!([vlan(0, "10.100.0.5")]), "should be greater than or equal to 1"),
+        (json!([vlan(100, "10.100.0.5"), vlan(100, "10.100.0.6")]), "vlans[].id values must be unique on one NIC"),
+        (json!([vlan(100, "10.101.0.5")]), "vlans[].address must lie inside vlans[].cidr"),
+    ] {
+        let patch = json!({ "spec": { "interfaces": [{ "id": 1, "macAddress": A, "address": "198.51.100.4",
+            "cidr": "198.51.100.0/24", "vlans": vlans }] } });
+        let refused = node.api.patch(&node.name, &PatchParams::default(), &Patch::Merge(&patch)).await;
+        assert!(
+            matches!(&refused, Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains(field)),
+            "{field}: {refused:?}"
+        );
+    }
     // Host bits in an IPv6 address's prefix are what an address is: accepted.
     let good = json!({ "spec": { "interfaces": [{ "id": 1, "macAddress": A, "address": "198.51.100.4",
         "cidr": "198.51.100.0/24", "ipv6": { "addresses": ["2001:db8:1::10/64"] } }] } });

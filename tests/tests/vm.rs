@@ -4,10 +4,11 @@
 //! systemd against the real API server.
 //!
 //! A boot under TCG costs most of a minute, so each backend's node lives through
-//! the five scenarios in turn, one VM per backend (the two run side by side):
+//! the six scenarios in turn, one VM per backend (the two run side by side):
 //! hot-attach → configured; detach and attach again; reboot (the name and
 //! configuration persisted, the daemon writes nothing); the instanceId gate; a real
-//! node's shape (NetworkManager: a DHCP NIC taken over; networkd: a bonded primary).
+//! node's shape (NetworkManager: a DHCP NIC taken over; networkd: a bonded primary);
+//! a VLAN on the NIC (a trunk subport), its tagged peer on the same segment.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -332,21 +333,83 @@ async fn bonded_primary_is_never_touched(node: &ClusterNode) {
     });
 }
 
+/// The tagged peer of scenario 6: a second NIC on the first one's segment.
+const TRUNK_PEER_MAC: &str = "02:00:00:00:0b:05";
+
+/// Scenario 6: a VLAN on the NIC, as a Neutron trunk subport arrives. The NIC's
+/// segment is shared with a second NIC that the guest moves into a namespace of its
+/// own with VLAN 100 on it: the far end of the trunk. multinic0.100 is created on
+/// multinic0 with its address and MTU, reported `Configured` under its own key, and
+/// tagged traffic reaches the peer; taken out of the spec, the VLAN link, its
+/// profile or files go, and multinic0 stays as it was.
+async fn vlan_on_the_nic(node: &ClusterNode, manager: Manager) {
+    let (_, _, dirs) = manager_traits(manager);
+    let files = format!("find {dirs} -type f 2>/dev/null | sort");
+    let before = vm(|| {
+        let guest = &node.vm;
+        guest.attach_nic(TRUNK_PEER_MAC);
+        guest.join_segments(&[MAC, TRUNK_PEER_MAC]);
+        let peer = guest.wait_for("the peer NIC named by udev", WAIT, |g| {
+            g.must("udevadm settle");
+            let name = g.link_by_mac(TRUNK_PEER_MAC)?["ifname"].as_str()?.to_string();
+            (!name.starts_with("eth")).then_some(name)
+        });
+        guest.must(&format!(
+            "ip netns add trunk && ip link set {peer} netns trunk && \
+             ip -n trunk link add link {peer} name peer.100 type vlan id 100 && \
+             ip -n trunk addr add 10.100.0.2/24 dev peer.100 && ip -n trunk link set {peer} up && \
+             ip -n trunk link set peer.100 up"
+        ));
+        guest.exec(&files).1
+    });
+    let mut nic = nic_value(1450);
+    nic["vlans"] = json!([{ "id": 100, "address": "10.100.0.1", "cidr": "10.100.0.0/24", "mtu": 1400 }]);
+    let generation = node.patch_spec(json!({ "interfaces": [nic] })).await;
+    let cr = node.until_configured(generation).await;
+    let entry = &cr.status.as_ref().unwrap().interface_statuses["multinic0.100"];
+    assert_eq!((entry.state, entry.mac_address.as_str()), (InterfaceState::Configured, MAC), "{entry:?}");
+    assert!(entry.message.contains("VLAN 100 on multinic0"), "{}", entry.message);
+    vm(|| {
+        let guest = &node.vm;
+        let link = &guest.ip("-d addr show dev multinic0.100")[0];
+        assert_eq!(link["linkinfo"]["info_kind"], "vlan", "{link}");
+        assert_eq!(link["linkinfo"]["info_data"]["id"], 100, "{link}");
+        assert_eq!(link["link"], "multinic0", "{link}");
+        assert_eq!(link["mtu"], 1400, "{link}");
+        let v4: Vec<&str> = link["addr_info"].as_array().unwrap().iter().filter_map(|a| a["local"].as_str()).collect();
+        assert_eq!(v4, ["10.100.0.1"], "{link}");
+        let (code, out) = guest.exec("ping -c 3 -W 2 10.100.0.2");
+        assert_eq!(code, 0, "tagged traffic does not reach the trunk's peer: {out}");
+        assert_configured(guest, 1450);
+    });
+    let generation = node.patch_spec(json!({ "interfaces": [nic_value(1450)] })).await;
+    let cr = node.until_configured(generation).await;
+    assert!(!cr.status.as_ref().unwrap().interface_statuses.contains_key("multinic0.100"));
+    vm(|| {
+        let guest = &node.vm;
+        guest.wait_for("multinic0.100 gone", WAIT, |g| g.link("multinic0.100").is_none().then_some(()));
+        assert_eq!(guest.exec(&files).1, before, "the VLAN's profile or files are still there");
+        assert_configured(guest, 1450);
+    });
+}
+
 async fn node_life(manager: Manager, tag: &str) {
     let Some(node) = ClusterNode::new(tag, manager, UUID).await else { return };
     let generation = attach_configures(&node, manager).await;
-    eprintln!("{manager:?} 1/5 hot-attach: ok");
+    eprintln!("{manager:?} 1/6 hot-attach: ok");
     detach_and_reattach(&node, generation, manager).await;
-    eprintln!("{manager:?} 2/5 detach and re-attach: ok");
+    eprintln!("{manager:?} 2/6 detach and re-attach: ok");
     reboot_keeps_configuration(&node, generation, manager).await;
-    eprintln!("{manager:?} 3/5 reboot: ok");
+    eprintln!("{manager:?} 3/6 reboot: ok");
     instance_id_gate(&node).await;
-    eprintln!("{manager:?} 4/5 instanceId: ok");
+    eprintln!("{manager:?} 4/6 instanceId: ok");
     match manager {
         Manager::Networkd => bonded_primary_is_never_touched(&node).await,
         _ => dhcp_nic_is_taken_over(&node).await,
     }
-    eprintln!("{manager:?} 5/5 real node shape: ok");
+    eprintln!("{manager:?} 5/6 real node shape: ok");
+    vlan_on_the_nic(&node, manager).await;
+    eprintln!("{manager:?} 6/6 VLAN: ok");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,12 +5,16 @@
 //! A node is imported whole or not at all: one row that cannot be mapped skips its
 //! node (so a CR never silently lacks a NIC the node had in v2), and every such row
 //! is reported with its id, column and what to do.
+//!
+//! A row with `vlan` 0 (or NULL) is a NIC; a row with `vlan` N is VLAN N on the NIC
+//! of the same MAC (a trunk subport), which becomes an entry of that interface's
+//! `vlans`. The NIC needs a row of its own: multinic gives every NIC an address.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use multinic_api::rules::MAX_INTERFACES;
-use multinic_api::{InterfaceSpec, MacAddr, MultiNicNodeConfig, MultiNicNodeConfigSpec, RouteSpec, validate};
+use multinic_api::rules::{MAX_INTERFACES, VLAN_ID_MAX, VLAN_ID_MIN};
+use multinic_api::{InterfaceSpec, MacAddr, MultiNicNodeConfig, MultiNicNodeConfigSpec, RouteSpec, VlanSpec, validate};
 
 /// One row of v2's `multi_interface` table, as stored (every column may be NULL).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,36 +98,63 @@ pub fn map(rows: &[Row], options: Options) -> Mapping {
     mapping
 }
 
-/// Every normalized MAC with the rows that carry it.
-fn mac_owners(rows: &[&Row]) -> BTreeMap<MacAddr, Vec<(i64, String)>> {
-    let mut owners: BTreeMap<MacAddr, Vec<(i64, String)>> = BTreeMap::new();
+/// Every normalized MAC with the rows that carry it: (id, node, VLAN).
+type Owners = BTreeMap<MacAddr, Vec<(i64, String, i64)>>;
+
+fn mac_owners(rows: &[&Row]) -> Owners {
+    let mut owners: Owners = BTreeMap::new();
     for row in rows {
         if let Some(mac) = row.mac_address.as_deref().and_then(|m| m.trim().parse::<MacAddr>().ok()) {
-            owners.entry(mac).or_default().push((row.id, row.attached_node_name.clone().unwrap_or_default()));
+            let node = row.attached_node_name.clone().unwrap_or_default();
+            owners.entry(mac).or_default().push((row.id, node, row.vlan.unwrap_or(0)));
         }
     }
     owners
 }
 
-fn map_node(node: &str, rows: &[&Row], macs: &BTreeMap<MacAddr, Vec<(i64, String)>>, options: Options) -> Mapped {
+fn map_node(node: &str, rows: &[&Row], macs: &Owners, options: Options) -> Mapped {
     let mut problems = Vec::new();
-    if rows.len() > MAX_INTERFACES {
+    let (nic_rows, vlan_rows): (Vec<&Row>, Vec<&Row>) = rows.iter().partition(|r| r.vlan.unwrap_or(0) == 0);
+    if nic_rows.len() > MAX_INTERFACES {
         // One problem, not eleven copies of it: it names every row involved.
-        let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
+        let ids: Vec<String> = nic_rows.iter().map(|r| r.id.to_string()).collect();
         return Mapped::Skipped(vec![problem(
-            rows[0],
+            nic_rows[0],
             "attached_node_name",
             format!(
-                "node {node} has {} rows ({}); multinic configures at most {MAX_INTERFACES} NICs per node: delete the extra rows",
-                rows.len(),
+                "node {node} has {} NIC rows ({}); multinic configures at most {MAX_INTERFACES} NICs per node: delete the extra rows",
+                nic_rows.len(),
                 ids.join(", ")
             ),
         )]);
     }
     let mut interfaces = Vec::new();
-    for row in rows {
+    for row in &nic_rows {
         match map_row(row, macs, options) {
             Ok(i) => interfaces.push(i),
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    for row in &vlan_rows {
+        match map_vlan_row(row, macs, options) {
+            Ok((mac, vlan)) => match interfaces.iter_mut().find(|i| i.mac_address.parse::<MacAddr>().ok() == Some(mac))
+            {
+                Some(nic) => nic.vlans.push(vlan),
+                // Its NIC's row failed (reported) or is missing.
+                None if nic_rows
+                    .iter()
+                    .any(|r| r.mac_address.as_deref().and_then(|m| m.trim().parse().ok()) == Some(mac)) => {}
+                None => problems.push(problem(
+                    row,
+                    "vlan",
+                    format!(
+                        "{}: VLAN {} of NIC {mac}, which has no row with vlan 0; multinic gives the NIC an address \
+                         of its own (the trunk's parent port): add a row for it",
+                        row.vlan.unwrap_or(0),
+                        row.vlan.unwrap_or(0)
+                    ),
+                )),
+            },
             Err(mut p) => problems.append(&mut p),
         }
     }
@@ -141,7 +172,7 @@ fn map_node(node: &str, rows: &[&Row], macs: &BTreeMap<MacAddr, Vec<(i64, String
         errors
             .into_iter()
             .map(|e| Problem {
-                row: e.interface.map(|i| rows[i].id).unwrap_or(rows[0].id),
+                row: e.interface.map(|i| nic_rows[i].id).unwrap_or(rows[0].id),
                 field: e.path,
                 message: e.message,
             })
@@ -149,11 +180,79 @@ fn map_node(node: &str, rows: &[&Row], macs: &BTreeMap<MacAddr, Vec<(i64, String
     )
 }
 
-fn map_row(
-    row: &Row,
-    macs: &BTreeMap<MacAddr, Vec<(i64, String)>>,
-    options: Options,
-) -> Result<InterfaceSpec, Vec<Problem>> {
+/// What a NIC row and a VLAN row share, parsed.
+struct Parsed {
+    mac: MacAddr,
+    address: Ipv4Addr,
+    cidr: String,
+    routes: Vec<RouteSpec>,
+    dns: Vec<String>,
+}
+
+fn map_row(row: &Row, macs: &Owners, options: Options) -> Result<InterfaceSpec, Vec<Problem>> {
+    let p = parse(row, macs, options)?;
+    Ok(InterfaceSpec {
+        id: Some(row.id),
+        port_id: None,
+        mac_address: p.mac.to_string(),
+        address: p.address.to_string(),
+        cidr: p.cidr,
+        mtu: options.mtu,
+        name: None,
+        routes: p.routes,
+        dns: p.dns,
+        gateway: None,
+        source_routing: false,
+        ipv6: None,
+        vlans: Vec::new(),
+    })
+}
+
+/// A VLAN row: the NIC's MAC and its `vlans` entry. Its MTU is its NIC's (the
+/// kernel's default for a VLAN); a gateway would make a default route through the
+/// VLAN, which the import does not guess.
+fn map_vlan_row(row: &Row, macs: &Owners, options: Options) -> Result<(MacAddr, VlanSpec), Vec<Problem>> {
+    let id = row.vlan.unwrap_or(0);
+    let mut problems = Vec::new();
+    if !(i64::from(VLAN_ID_MIN)..=i64::from(VLAN_ID_MAX)).contains(&id) {
+        problems.push(problem(
+            row,
+            "vlan",
+            format!("{id} is not a VLAN id; use {VLAN_ID_MIN}-{VLAN_ID_MAX}, or 0 for the NIC itself"),
+        ));
+    }
+    let gateway = row.gateway.as_deref().map(str::trim).filter(|g| !g.is_empty());
+    if let (Some(gw), Some(_)) = (gateway, options.gateway_metric) {
+        problems.push(problem(
+            row,
+            "gateway",
+            format!(
+                "{gw}: a default route through VLAN {id} is not imported; empty it on this row or pass --no-gateways"
+            ),
+        ));
+    }
+    let parsed = parse(row, macs, Options { gateway_metric: None, ..options });
+    match parsed {
+        Ok(p) if problems.is_empty() => Ok((
+            p.mac,
+            VlanSpec {
+                id: u16::try_from(id).unwrap_or_default(),
+                address: p.address.to_string(),
+                cidr: p.cidr,
+                mtu: None,
+                routes: p.routes,
+                dns: p.dns,
+            },
+        )),
+        Ok(_) => Err(problems),
+        Err(mut more) => {
+            problems.append(&mut more);
+            Err(problems)
+        }
+    }
+}
+
+fn parse(row: &Row, macs: &Owners, options: Options) -> Result<Parsed, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut bad = |field: &str, message: String| problems.push(problem(row, field, message));
 
@@ -165,17 +264,23 @@ fn map_row(
         }
         Some(m) => match m.parse::<MacAddr>() {
             Ok(mac) => {
+                // A NIC has one row per VLAN (0: the NIC itself), all on one node.
+                let node = row.attached_node_name.clone().unwrap_or_default();
+                let vlan = row.vlan.unwrap_or(0);
                 let others: Vec<String> = macs
                     .get(&mac)
                     .into_iter()
                     .flatten()
-                    .filter(|(id, _)| *id != row.id)
-                    .map(|(id, node)| format!("row {id} (node {node})"))
+                    .filter(|(id, n, v)| *id != row.id && (*n != node || *v == vlan))
+                    .map(|(id, node, _)| format!("row {id} (node {node})"))
                     .collect();
                 if !others.is_empty() {
                     bad(
                         "mac_address",
-                        format!("{mac} is also in {}: a NIC has one row; delete the stale one", others.join(", ")),
+                        format!(
+                            "{mac} is also in {}: a NIC has one row per VLAN, on one node; delete the stale one",
+                            others.join(", ")
+                        ),
                     );
                 }
                 Some(mac)
@@ -213,12 +318,6 @@ fn map_row(
             }
         },
     };
-    if let Some(vlan) = row.vlan.filter(|v| *v != 0) {
-        bad(
-            "vlan",
-            format!("{vlan}: VLAN interfaces are not supported yet; configure this NIC by hand or set vlan to 0"),
-        );
-    }
     let mut routes = Vec::new();
     if let (Some(gw), Some(metric)) = (text(&row.gateway), options.gateway_metric) {
         match gw.parse::<Ipv4Addr>() {
@@ -235,21 +334,7 @@ fn map_row(
     match (mac, address, prefix) {
         (Some(mac), Some(address), Some(prefix)) if problems.is_empty() => {
             let network = ipnet::Ipv4Net::new(address, prefix).map(|n| n.network()).unwrap_or(address);
-            Ok(InterfaceSpec {
-                id: Some(row.id),
-                port_id: None,
-                mac_address: mac.to_string(),
-                address: address.to_string(),
-                cidr: format!("{network}/{prefix}"),
-                mtu: options.mtu,
-                name: None,
-                routes,
-                dns,
-                gateway: None,
-                source_routing: false,
-                ipv6: None,
-                vlans: Vec::new(),
-            })
+            Ok(Parsed { mac, address, cidr: format!("{network}/{prefix}"), routes, dns })
         }
         _ => Err(problems),
     }

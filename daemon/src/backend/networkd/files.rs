@@ -221,9 +221,16 @@ fn route(to: ipnet::IpNet, via: Option<std::net::IpAddr>, metric: Option<u32>) -
     route
 }
 
-/// The `.link` that gives the NIC its name at boot (applied by udev).
-pub fn link_unit(mac: MacAddr, name: &str) -> Unit {
-    Unit(vec![Section::new("Match").set("MACAddress", mac), Section::new("Link").set("Name", name)])
+/// The `.link` that gives the NIC its name at boot (applied by udev). A NIC with
+/// VLANs matches by its permanent MAC too: its VLANs carry its MAC, and udev would
+/// try to give them the NIC's name, fail, and leave them unconfigured (systemd-networkd
+/// waits for udev). udev before 245 ignores the key, with a warning.
+pub fn link_unit(mac: MacAddr, name: &str, has_vlans: bool) -> Unit {
+    let mut m = Section::new("Match").set("MACAddress", mac);
+    if has_vlans {
+        m = m.set("PermanentMACAddress", mac);
+    }
+    Unit(vec![m, Section::new("Link").set("Name", name)])
 }
 
 /// The VLAN sub-interface `name` (`multinicN.ID`) of a NIC: its `.netdev`, which
@@ -498,8 +505,25 @@ mod tests {
 
     #[test]
     fn link_file_is_exact() {
-        let text = link_unit(iface().mac, "multinic0").render(&meta()).unwrap();
+        let text = link_unit(iface().mac, "multinic0", false).render(&meta()).unwrap();
         assert!(text.ends_with("\n[Match]\nMACAddress=fa:16:3e:1c:1a:6e\n\n[Link]\nName=multinic0\n"), "{text}");
+        // With VLANs, which carry the NIC's MAC, only the NIC itself matches.
+        let text = link_unit(iface().mac, "multinic0", true).render(&meta()).unwrap();
+        assert!(
+            text.ends_with(
+                "\n[Match]\nMACAddress=fa:16:3e:1c:1a:6e\nPermanentMACAddress=fa:16:3e:1c:1a:6e\n\n[Link]\nName=multinic0\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_nics_network_lists_its_vlans() {
+        let text = network_unit(&iface(), None).with_vlans(["multinic0.100", "multinic0.200"]).render(&meta()).unwrap();
+        assert!(
+            text.contains("LLDP=no\nVLAN=multinic0.100\nVLAN=multinic0.200\n"),
+            "VLAN= lines belong to [Network]: {text}"
+        );
     }
 
     #[test]

@@ -412,7 +412,8 @@ impl Backend for NetworkdBackend {
             .with_vlans(applied.iter().filter_map(|v| v.name.as_deref()))
             .render(&meta)
             .map_err(unrenderable)?;
-        let link_text = files::link_unit(plan.mac, name).render(&meta).map_err(unrenderable)?;
+        let link_text =
+            files::link_unit(plan.mac, name, !plan.desired.vlans.is_empty()).render(&meta).map_err(unrenderable)?;
         let (network, link) = self.paths(plan.mac);
         let mut writes = vec![(network, network_text, "write .network"), (link, link_text, "write .link")];
         for v in &applied {

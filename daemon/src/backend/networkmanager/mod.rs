@@ -230,7 +230,7 @@ impl NetworkManagerBackend {
             return Err(file("write .link")(e));
         }
         let meta = files::Meta::of(plan, name, original_name);
-        let text = files::link_unit(plan.mac, name)
+        let text = files::link_unit(plan.mac, name, !plan.desired.vlans.is_empty())
             .render(&meta)
             .map_err(|e| file("render .link")(std::io::Error::other(e)))?;
         if txn.link_before.as_deref() == Some(text.as_bytes()) {

@@ -109,7 +109,7 @@ fn more_than_ten_rows_skip_the_node_naming_every_row() {
         .collect();
     let p = skipped(&map(&rows, OPTIONS), "big");
     assert_eq!(p.len(), 1, "one problem naming every row: {p:?}");
-    assert!(p[0].message.contains("11 rows (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)"), "{}", p[0].message);
+    assert!(p[0].message.contains("11 NIC rows (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)"), "{}", p[0].message);
     assert!(p[0].message.contains("at most 10"), "{}", p[0].message);
     let ten = &rows[..10];
     assert_eq!(ready(&map(ten, OPTIONS), "big").interfaces.len(), 10);
@@ -130,15 +130,54 @@ fn a_duplicate_mac_skips_every_node_that_has_it() {
     ready(&m, "c");
 }
 
+/// A row with `vlan` N is VLAN N of the NIC with the same MAC: it lands in that
+/// interface's `vlans`, whatever the order of the rows.
 #[test]
-fn vlan_rows_are_reported_as_not_supported_yet() {
-    let mut r = row(4, "n", "fa:16:3e:00:00:04", "10.0.0.5", "255.255.255.0");
-    r.vlan = Some(100);
-    let p = skipped(&map(&[r.clone()], OPTIONS), "n");
-    assert_eq!(p[0].field, "vlan");
-    assert!(p[0].message.contains("not supported yet"));
-    r.vlan = None;
-    ready(&map(&[r], OPTIONS), "n");
+fn vlan_rows_land_in_their_nics_vlans() {
+    let mut tagged = row(3, "n", "FA:16:3E:00:00:04", "10.100.0.5", "255.255.255.0");
+    tagged.vlan = Some(100);
+    tagged.dns = Some("10.100.0.53".into());
+    let mut other = row(5, "n", "fa:16:3e:00:00:04", "10.200.0.5", "/24");
+    other.vlan = Some(200);
+    let nic = row(4, "n", "fa:16:3e:00:00:04", "10.0.0.5", "255.255.255.0");
+    let spec = ready(&map(&[tagged, nic.clone(), other], OPTIONS), "n");
+    assert_eq!(spec.interfaces.len(), 1);
+    let i = &spec.interfaces[0];
+    assert_eq!((i.id, i.address.as_str()), (Some(4), "10.0.0.5"));
+    let vlans: Vec<(u16, &str, &str, Option<u32>)> =
+        i.vlans.iter().map(|v| (v.id, v.address.as_str(), v.cidr.as_str(), v.mtu)).collect();
+    assert_eq!(vlans, [(100, "10.100.0.5", "10.100.0.0/24", None), (200, "10.200.0.5", "10.200.0.0/24", None)]);
+    assert_eq!(i.vlans[0].dns, ["10.100.0.53"]);
+    // NULL is the NIC itself, as 0.
+    let mut untagged = nic;
+    untagged.vlan = None;
+    assert!(ready(&map(&[untagged], OPTIONS), "n").interfaces[0].vlans.is_empty());
+}
+
+/// What a VLAN row cannot be: without its NIC's row, an id out of range, twice the
+/// same VLAN, with a gateway to import; each names the row and the fix.
+#[test]
+fn bad_vlan_rows_skip_the_node_with_the_fix() {
+    let nic = row(4, "n", "fa:16:3e:00:00:04", "10.0.0.5", "255.255.255.0");
+    let mut tagged = row(6, "n", "fa:16:3e:00:00:04", "10.100.0.5", "255.255.255.0");
+    tagged.vlan = Some(100);
+    let p = skipped(&map(std::slice::from_ref(&tagged), OPTIONS), "n");
+    assert_eq!((p[0].row, p[0].field.as_str()), (6, "vlan"));
+    assert!(p[0].message.contains("no row with vlan 0"), "{}", p[0].message);
+    let mut big = tagged.clone();
+    big.vlan = Some(4095);
+    let p = skipped(&map(&[nic.clone(), big], OPTIONS), "n");
+    assert!(p[0].message.contains("4095 is not a VLAN id; use 1-4094"), "{}", p[0].message);
+    let mut twice = tagged.clone();
+    twice.id = 7;
+    let p = skipped(&map(&[nic.clone(), tagged.clone(), twice], OPTIONS), "n");
+    assert!(p.iter().all(|p| p.field == "mac_address" && p.message.contains("one row per VLAN")), "{p:?}");
+    let mut routed = tagged.clone();
+    routed.gateway = Some("10.100.0.1".into());
+    let p = skipped(&map(&[nic.clone(), routed.clone()], OPTIONS), "n");
+    assert_eq!((p[0].row, p[0].field.as_str()), (6, "gateway"));
+    let no_gateways = Options { gateway_metric: None, ..OPTIONS };
+    assert_eq!(ready(&map(&[nic, routed], no_gateways), "n").interfaces[0].vlans.len(), 1);
 }
 
 #[test]
