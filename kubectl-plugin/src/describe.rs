@@ -217,7 +217,8 @@ spec:
   nodeName: worker-2
   instanceId: b4975c5f-50bb-479f-9e7b-a430815ae852
   interfaces:
-    - {id: 1, macAddress: "fa:16:3e:00:00:01", address: 11.11.11.2, cidr: 11.11.11.0/24, mtu: 1450, ipv6: {addresses: ["2001:db8:1::2/64"]}}
+    - {id: 1, macAddress: "fa:16:3e:00:00:01", address: 11.11.11.2, cidr: 11.11.11.0/24, mtu: 1450, ipv6: {addresses: ["2001:db8:1::2/64"]},
+       vlans: [{id: 100, address: 10.100.0.5, cidr: 10.100.0.0/24, mtu: 1400}]}
     - {id: 2, macAddress: "fa:16:3e:00:00:02", address: 11.11.12.3, cidr: 11.11.12.0/24, gateway: 11.11.12.1, sourceRouting: true}
 status:
   state: Failed
@@ -230,6 +231,7 @@ status:
     - {type: Ready, status: "False", reason: PartiallyFailed, message: "1/2 configured", lastTransitionTime: "2026-11-23T11:55:00Z"}
     - {type: Degraded, status: "True", reason: PartiallyFailed, message: "1/2 configured", lastTransitionTime: "2026-11-23T11:55:00Z"}
   interfaceStatuses:
+    multinic0.100: {macAddress: "fa:16:3e:00:00:01", state: Configured, reason: Configured, message: "up with 10.100.0.5/24, VLAN 100 on multinic0, MTU 1400"}
     multinic0: {macAddress: "fa:16:3e:00:00:01", state: Configured, reason: Configured, message: "up with 11.11.11.2/24, MTU 1450"}
     multinic1: {macAddress: "fa:16:3e:00:00:02", state: NotFound, reason: MacNotFound, message: "no link with MAC fa:16:3e:00:00:02 on this host"}
   discovered:

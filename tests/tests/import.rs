@@ -72,7 +72,7 @@ async fn plan_then_apply_then_rerun_is_idempotent_and_updates_follow_the_databas
     let (a, b, c) = (s.node("a"), s.node("b"), s.node("c"));
     s.cluster.create_node(&a, "UUID-A").await;
     s.cluster.create_node(&b, "UUID-B").await;
-    for n in ["badmac", "badmask", "dup1", "dup2", "vlan", "big"] {
+    for n in ["badmac", "badmask", "dup1", "dup2", "vlan", "vlanonly", "big"] {
         s.cluster.create_node(&s.node(n), "U").await;
     }
 
@@ -90,10 +90,14 @@ async fn plan_then_apply_then_rerun_is_idempotent_and_updates_follow_the_databas
         plan.contains(&format!("row 9: mac_address: fa:16:3e:00:07:01 is also in row 10 (node {}dup2)", s.p)),
         "{plan}"
     );
-    assert!(plan.contains("row 11: vlan: 100: VLAN interfaces are not supported yet"), "{plan}");
-    assert!(plan.contains("11 rows") && plan.contains("at most 10"), "{plan}");
+    assert_eq!(line(&plan, &s.node("vlan"))[..3], [s.node("vlan").as_str(), "create", "1"], "{plan}");
     assert!(
-        plan.contains("Plan: 2 to create, 0 to update, 0 unchanged, 7 skipped, 1 row(s) without a node."),
+        plan.contains("row 24: vlan: 200: VLAN 200 of NIC fa:16:3e:00:0a:01, which has no row with vlan 0"),
+        "{plan}"
+    );
+    assert!(plan.contains("11 NIC rows") && plan.contains("at most 10"), "{plan}");
+    assert!(
+        plan.contains("Plan: 3 to create, 0 to update, 0 unchanged, 7 skipped, 1 row(s) without a node."),
         "{plan}"
     );
     assert!(s.api().list(&Default::default()).await.unwrap().items.is_empty(), "a plan writes nothing");
@@ -117,7 +121,7 @@ async fn plan_then_apply_then_rerun_is_idempotent_and_updates_follow_the_databas
     // --apply writes exactly the planned CRs; skipped nodes get nothing, not even their good rows.
     let out = s.import(&["--mtu", "1450", "--apply"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("2 created, 0 updated, 0 unchanged, 7 skipped"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("3 created, 0 updated, 0 unchanged, 7 skipped"), "{}", stdout(&out));
     let names: Vec<String> = s
         .api()
         .list(&Default::default())
@@ -127,7 +131,15 @@ async fn plan_then_apply_then_rerun_is_idempotent_and_updates_follow_the_databas
         .iter()
         .map(|c| c.metadata.name.clone().unwrap())
         .collect();
-    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names.len(), 3, "{names:?}");
+    // The trunk: the VLAN row is an entry of its NIC's vlans.
+    let trunk = s.api().get(&s.node("vlan")).await.unwrap();
+    let nic = &trunk.spec.interfaces[0];
+    assert_eq!((trunk.spec.interfaces.len(), nic.id, nic.address.as_str()), (1, Some(23), "10.10.8.20"));
+    assert_eq!(
+        nic.vlans.iter().map(|v| (v.id, v.address.as_str(), v.cidr.as_str())).collect::<Vec<_>>(),
+        [(100, "10.10.1.20", "10.10.1.0/24")]
+    );
     let cr = s.api().get(&a).await.unwrap();
     assert_eq!(cr.spec.node_name, a);
     assert_eq!(cr.spec.instance_id.as_deref(), Some("UUID-A"), "instanceId from the Node, as create does");
@@ -193,7 +205,7 @@ async fn yaml_output_and_bad_urls_passwords_and_servers() {
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect();
     let names: Vec<&str> = docs.iter().map(|d| d.metadata.name.as_deref().unwrap()).collect();
-    assert_eq!(names, vec![s.node("a"), s.node("b"), s.node("c")]);
+    assert_eq!(names, vec![s.node("a"), s.node("b"), s.node("c"), s.node("vlan")]);
     assert!(docs.iter().all(|d| d.metadata.namespace.as_deref() == Some(s.ns.as_str())));
     assert!(docs.iter().all(|d| multinic_api::validate(d).errors.is_empty()), "every printed CR is valid");
     assert_eq!(docs[0].spec.interfaces[2].mtu, Some(9000));
@@ -217,7 +229,7 @@ async fn yaml_output_and_bad_urls_passwords_and_servers() {
     let out = child.wait_with_output().unwrap();
     let terminal = String::from_utf8_lossy(&out.stdout);
     assert!(terminal.contains(&format!("Password for v2reader@127.0.0.1:{}/multinic:", s.db.port)), "{terminal}");
-    assert!(terminal.contains("read 23 rows for 9 nodes"), "{terminal}");
+    assert!(terminal.contains("read 25 rows for 10 nodes"), "{terminal}");
     assert_eq!(out.status.code(), Some(1), "{terminal}");
 
     // A password in the URL is refused before anything is read.

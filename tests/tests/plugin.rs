@@ -298,6 +298,19 @@ async fn edit_describe_wait_and_watch() {
     let out = plugin(&admin, &["-n", &ns, "add-nic", name, "--nic", nic]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("spec.interfaces[2].gateway: 11.11.12.1 is outside cidr"), "{}", text(&out).1);
+    // A trunk's subports: VLANs on the NIC, checked before sending.
+    let nic = "mac=fa:16:3e:00:00:04,address=11.11.11.6,cidr=11.11.11.0/24,vlan=100:10.100.0.6/24:1400,vlan=100:10.101.0.6/24";
+    let out = plugin(&admin, &["-n", &ns, "add-nic", name, "--nic", nic]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("spec.interfaces[2].vlans[1].id: VLAN 100 is listed twice"), "{}", text(&out).1);
+    let nic = "mac=fa:16:3e:00:00:04,address=11.11.11.6,cidr=11.11.11.0/24,vlan=100:10.100.0.6/24:1400";
+    let out = plugin(&admin, &["-n", &ns, "add-nic", name, "--nic", nic]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let vlans = api.get(name).await.unwrap().spec.interfaces[2].vlans.clone();
+    assert_eq!(
+        vlans.iter().map(|v| (v.id, v.address.as_str(), v.cidr.as_str(), v.mtu)).collect::<Vec<_>>(),
+        [(100, "10.100.0.6", "10.100.0.0/24", Some(1400))]
+    );
 
     // describe: spec against status, and the section headers a reader looks for.
     let out = plugin(&admin, &["-n", &ns, "describe", name]);

@@ -10,7 +10,8 @@ use crate::backend::{Backend, with_backend};
 use crate::config::Settings;
 use crate::observe::netlink::Netlink;
 use crate::pass::{self, Prepared};
-use crate::plan::{Change, Plan, Step};
+use crate::plan::vlan::VlanStep;
+use crate::plan::{self, Change, Plan, Step};
 use crate::report;
 use crate::source;
 
@@ -73,11 +74,44 @@ pub async fn plan(settings: &Settings, file: &Path, format: Format) -> Result<Ex
     Ok(if gate.is_some() || blocked { Exit::Failed } else { Exit::Ok })
 }
 
+/// A NIC's VLANs, applied in its transaction: what each needs, and those that go.
+fn vlan_rows(i: &plan::InterfacePlan) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = i
+        .vlans
+        .iter()
+        .map(|v| {
+            let (label, detail) = match &v.step {
+                VlanStep::Nothing => ("nothing", "up to date".to_string()),
+                VlanStep::Create => ("create", format!("VLAN {}; {}", v.id, v.desired.ip.address)),
+                VlanStep::Update(Change::ConfigChanged) => {
+                    ("update", format!("spec changed; {}", v.desired.ip.address))
+                }
+                VlanStep::Update(Change::Drift(d)) => ("repair", format!("drifted: {}", d.join("; "))),
+                VlanStep::Waiting { parent } => ("waiting", format!("its NIC is {parent}")),
+                VlanStep::NameTaken { name } => ("blocked", format!("{name} is another link; not configured")),
+            };
+            let name = v.name.clone().unwrap_or_else(|| format!("-.{}", v.id));
+            let link = v.link.as_ref().map(|l| l.name.clone()).unwrap_or_else(|| "-".into());
+            vec![name, i.mac.to_string(), link, label.to_string(), detail]
+        })
+        .collect();
+    for o in &i.vlan_removals {
+        rows.push(vec![
+            o.name.clone(),
+            o.parent.to_string(),
+            "-".into(),
+            "remove".into(),
+            "no longer in the spec".into(),
+        ]);
+    }
+    rows
+}
+
 fn plan_table(plan: &Plan) -> String {
     let mut rows: Vec<Vec<String>> = plan
         .interfaces
         .iter()
-        .map(|i| {
+        .flat_map(|i| {
             let d = &i.desired;
             let target = format!("{}{}", d.address, d.mtu.map(|m| format!(", mtu {m}")).unwrap_or_default());
             let detail = match &i.step {
@@ -92,15 +126,20 @@ fn plan_table(plan: &Plan) -> String {
                 Step::NotFound => "no link with this MAC on the host".to_string(),
                 Step::Held(h) => format!("{}; held until its spec changes", h.message),
             };
-            vec![
+            let nic = vec![
                 i.name.clone().unwrap_or_else(|| "-".into()),
                 i.mac.to_string(),
                 i.link.as_ref().map(|l| l.name.clone()).unwrap_or_else(|| "-".into()),
                 i.step.label().to_string(),
                 detail,
-            ]
+            ];
+            std::iter::once(nic).chain(vlan_rows(i))
         })
         .collect();
+    for o in &plan.vlan_removals {
+        let detail = "its NIC is no longer in the spec; removed before it".to_string();
+        rows.push(vec![o.name.clone(), o.parent.to_string(), "-".into(), "remove".into(), detail]);
+    }
     for r in &plan.removals {
         let detail = match &r.restore_name {
             Some(n) => format!("no longer in the spec; restore name {n}"),
