@@ -364,7 +364,7 @@ async fn vlan_on_the_nic(node: &ClusterNode, manager: Manager) {
     });
     let mut nic = nic_value(1450);
     nic["vlans"] = json!([{ "id": 100, "address": "10.100.0.1", "cidr": "10.100.0.0/24", "mtu": 1400 }]);
-    let generation = node.patch_spec(json!({ "interfaces": [nic] })).await;
+    let generation = node.patch_spec(json!({ "interfaces": [nic.clone()] })).await;
     let cr = node.until_configured(generation).await;
     let entry = &cr.status.as_ref().unwrap().interface_statuses["multinic0.100"];
     assert_eq!((entry.state, entry.mac_address.as_str()), (InterfaceState::Configured, MAC), "{entry:?}");
@@ -390,6 +390,20 @@ async fn vlan_on_the_nic(node: &ClusterNode, manager: Manager) {
         guest.wait_for("multinic0.100 gone", WAIT, |g| g.link("multinic0.100").is_none().then_some(()));
         assert_eq!(guest.exec(&files).1, before, "the VLAN's profile or files are still there");
         assert_configured(guest, 1450);
+    });
+    // Back, then the NIC out of the spec: the VLAN goes first, then the NIC.
+    let generation = node.patch_spec(json!({ "interfaces": [nic] })).await;
+    node.until_configured(generation).await;
+    let generation = node.patch_spec(json!({ "interfaces": [] })).await;
+    node.until_configured(generation).await;
+    vm(|| {
+        let guest = &node.vm;
+        guest.wait_for("multinic0 gone", WAIT, |g| g.link("multinic0").is_none().then_some(()));
+        assert!(guest.link("multinic0.100").is_none(), "{}", guest.ip("link"));
+        let journal = guest.journal("multinicd");
+        let vlan = journal.rfind("removed owned VLAN configuration").expect("the VLAN's removal is logged");
+        let nic = journal.rfind("removed owned configuration").expect("the NIC's removal is logged");
+        assert!(vlan < nic, "the NIC went before its VLAN:\n{journal}");
     });
 }
 
