@@ -25,7 +25,7 @@ pub use status::{
 };
 pub use validate::{
     FieldError, ValidInterface, ValidIp4, ValidIpv6, ValidRoute, ValidRoute6, ValidSpec, ValidVlan, is_multinic_name,
-    multinic_index, source_table, validate, validate_with,
+    multinic_index, source_table, validate, validate_with, vlan_source_table,
 };
 
 /// The API group of the resource.

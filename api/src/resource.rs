@@ -113,6 +113,7 @@ pub struct InterfaceSpec {
 #[x_kube(validation = Rule::new(CEL_ADDRESS_IS_IPV4).message("vlans[].address must be an IPv4 address such as 11.11.21.37"))]
 #[x_kube(validation = Rule::new(CEL_CIDR_IS_IPV4).message("vlans[].cidr must be an IPv4 prefix such as 11.11.21.0/24"))]
 #[x_kube(validation = Rule::new(CEL_ADDRESS_IN_CIDR).message("vlans[].address must lie inside vlans[].cidr"))]
+#[x_kube(validation = Rule::new(CEL_GATEWAY_IN_CIDR).message("vlans[].gateway must be an IPv4 address inside vlans[].cidr other than vlans[].address"))]
 pub struct VlanSpec {
     /// 802.1Q VLAN id, 1–4094.
     #[schemars(range(min = 1, max = 4094))]
@@ -136,6 +137,14 @@ pub struct VlanSpec {
     #[schemars(length(max = 4), inner(pattern(IPV4_PATTERN), length(max = 15)))]
     #[x_kube(validation = Rule::new(CEL_DNS_ARE_IPV4).message("vlans[].dns entries must be IPv4 addresses"))]
     pub dns: Vec<String>,
+    /// The VLAN subnet's gateway: `default via gateway` in its source-routing table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(IPV4_PATTERN), length(max = 15))]
+    pub gateway: Option<String>,
+    /// A routing table of its own for traffic from its address (table
+    /// `10000 × (N + 1) + ID` of `multinicN.ID`), as for an interface.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub source_routing: bool,
 }
 
 /// IPv6 of a secondary NIC: static addresses and routes, router advertisements off

@@ -77,5 +77,8 @@ pub const VLAN_ID_MAX: u16 = 4094;
 pub const CEL_UNIQUE_VLAN_IDS: &str = "self.all(a, self.filter(b, b.id == a.id).size() == 1)";
 /// The routing table of `multinicN` with `sourceRouting` is this plus N.
 pub const SOURCE_TABLE_BASE: u32 = 100;
+/// The VLANs of `multinicN` have their source-routing tables above
+/// `VLAN_TABLE_STEP × (N + 1)` ([`crate::vlan_source_table`]).
+pub const VLAN_TABLE_STEP: u32 = 10_000;
 /// Largest route metric (the kernel's is a u32).
 pub const METRIC_MAX: u32 = u32::MAX;

@@ -85,8 +85,10 @@ pub struct ValidIp4 {
 pub struct ValidVlan {
     /// 802.1Q id.
     pub id: u16,
-    /// Its addresses, routes, DNS (no gateway: source routing is per NIC).
+    /// Its addresses, routes, DNS, gateway.
     pub ip: ValidIp4,
+    /// A routing table and rule of its own for traffic from its address.
+    pub source_routing: bool,
 }
 
 /// One interface of the spec, parsed and checked.
@@ -288,10 +290,10 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
             mtu: vlan.mtu,
             routes: &vlan.routes,
             dns: &vlan.dns,
-            gateway: None,
+            gateway: vlan.gateway.as_deref(),
         };
         if let Some(ip) = check_ip4(&fields, &at, &mut err) {
-            vlans.push(ValidVlan { id: vlan.id, ip });
+            vlans.push(ValidVlan { id: vlan.id, ip, source_routing: vlan.source_routing });
         }
     }
     let ipv6 = iface.ipv6.as_ref().map(|v6| check_ipv6(v6, &mut err));
@@ -522,6 +524,13 @@ pub fn multinic_index(name: &str) -> Option<u32> {
 /// The source-routing table of the interface called `name`: `100 + N` for `multinicN`.
 pub fn source_table(name: &str) -> Option<u32> {
     multinic_index(name).map(|n| crate::rules::SOURCE_TABLE_BASE + n)
+}
+
+/// The source-routing table of VLAN `id` on `multinicN`: `10000 × (N + 1) + id`
+/// (`multinic0.100` → 10100, `multinic1.100` → 20100), apart from the NICs' and
+/// readable back to its VLAN.
+pub fn vlan_source_table(nic: &str, id: u16) -> Option<u32> {
+    multinic_index(nic).map(|n| crate::rules::VLAN_TABLE_STEP * (n + 1) + u32::from(id))
 }
 
 fn is_dns_subdomain(s: &str) -> bool {

@@ -167,3 +167,22 @@ fn vlans_are_checked_like_interfaces_with_their_own_paths() {
     assert_eq!(v.interfaces[0].vlans[0].id, 7);
     assert_eq!(v.interfaces[0].vlans[0].ip.address.to_string(), "11.11.27.5/24");
 }
+
+#[test]
+fn a_vlans_gateway_is_checked_and_its_table_is_readable_back() {
+    let vlans =
+        ", vlans: [{id: 100, address: 11.11.21.5, cidr: 11.11.21.0/24, gateway: 11.11.22.1, sourceRouting: true}]";
+    let c = cr(&iface("fa:16:3e:00:00:01", "11.11.11.2", "11.11.11.0/24", vlans));
+    let p = paths(&c);
+    assert!(
+        p.iter().any(|e| e.starts_with("spec.interfaces[0].vlans[0].gateway:") && e.contains("outside cidr")),
+        "{p:?}"
+    );
+    let ok = ", vlans: [{id: 100, address: 11.11.21.5, cidr: 11.11.21.0/24, gateway: 11.11.21.1, sourceRouting: true}]";
+    let v = validate(&cr(&iface("fa:16:3e:00:00:01", "11.11.11.2", "11.11.11.0/24", ok)));
+    let vlan = &v.interfaces[0].vlans[0];
+    assert_eq!((vlan.ip.gateway.map(|g| g.to_string()), vlan.source_routing), (Some("11.11.21.1".into()), true));
+    assert_eq!(multinic_api::vlan_source_table("multinic0", 100), Some(10100));
+    assert_eq!(multinic_api::vlan_source_table("multinic9", 4094), Some(104094));
+    assert_eq!(multinic_api::vlan_source_table("eth0", 100), None);
+}

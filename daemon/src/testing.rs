@@ -273,15 +273,32 @@ impl FakeBackend {
                 l.mtu = mtu.unwrap_or(l.mtu);
             };
             let existing = self.kernel.links_now().into_iter().find(|l| l.is_called(&name)).map(|l| l.index);
-            match existing {
-                Some(index) => self.kernel.change(index, set),
+            let index = match existing {
+                Some(index) => {
+                    self.kernel.change(index, set);
+                    index
+                }
                 None => {
                     let mut l = self.kernel.get(txn.index);
                     (l.name, l.kind, l.lower, l.perm_mac) = (name, Some("vlan".into()), Some(txn.index), None);
                     set(&mut l);
-                    self.kernel.add(l);
+                    self.kernel.add(l)
                 }
-            }
+            };
+            // As NetworkManager does: the profile's rule and table routes, only.
+            let held = v.source.map(|sr| crate::plan::source::expected(&v.desired.ip, sr, index));
+            self.kernel.policy(|p| {
+                p.routes.retain(|r| r.oif != Some(index));
+                if let Some(sr) = v.source {
+                    p.rules.retain(|r| r.table != sr.table);
+                }
+                if let Some(held) = held {
+                    if fault != Some(Fault::NoRule) {
+                        p.rules.extend(held.rules);
+                    }
+                    p.routes.extend(held.routes);
+                }
+            });
         }
         let gone: Vec<u16> = plan.vlan_removals.iter().map(|o| o.id).collect();
         self.lock().vlans.retain(|o| !(o.parent == plan.mac && gone.contains(&o.id)));

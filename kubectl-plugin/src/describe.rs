@@ -33,13 +33,14 @@ fn address(i: &multinic_api::InterfaceSpec) -> String {
 
 /// The interface's gateway and, with `sourceRouting`, its table (known once it has
 /// its `multinicN` name).
-fn routing(i: &multinic_api::InterfaceSpec, name: &str) -> String {
-    let gw = i.gateway.as_deref().map(|g| format!("gw {g}"));
-    if !i.source_routing {
+/// `source table T, gw G` of an interface or VLAN (`table`: its table, once it
+/// has a name).
+fn routing(gateway: Option<&str>, source_routing: bool, table: Option<u32>) -> String {
+    let gw = gateway.map(|g| format!("gw {g}"));
+    if !source_routing {
         return gw.unwrap_or_else(|| "-".into());
     }
-    let table =
-        multinic_api::source_table(name).map(|t| format!("source table {t}")).unwrap_or_else(|| "source".into());
+    let table = table.map(|t| format!("source table {t}")).unwrap_or_else(|| "source".into());
     match gw {
         Some(gw) => format!("{table}, {gw}"),
         None => table,
@@ -104,7 +105,7 @@ pub fn render(cr: &MultiNicNodeConfig, events: &[Event], now: Timestamp) -> Stri
                 ),
             };
             let dash = |v: String| if v.is_empty() { "-".to_string() } else { v };
-            let routing = routing(i, &name);
+            let nic_routing = routing(i.gateway.as_deref(), i.source_routing, multinic_api::source_table(&name));
             let vlans: Vec<Vec<String>> = i
                 .vlans
                 .iter()
@@ -116,7 +117,7 @@ pub fn render(cr: &MultiNicNodeConfig, events: &[Event], now: Timestamp) -> Stri
                         format!("vlan {}", v.id),
                         format!("{}/{}", v.address, v.cidr.split_once('/').map(|(_, p)| p).unwrap_or("?")),
                         v.mtu.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
-                        "-".into(),
+                        routing(v.gateway.as_deref(), v.source_routing, multinic_api::vlan_source_table(&name, v.id)),
                         st.map(|st| st.state.to_string()).unwrap_or_else(|| InterfaceState::Pending.to_string()),
                         dash(st.and_then(|st| st.reason.as_ref()).map(Reason::to_string).unwrap_or_default()),
                         dash(st.map(|st| st.message.clone()).unwrap_or_default()),
@@ -128,7 +129,7 @@ pub fn render(cr: &MultiNicNodeConfig, events: &[Event], now: Timestamp) -> Stri
                 mac,
                 address(i),
                 i.mtu.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
-                routing,
+                nic_routing,
                 state,
                 dash(reason),
                 dash(message),

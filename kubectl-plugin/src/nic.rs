@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! `--nic mac=…,address=…,cidr=…[,mtu=…][,name=…][,id=…][,dns=…][,gateway=…][,sourceRouting=true][,ipv6=…][,acceptRA=true][,vlan=ID:ADDRESS/PREFIX[:MTU]]`:
+//! `--nic mac=…,address=…,cidr=…[,mtu=…][,name=…][,id=…][,dns=…][,gateway=…][,sourceRouting=true][,ipv6=…][,acceptRA=true][,vlan=ID:ADDRESS/PREFIX[:MTU][:gw=…][:sourceRouting]]`:
 //! one interface of a spec, parsed from a flag. Field names are the resource's own;
 //! `dns`, `ipv6` and `vlan` may be given more than once.
 
@@ -60,29 +60,34 @@ pub fn parse(value: &str) -> Result<InterfaceSpec, String> {
     Ok(spec)
 }
 
-/// `ID:ADDRESS/PREFIX[:MTU]`, e.g. `100:10.100.0.5/24:1400`; the subnet is the
+/// `ID:ADDRESS/PREFIX[:MTU][:gw=GATEWAY][:sourceRouting]`, e.g.
+/// `100:10.100.0.5/24:1400:gw=10.100.0.1:sourceRouting`; the subnet is the
 /// address's.
 fn vlan(val: &str) -> Result<VlanSpec, String> {
-    const FORM: &str = "write ID:ADDRESS/PREFIX[:MTU], e.g. 100:10.100.0.5/24";
+    const FORM: &str = "write ID:ADDRESS/PREFIX[:MTU][:gw=GATEWAY][:sourceRouting], e.g. 100:10.100.0.5/24";
     let mut parts = val.split(':');
     let (Some(id), Some(net)) = (parts.next(), parts.next()) else { return Err(FORM.into()) };
     let id = id.parse().map_err(|_| format!("{id:?} is not a VLAN id; {FORM}"))?;
     let net: ipnet::Ipv4Net = net.parse().map_err(|_| format!("{net:?} is not ADDRESS/PREFIX; {FORM}"))?;
-    let mtu = match parts.next() {
-        Some(m) => Some(m.parse().map_err(|_| format!("MTU {m:?} is not a number; {FORM}"))?),
-        None => None,
-    };
-    if parts.next().is_some() {
-        return Err(FORM.into());
-    }
-    Ok(VlanSpec {
+    let mut v = VlanSpec {
         id,
         address: net.addr().to_string(),
         cidr: net.trunc().to_string(),
-        mtu,
+        mtu: None,
         routes: Vec::new(),
         dns: Vec::new(),
-    })
+        gateway: None,
+        source_routing: false,
+    };
+    for part in parts {
+        match part.split_once('=') {
+            Some(("gw" | "gateway", g)) => v.gateway = Some(g.into()),
+            None if part == "sourceRouting" || part == "source-routing" => v.source_routing = true,
+            None => v.mtu = Some(part.parse().map_err(|_| format!("{part:?} is not an MTU; {FORM}"))?),
+            Some(_) => return Err(format!("{part:?} is not a VLAN field; {FORM}")),
+        }
+    }
+    Ok(v)
 }
 
 #[cfg(test)]
@@ -114,6 +119,16 @@ mod tests {
             vlans,
             [(100, "10.100.0.5", "10.100.0.0/24", Some(1400)), (200, "10.200.0.5", "10.200.0.0/16", None)]
         );
+        let s =
+            parse("mac=fa:16:3e:00:00:01,address=11.11.11.5,cidr=11.11.11.0/24,vlan=100:10.100.0.5/24:gw=10.100.0.1:sourceRouting")
+                .unwrap();
+        assert_eq!(
+            (s.vlans[0].gateway.as_deref(), s.vlans[0].source_routing, s.vlans[0].mtu),
+            (Some("10.100.0.1"), true, None)
+        );
+        let e = parse("mac=fa:16:3e:00:00:01,address=11.11.11.5,cidr=11.11.11.0/24,vlan=100:10.100.0.5/24:via=x")
+            .unwrap_err();
+        assert!(e.contains("\"via=x\" is not a VLAN field"), "{e}");
         let e = parse("mac=fa:16:3e:00:00:01,address=11.11.11.5,cidr=11.11.11.0/24,vlan=100").unwrap_err();
         assert!(e.contains("vlan=\"100\": write ID:ADDRESS/PREFIX"), "{e}");
     }

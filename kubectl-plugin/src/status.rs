@@ -63,12 +63,13 @@ fn row(cr: &MultiNicNodeConfig, now: Timestamp) -> Row {
                 .map(|(name, i)| {
                     // `+source`: answers through its own table (sourceRouting).
                     // A VLAN's entry (`multinic0.100`) carries its NIC's MAC.
-                    let routed = !name.contains('.')
-                        && cr
-                            .spec
-                            .interfaces
-                            .iter()
-                            .any(|sp| sp.source_routing && sp.mac_address.eq_ignore_ascii_case(&i.mac_address));
+                    let nic = cr.spec.interfaces.iter().find(|sp| sp.mac_address.eq_ignore_ascii_case(&i.mac_address));
+                    let routed = match name.split_once('.') {
+                        Some((_, id)) => {
+                            nic.is_some_and(|sp| sp.vlans.iter().any(|v| v.source_routing && id.parse() == Ok(v.id)))
+                        }
+                        None => nic.is_some_and(|sp| sp.source_routing),
+                    };
                     format!("{name}={}{}", i.state, if routed { "+source" } else { "" })
                 })
                 .collect()

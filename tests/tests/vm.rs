@@ -340,8 +340,10 @@ const TRUNK_PEER_MAC: &str = "02:00:00:00:0b:05";
 /// segment is shared with a second NIC that the guest moves into a namespace of its
 /// own with VLAN 100 on it: the far end of the trunk. multinic0.100 is created on
 /// multinic0 with its address and MTU, reported `Configured` under its own key, and
-/// tagged traffic reaches the peer; taken out of the spec, the VLAN link, its
-/// profile or files go, and multinic0 stays as it was.
+/// tagged traffic reaches the peer; with `sourceRouting` a remote subnet behind the
+/// peer is answered through the VLAN; taken out of the spec, the VLAN link, its
+/// rule, its profile or files go, and multinic0 stays as it was; the NIC taken out
+/// of the spec with its VLAN, the VLAN goes first.
 async fn vlan_on_the_nic(node: &ClusterNode, manager: Manager) {
     let (_, _, dirs) = manager_traits(manager);
     let files = format!("find {dirs} -type f 2>/dev/null | sort");
@@ -382,12 +384,44 @@ async fn vlan_on_the_nic(node: &ClusterNode, manager: Manager) {
         assert_eq!(code, 0, "tagged traffic does not reach the trunk's peer: {out}");
         assert_configured(guest, 1450);
     });
+    // A remote subnet behind the trunk's peer pings the VLAN's address, with
+    // rp_filter on: without source routing the answer would leave by the node's
+    // default route; with it (table 10100, default via the peer) it comes back by
+    // the VLAN.
+    let remote = "ip netns exec trunk ping -c 2 -W 2 -I 198.18.0.5 10.100.0.1";
+    vm(|| {
+        let guest = &node.vm;
+        guest.must(
+            "sysctl -qw net.ipv4.conf.all.rp_filter=1 && ip -n trunk link set lo up && \
+             ip -n trunk addr add 198.18.0.5/32 dev lo",
+        );
+        assert_ne!(guest.exec(remote).0, 0, "answered without source routing");
+    });
+    let mut routed = nic.clone();
+    routed["vlans"][0]["gateway"] = json!("10.100.0.2");
+    routed["vlans"][0]["sourceRouting"] = json!(true);
+    let generation = node.patch_spec(json!({ "interfaces": [routed] })).await;
+    let cr = node.until_configured(generation).await;
+    let entry = &cr.status.as_ref().unwrap().interface_statuses["multinic0.100"];
+    assert!(entry.message.contains("source routing table 10100"), "{}", entry.message);
+    vm(|| {
+        let guest = &node.vm;
+        let (code, out) = guest.exec(remote);
+        let policy = guest.exec("ip rule; ip route show table 10100").1;
+        assert_eq!(code, 0, "no answer through the VLAN's own table: {out}\n{policy}");
+        let rules = guest.must("ip rule show table 10100");
+        assert!(rules.contains("from 10.100.0.1 lookup 10100"), "{rules}");
+        let table = guest.must("ip route show table 10100");
+        assert!(table.contains("default via 10.100.0.2 dev multinic0.100"), "{table}");
+        assert!(table.contains("10.100.0.0/24 dev multinic0.100"), "{table}");
+    });
     let generation = node.patch_spec(json!({ "interfaces": [nic_value(1450)] })).await;
     let cr = node.until_configured(generation).await;
     assert!(!cr.status.as_ref().unwrap().interface_statuses.contains_key("multinic0.100"));
     vm(|| {
         let guest = &node.vm;
         guest.wait_for("multinic0.100 gone", WAIT, |g| g.link("multinic0.100").is_none().then_some(()));
+        assert_eq!(guest.must("ip rule show table 10100"), "", "the VLAN's rule stayed");
         assert_eq!(guest.exec(&files).1, before, "the VLAN's profile or files are still there");
         assert_configured(guest, 1450);
     });

@@ -252,6 +252,7 @@ fn with_vlan(id: u16, address: &str) -> ValidInterface {
             dns: vec![],
             gateway: None,
         },
+        source_routing: false,
     }];
     d
 }
@@ -322,4 +323,22 @@ async fn a_vlan_that_fails_verify_rolls_its_nic_back() {
     let owned = backend.read().await.unwrap().vlans;
     assert_eq!(owned[0].addresses, ["10.100.0.5/24".parse().unwrap()], "the VLAN's configuration is back");
     assert_eq!(v4(&kernel.get(vlan.index)), ["10.100.0.5/24"]);
+}
+
+/// A VLAN with `sourceRouting` is verified on its table and rule too: a manager
+/// that leaves the rule out rolls the change back, naming the rule.
+#[tokio::test]
+async fn a_vlans_rule_is_verified() {
+    let (kernel, backend) = node();
+    let mut d = with_vlan(100, "10.100.0.5/24");
+    (d.vlans[0].ip.gateway, d.vlans[0].source_routing) = (Some("10.100.0.1".parse().unwrap()), true);
+    let outcomes = apply(&kernel, &backend, std::slice::from_ref(&d)).await;
+    assert_eq!(outcomes[0].state, InterfaceState::Configured, "{}", outcomes[0].message);
+    let routing = kernel.routing().await.unwrap();
+    assert!(routing.policy.rules.iter().any(|r| r.table == 10100 && r.priority == 32000), "{routing:?}");
+    let (kernel, backend) = node();
+    backend.fail(mac(1), Fault::NoRule);
+    let outcomes = apply(&kernel, &backend, std::slice::from_ref(&d)).await;
+    assert_eq!((outcomes[0].state, &outcomes[0].reason), (InterfaceState::Failed, &Reason::RolledBack));
+    assert!(outcomes[0].message.contains("lookup 10100"), "{}", outcomes[0].message);
 }

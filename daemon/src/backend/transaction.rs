@@ -758,12 +758,26 @@ async fn verify_vlans<K: Kernel>(
         return Ok(Ok(()));
     }
     let links = net.links().await?;
+    // Routes make no link event: read once the links are right.
+    let routed = applied.iter().any(|v| v.source.is_some());
     let mut diffs = Vec::new();
-    for v in applied {
+    let mut found = Vec::new();
+    for v in &applied {
         let name = v.name.as_deref().unwrap_or_default();
         match links.iter().find(|l| l.is_called(name) && l.kind.as_deref() == Some("vlan") && l.lower == Some(parent)) {
-            Some(l) => diffs.extend(plan::vlan::verify(&v.desired, name, l).err().unwrap_or_default()),
+            Some(l) => match plan::vlan::verify(&v.desired, name, l) {
+                Ok(()) => found.push((v, l.index)),
+                Err(d) => diffs.extend(d),
+            },
             None => diffs.push(format!("{name} does not exist")),
+        }
+    }
+    if routed && diffs.is_empty() {
+        let seen = net.routing().await?.policy;
+        for (v, index) in found {
+            if let Some(sr) = v.source {
+                diffs.extend(plan::source::verify(&v.desired.ip, sr, index, &seen).err().unwrap_or_default());
+            }
         }
     }
     for o in &ip.vlan_removals {

@@ -89,6 +89,7 @@ fn vlan_rows(i: &plan::InterfacePlan) -> Vec<Vec<String>> {
                 VlanStep::Update(Change::Drift(d)) => ("repair", format!("drifted: {}", d.join("; "))),
                 VlanStep::Waiting { parent } => ("waiting", format!("its NIC is {parent}")),
                 VlanStep::NameTaken { name } => ("blocked", format!("{name} is another link; not configured")),
+                VlanStep::Blocked(b) => ("blocked", b.to_string()),
             };
             let name = v.name.clone().unwrap_or_else(|| format!("-.{}", v.id));
             let link = v.link.as_ref().map(|l| l.name.clone()).unwrap_or_else(|| "-".into());

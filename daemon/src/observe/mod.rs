@@ -149,7 +149,7 @@ pub struct TableRoute {
 }
 
 /// The IPv4 routing policy: every rule that looks up a table, and the routes of
-/// the tables source routing uses ([`SOURCE_TABLES`]).
+/// the tables source routing uses ([`is_source_table`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyRouting {
@@ -176,9 +176,17 @@ pub struct Routing {
     pub policy: PolicyRouting,
 }
 
-/// The tables source routing may use: `100 + N` for `multinic0` … `multinic9`.
-pub const SOURCE_TABLES: std::ops::Range<u32> = multinic_api::rules::SOURCE_TABLE_BASE
-    ..multinic_api::rules::SOURCE_TABLE_BASE + multinic_api::rules::MAX_INTERFACES as u32;
+/// Whether source routing may use `table`: `100 + N` for `multinic0` …
+/// `multinic9`, `10000 × (N + 1) + ID` for their VLANs.
+pub fn is_source_table(table: u32) -> bool {
+    use multinic_api::rules::{MAX_INTERFACES, SOURCE_TABLE_BASE, VLAN_ID_MAX, VLAN_ID_MIN, VLAN_TABLE_STEP};
+    let nics = SOURCE_TABLE_BASE..SOURCE_TABLE_BASE + MAX_INTERFACES as u32;
+    let vlan = |t: u32| {
+        let (n, id) = (t / VLAN_TABLE_STEP, t % VLAN_TABLE_STEP);
+        (1..=MAX_INTERFACES as u32).contains(&n) && (u32::from(VLAN_ID_MIN)..=u32::from(VLAN_ID_MAX)).contains(&id)
+    };
+    nics.contains(&table) || vlan(table)
+}
 
 /// How the kernel reaches one address right now (`ip route get`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

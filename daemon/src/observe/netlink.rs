@@ -20,7 +20,7 @@ use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute};
 use rtnetlink::{Handle, IpVersion, LinkUnspec, MulticastGroup, RouteMessageBuilder};
 use tokio::sync::mpsc;
 
-use super::{DefaultRoute, Host, Link, PathTo, PolicyRouting, Routing, Rule, SOURCE_TABLES, TableRoute};
+use super::{DefaultRoute, Host, Link, PathTo, PolicyRouting, Routing, Rule, TableRoute, is_source_table};
 
 /// A failed netlink operation, with the link it concerned.
 #[derive(Debug, thiserror::Error)]
@@ -304,7 +304,7 @@ impl Netlink {
                         _ => {}
                     }
                 }
-                if !v6 && SOURCE_TABLES.contains(&table) {
+                if !v6 && is_source_table(table) {
                     let to = Ipv4Net::new(to.unwrap_or(Ipv4Addr::UNSPECIFIED), h.destination_prefix_length);
                     let gateway = match gateway {
                         Some(IpAddr::V4(g)) => Some(g),

@@ -431,7 +431,7 @@ pub fn plan(desired: &[ValidInterface], host: &Host, cx: Context<'_>) -> Plan {
         .map(|((d, found), name)| {
             let owned = owned.iter().find(|o| o.mac == d.mac).cloned();
             let source = name.as_deref().and_then(|n| SourceRouting::of(d, n, policy.source_priority));
-            let hash = name.as_deref().map(|n| config_hash(d, n, source)).unwrap_or_default();
+            let hash = name.as_deref().map(|n| config_hash(d, n, source, policy.source_priority)).unwrap_or_default();
             let mut takeover = None;
             let (link, step) = match found {
                 Found::None => (None, Step::NotFound),
@@ -496,7 +496,7 @@ pub fn plan(desired: &[ValidInterface], host: &Host, cx: Context<'_>) -> Plan {
     let mut plan = Plan { interfaces, removals, vlan_removals, guarded: host.api.is_some() };
     resolve_name_holders(&mut plan, links);
     for ip in &mut plan.interfaces {
-        vlan::plan_into(ip, host, cx.vlans);
+        vlan::plan_into(ip, host, cx.vlans, policy.source_priority);
     }
     plan
 }
@@ -728,7 +728,7 @@ fn verify_ipv6(d: &ValidInterface, link: &Link) -> Vec<String> {
 /// nor its upstream id). Stored with the owned configuration to tell "changed".
 /// Interfaces without source routing hash as in earlier releases, so that an
 /// upgrade changes nothing.
-pub fn config_hash(d: &ValidInterface, name: &str, source: Option<SourceRouting>) -> String {
+pub fn config_hash(d: &ValidInterface, name: &str, source: Option<SourceRouting>, base_priority: u32) -> String {
     let mut h = Sha256::new();
     h.update(format!("v1|{name}|{}|{:?}|", d.address, d.mtu));
     for r in &d.routes {
@@ -748,7 +748,8 @@ pub fn config_hash(d: &ValidInterface, name: &str, source: Option<SourceRouting>
     }
     // networkd's `.network` of the NIC lists its VLANs.
     for v in &d.vlans {
-        h.update(format!("vlan:{}|", vlan::config_hash(v, &vlan::name(name, v.id))));
+        let sr = SourceRouting::of_vlan(v, name, base_priority);
+        h.update(format!("vlan:{}|", vlan::config_hash(v, &vlan::name(name, v.id), sr)));
     }
     h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

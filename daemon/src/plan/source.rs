@@ -3,8 +3,9 @@
 //! is answered through that NIC, not through the node's default route (which
 //! `rp_filter` and OpenStack's port security drop as asymmetric). `multinicN` gets
 //! table `100 + N`, holding its subnet, its `routes` and `default via gateway`,
-//! and a rule `from <address> lookup <table>` at `sourceRoutingPriority + N`. The
-//! main table keeps exactly what it has without source routing.
+//! and a rule `from <address> lookup <table>` at `sourceRoutingPriority + N`; its
+//! VLAN `multinicN.ID` the same in table `10000 × (N + 1) + ID`, its rule at its
+//! NIC's priority. The main table keeps exactly what it has without source routing.
 //!
 //! Pure: what the table and rule must hold, whether the kernel holds it, and
 //! whether the table is someone else's.
@@ -12,7 +13,7 @@
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use multinic_api::ValidInterface;
+use multinic_api::{ValidInterface, ValidIp4, ValidRoute, ValidVlan};
 use serde::Serialize;
 
 use crate::observe::{PolicyRouting, Rule, TableRoute};
@@ -40,6 +41,39 @@ impl SourceRouting {
         let n = multinic_api::multinic_index(name)?;
         Some(SourceRouting { table: multinic_api::source_table(name)?, priority: base_priority + n })
     }
+
+    /// Those of VLAN `v` on `multinicN` (named `nic`), when it asks for source
+    /// routing: its own table, its NIC's priority (the rules differ by source).
+    pub fn of_vlan(v: &ValidVlan, nic: &str, base_priority: u32) -> Option<SourceRouting> {
+        if !v.source_routing {
+            return None;
+        }
+        let n = multinic_api::multinic_index(nic)?;
+        Some(SourceRouting { table: multinic_api::vlan_source_table(nic, v.id)?, priority: base_priority + n })
+    }
+}
+
+/// The IPv4 side that source routing reads: an interface's or a VLAN's.
+#[derive(Clone, Copy, Debug)]
+pub struct Side<'a> {
+    /// Address and prefix length.
+    pub address: Ipv4Net,
+    /// Its routes.
+    pub routes: &'a [ValidRoute],
+    /// Its subnet's gateway.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+impl<'a> From<&'a ValidInterface> for Side<'a> {
+    fn from(d: &'a ValidInterface) -> Self {
+        Side { address: d.address, routes: &d.routes, gateway: d.gateway }
+    }
+}
+
+impl<'a> From<&'a ValidIp4> for Side<'a> {
+    fn from(ip: &'a ValidIp4) -> Self {
+        Side { address: ip.address, routes: &ip.routes, gateway: ip.gateway }
+    }
 }
 
 /// One route the table must hold.
@@ -55,7 +89,8 @@ pub struct Wanted {
 
 /// The routes of the interface's table: its subnet (on-link, from its address),
 /// its `routes`, and `default via gateway`.
-pub fn routes(d: &ValidInterface) -> Vec<Wanted> {
+pub fn routes<'a>(d: impl Into<Side<'a>>) -> Vec<Wanted> {
+    let d = d.into();
     let subnet = d.address.trunc();
     let mut out = vec![Wanted { to: subnet, via: None, metric: None }];
     // A route to the subnet itself would be the same kernel route twice.
@@ -69,13 +104,14 @@ pub fn routes(d: &ValidInterface) -> Vec<Wanted> {
 }
 
 /// The rule's `from`: the interface's address alone.
-pub fn from(d: &ValidInterface) -> Ipv4Net {
-    Ipv4Net::new(d.address.addr(), 32).expect("/32 is a valid prefix length")
+pub fn from<'a>(d: impl Into<Side<'a>>) -> Ipv4Net {
+    Ipv4Net::new(d.into().address.addr(), 32).expect("/32 is a valid prefix length")
 }
 
 /// What the kernel holds for `d` on link `index` once its manager applied it: the
 /// rule, and the routes of the table.
-pub fn expected(d: &ValidInterface, sr: SourceRouting, index: u32) -> PolicyRouting {
+pub fn expected<'a>(d: impl Into<Side<'a>>, sr: SourceRouting, index: u32) -> PolicyRouting {
+    let d = d.into();
     PolicyRouting {
         rules: vec![Rule { priority: sr.priority, from: Some(from(d)), table: sr.table }],
         routes: routes(d)
@@ -87,7 +123,13 @@ pub fn expected(d: &ValidInterface, sr: SourceRouting, index: u32) -> PolicyRout
 
 /// Does the kernel hold the table and the rule of `d` on link `index`? Returns
 /// the differences.
-pub fn verify(d: &ValidInterface, sr: SourceRouting, index: u32, seen: &PolicyRouting) -> Result<(), Vec<String>> {
+pub fn verify<'a>(
+    d: impl Into<Side<'a>>,
+    sr: SourceRouting,
+    index: u32,
+    seen: &PolicyRouting,
+) -> Result<(), Vec<String>> {
+    let d = d.into();
     let mut diffs = Vec::new();
     let want = expected(d, sr, index);
     for rule in &want.rules {

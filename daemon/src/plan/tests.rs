@@ -681,7 +681,7 @@ fn without_source_routing_the_hash_is_that_of_earlier_releases() {
     let mut d = want(mac(1), "198.51.100.1/24");
     d.routes = vec![route("10.20.0.0/16", Some("198.51.100.254"))];
     d.gateway = Some("198.51.100.254".parse().unwrap());
-    assert_eq!(config_hash(&d, "multinic0", None), "6b22118c6044e2c1");
+    assert_eq!(config_hash(&d, "multinic0", None, source::DEFAULT_PRIORITY), "6b22118c6044e2c1");
 }
 
 #[test]

@@ -20,7 +20,7 @@ use multinic_api::{MacAddr, ValidVlan};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{Change, InterfacePlan, LinkRef, Step};
+use super::{Change, InterfacePlan, LinkRef, SourceRouting, Step};
 use crate::observe::{Handle, Host, Link};
 
 /// A VLAN configuration multinic created earlier, as its backend reads it back.
@@ -62,6 +62,9 @@ pub enum VlanStep {
         /// The name.
         name: String,
     },
+    /// Refused by a safety rule of its own (its source-routing table is someone
+    /// else's); its NIC is configured without it.
+    Blocked(super::Block),
 }
 
 /// The plan of one VLAN.
@@ -84,6 +87,9 @@ pub struct VlanPlan {
     /// [`config_hash`] of the desired configuration.
     #[serde(skip)]
     pub config_hash: String,
+    /// Its table and rule, with `sourceRouting`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceRouting>,
 }
 
 impl VlanStep {
@@ -100,8 +106,8 @@ pub fn name(parent: &str, id: u16) -> String {
 
 /// Plan the VLANs of `ip` and what goes of them, and make its step an update when
 /// only its VLANs need one.
-pub fn plan_into(ip: &mut InterfacePlan, host: &Host, owned: &[OwnedVlan]) {
-    ip.vlans = plan(ip, host, owned);
+pub fn plan_into(ip: &mut InterfacePlan, host: &Host, owned: &[OwnedVlan], base_priority: u32) {
+    ip.vlans = plan(ip, host, owned, base_priority);
     ip.vlan_removals = owned
         .iter()
         .filter(|o| o.parent == ip.mac && !ip.desired.vlans.iter().any(|v| v.id == o.id))
@@ -128,7 +134,7 @@ pub fn plan_into(ip: &mut InterfacePlan, host: &Host, owned: &[OwnedVlan]) {
 }
 
 /// The VLANs of a planned interface, against the host and what multinic owns.
-pub fn plan(parent: &InterfacePlan, host: &Host, owned: &[OwnedVlan]) -> Vec<VlanPlan> {
+pub fn plan(parent: &InterfacePlan, host: &Host, owned: &[OwnedVlan], base_priority: u32) -> Vec<VlanPlan> {
     parent
         .desired
         .vlans
@@ -141,19 +147,32 @@ pub fn plan(parent: &InterfacePlan, host: &Host, owned: &[OwnedVlan]) -> Vec<Vla
             if matches!(parent.step, Step::Blocked(_) | Step::NotFound | Step::Held(_)) {
                 return waiting(v, owned, parent.step.label());
             }
+            let source = SourceRouting::of_vlan(v, parent_name, base_priority);
             let name = name(parent_name, v.id);
-            let hash = config_hash(v, &name);
+            let hash = config_hash(v, &name, source);
             let link = host.links.iter().find(|l| l.is_called(&name));
             let ours = |l: &Link| l.kind.as_deref() == Some("vlan") && l.lower == Some(parent_link.index);
+            // The table is free, or already this VLAN's (its link, its addresses).
+            let taken = source.and_then(|sr| {
+                let mut mine = owned.as_ref().map(|o| o.addresses.clone()).unwrap_or_default();
+                mine.push(v.ip.address);
+                let index = link.filter(|l| ours(l)).map(|l| l.index).unwrap_or(0);
+                super::source::in_use(sr, index, &mine, &host.policy)
+                    .map(|why| super::Block::RoutingConflict(super::Conflict::TableInUse { table: sr.table, why }))
+            });
             let step = match (link, &owned) {
                 (Some(l), _) if !ours(l) => VlanStep::NameTaken { name: name.clone() },
+                _ if taken.is_some() => VlanStep::Blocked(taken.clone().expect("checked just now")),
                 (_, None) => VlanStep::Create,
                 (_, Some(o)) if o.config_hash != hash => VlanStep::Update(Change::ConfigChanged),
                 (None, Some(_)) => VlanStep::Update(Change::Drift(vec![format!("{name} does not exist")])),
-                (Some(l), Some(_)) => match verify(v, &name, l) {
-                    Ok(()) => VlanStep::Nothing,
-                    Err(diffs) => VlanStep::Update(Change::Drift(diffs)),
-                },
+                (Some(l), Some(_)) => {
+                    let mut diffs = verify(v, &name, l).err().unwrap_or_default();
+                    if let Some(sr) = source {
+                        diffs.extend(super::source::verify(&v.ip, sr, l.index, &host.policy).err().unwrap_or_default());
+                    }
+                    if diffs.is_empty() { VlanStep::Nothing } else { VlanStep::Update(Change::Drift(diffs)) }
+                }
             };
             VlanPlan {
                 id: v.id,
@@ -163,6 +182,7 @@ pub fn plan(parent: &InterfacePlan, host: &Host, owned: &[OwnedVlan]) -> Vec<Vla
                 owned,
                 step,
                 config_hash: hash,
+                source,
             }
         })
         .collect()
@@ -177,6 +197,7 @@ fn waiting(v: &ValidVlan, owned: Option<OwnedVlan>, parent: &str) -> VlanPlan {
         link: None,
         step: VlanStep::Waiting { parent: parent.to_string() },
         config_hash: String::new(),
+        source: None,
     }
 }
 
@@ -194,7 +215,8 @@ pub fn orphans<'a>(
 /// The status message of a configured VLAN.
 pub fn configured_message(v: &VlanPlan, nic: &str) -> String {
     let mtu = v.desired.ip.mtu.map(|m| format!(", MTU {m}")).unwrap_or_default();
-    format!("up with {}, VLAN {} on {nic}{mtu}", v.desired.ip.address, v.id)
+    let source = v.source.map(|sr| format!(", source routing table {}", sr.table)).unwrap_or_default();
+    format!("up with {}, VLAN {} on {nic}{mtu}{source}", v.desired.ip.address, v.id)
 }
 
 /// Does the VLAN link look as desired? Up with carrier, exactly the address, the
@@ -219,9 +241,12 @@ pub fn verify(v: &ValidVlan, name: &str, link: &Link) -> Result<(), Vec<String>>
 }
 
 /// Hash of everything multinic applies for a VLAN.
-pub fn config_hash(v: &ValidVlan, name: &str) -> String {
+pub fn config_hash(v: &ValidVlan, name: &str, source: Option<SourceRouting>) -> String {
     let mut h = Sha256::new();
     h.update(format!("vlan1|{name}|{}|{}|{:?}|", v.id, v.ip.address, v.ip.mtu));
+    if let Some(sr) = source {
+        h.update(format!("sr:{}@{}>{:?}|", sr.table, sr.priority, v.ip.gateway));
+    }
     for r in &v.ip.routes {
         h.update(format!("r:{}>{:?}@{:?}|", r.to, r.via, r.metric));
     }
@@ -247,6 +272,7 @@ mod tests {
                 dns: vec![],
                 gateway: None,
             },
+            source_routing: false,
         }
     }
 
@@ -264,10 +290,10 @@ mod tests {
         // The parent's NIC is not there: the VLAN waits.
         let p = plan_all(std::slice::from_ref(&d), &on(&host()[..2]), &[], &[], &Policy::default());
         assert!(
-            matches!(&plan(&p.interfaces[0], &on(&host()[..2]), &[])[0].step, VlanStep::Waiting { parent } if parent == "not-found")
+            matches!(&plan(&p.interfaces[0], &on(&host()[..2]), &[], 32000)[0].step, VlanStep::Waiting { parent } if parent == "not-found")
         );
         let p = plan_all(std::slice::from_ref(&d), &on(&host()), &[], &[], &Policy::default());
-        let v = plan(&p.interfaces[0], &on(&host()), &[]);
+        let v = plan(&p.interfaces[0], &on(&host()), &[], 32000);
         assert_eq!((v[0].name.as_deref(), &v[0].step), (Some("multinic0.100"), &VlanStep::Create));
         // Applied: the parent renamed and configured, the VLAN link on it, owned.
         let (mut links, owned) = apply_sim(&p, host(), vec![]);
@@ -288,11 +314,11 @@ mod tests {
             vlans: std::slice::from_ref(&owned_vlan),
         };
         let again = super::super::plan(std::slice::from_ref(&d), &on(&links), cx);
-        let v = plan(&again.interfaces[0], &on(&links), std::slice::from_ref(&owned_vlan));
+        let v = plan(&again.interfaces[0], &on(&links), std::slice::from_ref(&owned_vlan), 32000);
         assert_eq!(v[0].step, VlanStep::Nothing, "{:?}", again.interfaces[0].step);
         // Its address flushed: drift.
         links.last_mut().unwrap().addresses.clear();
-        let v = plan(&again.interfaces[0], &on(&links), std::slice::from_ref(&owned_vlan));
+        let v = plan(&again.interfaces[0], &on(&links), std::slice::from_ref(&owned_vlan), 32000);
         assert!(matches!(&v[0].step, VlanStep::Update(Change::Drift(d)) if d[0].contains("IPv4")), "{v:?}");
         // Taken out of the spec: removed in its NIC's transaction; its NIC gone from
         // the spec and not kept: removed before the NICs.
@@ -341,7 +367,7 @@ mod tests {
         links.push(other);
         let p = plan_all(std::slice::from_ref(&d), &on(&links), &[], &[], &Policy::default());
         assert!(!matches!(p.interfaces[0].step, Step::Blocked(Block::NameTaken { .. })), "the parent is fine");
-        let v = plan(&p.interfaces[0], &on(&links), &[]);
+        let v = plan(&p.interfaces[0], &on(&links), &[], 32000);
         assert_eq!(v[0].step, VlanStep::NameTaken { name: "multinic0.100".into() });
     }
 
@@ -357,5 +383,63 @@ mod tests {
         };
         assert!(c.to_string().starts_with("vlans[0].cidr 192.0.2.0/24 overlaps 192.0.2.0/24"), "{c}");
         assert!(matches!(p.interfaces[0].vlans[0].step, VlanStep::Waiting { .. }));
+    }
+
+    /// A VLAN with `sourceRouting` gets table `10000 × (N + 1) + ID` and its NIC's
+    /// priority; the kernel must hold its rule (a deleted one is drift); a table
+    /// someone else uses refuses the VLAN, not its NIC.
+    #[test]
+    fn a_vlan_routes_from_its_own_table() {
+        let mut d = want(mac(1), "198.51.100.1/24");
+        let mut v = vlan(100, "10.100.0.5/24");
+        (v.ip.gateway, v.source_routing) = (Some("10.100.0.1".parse().unwrap()), true);
+        d.vlans = vec![v.clone()];
+        let p = plan_all(std::slice::from_ref(&d), &on(&host()), &[], &[], &Policy::default());
+        let sr = p.interfaces[0].vlans[0].source.expect("a table");
+        assert_eq!((sr.table, sr.priority), (10100, 32000));
+        assert!(crate::observe::is_source_table(10100) && crate::observe::is_source_table(104094));
+        assert!(!crate::observe::is_source_table(10000) && !crate::observe::is_source_table(110_100));
+        // Applied: the link, and what the manager put in the kernel.
+        let (mut links, owned) = apply_sim(&p, host(), vec![]);
+        links.push(vlan_link(9, "multinic0.100", 3, "10.100.0.5/24"));
+        let owned_vlan = OwnedVlan {
+            parent: mac(1),
+            id: 100,
+            name: "multinic0.100".into(),
+            config_hash: p.interfaces[0].vlans[0].config_hash.clone(),
+            addresses: vec!["10.100.0.5/24".parse().unwrap()],
+            handle: Handle::NmProfile("/vlan".into()),
+        };
+        let mut host = on(&links);
+        host.policy = super::super::source::expected(&v.ip, sr, 9);
+        let cx = super::super::Context {
+            owned: &owned,
+            keep: &[],
+            holds: &[],
+            policy: &Policy::default(),
+            vlans: std::slice::from_ref(&owned_vlan),
+        };
+        let again = super::super::plan(std::slice::from_ref(&d), &host, cx);
+        assert_eq!(again.interfaces[0].vlans[0].step, VlanStep::Nothing, "{:?}", again.interfaces[0].step);
+        host.policy.rules.clear();
+        let again = super::super::plan(std::slice::from_ref(&d), &host, cx);
+        assert!(
+            matches!(&again.interfaces[0].vlans[0].step, VlanStep::Update(Change::Drift(d)) if d[0].contains("lookup 10100")),
+            "{:?}",
+            again.interfaces[0].vlans[0].step
+        );
+        // Table 10100 looked up for someone else's source: the VLAN is refused.
+        host.policy.rules.push(crate::observe::Rule {
+            priority: 100,
+            from: Some("192.0.2.0/24".parse().unwrap()),
+            table: 10100,
+        });
+        let again = super::super::plan(std::slice::from_ref(&d), &host, cx);
+        assert!(
+            matches!(&again.interfaces[0].vlans[0].step, VlanStep::Blocked(super::super::Block::RoutingConflict(_))),
+            "{:?}",
+            again.interfaces[0].vlans[0].step
+        );
+        assert!(!again.interfaces[0].vlans[0].step.applies());
     }
 }

@@ -45,6 +45,7 @@ fn vlan_result(Record { plan: ip, outcome: o }: &Record, m: usize, v: &VlanPlan)
         (VlanStep::Waiting { parent }, _) => {
             (InterfaceState::Pending, Reason::Pending, format!("waits for {nic}, which is {parent}"))
         }
+        (VlanStep::Blocked(b), _) => (InterfaceState::Blocked, b.reason(), b.to_string()),
         (VlanStep::NameTaken { name }, _) => (
             InterfaceState::Blocked,
             Reason::NameTakenByOtherMac,

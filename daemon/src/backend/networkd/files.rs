@@ -193,21 +193,30 @@ pub fn network_unit(d: &ValidInterface, source: Option<SourceRouting>) -> Unit {
         units.push(route(r.to.into(), r.via.map(Into::into), r.metric));
     }
     if let Some(sr) = source {
-        for w in source::routes(d) {
-            let mut section = route(w.to.into(), w.via.map(Into::into), w.metric);
-            if w.via.is_none() {
-                section = section.set("Scope", "link").set("PreferredSource", d.address.addr());
-            }
-            units.push(section.set("Table", sr.table));
-        }
-        units.push(
-            Section::new("RoutingPolicyRule")
-                .set("From", source::from(d))
-                .set("Table", sr.table)
-                .set("Priority", sr.priority),
-        );
+        units.extend(source_routing(d.into(), sr));
     }
     Unit(units)
+}
+
+/// The routes of a source-routing table (`[Route] Table=`) and its rule.
+fn source_routing(side: source::Side<'_>, sr: SourceRouting) -> Vec<Section> {
+    let mut units: Vec<Section> = source::routes(side)
+        .into_iter()
+        .map(|w| {
+            let mut section = route(w.to.into(), w.via.map(Into::into), w.metric);
+            if w.via.is_none() {
+                section = section.set("Scope", "link").set("PreferredSource", side.address.addr());
+            }
+            section.set("Table", sr.table)
+        })
+        .collect();
+    units.push(
+        Section::new("RoutingPolicyRule")
+            .set("From", source::from(side))
+            .set("Table", sr.table)
+            .set("Priority", sr.priority),
+    );
+    units
 }
 
 fn route(to: ipnet::IpNet, via: Option<std::net::IpAddr>, metric: Option<u32>) -> Section {
@@ -245,7 +254,7 @@ pub fn vlan_netdev_unit(name: &str, v: &ValidVlan) -> Unit {
 
 /// The `.network` of a VLAN sub-interface, matched by its name (it has the
 /// parent's MAC): address, routes, DNS; no IPv6, no LLDP, as a NIC without `ipv6`.
-pub fn vlan_network_unit(name: &str, v: &ValidVlan) -> Unit {
+pub fn vlan_network_unit(name: &str, v: &ValidVlan, source: Option<SourceRouting>) -> Unit {
     let mut network = Section::new("Network").set("Address", v.ip.address);
     for dns in &v.ip.dns {
         network = network.set("DNS", dns);
@@ -254,6 +263,9 @@ pub fn vlan_network_unit(name: &str, v: &ValidVlan) -> Unit {
     let mut units = vec![Section::new("Match").set("Name", name), network];
     for r in &v.ip.routes {
         units.push(route(r.to.into(), r.via.map(Into::into), r.metric));
+    }
+    if let Some(sr) = source {
+        units.extend(source_routing((&v.ip).into(), sr));
     }
     Unit(units)
 }
@@ -478,13 +490,14 @@ mod tests {
                 dns: vec![],
                 gateway: None,
             },
+            source_routing: false,
         };
         let netdev = vlan_netdev_unit("multinic0.100", &v).render(&meta()).unwrap();
         assert!(
             netdev.ends_with("\n[NetDev]\nName=multinic0.100\nKind=vlan\nMTUBytes=1400\n\n[VLAN]\nId=100\n"),
             "{netdev}"
         );
-        let network = vlan_network_unit("multinic0.100", &v).render(&meta()).unwrap();
+        let network = vlan_network_unit("multinic0.100", &v, None).render(&meta()).unwrap();
         assert!(
             network.ends_with(
                 "\n[Match]\nName=multinic0.100\n\n[Network]\nAddress=11.11.21.5/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nLLDP=no\n\
@@ -493,13 +506,28 @@ mod tests {
             "{network}"
         );
         let vmeta = Meta { vlan: Some(100), name: "multinic0.100".into(), ..meta() };
-        let text = vlan_network_unit("multinic0.100", &v).render(&vmeta).unwrap();
+        let text = vlan_network_unit("multinic0.100", &v, None).render(&vmeta).unwrap();
         assert!(owned_from(&text, Path::new("x")).is_none(), "never a second configuration of the NIC");
         let back = owned_vlan_from(&text, Path::new("x")).unwrap();
         assert_eq!((back.parent, back.id, back.name.as_str()), (iface().mac, 100, "multinic0.100"));
         assert_eq!(
             vlan_file_names(iface().mac, 100),
             ("10-multinic-fa163e1c1a6e-100.netdev".to_string(), "10-multinic-fa163e1c1a6e-100.network".to_string())
+        );
+        // With source routing: its table's routes and its rule, as a NIC's.
+        let mut routed = v.clone();
+        (routed.ip.gateway, routed.source_routing) = (Some("11.11.21.1".parse().unwrap()), true);
+        let sr = SourceRouting { table: 10100, priority: 32000 };
+        let network = vlan_network_unit("multinic0.100", &routed, Some(sr)).render(&meta()).unwrap();
+        assert!(
+            network.ends_with(
+                "\n[Route]\nDestination=10.21.0.0/16\nGateway=11.11.21.1\n\
+                 \n[Route]\nDestination=11.11.21.0/24\nScope=link\nPreferredSource=11.11.21.5\nTable=10100\n\
+                 \n[Route]\nDestination=10.21.0.0/16\nGateway=11.11.21.1\nTable=10100\n\
+                 \n[Route]\nDestination=0.0.0.0/0\nGateway=11.11.21.1\nTable=10100\n\
+                 \n[RoutingPolicyRule]\nFrom=11.11.21.5/32\nTable=10100\nPriority=32000\n"
+            ),
+            "{network}"
         );
     }
 

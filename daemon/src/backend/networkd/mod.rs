@@ -421,7 +421,8 @@ impl Backend for NetworkdBackend {
             let vmeta = files::vlan_meta(plan.mac, vname, &v.desired, &v.config_hash);
             let (netdev, vnetwork) = self.vlan_paths(plan.mac, v.id);
             let netdev_text = files::vlan_netdev_unit(vname, &v.desired).render(&vmeta).map_err(unrenderable)?;
-            let network_text = files::vlan_network_unit(vname, &v.desired).render(&vmeta).map_err(unrenderable)?;
+            let network_text =
+                files::vlan_network_unit(vname, &v.desired, v.source).render(&vmeta).map_err(unrenderable)?;
             writes.push((netdev, netdev_text, "write VLAN .netdev"));
             writes.push((vnetwork, network_text, "write VLAN .network"));
         }

@@ -160,7 +160,7 @@ impl NetworkManagerBackend {
         for v in plan.vlans.iter().filter(|v| v.step.applies()) {
             let name = v.name.as_deref().unwrap_or_default();
             let call = |op| self.call(op, name, plan.mac);
-            let ours = settings::build_vlan(plan.mac, name, &v.desired, &v.config_hash);
+            let ours = settings::build_vlan(plan.mac, name, &v.desired, &v.config_hash, v.source);
             let existing = match (&v.owned, txn.vlans_created.iter().find(|(id, _)| *id == v.id)) {
                 (Some(owned), _) => Some(self.profile(&owned.handle, name, plan.mac)?.to_string()),
                 (None, created) => created.map(|(_, p)| p.as_str().to_string()),

@@ -79,20 +79,8 @@ pub fn build(p: &Profile<'_>) -> Settings<'static> {
     let mut routes: Vec<HashMap<String, Value<'static>>> =
         d.routes.iter().map(|r| route(r.to.into(), r.via.map(Into::into), r.metric, None)).collect();
     if let Some(sr) = p.source {
-        routes.extend(source::routes(d).into_iter().map(|w| {
-            let mut m = route(w.to.into(), w.via.map(Into::into), w.metric, Some(sr.table));
-            if w.via.is_none() {
-                m.insert("src".to_string(), Value::from(d.address.addr().to_string()));
-            }
-            m
-        }));
-        let rule = HashMap::from([
-            ("family".to_string(), Value::from(AF_INET)),
-            ("priority".to_string(), Value::from(sr.priority)),
-            ("from".to_string(), Value::from(d.address.addr().to_string())),
-            ("from-len".to_string(), Value::from(32u8)),
-            ("table".to_string(), Value::from(sr.table)),
-        ]);
+        let (table, rule) = source_routing(d.into(), sr);
+        routes.extend(table);
         ipv4.insert("routing-rules", Value::from(vec![rule]));
     }
     if !routes.is_empty() {
@@ -150,6 +138,32 @@ pub fn build(p: &Profile<'_>) -> Settings<'static> {
     ])
 }
 
+/// The `route-data` entries of a source-routing table (each with its `table`) and
+/// the rule that looks it up.
+fn source_routing(
+    side: source::Side<'_>,
+    sr: SourceRouting,
+) -> (Vec<HashMap<String, Value<'static>>>, HashMap<String, Value<'static>>) {
+    let routes = source::routes(side)
+        .into_iter()
+        .map(|w| {
+            let mut m = route(w.to.into(), w.via.map(Into::into), w.metric, Some(sr.table));
+            if w.via.is_none() {
+                m.insert("src".to_string(), Value::from(side.address.addr().to_string()));
+            }
+            m
+        })
+        .collect();
+    let rule = HashMap::from([
+        ("family".to_string(), Value::from(AF_INET)),
+        ("priority".to_string(), Value::from(sr.priority)),
+        ("from".to_string(), Value::from(side.address.addr().to_string())),
+        ("from-len".to_string(), Value::from(32u8)),
+        ("table".to_string(), Value::from(sr.table)),
+    ]);
+    (routes, rule)
+}
+
 /// `AF_INET`, as NM's routing rules name the family.
 const AF_INET: i32 = 2;
 
@@ -188,7 +202,13 @@ pub fn vlan_uuid(mac: MacAddr, id: u16) -> String {
 /// The profile of VLAN `v` on the NIC with `parent` MAC, as link `name`
 /// (`multinicN.ID`): bound to the parent's profile by its UUID, so that it follows
 /// the NIC by MAC and across its rename.
-pub fn build_vlan(parent: MacAddr, name: &str, v: &multinic_api::ValidVlan, config_hash: &str) -> Settings<'static> {
+pub fn build_vlan(
+    parent: MacAddr,
+    name: &str,
+    v: &multinic_api::ValidVlan,
+    config_hash: &str,
+    source: Option<SourceRouting>,
+) -> Settings<'static> {
     let connection: HashMap<&str, Value<'static>> = HashMap::from([
         ("id", Value::from(name.to_string())),
         ("uuid", Value::from(vlan_uuid(parent, v.id))),
@@ -203,8 +223,13 @@ pub fn build_vlan(parent: MacAddr, name: &str, v: &multinic_api::ValidVlan, conf
         ("address-data", Value::from(vec![address(v.ip.address.into())])),
         ("never-default", Value::from(!v.ip.routes.iter().any(|r| r.to.prefix_len() == 0))),
     ]);
-    let routes: Vec<HashMap<String, Value<'static>>> =
+    let mut routes: Vec<HashMap<String, Value<'static>>> =
         v.ip.routes.iter().map(|r| route(r.to.into(), r.via.map(Into::into), r.metric, None)).collect();
+    if let Some(sr) = source {
+        let (table, rule) = source_routing((&v.ip).into(), sr);
+        routes.extend(table);
+        ipv4.insert("routing-rules", Value::from(vec![rule]));
+    }
     if !routes.is_empty() {
         ipv4.insert("route-data", Value::from(routes));
     }
@@ -516,9 +541,10 @@ mod tests {
                 dns: vec![],
                 gateway: None,
             },
+            source_routing: false,
         };
         let mac = iface().mac;
-        let s = build_vlan(mac, "multinic0.100", &v, "h");
+        let s = build_vlan(mac, "multinic0.100", &v, "h", None);
         assert_eq!(s["connection"]["type"], Value::from("vlan"));
         assert_eq!(s["connection"]["interface-name"], Value::from("multinic0.100"));
         assert_eq!(s["vlan"]["parent"], Value::from(profile_uuid(mac)));
