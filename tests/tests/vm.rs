@@ -392,7 +392,7 @@ async fn vlan_on_the_nic(node: &ClusterNode, manager: Manager) {
     vm(|| {
         let guest = &node.vm;
         guest.must(
-            "sysctl -qw net.ipv4.conf.all.rp_filter=1 && ip -n trunk link set lo up && \
+            "echo 1 >/proc/sys/net/ipv4/conf/all/rp_filter && ip -n trunk link set lo up && \
              ip -n trunk addr add 198.18.0.5/32 dev lo",
         );
         assert_ne!(guest.exec(remote).0, 0, "answered without source routing");
