@@ -185,6 +185,10 @@ async fn admission_refuses_what_the_daemon_would() {
         (json!([vlan(0, "10.100.0.5")]), "should be greater than or equal to 1"),
         (json!([vlan(100, "10.100.0.5"), vlan(100, "10.100.0.6")]), "vlans[].id values must be unique on one NIC"),
         (json!([vlan(100, "10.101.0.5")]), "vlans[].address must lie inside vlans[].cidr"),
+        (
+            json!([{ "id": 100, "address": "10.100.0.5", "cidr": "10.100.0.0/24", "gateway": "10.101.0.1" }]),
+            "vlans[].gateway must be an IPv4 address inside vlans[].cidr",
+        ),
     ] {
         let patch = json!({ "spec": { "interfaces": [{ "id": 1, "macAddress": A, "address": "198.51.100.4",
             "cidr": "198.51.100.0/24", "vlans": vlans }] } });
