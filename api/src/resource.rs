@@ -50,6 +50,7 @@ pub struct MultiNicNodeConfigSpec {
 #[x_kube(validation = Rule::new(CEL_CIDR_IS_IPV4).message("cidr must be an IPv4 prefix such as 11.11.11.0/24"))]
 #[x_kube(validation = Rule::new(CEL_ADDRESS_IN_CIDR).message("address must lie inside cidr"))]
 #[x_kube(validation = Rule::new(CEL_GATEWAY_IN_CIDR).message("gateway must be an IPv4 address inside cidr other than address, such as 11.11.11.1"))]
+#[x_kube(validation = Rule::new(CEL_VLAN_MTU).message("vlans[].mtu must be at most the interface's mtu"))]
 pub struct InterfaceSpec {
     /// The upstream (cloud) port id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,6 +115,7 @@ pub struct InterfaceSpec {
 #[x_kube(validation = Rule::new(CEL_CIDR_IS_IPV4).message("vlans[].cidr must be an IPv4 prefix such as 11.11.21.0/24"))]
 #[x_kube(validation = Rule::new(CEL_ADDRESS_IN_CIDR).message("vlans[].address must lie inside vlans[].cidr"))]
 #[x_kube(validation = Rule::new(CEL_GATEWAY_IN_CIDR).message("vlans[].gateway must be an IPv4 address inside vlans[].cidr other than vlans[].address"))]
+#[x_kube(validation = Rule::new(CEL_VLAN_NO_DEFAULT).message("vlans[].routes must hold no default route; use gateway with sourceRouting"))]
 pub struct VlanSpec {
     /// 802.1Q VLAN id, 1–4094.
     #[schemars(range(min = 1, max = 4094))]

@@ -75,6 +75,11 @@ pub const VLAN_ID_MIN: u16 = 1;
 pub const VLAN_ID_MAX: u16 = 4094;
 /// CEL: VLAN ids are unique on one NIC.
 pub const CEL_UNIQUE_VLAN_IDS: &str = "self.all(a, self.filter(b, b.id == a.id).size() == 1)";
+/// CEL: no default route in a VLAN's `routes` (its table takes one).
+pub const CEL_VLAN_NO_DEFAULT: &str = "!has(self.routes) || self.routes.all(r, !r.to.endsWith('/0'))";
+/// CEL: a VLAN's MTU is at most its NIC's, when both are set.
+pub const CEL_VLAN_MTU: &str =
+    "!has(self.vlans) || !has(self.mtu) || self.vlans.all(v, !has(v.mtu) || v.mtu <= self.mtu)";
 /// The routing table of `multinicN` with `sourceRouting` is this plus N.
 pub const SOURCE_TABLE_BASE: u32 = 100;
 /// The VLANs of `multinicN` have their source-routing tables above

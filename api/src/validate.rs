@@ -292,6 +292,22 @@ fn check_interface(index: usize, iface: &InterfaceSpec) -> Result<ValidInterface
             dns: &vlan.dns,
             gateway: vlan.gateway.as_deref(),
         };
+        // Its NIC's MTU bounds it (the kernel refuses more).
+        if let (Some(mtu), Some(nic)) = (vlan.mtu, iface.mtu)
+            && mtu > nic
+        {
+            err(&format!("{at}mtu"), format!("{mtu} is above the NIC's mtu {nic}; use at most {nic}"));
+        }
+        // A default route through a VLAN is not something the node's protections
+        // reason about: its table takes one (`gateway` with `sourceRouting`).
+        for (r, route) in vlan.routes.iter().enumerate() {
+            if route.to.trim().ends_with("/0") {
+                err(
+                    &format!("{at}routes[{r}].to"),
+                    format!("{} would be a default route through the VLAN; use gateway with sourceRouting", route.to),
+                );
+            }
+        }
         if let Some(ip) = check_ip4(&fields, &at, &mut err) {
             vlans.push(ValidVlan { id: vlan.id, ip, source_routing: vlan.source_routing });
         }

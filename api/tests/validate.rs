@@ -186,3 +186,15 @@ fn a_vlans_gateway_is_checked_and_its_table_is_readable_back() {
     assert_eq!(multinic_api::vlan_source_table("multinic9", 4094), Some(104094));
     assert_eq!(multinic_api::vlan_source_table("eth0", 100), None);
 }
+
+#[test]
+fn a_vlan_has_no_default_route_and_no_mtu_above_its_nics() {
+    let vlans = ", mtu: 1400, vlans: [{id: 100, address: 11.11.21.5, cidr: 11.11.21.0/24, mtu: 1500, \
+                 routes: [{to: 0.0.0.0/0, via: 11.11.21.1}]}]";
+    let p = paths(&cr(&iface("fa:16:3e:00:00:01", "11.11.11.2", "11.11.11.0/24", vlans)));
+    assert!(p.iter().any(|e| e.starts_with("spec.interfaces[0].vlans[0].mtu:") && e.contains("at most 1400")), "{p:?}");
+    assert!(
+        p.iter().any(|e| e.starts_with("spec.interfaces[0].vlans[0].routes[0].to:") && e.contains("default route")),
+        "{p:?}"
+    );
+}

@@ -189,6 +189,10 @@ async fn admission_refuses_what_the_daemon_would() {
             json!([{ "id": 100, "address": "10.100.0.5", "cidr": "10.100.0.0/24", "gateway": "10.101.0.1" }]),
             "vlans[].gateway must be an IPv4 address inside vlans[].cidr",
         ),
+        (
+            json!([{ "id": 100, "address": "10.100.0.5", "cidr": "10.100.0.0/24", "routes": [{ "to": "0.0.0.0/0", "via": "10.100.0.1" }] }]),
+            "vlans[].routes must hold no default route",
+        ),
     ] {
         let patch = json!({ "spec": { "interfaces": [{ "id": 1, "macAddress": A, "address": "198.51.100.4",
             "cidr": "198.51.100.0/24", "vlans": vlans }] } });
@@ -198,6 +202,15 @@ async fn admission_refuses_what_the_daemon_would() {
             "{field}: {refused:?}"
         );
     }
+    let patch = json!({ "spec": { "interfaces": [{ "id": 1, "macAddress": A, "address": "198.51.100.4",
+        "cidr": "198.51.100.0/24", "mtu": 1400, "vlans": [vlan(100, "10.100.0.5")] }] } });
+    let mut patch = patch;
+    patch["spec"]["interfaces"][0]["vlans"][0]["mtu"] = json!(1500);
+    let refused = node.api.patch(&node.name, &PatchParams::default(), &Patch::Merge(&patch)).await;
+    assert!(
+        matches!(&refused, Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains("vlans[].mtu must be at most the interface's mtu")),
+        "{refused:?}"
+    );
     // Host bits in an IPv6 address's prefix are what an address is: accepted.
     let good = json!({ "spec": { "interfaces": [{ "id": 1, "macAddress": A, "address": "198.51.100.4",
         "cidr": "198.51.100.0/24", "ipv6": { "addresses": ["2001:db8:1::10/64"] } }] } });

@@ -414,6 +414,14 @@ async fn vlan_on_the_nic(node: &ClusterNode, manager: Manager) {
         let table = guest.must("ip route show table 10100");
         assert!(table.contains("default via 10.100.0.2 dev multinic0.100"), "{table}");
         assert!(table.contains("10.100.0.0/24 dev multinic0.100"), "{table}");
+        // The VLAN's address flushed by hand: its NIC's next pass puts it back.
+        guest.must("ip addr flush dev multinic0.100");
+        guest.wait_for("multinic0.100's address repaired", WAIT, |g| {
+            let link = g.link("multinic0.100")?;
+            let v4 = link["addr_info"].as_array()?.iter().any(|a| a["local"] == "10.100.0.1");
+            v4.then_some(())
+        });
+        assert_eq!(guest.exec(remote).0, 0, "no answer after the repair");
     });
     let generation = node.patch_spec(json!({ "interfaces": [nic_value(1450)] })).await;
     let cr = node.until_configured(generation).await;

@@ -649,7 +649,8 @@ fn remember_written<B, K>(ctx: &Ctx<B, K>, cr: &MultiNicNodeConfig, status: &Mul
 fn remember<B, K>(ctx: &Ctx<B, K>, valid: &multinic_api::ValidSpec, prepared: &pass::Prepared) {
     let plan = &prepared.plan;
     let macs = valid.interfaces.iter().map(|i| i.mac).chain(prepared.owned.iter().map(|o| o.mac));
-    let indices = plan.interfaces.iter().filter_map(|i| i.link.as_ref().map(|l| l.index));
+    let vlans = plan.interfaces.iter().flat_map(|i| &i.vlans).filter_map(|v| v.link.as_ref().map(|l| l.index));
+    let indices = plan.interfaces.iter().filter_map(|i| i.link.as_ref().map(|l| l.index)).chain(vlans);
     let removed = plan.removals.iter().filter_map(|r| r.link.as_ref().map(|l| l.index));
     ctx.mem.watch.set(macs, indices.chain(removed));
 }

@@ -367,7 +367,10 @@ impl Plan {
                 .collect();
             let routed = |k: &usize| {
                 let d = &self.interfaces[*k].desired;
-                self.guarded && (!d.routes.is_empty() || d.ipv6.as_ref().is_some_and(|v6| !v6.routes.is_empty()))
+                self.guarded
+                    && (!d.routes.is_empty()
+                        || d.ipv6.as_ref().is_some_and(|v6| !v6.routes.is_empty())
+                        || d.vlans.iter().any(|v| !v.ip.routes.is_empty()))
             };
             let wave: Vec<usize> = match ready.iter().copied().filter(|k| !routed(k)).collect::<Vec<_>>() {
                 quiet if !quiet.is_empty() => quiet,

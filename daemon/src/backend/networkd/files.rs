@@ -260,7 +260,12 @@ pub fn vlan_network_unit(name: &str, v: &ValidVlan, source: Option<SourceRouting
         network = network.set("DNS", dns);
     }
     network = network.set("LinkLocalAddressing", "no").set("IPv6AcceptRA", "no").set("LLDP", "no");
-    let mut units = vec![Section::new("Match").set("Name", name), network];
+    let mut units = vec![Section::new("Match").set("Name", name)];
+    // The `.netdev`'s MTU applies when networkd creates the link only.
+    if let Some(mtu) = v.ip.mtu {
+        units.push(Section::new("Link").set("MTUBytes", mtu));
+    }
+    units.push(network);
     for r in &v.ip.routes {
         units.push(route(r.to.into(), r.via.map(Into::into), r.metric));
     }
@@ -500,7 +505,7 @@ mod tests {
         let network = vlan_network_unit("multinic0.100", &v, None).render(&meta()).unwrap();
         assert!(
             network.ends_with(
-                "\n[Match]\nName=multinic0.100\n\n[Network]\nAddress=11.11.21.5/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nLLDP=no\n\
+                "\n[Match]\nName=multinic0.100\n\n[Link]\nMTUBytes=1400\n\n[Network]\nAddress=11.11.21.5/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nLLDP=no\n\
                  \n[Route]\nDestination=10.21.0.0/16\nGateway=11.11.21.1\n"
             ),
             "{network}"

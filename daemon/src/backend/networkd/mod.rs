@@ -470,7 +470,15 @@ impl Backend for NetworkdBackend {
                 changed = true;
             }
         }
-        if changed { self.reload(name, plan.mac).await } else { self.reconfigure(txn.index, name, plan.mac).await }
+        if changed {
+            return self.reload(name, plan.mac).await;
+        }
+        // A repair: the NIC, and its VLANs, whose links networkd configures apart.
+        self.reconfigure(txn.index, name, plan.mac).await?;
+        for l in applied.iter().filter_map(|v| v.link.as_ref()) {
+            self.reconfigure(l.index, &l.name, plan.mac).await?;
+        }
+        Ok(())
     }
 
     /// Configured, and with multinic's `.network`: a file that sorts first and
