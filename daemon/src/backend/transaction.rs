@@ -64,6 +64,17 @@ impl Action {
 }
 
 impl Outcome {
+    /// Failed before anything was changed: nothing to roll back.
+    fn not_begun(e: &BackendError) -> Self {
+        Outcome {
+            state: InterfaceState::Failed,
+            reason: e.reason(),
+            message: e.to_string(),
+            action: None,
+            retry: e.retry(),
+        }
+    }
+
     /// Not applied (yet): the pass stopped before it, or it waits for the others.
     pub fn pending() -> Self {
         Outcome {
@@ -441,16 +452,7 @@ async fn apply_one<B: Backend, K: Kernel>(
     let mut patience = Patience::default();
     let vlan_links = match vlan_links(net, ip).await {
         Ok(l) => l,
-        Err(e) => {
-            let e = BackendError::from(e);
-            return Outcome {
-                state: InterfaceState::Failed,
-                reason: e.reason(),
-                message: e.to_string(),
-                action: None,
-                retry: e.retry(),
-            };
-        }
+        Err(e) => return Outcome::not_begun(&BackendError::from(e)),
     };
     let begun = loop {
         match backend.begin(link, ip.mac, &vlan_links).await {
@@ -462,13 +464,7 @@ async fn apply_one<B: Backend, K: Kernel>(
         Ok(t) => t,
         Err(e) => {
             warn!(interface = %name, mac = %ip.mac, backend = backend.name(), error = %e, message_id = ids::FAILED, "cannot start transaction");
-            return Outcome {
-                state: InterfaceState::Failed,
-                reason: e.reason(),
-                message: e.to_string(),
-                action: None,
-                retry: e.retry(),
-            };
+            return Outcome::not_begun(&e);
         }
     };
     // Addresses the link may carry before the change: what multinic gave it

@@ -276,6 +276,18 @@ mod tests {
         }
     }
 
+    /// VLAN 100 of MAC 01 at 10.100.0.5/24, as its manager reads it back.
+    fn owned_100(config_hash: &str) -> OwnedVlan {
+        OwnedVlan {
+            parent: mac(1),
+            id: 100,
+            name: "multinic0.100".into(),
+            config_hash: config_hash.into(),
+            addresses: vec!["10.100.0.5/24".parse().unwrap()],
+            handle: Handle::NmProfile("/vlan".into()),
+        }
+    }
+
     fn vlan_link(index: u32, name: &str, parent: u32, addr: &str) -> Link {
         let mut l = super::super::tests::link(index, name, mac(1));
         (l.up, l.oper_state, l.kind, l.lower) = (true, "up".into(), Some("vlan".into()), Some(parent));
@@ -298,14 +310,7 @@ mod tests {
         // Applied: the parent renamed and configured, the VLAN link on it, owned.
         let (mut links, owned) = apply_sim(&p, host(), vec![]);
         links.push(vlan_link(9, "multinic0.100", 3, "10.100.0.5/24"));
-        let owned_vlan = OwnedVlan {
-            parent: mac(1),
-            id: 100,
-            name: "multinic0.100".into(),
-            config_hash: v[0].config_hash.clone(),
-            addresses: vec!["10.100.0.5/24".parse().unwrap()],
-            handle: Handle::NmProfile("/vlan".into()),
-        };
+        let owned_vlan = owned_100(&v[0].config_hash);
         let cx = super::super::Context {
             owned: &owned,
             keep: &[],
@@ -402,14 +407,7 @@ mod tests {
         // Applied: the link, and what the manager put in the kernel.
         let (mut links, owned) = apply_sim(&p, host(), vec![]);
         links.push(vlan_link(9, "multinic0.100", 3, "10.100.0.5/24"));
-        let owned_vlan = OwnedVlan {
-            parent: mac(1),
-            id: 100,
-            name: "multinic0.100".into(),
-            config_hash: p.interfaces[0].vlans[0].config_hash.clone(),
-            addresses: vec!["10.100.0.5/24".parse().unwrap()],
-            handle: Handle::NmProfile("/vlan".into()),
-        };
+        let owned_vlan = owned_100(&p.interfaces[0].vlans[0].config_hash);
         let mut host = on(&links);
         host.policy = super::super::source::expected(&v.ip, sr, 9);
         let cx = super::super::Context {
