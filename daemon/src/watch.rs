@@ -6,6 +6,7 @@
 //! or a failing interface would be retried at once, over and over.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -16,8 +17,12 @@ use crate::observe::Kernel;
 use crate::observe::netlink::{Event, NetlinkError};
 use crate::observe::{Host, Link};
 
-/// How long a burst of events may last before the links are compared.
-const SETTLE: Duration = Duration::from_millis(200);
+/// How long the watched links must be quiet before they are compared: a hot-plug
+/// is a burst of events (the link, its rename, its carrier).
+const QUIET: Duration = Duration::from_millis(50);
+
+/// The longest a burst, or udev, may put the comparison off.
+const SETTLE_MAX: Duration = Duration::from_secs(1);
 
 /// The links a pass cares about, and how the last pass left them.
 #[derive(Default)]
@@ -65,6 +70,32 @@ impl Watch {
         let w = self.inner.lock().expect("not poisoned");
         watched(&w, links) != w.left
     }
+
+    fn unsettled(&self, udev: &Udev, links: &[Link]) -> bool {
+        let w = self.inner.lock().expect("not poisoned");
+        udev.pending(&watched(&w, links))
+    }
+}
+
+/// udev's database: whether udev is done with a link (has renamed it and applied
+/// its `.link`). NetworkManager leaves a link alone until then, and a pass before
+/// it would race udev's rename.
+pub struct Udev {
+    run: PathBuf,
+}
+
+impl Udev {
+    /// The host's udev, under `/run/udev`.
+    pub fn system() -> Self {
+        Udev { run: PathBuf::from("/run/udev") }
+    }
+
+    /// Whether udev has yet to process one of these links. Without udev running (no
+    /// control socket: a container, the namespace lab) nothing waits for it.
+    fn pending(&self, links: &[Link]) -> bool {
+        self.run.join("control").exists()
+            && links.iter().any(|l| !self.run.join("data").join(format!("n{}", l.index)).exists())
+    }
 }
 
 fn watched(w: &Inner, links: &[Link]) -> Vec<Link> {
@@ -77,13 +108,15 @@ fn watched(w: &Inner, links: &[Link]) -> Vec<Link> {
     out
 }
 
-/// A stream that yields when the watched links changed since the last pass: events
-/// are let settle, and compared only once no pass runs (`busy`), since what a
-/// running pass changes is its own doing. Lost events (an overrun) and a
+/// A stream that yields when the watched links changed since the last pass. The
+/// links are compared once their events paused for [`QUIET`] and udev is done with
+/// them (or [`SETTLE_MAX`] passed), and only once no pass runs (`busy`), since what
+/// a running pass changes is its own doing. Lost events (an overrun) and a
 /// subscription that ended always yield: anything may have changed.
 pub fn triggers<K: Kernel>(
     watch: std::sync::Arc<Watch>,
     net: K,
+    udev: Udev,
     busy: impl Fn() -> bool + Send + 'static,
 ) -> Result<impl futures::Stream<Item = ()> + Send + 'static, NetlinkError> {
     let mut events = net.subscribe()?;
@@ -105,22 +138,55 @@ pub fn triggers<K: Kernel>(
             if !watch.concerns(&e) {
                 continue;
             }
+            let began = tokio::time::Instant::now();
             let mut lost = e == Event::Overrun;
-            loop {
-                tokio::time::sleep(SETTLE).await;
+            let links = loop {
+                tokio::time::sleep(QUIET).await;
+                let mut quiet = true;
                 while let Some(e) = events.try_recv() {
                     lost |= e == Event::Overrun;
+                    quiet &= !watch.concerns(&e);
                 }
-                if !busy() {
-                    break;
+                let late = began.elapsed() >= SETTLE_MAX;
+                if busy() || !(quiet || late) {
+                    continue;
                 }
-            }
+                let links = net.links().await;
+                match &links {
+                    Ok(l) if !late && watch.unsettled(&udev, l) => continue,
+                    _ => break links,
+                }
+            };
             // When the links cannot be read, let a pass find out.
-            let changed = lost || net.links().await.map(|links| watch.changed(&links)).unwrap_or(true);
+            let changed = lost || links.map(|links| watch.changed(&links)).unwrap_or(true);
             if changed && tx.send(()).is_err() {
                 return;
             }
         }
     });
     Ok(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(index: u32) -> Link {
+        crate::plan::tests::link(index, "ens4", crate::plan::tests::mac(1))
+    }
+
+    #[test]
+    fn udev_is_waited_for_only_while_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let udev = Udev { run: dir.path().to_path_buf() };
+        assert!(!udev.pending(&[link(7)]), "no udev, nothing to wait for");
+
+        std::fs::write(dir.path().join("control"), "").unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        assert!(udev.pending(&[link(7)]), "udev runs and has not seen link 7");
+        std::fs::write(dir.path().join("data/n7"), "").unwrap();
+        assert!(!udev.pending(&[link(7)]));
+        assert!(udev.pending(&[link(7), link(8)]), "link 8 is still udev's");
+        assert!(!udev.pending(&[]));
+    }
 }

@@ -350,7 +350,7 @@ async fn serve<B: Backend, K: Kernel>(
         let mem = ctx.mem.clone();
         move || mem.pass_started.lock().expect("not poisoned").is_some()
     };
-    let relevant = watch::triggers(ctx.mem.watch.clone(), ctx.net.clone(), busy)?;
+    let relevant = watch::triggers(ctx.mem.watch.clone(), ctx.net.clone(), watch::Udev::system(), busy)?;
     let until = {
         let reconnect = ctx.reconnect.clone();
         async move {
