@@ -107,6 +107,12 @@ reasons! {
     /// systemd-networkd's settings would delete what multinic did not create.
     NetworkdSettings,
 
+    // The Node condition.
+    /// The daemon is starting: it has not looked at the node yet.
+    Starting,
+    /// There is no MultiNicNodeConfig for the node.
+    NoConfig,
+
     // Events only.
     /// An interface was refused by a safety rule.
     Blocked,

@@ -31,6 +31,7 @@ pub struct Fragment {
     min_prefix_length: Option<u8>,
     source_routing_priority: Option<u32>,
     identity: Option<String>,
+    remove_taint: Option<String>,
 }
 
 /// Which network manager to drive.
@@ -70,6 +71,8 @@ pub struct Settings {
     /// The user name the API server must see for the kubeconfig's credential
     /// (`system:node:<nodeName>` unless configured explicitly).
     pub identity: String,
+    /// A taint key removed from this node's Node once it is configured.
+    pub remove_taint: Option<String>,
     /// The files that were read, in order.
     pub sources: Vec<PathBuf>,
 }
@@ -198,7 +201,15 @@ impl Settings {
                     .into(),
             });
         }
+        if let Some(key) = &merged.remove_taint {
+            check_taint_key(key).map_err(|message| ConfigError::Value {
+                path: at("removeTaint"),
+                key: "removeTaint",
+                message,
+            })?;
+        }
         Ok(Settings {
+            remove_taint: merged.remove_taint,
             identity: merged.identity.unwrap_or_else(|| format!("system:node:{node_name}")),
             node_name,
             kubeconfig: merged.kubeconfig.unwrap_or_else(|| "/etc/kubernetes/kubelet.conf".into()),
@@ -236,6 +247,7 @@ impl Settings {
             ("minPrefixLength", self.policy.min_prefix_len.to_string()),
             ("sourceRoutingPriority", self.policy.source_priority.to_string()),
             ("identity", self.identity.clone()),
+            ("removeTaint", self.remove_taint.clone().unwrap_or_default()),
         ]
     }
 }
@@ -268,7 +280,30 @@ fn merge(
         protected_interfaces => "protectedInterfaces", resync_interval => "resyncInterval",
         rollback_timeout => "rollbackTimeout", system_uuid_path => "systemUuidPath",
         min_prefix_length => "minPrefixLength", source_routing_priority => "sourceRoutingPriority",
-        identity => "identity");
+        identity => "identity", remove_taint => "removeTaint");
+}
+
+/// A taint key as the API takes it: `[prefix/]name`, the prefix a DNS subdomain,
+/// the name up to 63 letters, digits, `-`, `_` and `.`, alphanumeric at both ends.
+fn check_taint_key(key: &str) -> Result<(), String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let ends = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphanumeric()) && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+    };
+    let name_ok =
+        name.len() <= 63 && ends(name) && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    let label_ok = |l: &str| {
+        l.len() <= 63 && ends(l) && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    let prefix_ok = prefix.is_none_or(|p| p.len() <= 253 && p.split('.').all(label_ok));
+    if name_ok && prefix_ok {
+        Ok(())
+    } else {
+        Err(format!("{key:?} is not a taint key; write e.g. multinic.io/not-ready"))
+    }
 }
 
 /// `500ms`, `30s`, `5m`, `1h`.
@@ -393,5 +428,22 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("-5s").is_err());
         assert!(parse_duration("99999999999999999h").unwrap_err().contains("too long"));
+    }
+
+    #[test]
+    fn remove_taint_takes_a_taint_key() {
+        for good in ["multinic.io/not-ready", "not-ready", "a.b-c.d/x_y.z"] {
+            assert_eq!(check_taint_key(good), Ok(()), "{good}");
+        }
+        for bad in ["", "multinic.io/", "/not-ready", "Multinic.io/x", "a/b/c", "not ready", "-x", &"x".repeat(64)] {
+            assert!(check_taint_key(bad).unwrap_err().contains("is not a taint key"), "{bad}");
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("multinicd.yaml");
+        std::fs::write(&path, "removeTaint: multinic.io/not ready\n").unwrap();
+        let e = Settings::load(Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("removeTaint") && e.contains("write e.g. multinic.io/not-ready"), "{e}");
+        std::fs::write(&path, "removeTaint: multinic.io/not-ready\n").unwrap();
+        assert_eq!(Settings::load(Some(&path)).unwrap().remove_taint.as_deref(), Some("multinic.io/not-ready"));
     }
 }

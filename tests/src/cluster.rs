@@ -33,7 +33,7 @@ pub fn kit() -> PathBuf {
 }
 
 /// The Python with Helm's Go SDK (tests/setup.sh makes the venv).
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     std::env::var_os("MULTINIC_PYTHON").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/bin/python"))
 }
 
@@ -182,9 +182,16 @@ impl Cluster {
     /// Render the chart for `namespace` (Helm's Go SDK, `charts/render.py`) and apply
     /// every object with server-side apply; wait until the CRD is established.
     pub async fn install_chart(&self, namespace: &str) {
+        self.install_chart_with(namespace, &[]).await;
+    }
+
+    /// [`Cluster::install_chart`] with chart values set (`key`, `value`).
+    pub async fn install_chart_with(&self, namespace: &str, values: &[(&str, &str)]) {
+        let sets = values.iter().flat_map(|(k, v)| ["--set".to_string(), format!("{k}={v}")]);
         let out = Command::new(python())
             .arg(repo_root().join("charts/render.py"))
             .args(["--namespace", namespace])
+            .args(sets)
             .output()
             .expect("run charts/render.py (tests/setup.sh installs its venv)");
         assert!(out.status.success(), "render.py: {}", String::from_utf8_lossy(&out.stderr));

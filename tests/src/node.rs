@@ -84,8 +84,14 @@ impl Node {
             }
         };
         let config = daemon_config(&lab, &name, &ns, &kubeconfig);
-        let api = Api::namespaced(cluster.admin.clone(), &ns);
-        Some(Node { cluster, ns, name, lab, api, config })
+        Some(Node::at(cluster, &ns, &name, lab, config))
+    }
+
+    /// A node put together by the test: its CRs in `ns` of `cluster`, its daemon
+    /// started with `config`.
+    pub fn at(cluster: Cluster, ns: &str, name: &str, lab: Lab, config: String) -> Node {
+        let api = Api::namespaced(cluster.admin.clone(), ns);
+        Node { cluster, ns: ns.into(), name: name.into(), lab, api, config }
     }
 
     /// Start `multinicd run` for this node.

@@ -18,6 +18,9 @@ use multinic_lab::{API_BEHIND_GATEWAY, Lab, Manager, nic};
 use multinicd::source::cluster::FIELD_MANAGER;
 use serde_json::json;
 
+#[path = "e2e/readiness.rs"]
+mod readiness;
+
 const A: &str = "02:00:00:00:01:04";
 const B: &str = "02:00:00:00:01:05";
 

@@ -31,7 +31,9 @@ use crate::observe::{Host, Kernel};
 use crate::pass;
 use crate::plan::{Change, Hold, Step};
 use crate::report;
+use crate::report::node::Readiness;
 use crate::source::cluster;
+use crate::source::node::NodeReport;
 use crate::watch::{self, Watch};
 
 /// A failed reconcile (retried with backoff).
@@ -120,6 +122,8 @@ struct Memory {
     /// When the running pass started, and the time its transactions may take on
     /// top of the watchdog's half interval: the watchdog is fed only while passes end.
     pass_started: Mutex<Option<(Instant, Duration)>>,
+    /// The Node's condition and taint.
+    node: NodeReport,
 }
 
 #[derive(Default)]
@@ -337,9 +341,13 @@ async fn serve<B: Backend, K: Kernel>(
     // Without a CR there is no first pass: be READY once we know that, or once we
     // know the API server cannot be reached (we keep retrying).
     match cluster::bounded(ctx.api.get_opt(&node)).await {
-        Ok(Some(_)) => notify(&["STATUS=reconciling"]),
+        Ok(Some(_)) => {
+            notify(&["STATUS=reconciling"]);
+            report_node(&ctx, Readiness::starting()).await;
+        }
         Ok(None) => {
-            mark_ready(&ctx.mem, &format!("waiting: no MultiNicNodeConfig {}/{node} yet", ctx.settings.namespace))
+            mark_ready(&ctx.mem, &format!("waiting: no MultiNicNodeConfig {}/{node} yet", ctx.settings.namespace));
+            report_node(&ctx, Readiness::no_config(&ctx.settings.namespace, &node)).await;
         }
         Err(e) => {
             warn!(error = %e, "cannot reach the API server; retrying with backoff");
@@ -565,6 +573,7 @@ async fn apply<B: Backend, K: Kernel>(
     }
     let notices = report::events::transitions(current.status.as_ref(), &status, &done.records);
     cluster::publish(&ctx.recorder, cr, &notices).await;
+    report_node(ctx, Readiness::of(&status)).await;
     let state = status.state.unwrap_or_default();
     info!(node = %cr.name_any(), generation, backend = backend.name(), state = %state, wrote_status = wrote, "pass done");
     let crd = ctx.mem.crd.lock().expect("not poisoned").outdated.clone().map(|m| format!(" ({m})")).unwrap_or_default();
@@ -626,10 +635,17 @@ async fn report_unavailable<B: Backend, K: Kernel>(
         Ok(false) => {}
         Err(err) => warn!(error = %err, "cannot report that the backend is unavailable"),
     }
+    report_node(ctx, Readiness::of(&status)).await;
     if was != Some(e.reason()) {
         let notice = report::events::Notice { normal: false, reason: e.reason(), note: e.to_string() };
         cluster::publish(&ctx.recorder, cr, &[notice]).await;
     }
+}
+
+/// Tell the Node (its condition, and its taint once configured).
+async fn report_node<B, K>(ctx: &Ctx<B, K>, readiness: Readiness) {
+    let s = &ctx.settings;
+    ctx.mem.node.report(&ctx.client, &s.node_name, readiness, s.remove_taint.as_deref()).await;
 }
 
 /// The status as last written: the watch may not show our own write yet.
@@ -671,6 +687,7 @@ async fn cleanup<B: Backend, K: Kernel>(
     cluster::publish(&ctx.recorder, cr, &[report::events::Notice { normal: true, reason: Reason::CleanedUp, note }])
         .await;
     ctx.mem.watch.clear();
+    report_node(ctx, Readiness::no_config(&ctx.settings.namespace, &ctx.settings.node_name)).await;
     mark_ready(&ctx.mem, "cleaned up; waiting for a MultiNicNodeConfig");
     Ok(Action::await_change())
 }

@@ -4,6 +4,7 @@
 //! configures, and tables.
 
 pub mod events;
+pub mod node;
 #[cfg(test)]
 mod snapshot;
 

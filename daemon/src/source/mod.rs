@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod credentials;
+pub mod node;
 
 use std::path::Path;
 
