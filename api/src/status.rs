@@ -49,6 +49,10 @@ pub enum InterfaceState {
 }
 
 impl InterfaceState {
+    /// Every state.
+    pub const ALL: [InterfaceState; 6] =
+        [Self::Configured, Self::Failed, Self::Pending, Self::Blocked, Self::Drifted, Self::NotFound];
+
     /// Whether this state counts as a failure for `status.state` and exit codes.
     pub fn is_failure(self) -> bool {
         matches!(self, Self::Failed | Self::Blocked | Self::NotFound)

@@ -32,6 +32,7 @@ pub struct Fragment {
     source_routing_priority: Option<u32>,
     identity: Option<String>,
     remove_taint: Option<String>,
+    metrics: Option<String>,
 }
 
 /// Which network manager to drive.
@@ -73,6 +74,8 @@ pub struct Settings {
     pub identity: String,
     /// A taint key removed from this node's Node once it is configured.
     pub remove_taint: Option<String>,
+    /// Where the Prometheus metrics are served; none when unset.
+    pub metrics: Option<std::net::SocketAddr>,
     /// The files that were read, in order.
     pub sources: Vec<PathBuf>,
 }
@@ -208,7 +211,18 @@ impl Settings {
                 message,
             })?;
         }
+        let metrics = match &merged.metrics {
+            None => None,
+            Some(m) => Some(m.parse().map_err(|_| ConfigError::Value {
+                path: at("metrics"),
+                key: "metrics",
+                message: format!(
+                    "{m:?} is not ADDRESS:PORT; write e.g. 127.0.0.1:9483 (or remove the key: no metrics)"
+                ),
+            })?),
+        };
         Ok(Settings {
+            metrics,
             remove_taint: merged.remove_taint,
             identity: merged.identity.unwrap_or_else(|| format!("system:node:{node_name}")),
             node_name,
@@ -248,6 +262,7 @@ impl Settings {
             ("sourceRoutingPriority", self.policy.source_priority.to_string()),
             ("identity", self.identity.clone()),
             ("removeTaint", self.remove_taint.clone().unwrap_or_default()),
+            ("metrics", self.metrics.map(|m| m.to_string()).unwrap_or_default()),
         ]
     }
 }
@@ -280,7 +295,7 @@ fn merge(
         protected_interfaces => "protectedInterfaces", resync_interval => "resyncInterval",
         rollback_timeout => "rollbackTimeout", system_uuid_path => "systemUuidPath",
         min_prefix_length => "minPrefixLength", source_routing_priority => "sourceRoutingPriority",
-        identity => "identity", remove_taint => "removeTaint");
+        identity => "identity", remove_taint => "removeTaint", metrics => "metrics");
 }
 
 /// A taint key as the API takes it: `[prefix/]name`, the prefix a DNS subdomain,
@@ -445,5 +460,18 @@ mod tests {
         assert!(e.contains("removeTaint") && e.contains("write e.g. multinic.io/not-ready"), "{e}");
         std::fs::write(&path, "removeTaint: multinic.io/not-ready\n").unwrap();
         assert_eq!(Settings::load(Some(&path)).unwrap().remove_taint.as_deref(), Some("multinic.io/not-ready"));
+    }
+
+    #[test]
+    fn metrics_takes_an_address_and_port() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("multinicd.yaml");
+        std::fs::write(&path, "metrics: localhost\n").unwrap();
+        let e = Settings::load(Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("metrics: \"localhost\" is not ADDRESS:PORT; write e.g. 127.0.0.1:9483"), "{e}");
+        std::fs::write(&path, "metrics: 127.0.0.1:9483\n").unwrap();
+        assert_eq!(Settings::load(Some(&path)).unwrap().metrics, Some("127.0.0.1:9483".parse().unwrap()));
+        std::fs::write(&path, "{}\n").unwrap();
+        assert_eq!(Settings::load(Some(&path)).unwrap().metrics, None, "off when unset");
     }
 }

@@ -14,6 +14,7 @@ pub mod backend;
 pub mod commands;
 pub mod config;
 pub mod journal;
+pub mod metrics;
 pub mod notify;
 pub mod observe;
 pub mod pass;

@@ -124,6 +124,8 @@ pub struct Done {
     pub vlans: Vec<OwnedVlan>,
     /// The status block.
     pub status: MultiNicNodeConfigStatus,
+    /// The reasons of the failed attempts put on a backoff.
+    pub retries: Vec<Reason>,
 }
 
 /// Apply a prepared plan and report on it: removals and transactions, the retry
@@ -143,12 +145,11 @@ pub async fn run<B: Backend, K: Kernel>(
 ) -> Done {
     let executed = execute(settings, net, backend, prepared, valid, api).await;
     let mut records = records(&prepared.plan, executed.outcomes);
-    if let Some(backoff) = backoff {
-        // Carrier and link as they were before the attempt: the attempt's own
-        // rename back flaps the link, and a carrier seen coming back would end the wait.
-        let mut backoff = backoff.lock().expect("not poisoned");
-        backoff.record(&mut records, &prepared.host, Instant::now());
-    }
+    // Carrier and link as they were before the attempt: the attempt's own rename
+    // back flaps the link, and a carrier seen coming back would end the wait.
+    let retries = backoff.map_or_else(Vec::new, |b| {
+        b.lock().expect("not poisoned").record(&mut records, &prepared.host, Instant::now())
+    });
     let (host, owned, vlans) = match observe(net, backend, api.map(|a| a.addr.ip())).await {
         Ok(seen) => (seen.host, seen.owned, seen.vlans),
         Err(e) => {
@@ -158,7 +159,7 @@ pub async fn run<B: Backend, K: Kernel>(
     };
     let discovered = report::discovered(&host, &prepared.plan, &owned, &settings.policy);
     let status = status(cr, valid, prepared, &records, backend.name(), discovered);
-    Done { records, removal_failed: executed.removal_failed, host, owned, vlans, status }
+    Done { records, removal_failed: executed.removal_failed, host, owned, vlans, status, retries }
 }
 
 struct Executed {

@@ -68,9 +68,11 @@ impl Backoff {
     }
 
     /// After a pass: an attempt that failed waits (its outcome's message says how
-    /// long), one that succeeded or is no longer attempted is forgotten.
-    pub fn record(&mut self, records: &mut [Record], host: &Host, now: Instant) {
+    /// long), one that succeeded or is no longer attempted is forgotten. Returns
+    /// the reasons of the attempts now waiting to be retried.
+    pub fn record(&mut self, records: &mut [Record], host: &Host, now: Instant) -> Vec<Reason> {
         let previous = std::mem::take(&mut self.waiting);
+        let mut retries = Vec::new();
         for Record { plan: ip, outcome: o } in records {
             let same = |w: &&Waiting| w.mac == ip.mac && w.config_hash == ip.config_hash;
             match &ip.step {
@@ -85,6 +87,7 @@ impl Backoff {
                     let delay = delay(failures);
                     o.message = format!("{}; retrying in {}", o.message, human(delay));
                     let link = host.links.iter().find(|l| l.hw_mac() == Some(ip.mac));
+                    retries.push(o.reason.clone());
                     self.waiting.push(Waiting {
                         mac: ip.mac,
                         config_hash: ip.config_hash.clone(),
@@ -99,6 +102,7 @@ impl Backoff {
                 _ => {}
             }
         }
+        retries
     }
 
     /// How long until the next interface is due, if one waits.

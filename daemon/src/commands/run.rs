@@ -24,6 +24,7 @@ use super::{Exit, Fatal};
 use crate::backend::journal::{self, Lock};
 use crate::backend::{AnyBackend, Backend, BackendError, Retry, with_backend};
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::notify::{notify, watchdog_interval};
 use crate::observe::netlink::Netlink;
 use crate::observe::reach::ApiServer;
@@ -124,6 +125,7 @@ struct Memory {
     pass_started: Mutex<Option<(Instant, Duration)>>,
     /// The Node's condition and taint.
     node: NodeReport,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Default)]
@@ -170,6 +172,13 @@ async fn run_on<B: Backend>(
         journal::recover(lock, &backend, &net).await;
     }
     info!(node = %node, namespace = %settings.namespace, backend = backend.name(), "multinicd starting");
+    if let Some(addr) = settings.metrics {
+        // The NICs matter more than the metrics: a taken port is said, not fatal.
+        match crate::metrics::serve(addr, mem.metrics.clone()).await {
+            Ok(()) => info!("serving metrics at http://{addr}/metrics"),
+            Err(e) => tracing::error!(error = %e, "metrics: cannot listen on {addr}; running without metrics"),
+        }
+    }
     let backend = Arc::new(Reconnecting::new(backend));
     loop {
         let Some(fingerprint) = wait_for_kubeconfig(settings, &mem, stop.clone()).await else { break };
@@ -377,8 +386,10 @@ async fn serve<B: Backend, K: Kernel>(
     let reader = writer.as_reader();
     let objects = {
         let reconnect = ctx.reconnect.clone();
+        let metrics = ctx.mem.metrics.clone();
         watcher(ctx.api.clone(), watch).default_backoff().reflect(writer).applied_objects().filter_map(move |r| {
             let reconnect = reconnect.clone();
+            let metrics = metrics.clone();
             async move {
                 match r {
                     Ok(obj) => Some(Ok(obj)),
@@ -386,6 +397,7 @@ async fn serve<B: Backend, K: Kernel>(
                         if is_unauthorized(&e) {
                             reconnect.notify_one();
                         }
+                        metrics.api_error();
                         warn!(error = %e, "watching the MultiNicNodeConfig failed; retrying with backoff");
                         None
                     }
@@ -454,6 +466,17 @@ fn error_policy<B: Backend, K: Kernel>(
 ) -> Action {
     let failures = ctx.mem.failed_passes.fetch_add(1, Ordering::SeqCst) + 1;
     let delay = crate::retry::delay(failures);
+    use kube::runtime::finalizer::Error as E;
+    match e {
+        E::ApplyFailed(ReconcileError::Kube(_))
+        | E::CleanupFailed(ReconcileError::Kube(_))
+        | E::AddFinalizer(_)
+        | E::RemoveFinalizer(_) => ctx.mem.metrics.api_error(),
+        E::ApplyFailed(ReconcileError::Backend(_)) | E::CleanupFailed(ReconcileError::Backend(_)) => {
+            ctx.mem.metrics.dbus_error()
+        }
+        _ => {}
+    }
     warn!(node = %cr.name_any(), error = %e, failures, "pass failed; retrying in {}s", delay.as_secs());
     if is_unauthorized(e) {
         ctx.reconnect.notify_one();
@@ -500,6 +523,7 @@ async fn apply<B: Backend, K: Kernel>(
     backend: &B,
 ) -> Result<Action, ReconcileError> {
     let s = &ctx.settings;
+    let started = Instant::now();
     let generation = cr.metadata.generation.unwrap_or_default();
     if valid.node_name != s.node_name {
         // The watch is by name; a spec for another node is an operator's mistake,
@@ -545,7 +569,10 @@ async fn apply<B: Backend, K: Kernel>(
                 current.status = Some(status);
             }
             Ok(false) => {}
-            Err(e) => warn!(error = %e, "cannot report the drift; repairing anyway"),
+            Err(e) => {
+                ctx.mem.metrics.api_error();
+                warn!(error = %e, "cannot report the drift; repairing anyway");
+            }
         }
     }
     let api = ctx.api_server.as_ref();
@@ -555,7 +582,9 @@ async fn apply<B: Backend, K: Kernel>(
     let reasons = done.records.iter().map(|r| &r.outcome.reason);
     if reasons.into_iter().any(|r| matches!(r, Reason::BackendUnavailable | Reason::BackendCallFailed)) {
         ctx.backend.mark_stale();
+        ctx.mem.metrics.dbus_error();
     }
+    ctx.mem.metrics.pass(started.elapsed(), &done.status, &done.records, &done.retries);
     let retry_in = ctx.mem.backoff.lock().expect("not poisoned").next_due(Instant::now());
     ctx.mem.watch.left(&done.host);
     // What changed while the pass ran was taken for the pass's own doing: a drift,
@@ -568,6 +597,7 @@ async fn apply<B: Backend, K: Kernel>(
     };
     let status = done.status;
     let wrote = cluster::write_status(&ctx.api, &current, &status).await?;
+    ctx.mem.metrics.passed();
     if wrote {
         remember_written(ctx, cr, &status);
     }
@@ -633,7 +663,10 @@ async fn report_unavailable<B: Backend, K: Kernel>(
     match cluster::write_status(&ctx.api, &current, &status).await {
         Ok(true) => remember_written(ctx, cr, &status),
         Ok(false) => {}
-        Err(err) => warn!(error = %err, "cannot report that the backend is unavailable"),
+        Err(err) => {
+            ctx.mem.metrics.api_error();
+            warn!(error = %err, "cannot report that the backend is unavailable");
+        }
     }
     report_node(ctx, Readiness::of(&status)).await;
     if was != Some(e.reason()) {
