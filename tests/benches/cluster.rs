@@ -5,7 +5,8 @@
 //!   over `BENCH_EDITS` edits (default 20);
 //! - a configured NIC detached and attached again (same MAC) → `Configured`, over
 //!   `BENCH_PLUGS` times (default 10);
-//! - the daemon's RSS after `BENCH_STEADY_SECS` (default 600) of steady state.
+//! - the daemon's RSS after `BENCH_STEADY_SECS` (default 600) of steady state, with
+//!   its metrics on and scraped every 15 s, as a Prometheus would.
 //!
 //! Run through `tests/bench.sh cluster`.
 
@@ -53,6 +54,8 @@ async fn main() {
     let node = Node::shaped("bench", manager, false, ApiPath::Loopback, &[("ens4", MAC)])
         .await
         .expect("the benchmark needs MULTINIC_E2E_KUBECONFIG and a lab");
+    let config = std::fs::read_to_string(&node.config).unwrap();
+    std::fs::write(&node.config, format!("{config}metrics: 127.0.0.1:9483\n")).unwrap();
     let daemon = node.daemon();
     let spec = |mtu: u32| vec![nic(1, MAC, "198.51.100.4", "198.51.100.0/24", &format!(", mtu: {mtu}"))];
     let created = node.create(&spec(1500)).await;
@@ -100,7 +103,14 @@ async fn main() {
     };
     let rss_start = rss("VmRSS:");
     let steady = Duration::from_secs(env_or("BENCH_STEADY_SECS", 600));
-    tokio::time::sleep(steady).await;
+    let until = Instant::now() + steady;
+    let mut scrapes = 0;
+    while Instant::now() < until {
+        let out = node.lab.run("curl", &["-sf", "--max-time", "5", "http://127.0.0.1:9483/metrics"]);
+        assert!(out.status.success(), "metrics scraped");
+        scrapes += 1;
+        tokio::time::sleep(Duration::from_secs(15).min(until.saturating_duration_since(Instant::now()))).await;
+    }
 
     println!(
         "multinicd run, real kube-apiserver + {} lab, 1 NIC ({})",
@@ -110,7 +120,7 @@ async fn main() {
     report("spec edit -> Configured (watcher)", edits);
     report("detached, attached again -> Configured (watcher)", plugs);
     println!(
-        "RSS after {}s steady: {} KiB (at start of steady state {} KiB, peak {} KiB)",
+        "RSS after {}s steady ({scrapes} metrics scrapes): {} KiB (at start of steady state {} KiB, peak {} KiB)",
         steady.as_secs(),
         rss("VmRSS:"),
         rss_start,
