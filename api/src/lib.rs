@@ -6,6 +6,8 @@
 pub mod crd;
 pub mod decode;
 pub mod mac;
+#[cfg(feature = "man")]
+pub mod man;
 pub mod reason;
 pub mod resource;
 pub mod rules;

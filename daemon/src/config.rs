@@ -35,6 +35,89 @@ pub struct Fragment {
     metrics: Option<String>,
 }
 
+/// One config key, as `multinicd.yaml(5)` documents it.
+pub struct Key {
+    /// As written in the file.
+    pub name: &'static str,
+    /// What holds when it is not set.
+    pub default: &'static str,
+    /// What it does.
+    pub what: &'static str,
+}
+
+/// Every key, in the order of the manual page and of `multinicd config`.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "nodeName",
+        default: "the hostname",
+        what: "This node's name: the Node and the MultiNicNodeConfig the daemon acts for.",
+    },
+    Key {
+        name: "kubeconfig",
+        default: "/etc/kubernetes/kubelet.conf",
+        what: "The credential the daemon talks to the API server with: the kubelet's (the node identity \
+               system:node:<nodeName>) unless another is named. Client certificates are read again when they \
+               change; while the file is missing, run waits for it.",
+    },
+    Key { name: "namespace", default: "multinic-system", what: "Namespace of the MultiNicNodeConfig objects." },
+    Key {
+        name: "backend",
+        default: "auto",
+        what: "auto, networkmanager or networkd: the network manager to drive. auto takes whichever owns its name \
+               on the system bus (NetworkManager when both do).",
+    },
+    Key {
+        name: "protectedInterfaces",
+        default: "[]",
+        what: "Glob patterns of link names never to touch, added to the built-in rules (loopback, the primary \
+               network and everything under it, CNI links).",
+    },
+    Key {
+        name: "resyncInterval",
+        default: "5m",
+        what: "How often the host is compared with the spec without an event (at least 1s).",
+    },
+    Key {
+        name: "rollbackTimeout",
+        default: "20s",
+        what: "How long a change may take before it is rolled back (at least 2s); verify waits half of it.",
+    },
+    Key {
+        name: "systemUuidPath",
+        default: "/sys/class/dmi/id/product_uuid",
+        what: "Where the host's system UUID is read, to compare with spec.instanceId.",
+    },
+    Key {
+        name: "minPrefixLength",
+        default: "8",
+        what: "No interface subnet or route wider than this prefix length (0 to 32; default routes aside).",
+    },
+    Key {
+        name: "sourceRoutingPriority",
+        default: "32000",
+        what: "The rule of multinicN's sourceRouting gets this priority plus N (1 to 32756: after the rules CNIs \
+               install, before main's 32766).",
+    },
+    Key {
+        name: "identity",
+        default: "system:node:<nodeName>",
+        what: "The user the API server must see for the kubeconfig's credential; the daemon refuses to act for \
+               another. Name another user only for an identity of the daemon's own.",
+    },
+    Key {
+        name: "removeTaint",
+        default: "none",
+        what: "A taint key (e.g. multinic.io/not-ready) removed from this node's Node the first time it is \
+               configured. NodeRestriction lets no node identity change taints: this needs an identity of the \
+               daemon's own.",
+    },
+    Key {
+        name: "metrics",
+        default: "off",
+        what: "ADDRESS:PORT (e.g. 127.0.0.1:9483) where Prometheus metrics are served at /metrics.",
+    },
+];
+
 /// Which network manager to drive.
 #[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -473,5 +556,16 @@ mod tests {
         assert_eq!(Settings::load(Some(&path)).unwrap().metrics, Some("127.0.0.1:9483".parse().unwrap()));
         std::fs::write(&path, "{}\n").unwrap();
         assert_eq!(Settings::load(Some(&path)).unwrap().metrics, None, "off when unset");
+    }
+
+    #[test]
+    fn every_key_is_documented_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("multinicd.yaml");
+        std::fs::write(&path, "nodeName: a\n").unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        let entries: Vec<&str> = settings.entries().into_iter().map(|(k, _)| k).collect();
+        let documented: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        assert_eq!(entries, documented);
     }
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use multinicd::commands::{self, Exit, Format};
 use multinicd::{config, journal};
@@ -73,10 +73,25 @@ enum Command {
         #[arg(short, long)]
         watch: bool,
     },
+    /// Write the manual pages into DIR (for the packages).
+    #[command(hide = true)]
+    Man {
+        /// Where to write them.
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Man { dir } = &cli.command {
+        return match commands::man::write(Cli::command(), dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("multinicd: man: {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     let settings = match config::Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
@@ -103,6 +118,7 @@ fn main() -> ExitCode {
             Command::Run => commands::run(&settings).await,
             Command::Inventory { output, watch } => commands::inventory(&settings, output, watch).await,
             Command::Config { get } => Ok(commands::show_config(&settings, get.as_deref())),
+            Command::Man { .. } => Ok(Exit::Ok),
         }
     });
     match result {

@@ -160,6 +160,12 @@ kubectl multinic import --from-db mysql://multinic@10.0.0.5:3306/multinic -o yam
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         words: Vec<String>,
     },
+    /// Write the manual pages into DIR (for the packages).
+    #[command(hide = true)]
+    Man {
+        /// Where to write them.
+        dir: std::path::PathBuf,
+    },
     /// Shell completion script.
     #[command(
         after_help = "Examples:\n  source <(kubectl multinic completion bash)\n  kubectl multinic completion zsh > \"${fpath[1]}/_kubectl-multinic\""
@@ -232,7 +238,27 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             cleanup::cleanup(&cli.conn, nodes, timeout, no_wait, force).await
         }
         Command::Import(args) => import::run(&cli.conn, args).await,
+        Command::Man { dir } => man(&dir),
     }
+}
+
+/// kubectl-multinic(1), one page per command, and kubectl_complete-multinic(1)
+/// pointing at the first.
+fn man(dir: &std::path::Path) -> Result<u8, Failure> {
+    use multinic_api::man::roff::{Roff, bold, roman};
+    let mut see_also = Roff::new();
+    see_also.control("SH", ["SEE ALSO"]);
+    see_also.text([
+        bold("kubectl"),
+        roman("(1), "),
+        bold("multinicd"),
+        roman("(8), "),
+        bold("multinicd.yaml"),
+        roman("(5)"),
+    ]);
+    let written = multinic_api::man::write(Cli::command(), "kubectl-multinic", "1", &see_also.to_roff(), dir)
+        .and_then(|()| std::fs::write(dir.join("kubectl_complete-multinic.1"), ".so man1/kubectl-multinic.1\n"));
+    written.map(|()| 0).map_err(|e| Failure::usage(format!("man: {}: {e}", dir.display())))
 }
 
 fn color() -> bool {

@@ -7,6 +7,7 @@ mod apply;
 mod cleanup;
 mod config;
 mod inventory;
+pub mod man;
 mod run;
 
 pub use apply::{apply, plan};
