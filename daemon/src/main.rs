@@ -73,6 +73,10 @@ enum Command {
         #[arg(short, long)]
         watch: bool,
     },
+    /// Check this node end to end (network manager, kubeconfig, identity, RBAC, CRD,
+    /// admission policy, clock, the last pass) and say what to fix; exit 0 only when
+    /// nothing failed.
+    Doctor,
     /// Write the manual pages into DIR (for the packages).
     #[command(hide = true)]
     Man {
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
             Command::Run => commands::run(&settings).await,
             Command::Inventory { output, watch } => commands::inventory(&settings, output, watch).await,
             Command::Config { get } => Ok(commands::show_config(&settings, get.as_deref())),
+            Command::Doctor => commands::doctor(&settings).await,
             Command::Man { .. } => Ok(Exit::Ok),
         }
     });

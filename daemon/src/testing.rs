@@ -312,6 +312,10 @@ impl Backend for FakeBackend {
         "fake"
     }
 
+    async fn checkup(&self) -> crate::backend::Checkup {
+        crate::backend::Checkup { version: Some("1".into()), settings: Ok("fake".into()) }
+    }
+
     async fn reconnect(&self) -> Result<Self, BackendError> {
         Ok(self.clone())
     }

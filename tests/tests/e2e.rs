@@ -18,6 +18,8 @@ use multinic_lab::{API_BEHIND_GATEWAY, Lab, Manager, nic};
 use multinicd::source::cluster::FIELD_MANAGER;
 use serde_json::json;
 
+#[path = "e2e/doctor.rs"]
+mod doctor;
 #[path = "e2e/metrics.rs"]
 mod metrics;
 #[path = "e2e/readiness.rs"]

@@ -193,6 +193,15 @@ pub struct Managed {
     pub vlans: Vec<OwnedVlan>,
 }
 
+/// What `multinicd doctor` learns of the network manager.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkup {
+    /// Its version, when it says.
+    pub version: Option<String>,
+    /// Whether its settings let multinic work: a note, or what to fix.
+    pub settings: Result<String, String>,
+}
+
 /// What a network manager must offer multinic. Each interface is applied as a
 /// transaction: [`Backend::begin`] → (rename) → [`Backend::configure`] → verify →
 /// [`Backend::commit`] or [`Backend::rollback`]. The transaction value owns what the
@@ -205,6 +214,9 @@ pub trait Backend: Send + Sync + Sized + 'static {
 
     /// `networkmanager` or `networkd`.
     fn name(&self) -> &'static str;
+
+    /// The manager's version and what its settings mean for multinic. Reads only.
+    fn checkup(&self) -> impl Future<Output = Checkup> + Send;
 
     /// Connect again on a new bus connection (after the manager or the bus
     /// restarted); an error when the manager does not own its name on the bus.

@@ -6,6 +6,7 @@
 mod apply;
 mod cleanup;
 mod config;
+mod doctor;
 mod inventory;
 pub mod man;
 mod run;
@@ -13,6 +14,7 @@ mod run;
 pub use apply::{apply, plan};
 pub use cleanup::cleanup;
 pub use config::show_config;
+pub use doctor::doctor;
 pub use inventory::inventory;
 pub use run::run;
 

@@ -123,8 +123,6 @@ async fn an_own_identity_removes_the_startup_taint_once_configured() {
     let cluster = Cluster::at(&admin).await;
     let Some(mut lab) = multinic_lab::Lab::start() else { return };
     let ns = "e2e-taint";
-    let values = [("nodeUserPrefix", "multinic:node:"), ("nodesGroup", "multinic:nodes"), ("removeTaint", TAINT)];
-    cluster.install_chart_with(ns, &values).await;
     lab.add_nic("ens4", A, 1500);
     lab.forward_tcp(cluster.port());
     let name = "node-taint";
@@ -133,6 +131,13 @@ async fn an_own_identity_removes_the_startup_taint_once_configured() {
     let config = multinic_lab::node::daemon_config(&lab, name, ns, &kubeconfig.display().to_string());
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("{text}identity: {identity}\nremoveTaint: {TAINT}\n")).unwrap();
+    // A cluster without the chart: doctor says so.
+    let (code, report) = super::doctor::doctor(&lab, &config);
+    assert_eq!(code, 1, "{report}");
+    let (verdict, said) = super::doctor::line(&report, "CRD");
+    assert!(verdict == "FAIL" && said.contains("install the chart"), "{report}");
+    let values = [("nodeUserPrefix", "multinic:node:"), ("nodesGroup", "multinic:nodes"), ("removeTaint", TAINT)];
+    cluster.install_chart_with(ns, &values).await;
     let node = Node::at(cluster, ns, name, lab, config);
     let nodes = register(&node).await;
     let daemon = node.daemon();

@@ -73,6 +73,18 @@ pub trait NetworkdUnit {
     fn active_enter_timestamp(&self) -> zbus::Result<u64>;
 }
 
+/// systemd itself, for its version.
+#[proxy(
+    interface = "org.freedesktop.systemd1.Manager",
+    default_service = "org.freedesktop.systemd1",
+    default_path = "/org/freedesktop/systemd1"
+)]
+pub trait SystemdManager {
+    /// systemd's version.
+    #[zbus(property)]
+    fn version(&self) -> zbus::Result<String>;
+}
+
 /// Where networkd keeps each link's state (`NETWORK_FILE=`…), by index.
 const LINK_STATE_DIR: &str = "/run/systemd/netif/links";
 
@@ -340,6 +352,20 @@ impl Backend for NetworkdBackend {
 
     fn name(&self) -> &'static str {
         "networkd"
+    }
+
+    async fn checkup(&self) -> super::Checkup {
+        let version = async {
+            let systemd =
+                SystemdManagerProxy::builder(&self.conn).cache_properties(CacheProperties::No).build().await?;
+            systemd.version().await
+        };
+        let started = self.started().await.map(|s| s.at);
+        let settings = match conf::read(Path::new("/")).problem(started) {
+            Some(why) => Err(why),
+            None => Ok("ManageForeignRoutes=no and ManageForeignRoutingPolicyRules=no, in effect".into()),
+        };
+        super::Checkup { version: version.await.ok().map(|v| format!("systemd {v}")), settings }
     }
 
     async fn reconnect(&self) -> Result<Self, BackendError> {

@@ -9,6 +9,7 @@
 //! again, before NetworkManager activates the profile, and the daemon has nothing
 //! to rename. The file is put back as it was on rollback.
 
+pub mod conf;
 pub mod dbus;
 pub mod settings;
 
@@ -245,6 +246,14 @@ impl Backend for NetworkManagerBackend {
 
     fn name(&self) -> &'static str {
         "networkmanager"
+    }
+
+    async fn checkup(&self) -> super::Checkup {
+        let setting = conf::no_auto_default(std::path::Path::new("/"));
+        super::Checkup {
+            version: self.nm.version().await.ok(),
+            settings: Ok(conf::auto_default_note(setting.as_deref())),
+        }
     }
 
     async fn reconnect(&self) -> Result<Self, BackendError> {

@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: Apache-2.0
+//! `multinicd doctor`: checks this node end to end — the network manager and its
+//! settings, the kubeconfig, who the API server says we are, what RBAC and the
+//! admission policy allow, the CRD, the clock, the daemon's last pass — one line per
+//! check, saying what to fix. Exit 0 only when none failed. Reads only (the policy
+//! is probed with a dry-run write).
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client};
+use multinic_api::{MultiNicNodeConfig, NodeState};
+
+use super::{Exit, Fatal};
+use crate::backend::{Backend, select, with_backend};
+use crate::config::Settings;
+use crate::source::cluster::{self, bounded};
+
+/// How a check came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Fine.
+    Ok,
+    /// Works, but worth knowing.
+    Warn,
+    /// Broken: multinic cannot do its job until it is fixed.
+    Fail,
+}
+
+/// One line of the report.
+#[derive(Clone, Debug)]
+pub struct Check {
+    /// What was checked.
+    pub what: &'static str,
+    /// How it came out.
+    pub verdict: Verdict,
+    /// What was found, and for a failure what to do.
+    pub say: String,
+}
+
+fn check(what: &'static str, verdict: Verdict, say: impl Into<String>) -> Check {
+    Check { what, verdict, say: say.into() }
+}
+
+/// Run every check, print them, exit 0 only when none failed.
+pub async fn doctor(settings: &Settings) -> Result<Exit, Fatal> {
+    let mut checks = Vec::new();
+    match select(settings.backend, 20).await {
+        Ok(backend) => with_backend!(backend, |b| checks.extend(manager(&b).await)),
+        Err(e) => checks.push(check("network manager", Verdict::Fail, e.to_string())),
+    }
+    checks.push(kubeconfig(&settings.kubeconfig));
+    match cluster::client(&settings.kubeconfig).await {
+        Ok((client, _)) => checks.extend(cluster_checks(settings, &client).await),
+        Err(e) => checks.push(check("API server", Verdict::Fail, e)),
+    }
+    for c in &checks {
+        let verdict = match c.verdict {
+            Verdict::Ok => "ok",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "FAIL",
+        };
+        println!("{verdict:<5} {:<17} {}", c.what, c.say);
+    }
+    Ok(if checks.iter().any(|c| c.verdict == Verdict::Fail) { Exit::Failed } else { Exit::Ok })
+}
+
+async fn manager<B: Backend>(b: &B) -> Vec<Check> {
+    let up = b.checkup().await;
+    let name = if b.name() == "networkd" { "systemd-networkd" } else { "NetworkManager" };
+    let version = up.version.map(|v| format!(" {v}")).unwrap_or_else(|| " (version unknown)".into());
+    vec![
+        check("network manager", Verdict::Ok, format!("{name}{version} owns its name on the system bus")),
+        match up.settings {
+            Ok(note) => check("manager settings", Verdict::Ok, note),
+            Err(why) => check("manager settings", Verdict::Fail, why),
+        },
+    ]
+}
+
+/// Readable, and owned by root: it holds the node's credential.
+fn kubeconfig(path: &Path) -> Check {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path).and_then(|m| std::fs::read(path).map(|_| m)) {
+        Err(e) => check(
+            "kubeconfig",
+            Verdict::Fail,
+            format!("{}: {e}; set kubeconfig: in /etc/multinic/multinicd.yaml", path.display()),
+        ),
+        Ok(m) if m.uid() != 0 => check(
+            "kubeconfig",
+            Verdict::Fail,
+            format!(
+                "{} is owned by uid {}, not root: it holds the node's credential; chown root",
+                path.display(),
+                m.uid()
+            ),
+        ),
+        Ok(m) if m.mode() & 0o004 != 0 => check(
+            "kubeconfig",
+            Verdict::Warn,
+            format!("{} is readable by everyone: chmod o-r (it holds the node's credential)", path.display()),
+        ),
+        Ok(_) => check("kubeconfig", Verdict::Ok, format!("{} readable, owned by root", path.display())),
+    }
+}
+
+async fn cluster_checks(s: &Settings, client: &Client) -> Vec<Check> {
+    let who = match cluster::identity(client).await {
+        Ok(who) => who,
+        Err(e) => {
+            return vec![check(
+                "API server",
+                Verdict::Fail,
+                format!("cannot reach it or it refuses the credential of {}: {e}", s.kubeconfig.display()),
+            )];
+        }
+    };
+    let mut checks = vec![if who == s.identity {
+        check("identity", Verdict::Ok, format!("the API server knows the credential as {who}"))
+    } else {
+        check(
+            "identity",
+            Verdict::Fail,
+            format!(
+                "the API server knows the credential as {who}, not as {} (nodeName {}): use this node's kubeconfig, \
+                 or set identity: {who} if that user is meant to act for this node",
+                s.identity, s.node_name
+            ),
+        )
+    }];
+    checks.push(clock(client).await);
+    checks.push(crd(client).await);
+    checks.push(rbac(s, client).await);
+    let api: Api<MultiNicNodeConfig> = Api::namespaced(client.clone(), &s.namespace);
+    match bounded(api.get_opt(&s.node_name)).await {
+        Ok(Some(cr)) => {
+            checks.push(policy(s, &api).await);
+            checks.push(last_pass(s, &cr));
+        }
+        Ok(None) => checks.push(check(
+            "last pass",
+            Verdict::Warn,
+            format!(
+                "no MultiNicNodeConfig {}/{} yet (nothing to apply; the admission policy is probed with it): \
+                 kubectl multinic create {}",
+                s.namespace, s.node_name, s.node_name
+            ),
+        )),
+        Err(e) => checks.push(check("last pass", Verdict::Fail, format!("cannot read the MultiNicNodeConfig: {e}"))),
+    }
+    checks
+}
+
+/// The API server's clock against ours, from its Date header (whole seconds).
+async fn clock(client: &Client) -> Check {
+    let request = http::Request::get("/version").body(Vec::new().into());
+    let response = match request {
+        Ok(r) => bounded(client.send(r)).await,
+        Err(e) => return check("clock", Verdict::Warn, format!("cannot ask: {e}")),
+    };
+    let date = response.ok().and_then(|r| {
+        let value = r.headers().get(http::header::DATE)?.to_str().ok()?.to_string();
+        httpdate::parse_http_date(&value).ok()
+    });
+    let Some(theirs) = date else {
+        return check("clock", Verdict::Warn, "the API server sent no Date to compare with");
+    };
+    let ours = SystemTime::now();
+    let skew = ours.duration_since(theirs).or_else(|_| theirs.duration_since(ours)).unwrap_or_default();
+    let say = format!("{} s apart from the API server's", skew.as_secs());
+    match skew {
+        s if s <= Duration::from_secs(5) => check("clock", Verdict::Ok, say),
+        s if s <= Duration::from_secs(30) => {
+            check("clock", Verdict::Warn, format!("{say}: sync the clock (chrony, timesyncd)"))
+        }
+        _ => check("clock", Verdict::Fail, format!("{say}: certificates and status times go wrong; sync the clock")),
+    }
+}
+
+/// The resource served in the version this daemon speaks, and its schema not older.
+async fn crd(client: &Client) -> Check {
+    let served = kube::discovery::group(client, "multinic.io")
+        .await
+        .ok()
+        .is_some_and(|g| g.versioned_resources("v1alpha1").iter().any(|(r, _)| r.kind == "MultiNicNodeConfig"));
+    if !served {
+        return check(
+            "CRD",
+            Verdict::Fail,
+            "the API server does not serve multinicnodeconfigs.multinic.io/v1alpha1: install the chart \
+             (helm install multinic charts/multinic)",
+        );
+    }
+    match cluster::crd_outdated(client).await {
+        Some(outdated) => check("CRD", Verdict::Warn, outdated),
+        None => check("CRD", Verdict::Ok, "multinicnodeconfigs.multinic.io/v1alpha1 served"),
+    }
+}
+
+/// RBAC lets this identity write its CR's status.
+async fn rbac(s: &Settings, client: &Client) -> Check {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                group: Some("multinic.io".into()),
+                resource: Some("multinicnodeconfigs".into()),
+                subresource: Some("status".into()),
+                verb: Some("patch".into()),
+                namespace: Some(s.namespace.clone()),
+                name: Some(s.node_name.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    match bounded(reviews.create(&Default::default(), &review)).await {
+        Ok(r) if r.status.as_ref().is_some_and(|st| st.allowed) => {
+            check("RBAC", Verdict::Ok, format!("may patch multinicnodeconfigs/status in {}", s.namespace))
+        }
+        Ok(_) => check(
+            "RBAC",
+            Verdict::Fail,
+            format!(
+                "may not patch multinicnodeconfigs/status in {}: install the chart for that namespace (its Role \
+                 multinic-node binds the nodes group)",
+                s.namespace
+            ),
+        ),
+        Err(e) => check("RBAC", Verdict::Warn, format!("cannot ask the API server: {e}")),
+    }
+}
+
+/// The admission policy is in force: a dry-run change of our own spec is refused.
+async fn policy(s: &Settings, api: &Api<MultiNicNodeConfig>) -> Check {
+    let params = PatchParams { dry_run: true, ..Default::default() };
+    let patch = serde_json::json!({ "spec": { "interfaces": [] } });
+    match bounded(api.patch(&s.node_name, &params, &Patch::Merge(&patch))).await {
+        Err(kube::Error::Api(e)) if e.message.contains("multinic-node-scope") => {
+            check("admission policy", Verdict::Ok, "multinic-node-scope keeps this node from changing a spec")
+        }
+        Ok(_) => check(
+            "admission policy",
+            Verdict::Fail,
+            "a dry-run change of this node's own spec was allowed: the ValidatingAdmissionPolicy multinic-node-scope \
+             is missing or not bound; install the chart",
+        ),
+        Err(e) => check("admission policy", Verdict::Warn, format!("the dry-run probe was refused otherwise: {e}")),
+    }
+}
+
+/// What the daemon's last pass reported.
+fn last_pass(s: &Settings, cr: &MultiNicNodeConfig) -> Check {
+    let generation = cr.metadata.generation.unwrap_or_default();
+    let describe = format!("kubectl multinic describe {}", s.node_name);
+    let Some(status) = &cr.status else {
+        return check(
+            "last pass",
+            Verdict::Fail,
+            "the daemon has written no status: is multinicd running? systemctl status multinicd",
+        );
+    };
+    let ago = status
+        .last_updated
+        .as_ref()
+        .and_then(|t| SystemTime::now().duration_since(SystemTime::from(t.0)).ok())
+        .map(|d| format!(", status written {} s ago", d.as_secs()))
+        .unwrap_or_default();
+    let observed = status.observed_generation.unwrap_or_default();
+    let state = status.state.unwrap_or_default();
+    if observed < generation {
+        return check(
+            "last pass",
+            Verdict::Fail,
+            format!(
+                "generation {generation} is not applied (the status is of generation {observed}{ago}): is multinicd \
+                 running? journalctl -u multinicd"
+            ),
+        );
+    }
+    match state {
+        NodeState::Configured => check("last pass", Verdict::Ok, format!("Configured at generation {generation}{ago}")),
+        _ => check(
+            "last pass",
+            Verdict::Fail,
+            format!("{state}: {}{ago}; see {describe}", status.message.clone().unwrap_or_default()),
+        ),
+    }
+}
