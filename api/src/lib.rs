@@ -5,6 +5,7 @@
 
 pub mod crd;
 pub mod decode;
+pub mod doctor;
 pub mod mac;
 #[cfg(feature = "man")]
 pub mod man;

@@ -6,6 +6,7 @@ mod change;
 mod cleanup;
 mod client;
 mod describe;
+mod doctor;
 mod import;
 mod nic;
 mod show;
@@ -128,6 +129,16 @@ enum Command {
         #[arg(short, long)]
         watch: bool,
     },
+    /// Check a node as the cluster sees it and say what to fix: its Node, its
+    /// MultiNicNodeConfig and instanceId, a current Configured status, the MultiNicReady
+    /// condition, recent Warning Events. Exit 0 only when nothing failed.
+    #[command(
+        after_help = "Examples:\n  kubectl multinic doctor worker-1\n  (on the node itself: sudo multinicd doctor)"
+    )]
+    Doctor {
+        /// The node.
+        node: String,
+    },
     /// Delete nodes' MultiNicNodeConfigs and wait until their daemons removed the configuration.
     #[command(
         after_help = "Examples:\n  kubectl multinic cleanup worker-1\n  kubectl multinic cleanup gone-node --force"
@@ -233,6 +244,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             .await
         }
         Command::Describe { node } => show::describe_node(&cli.conn, &node).await,
+        Command::Doctor { node } => doctor::doctor(&cli.conn, &node).await,
         Command::Complete { words } => show::complete(&cli.conn, words).await,
         Command::Cleanup { nodes, timeout, no_wait, force } => {
             cleanup::cleanup(&cli.conn, nodes, timeout, no_wait, force).await

@@ -118,7 +118,7 @@ pub(crate) async fn complete(conn: &Connection, words: Vec<String>) -> Result<u8
                     .list(&ListParams::default())
                     .await
                     .map(|l| l.items.iter().map(|n| n.name_any()).collect()),
-                "status" | "describe" | "cleanup" | "add-nic" | "remove-nic" => {
+                "status" | "describe" | "doctor" | "cleanup" | "add-nic" | "remove-nic" => {
                     Api::<MultiNicNodeConfig>::namespaced(client, &conn.namespace)
                         .list(&ListParams::default())
                         .await

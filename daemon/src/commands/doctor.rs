@@ -10,37 +10,16 @@ use std::time::{Duration, SystemTime};
 
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
-use multinic_api::{MultiNicNodeConfig, NodeState};
+use multinic_api::MultiNicNodeConfig;
+use multinic_api::doctor::{self, Check, Verdict};
 
 use super::{Exit, Fatal};
 use crate::backend::{Backend, select, with_backend};
 use crate::config::Settings;
 use crate::source::cluster::{self, bounded};
 
-/// How a check came out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Fine.
-    Ok,
-    /// Works, but worth knowing.
-    Warn,
-    /// Broken: multinic cannot do its job until it is fixed.
-    Fail,
-}
-
-/// One line of the report.
-#[derive(Clone, Debug)]
-pub struct Check {
-    /// What was checked.
-    pub what: &'static str,
-    /// How it came out.
-    pub verdict: Verdict,
-    /// What was found, and for a failure what to do.
-    pub say: String,
-}
-
 fn check(what: &'static str, verdict: Verdict, say: impl Into<String>) -> Check {
-    Check { what, verdict, say: say.into() }
+    Check::new(what, verdict, say)
 }
 
 /// Run every check, print them, exit 0 only when none failed.
@@ -55,15 +34,8 @@ pub async fn doctor(settings: &Settings) -> Result<Exit, Fatal> {
         Ok((client, _)) => checks.extend(cluster_checks(settings, &client).await),
         Err(e) => checks.push(check("API server", Verdict::Fail, e)),
     }
-    for c in &checks {
-        let verdict = match c.verdict {
-            Verdict::Ok => "ok",
-            Verdict::Warn => "warn",
-            Verdict::Fail => "FAIL",
-        };
-        println!("{verdict:<5} {:<17} {}", c.what, c.say);
-    }
-    Ok(if checks.iter().any(|c| c.verdict == Verdict::Fail) { Exit::Failed } else { Exit::Ok })
+    print!("{}", doctor::render(&checks));
+    Ok(if doctor::passed(&checks) { Exit::Ok } else { Exit::Failed })
 }
 
 async fn manager<B: Backend>(b: &B) -> Vec<Check> {
@@ -137,7 +109,7 @@ async fn cluster_checks(s: &Settings, client: &Client) -> Vec<Check> {
     match bounded(api.get_opt(&s.node_name)).await {
         Ok(Some(cr)) => {
             checks.push(policy(s, &api).await);
-            checks.push(last_pass(s, &cr));
+            checks.push(doctor::last_pass(&cr, SystemTime::now()));
         }
         Ok(None) => checks.push(check(
             "last pass",
@@ -252,44 +224,5 @@ async fn policy(s: &Settings, api: &Api<MultiNicNodeConfig>) -> Check {
              is missing or not bound; install the chart",
         ),
         Err(e) => check("admission policy", Verdict::Warn, format!("the dry-run probe was refused otherwise: {e}")),
-    }
-}
-
-/// What the daemon's last pass reported.
-fn last_pass(s: &Settings, cr: &MultiNicNodeConfig) -> Check {
-    let generation = cr.metadata.generation.unwrap_or_default();
-    let describe = format!("kubectl multinic describe {}", s.node_name);
-    let Some(status) = &cr.status else {
-        return check(
-            "last pass",
-            Verdict::Fail,
-            "the daemon has written no status: is multinicd running? systemctl status multinicd",
-        );
-    };
-    let ago = status
-        .last_updated
-        .as_ref()
-        .and_then(|t| SystemTime::now().duration_since(SystemTime::from(t.0)).ok())
-        .map(|d| format!(", status written {} s ago", d.as_secs()))
-        .unwrap_or_default();
-    let observed = status.observed_generation.unwrap_or_default();
-    let state = status.state.unwrap_or_default();
-    if observed < generation {
-        return check(
-            "last pass",
-            Verdict::Fail,
-            format!(
-                "generation {generation} is not applied (the status is of generation {observed}{ago}): is multinicd \
-                 running? journalctl -u multinicd"
-            ),
-        );
-    }
-    match state {
-        NodeState::Configured => check("last pass", Verdict::Ok, format!("Configured at generation {generation}{ago}")),
-        _ => check(
-            "last pass",
-            Verdict::Fail,
-            format!("{state}: {}{ago}; see {describe}", status.message.clone().unwrap_or_default()),
-        ),
     }
 }

@@ -30,20 +30,6 @@ pub fn transitions(
     if now.state == Some(NodeState::Configured) && previous.and_then(|p| p.state) != Some(NodeState::Configured) {
         out.push(Notice { normal: true, reason: Reason::Configured, note: now.message.clone().unwrap_or_default() });
     }
-    if now.state == Some(NodeState::Failed)
-        && previous.and_then(|p| p.state) != Some(NodeState::Failed)
-        && now.interface_statuses.is_empty()
-    {
-        out.push(Notice {
-            normal: false,
-            reason: Reason::Failed,
-            note: format!(
-                "{}: {}",
-                now.reason.as_ref().map(Reason::as_str).unwrap_or_default(),
-                now.message.clone().unwrap_or_default()
-            ),
-        });
-    }
     let rolled_back: Vec<&str> = records
         .iter()
         .filter(|r| matches!(r.outcome.action, Some((Action::RolledBack, _))))
@@ -90,6 +76,23 @@ pub fn transitions(
                 note: format!("{name} ({}): {detail}", ip.mac),
             });
         }
+    }
+    // A node that turns Failed gets a Warning, unless one about an interface says
+    // why already: a refusal of the whole spec (its instanceId, an invalid spec)
+    // leaves the interfaces pending.
+    if now.state == Some(NodeState::Failed)
+        && previous.and_then(|p| p.state) != Some(NodeState::Failed)
+        && out.iter().all(|n| n.normal)
+    {
+        out.push(Notice {
+            normal: false,
+            reason: Reason::Failed,
+            note: format!(
+                "{}: {}",
+                now.reason.as_ref().map(Reason::as_str).unwrap_or_default(),
+                now.message.clone().unwrap_or_default()
+            ),
+        });
     }
     out
 }

@@ -123,6 +123,13 @@ fn status_and_events_match_the_snapshot() {
         gated.plan.interfaces.iter().map(|ip| Record { plan: ip.clone(), outcome: Outcome::pending() }).collect();
     let refused = pass::status(&cr, &valid, &gated, &pending, "networkmanager", vec![]);
     sections.insert("gated".into(), timeless(&refused));
+    // Refused as a whole after it was configured: one Warning, though no interface failed.
+    let was_configured = MultiNicNodeConfigStatus { state: Some(multinic_api::NodeState::Configured), ..done.clone() };
+    let gated_events = transitions(Some(&was_configured), &refused, &pending);
+    sections.insert(
+        "gated_events".into(),
+        gated_events.iter().map(|e| serde_json::json!([e.normal, e.reason, e.note])).collect(),
+    );
 
     let got = serde_json::to_string_pretty(&serde_json::Value::Object(sections)).expect("json");
     insta::assert_snapshot!(got);

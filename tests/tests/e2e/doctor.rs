@@ -75,7 +75,7 @@ async fn doctor_passes_a_healthy_node_and_names_what_is_broken() {
     assert_eq!(code, 1, "{report}");
     let (verdict, text) = line(&report, "last pass");
     assert_eq!(verdict, "FAIL");
-    assert!(text.contains("is not applied") && text.contains("is multinicd running?"), "{text}");
+    assert!(text.contains("is not applied") && text.contains("is multinicd running on node-doctor?"), "{text}");
 }
 
 /// systemd-networkd that would delete routes and rules multinic did not create:
@@ -97,4 +97,66 @@ async fn doctor_names_networkd_settings_that_would_delete_foreign_rules() {
     let (verdict, text) = line(&report, "manager settings");
     assert_eq!(verdict, "FAIL");
     assert!(text.contains("ManageForeignRoutingPolicyRules=yes"), "{text}");
+}
+
+/// `kubectl multinic doctor` sees the node from the cluster: all well (instanceId
+/// unset is only a warning); an instanceId of another VM fails that line, the last
+/// pass and the Node condition, with a Warning Event; a node without Node or CR
+/// fails those lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_multinic_doctor_sees_the_node_from_the_cluster() {
+    use kube::api::{Patch, PatchParams};
+    use multinic_api::NodeState;
+    let Some(node) = Node::new("kdoctor", &[("ens4", A)]).await else { return };
+    let nodes = super::readiness::register(&node).await;
+    let daemon = node.daemon();
+    let created = node.create(&[one(A, "198.51.100.4", "")]).await;
+    node.until_configured(created.metadata.generation.unwrap()).await;
+    let admin = node.cluster.dir.join("admin.kubeconfig");
+    let run = |name: &str| {
+        let out = multinic_lab::cluster::kubectl_multinic(&admin, &["-n", &node.ns, "doctor", name], &[]);
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+
+    let (code, report) = run(&node.name);
+    assert_eq!(code, Some(0), "{report}");
+    for what in ["Node", "MultiNicNodeConfig", "last pass", "events"] {
+        assert_eq!(line(&report, what).0, "ok", "{what}:\n{report}");
+    }
+    assert_eq!(line(&report, "instanceId").0, "warn", "{report}");
+    // The condition is written after the status: it may lag a moment.
+    multinic_lab::cluster::eventually(multinic_lab::node::WAIT, "condition ok", || async {
+        (line(&run(&node.name).1, "Node condition").0 == "ok").then_some(())
+    })
+    .await;
+
+    let wrong = json_patch("00000000-0000-0000-0000-000000000001");
+    node.api.patch(&node.name, &PatchParams::default(), &Patch::Merge(&wrong)).await.unwrap();
+    node.until("refused for the instanceId", |cr| {
+        cr.status
+            .as_ref()
+            .is_some_and(|s| s.state == Some(NodeState::Failed) && s.observed_generation == cr.metadata.generation)
+    })
+    .await;
+    let report = multinic_lab::cluster::eventually(multinic_lab::node::WAIT, "the condition follows", || async {
+        let (code, report) = run(&node.name);
+        (code == Some(1) && line(&report, "Node condition").0 == "FAIL").then_some(report)
+    })
+    .await;
+    let (verdict, text) = line(&report, "instanceId");
+    assert_eq!(verdict, "FAIL");
+    assert!(text.contains("is not the Node's system UUID 4c4c4544-0042-3510-8052-b4c04f384e32"), "{text}");
+    assert_eq!(line(&report, "last pass").0, "FAIL", "{report}");
+    assert_eq!(line(&report, "events").0, "warn", "{report}");
+
+    let (code, report) = run("node-nosuch");
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(line(&report, "Node").0, "FAIL", "{report}");
+    assert!(line(&report, "MultiNicNodeConfig").1.contains("kubectl multinic create node-nosuch"), "{report}");
+    drop(daemon);
+    nodes.delete(&node.name, &Default::default()).await.unwrap();
+}
+
+fn json_patch(instance_id: &str) -> serde_json::Value {
+    serde_json::json!({ "spec": { "instanceId": instance_id } })
 }

@@ -15,7 +15,7 @@ const TAINT: &str = "multinic.io/not-ready";
 
 /// A Node object for the lab's node, as its kubelet would register it: the startup
 /// taint on it, among another one. A Node left by an earlier run is replaced.
-async fn register(node: &Node) -> Api<K8sNode> {
+pub async fn register(node: &Node) -> Api<K8sNode> {
     let nodes: Api<K8sNode> = Api::all(node.cluster.admin.clone());
     if nodes.get_opt(&node.name).await.unwrap().is_some() {
         nodes.delete(&node.name, &Default::default()).await.unwrap();
