@@ -41,7 +41,25 @@ fi
 if (($#)); then
   cargo test --locked "$@"
 else
-  cargo test --workspace --locked
+  # The fault tests mostly wait (a backoff watched for two minutes, restarts, a
+  # hung manager): they run beside the others, not after them. Same package set,
+  # same features: nothing is built twice.
+  tests=()
+  while read -r t; do tests+=(--test "$t"); done < <(cargo metadata --no-deps --format-version 1 --locked |
+    jq -r '.packages[].targets[] | select(.kind == ["test"] and .name != "faults") | .name')
+  cargo test --workspace --locked --test faults >target/faults.log 2>&1 &
+  faults_pid=$!
+  status=0
+  cargo test --workspace --locked --lib --bins "${tests[@]}" || status=$?
+  cargo test --workspace --locked --doc || status=$?
+  if ! wait "$faults_pid"; then
+    cat target/faults.log >&2
+    echo "tests/run.sh: the fault tests failed (their output is above)" >&2
+    status=1
+  else
+    grep -E '^test result|^running' target/faults.log >&2
+  fi
+  ((status == 0)) || exit "$status"
 fi
 if [ "$(host_net)" != "$host_before" ]; then
   echo "tests/run.sh: FAIL: the tests changed the host's network:" >&2
