@@ -541,9 +541,10 @@ fn run(program: &str, args: &[&str]) {
     assert!(out.status.success(), "{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
 }
 
-/// `MULTINIC_VM_KEEP` set: leave the VM running when its test ends, for a shell in it.
+/// `MULTINIC_VM_KEEP` set (not empty, not 0): leave the VM running when its test ends,
+/// for a shell in it.
 fn keep() -> bool {
-    std::env::var_os("MULTINIC_VM_KEEP").is_some()
+    std::env::var_os("MULTINIC_VM_KEEP").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 impl Drop for VmNode {
