@@ -11,7 +11,7 @@ use crate::MultiNicNodeConfig;
 
 /// The schema revision of this build; raised whenever the CRD's schema changes.
 /// CRDs of releases before the annotation existed count as revision 1.
-pub const SCHEMA_REVISION: u32 = 2;
+pub const SCHEMA_REVISION: u32 = 3;
 /// The annotation carrying [`SCHEMA_REVISION`] on the CRD.
 pub const REVISION_ANNOTATION: &str = "multinic.io/schema-revision";
 /// The CRD's name.
@@ -60,6 +60,6 @@ mod tests {
         old.metadata.annotations = None;
         assert_eq!(served_revision(&old), 1);
         let message = outdated(&old, "multinicd").unwrap();
-        assert!(message.contains("revision 1, older than multinicd's 2"), "{message}");
+        assert!(message.contains(&format!("revision 1, older than multinicd's {SCHEMA_REVISION}")), "{message}");
     }
 }

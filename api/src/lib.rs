@@ -24,7 +24,7 @@ pub use resource::{
 };
 pub use status::{
     DiscoveredNic, FailedInterface, FoldInput, Health, InterfaceResult, InterfaceState, InterfaceStatus,
-    MultiNicNodeConfigStatus, NodeState, fold,
+    MultiNicNodeConfigStatus, NodeState, OpenStackPort, fold,
 };
 pub use validate::{
     FieldError, ValidInterface, ValidIp4, ValidIpv6, ValidRoute, ValidRoute6, ValidSpec, ValidVlan, is_multinic_name,

@@ -155,6 +155,29 @@ pub struct DiscoveredNic {
     /// Current MTU.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
+    /// The OpenStack port behind the NIC, from the instance's `network_data.json`
+    /// (config drive or metadata service), when its MAC is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<OpenStackPort>,
+}
+
+/// An OpenStack port as the instance's metadata describes it: what a spec for its
+/// NIC needs.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenStackPort {
+    /// The Neutron port's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Its fixed IPv4 address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_ip: Option<String>,
+    /// The prefix length of its IPv4 subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<u8>,
+    /// The MTU of its network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
 }
 
 /// Status of a `MultiNicNodeConfig`, written by the node's daemon only.

@@ -33,6 +33,7 @@ pub struct Fragment {
     identity: Option<String>,
     remove_taint: Option<String>,
     metrics: Option<String>,
+    openstack_metadata: Option<String>,
 }
 
 /// One config key, as `multinicd.yaml(5)` documents it.
@@ -116,6 +117,13 @@ pub const KEYS: &[Key] = &[
         default: "off",
         what: "ADDRESS:PORT (e.g. 127.0.0.1:9483) where Prometheus metrics are served at /metrics.",
     },
+    Key {
+        name: "openstackMetadata",
+        default: "auto",
+        what: "Where status.discovered gets each NIC's OpenStack port (fixed IP, prefix, MTU, port id) from: auto \
+               (on an OpenStack instance: the mounted config-2 drive, else http://169.254.169.254), off, an \
+               http:// URL of a metadata service, or the directory of a config drive's content.",
+    },
 ];
 
 /// Which network manager to drive.
@@ -159,6 +167,8 @@ pub struct Settings {
     pub remove_taint: Option<String>,
     /// Where the Prometheus metrics are served; none when unset.
     pub metrics: Option<std::net::SocketAddr>,
+    /// Where OpenStack's `network_data.json` is read.
+    pub openstack_metadata: crate::observe::openstack::Source,
     /// The files that were read, in order.
     pub sources: Vec<PathBuf>,
 }
@@ -304,7 +314,16 @@ impl Settings {
                 ),
             })?),
         };
+        let openstack_metadata = match &merged.openstack_metadata {
+            None => crate::observe::openstack::Source::Auto,
+            Some(s) => s.parse().map_err(|message| ConfigError::Value {
+                path: at("openstackMetadata"),
+                key: "openstackMetadata",
+                message,
+            })?,
+        };
         Ok(Settings {
+            openstack_metadata,
             metrics,
             remove_taint: merged.remove_taint,
             identity: merged.identity.unwrap_or_else(|| format!("system:node:{node_name}")),
@@ -346,6 +365,7 @@ impl Settings {
             ("identity", self.identity.clone()),
             ("removeTaint", self.remove_taint.clone().unwrap_or_default()),
             ("metrics", self.metrics.map(|m| m.to_string()).unwrap_or_default()),
+            ("openstackMetadata", self.openstack_metadata.to_string()),
         ]
     }
 }
@@ -378,7 +398,8 @@ fn merge(
         protected_interfaces => "protectedInterfaces", resync_interval => "resyncInterval",
         rollback_timeout => "rollbackTimeout", system_uuid_path => "systemUuidPath",
         min_prefix_length => "minPrefixLength", source_routing_priority => "sourceRoutingPriority",
-        identity => "identity", remove_taint => "removeTaint", metrics => "metrics");
+        identity => "identity", remove_taint => "removeTaint", metrics => "metrics",
+        openstack_metadata => "openstackMetadata");
 }
 
 /// A taint key as the API takes it: `[prefix/]name`, the prefix a DNS subdomain,

@@ -12,6 +12,20 @@ use multinic_api::{InterfaceState, MultiNicNodeConfig, Reason};
 use crate::status::age;
 use multinic_api::table::{self, Layout};
 
+/// The `--nic` value for a discovered NIC: complete when its OpenStack port gives
+/// the fixed IP and prefix, placeholders otherwise.
+fn nic_flag(d: &multinic_api::DiscoveredNic) -> String {
+    let port = d.port.as_ref();
+    let v4 = port.and_then(|p| Some((p.fixed_ip.as_deref()?.parse::<std::net::Ipv4Addr>().ok()?, p.prefix?)));
+    match v4.and_then(|(ip, prefix)| Some((ip, ipnet::Ipv4Net::new(ip, prefix).ok()?.trunc()))) {
+        Some((ip, net)) => {
+            let mtu = port.and_then(|p| p.mtu).map(|m| format!(",mtu={m}")).unwrap_or_default();
+            format!("mac={},address={ip},cidr={net}{mtu}", d.mac_address)
+        }
+        None => format!("mac={},address=ADDRESS,cidr=CIDR", d.mac_address),
+    }
+}
+
 fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     out.push_str(&table::render(header, rows, &Layout::plain("  ", 2)));
 }
@@ -168,12 +182,10 @@ pub fn render(cr: &MultiNicNodeConfig, events: &[Event], now: Timestamp) -> Stri
     }
     for d in discovered {
         let _ = writeln!(out, "  {}  {}  {}  {}", d.name, d.mac_address, d.state, d.driver.as_deref().unwrap_or("-"));
-        let _ = writeln!(
-            out,
-            "    add it: kubectl multinic add-nic {} --nic mac={},address=ADDRESS,cidr=CIDR",
-            cr.name_any(),
-            d.mac_address
-        );
+        if let Some(port) = &d.port {
+            let _ = writeln!(out, "    OpenStack port {}", port.id.as_deref().unwrap_or("(no id)"));
+        }
+        let _ = writeln!(out, "    add it: kubectl multinic add-nic {} --nic {}", cr.name_any(), nic_flag(d));
     }
 
     let _ = writeln!(out, "\nEvents:");
@@ -237,6 +249,8 @@ status:
     multinic1: {macAddress: "fa:16:3e:00:00:02", state: NotFound, reason: MacNotFound, message: "no link with MAC fa:16:3e:00:00:02 on this host"}
   discovered:
     - {macAddress: "fa:16:3e:9d:de:e0", name: ens9, state: down, driver: virtio_net, mtu: 1500}
+    - {macAddress: "fa:16:3e:9d:de:e1", name: ens10, state: down, driver: virtio_net, mtu: 1500,
+       port: {id: 7d0b5f4e-3d1a-4a4e-9a3c-0e0f6a1d2b05, fixedIp: 11.11.12.38, prefix: 24, mtu: 1450}}
 "#,
         )
         .unwrap();

@@ -20,6 +20,8 @@ use serde_json::json;
 
 #[path = "e2e/doctor.rs"]
 mod doctor;
+#[path = "e2e/metadata.rs"]
+mod metadata;
 #[path = "e2e/metrics.rs"]
 mod metrics;
 #[path = "e2e/readiness.rs"]

@@ -125,6 +125,8 @@ struct Memory {
     pass_started: Mutex<Option<(Instant, Duration)>>,
     /// The Node's condition and taint.
     node: NodeReport,
+    /// The instance's OpenStack ports, for `status.discovered`.
+    ports: crate::observe::openstack::Cache,
     metrics: Arc<Metrics>,
 }
 
@@ -558,7 +560,8 @@ async fn apply<B: Backend, K: Kernel>(
     current.status = current_status(ctx, cr);
     if drifting && prepared.gate.is_none() {
         notify(&["STATUS=repairing drift"]);
-        let discovered = report::discovered(&prepared.host, &prepared.plan, &prepared.owned, &s.policy);
+        let mut discovered = report::discovered(&prepared.host, &prepared.plan, &prepared.owned, &s.policy);
+        ctx.mem.ports.annotate(&s.openstack_metadata, &mut discovered).await;
         let status =
             pass::status(&current, &valid, &prepared, &pass::planned(&prepared.plan), backend.name(), discovered);
         // Showing the drift is worth a write, but the repair must not wait for the
@@ -595,7 +598,8 @@ async fn apply<B: Backend, K: Kernel>(
         holds.extend(ctx.mem.backoff.lock().expect("not poisoned").holds(&done.host, Instant::now()));
         pass::unsettled(s, &prepared, &valid, &done, &holds)
     };
-    let status = done.status;
+    let mut status = done.status;
+    ctx.mem.ports.annotate(&s.openstack_metadata, &mut status.discovered).await;
     let wrote = cluster::write_status(&ctx.api, &current, &status).await?;
     ctx.mem.metrics.passed();
     if wrote {

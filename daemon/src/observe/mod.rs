@@ -4,6 +4,7 @@
 
 pub mod kernel;
 pub mod netlink;
+pub mod openstack;
 pub mod reach;
 
 pub use kernel::Kernel;

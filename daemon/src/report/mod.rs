@@ -112,6 +112,7 @@ pub fn discovered(host: &Host, plan: &Plan, owned: &[Owned], policy: &Policy) ->
                 state: l.oper_state.clone(),
                 driver: l.driver.clone(),
                 mtu: Some(l.mtu),
+                port: None,
             })
         })
         .collect();

@@ -62,6 +62,8 @@ pub struct NodeReport {
     untainted: std::sync::atomic::AtomicBool,
     /// Why the taint could not be removed, as last logged.
     taint_error: std::sync::Mutex<Option<String>>,
+    /// That there is no Node was said.
+    no_node_said: std::sync::atomic::AtomicBool,
 }
 
 impl NodeReport {
@@ -73,7 +75,7 @@ impl NodeReport {
         if self.written.lock().expect("not poisoned").as_ref() != Some(&readiness) {
             match set_readiness(client, name, &readiness).await {
                 Ok(write) => {
-                    if write == NodeWrite::NoNode {
+                    if write == NodeWrite::NoNode && !self.no_node_said.swap(true, Ordering::SeqCst) {
                         tracing::info!(node = name, "there is no Node {name}: its {CONDITION} condition is not kept");
                     }
                     *self.written.lock().expect("not poisoned") = Some(readiness);
