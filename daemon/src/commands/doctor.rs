@@ -18,21 +18,17 @@ use crate::backend::{Backend, select, with_backend};
 use crate::config::Settings;
 use crate::source::cluster::{self, bounded};
 
-fn check(what: &'static str, verdict: Verdict, say: impl Into<String>) -> Check {
-    Check::new(what, verdict, say)
-}
-
 /// Run every check, print them, exit 0 only when none failed.
 pub async fn doctor(settings: &Settings) -> Result<Exit, Fatal> {
     let mut checks = Vec::new();
     match select(settings.backend, 20).await {
         Ok(backend) => with_backend!(backend, |b| checks.extend(manager(&b).await)),
-        Err(e) => checks.push(check("network manager", Verdict::Fail, e.to_string())),
+        Err(e) => checks.push(Check::new("network manager", Verdict::Fail, e.to_string())),
     }
     checks.push(kubeconfig(&settings.kubeconfig));
     match cluster::client(&settings.kubeconfig).await {
         Ok((client, _)) => checks.extend(cluster_checks(settings, &client).await),
-        Err(e) => checks.push(check("API server", Verdict::Fail, e)),
+        Err(e) => checks.push(Check::new("API server", Verdict::Fail, e)),
     }
     print!("{}", doctor::render(&checks));
     Ok(if doctor::passed(&checks) { Exit::Ok } else { Exit::Failed })
@@ -43,10 +39,10 @@ async fn manager<B: Backend>(b: &B) -> Vec<Check> {
     let name = if b.name() == "networkd" { "systemd-networkd" } else { "NetworkManager" };
     let version = up.version.map(|v| format!(" {v}")).unwrap_or_else(|| " (version unknown)".into());
     vec![
-        check("network manager", Verdict::Ok, format!("{name}{version} owns its name on the system bus")),
+        Check::new("network manager", Verdict::Ok, format!("{name}{version} owns its name on the system bus")),
         match up.settings {
-            Ok(note) => check("manager settings", Verdict::Ok, note),
-            Err(why) => check("manager settings", Verdict::Fail, why),
+            Ok(note) => Check::new("manager settings", Verdict::Ok, note),
+            Err(why) => Check::new("manager settings", Verdict::Fail, why),
         },
     ]
 }
@@ -55,12 +51,12 @@ async fn manager<B: Backend>(b: &B) -> Vec<Check> {
 fn kubeconfig(path: &Path) -> Check {
     use std::os::unix::fs::MetadataExt;
     match std::fs::metadata(path).and_then(|m| std::fs::read(path).map(|_| m)) {
-        Err(e) => check(
+        Err(e) => Check::new(
             "kubeconfig",
             Verdict::Fail,
             format!("{}: {e}; set kubeconfig: in /etc/multinic/multinicd.yaml", path.display()),
         ),
-        Ok(m) if m.uid() != 0 => check(
+        Ok(m) if m.uid() != 0 => Check::new(
             "kubeconfig",
             Verdict::Fail,
             format!(
@@ -69,12 +65,12 @@ fn kubeconfig(path: &Path) -> Check {
                 m.uid()
             ),
         ),
-        Ok(m) if m.mode() & 0o004 != 0 => check(
+        Ok(m) if m.mode() & 0o004 != 0 => Check::new(
             "kubeconfig",
             Verdict::Warn,
             format!("{} is readable by everyone: chmod o-r (it holds the node's credential)", path.display()),
         ),
-        Ok(_) => check("kubeconfig", Verdict::Ok, format!("{} readable, owned by root", path.display())),
+        Ok(_) => Check::new("kubeconfig", Verdict::Ok, format!("{} readable, owned by root", path.display())),
     }
 }
 
@@ -82,7 +78,7 @@ async fn cluster_checks(s: &Settings, client: &Client) -> Vec<Check> {
     let who = match cluster::identity(client).await {
         Ok(who) => who,
         Err(e) => {
-            return vec![check(
+            return vec![Check::new(
                 "API server",
                 Verdict::Fail,
                 format!("cannot reach it or it refuses the credential of {}: {e}", s.kubeconfig.display()),
@@ -90,9 +86,9 @@ async fn cluster_checks(s: &Settings, client: &Client) -> Vec<Check> {
         }
     };
     let mut checks = vec![if who == s.identity {
-        check("identity", Verdict::Ok, format!("the API server knows the credential as {who}"))
+        Check::new("identity", Verdict::Ok, format!("the API server knows the credential as {who}"))
     } else {
-        check(
+        Check::new(
             "identity",
             Verdict::Fail,
             format!(
@@ -111,7 +107,7 @@ async fn cluster_checks(s: &Settings, client: &Client) -> Vec<Check> {
             checks.push(policy(s, &api).await);
             checks.push(doctor::last_pass(&cr, SystemTime::now()));
         }
-        Ok(None) => checks.push(check(
+        Ok(None) => checks.push(Check::new(
             "last pass",
             Verdict::Warn,
             format!(
@@ -120,7 +116,9 @@ async fn cluster_checks(s: &Settings, client: &Client) -> Vec<Check> {
                 s.namespace, s.node_name, s.node_name
             ),
         )),
-        Err(e) => checks.push(check("last pass", Verdict::Fail, format!("cannot read the MultiNicNodeConfig: {e}"))),
+        Err(e) => {
+            checks.push(Check::new("last pass", Verdict::Fail, format!("cannot read the MultiNicNodeConfig: {e}")))
+        }
     }
     checks
 }
@@ -130,24 +128,26 @@ async fn clock(client: &Client) -> Check {
     let request = http::Request::get("/version").body(Vec::new().into());
     let response = match request {
         Ok(r) => bounded(client.send(r)).await,
-        Err(e) => return check("clock", Verdict::Warn, format!("cannot ask: {e}")),
+        Err(e) => return Check::new("clock", Verdict::Warn, format!("cannot ask: {e}")),
     };
     let date = response.ok().and_then(|r| {
         let value = r.headers().get(http::header::DATE)?.to_str().ok()?.to_string();
         httpdate::parse_http_date(&value).ok()
     });
     let Some(theirs) = date else {
-        return check("clock", Verdict::Warn, "the API server sent no Date to compare with");
+        return Check::new("clock", Verdict::Warn, "the API server sent no Date to compare with");
     };
     let ours = SystemTime::now();
     let skew = ours.duration_since(theirs).or_else(|_| theirs.duration_since(ours)).unwrap_or_default();
     let say = format!("{} s apart from the API server's", skew.as_secs());
     match skew {
-        s if s <= Duration::from_secs(5) => check("clock", Verdict::Ok, say),
+        s if s <= Duration::from_secs(5) => Check::new("clock", Verdict::Ok, say),
         s if s <= Duration::from_secs(30) => {
-            check("clock", Verdict::Warn, format!("{say}: sync the clock (chrony, timesyncd)"))
+            Check::new("clock", Verdict::Warn, format!("{say}: sync the clock (chrony, timesyncd)"))
         }
-        _ => check("clock", Verdict::Fail, format!("{say}: certificates and status times go wrong; sync the clock")),
+        _ => {
+            Check::new("clock", Verdict::Fail, format!("{say}: certificates and status times go wrong; sync the clock"))
+        }
     }
 }
 
@@ -158,7 +158,7 @@ async fn crd(client: &Client) -> Check {
         .ok()
         .is_some_and(|g| g.versioned_resources("v1alpha1").iter().any(|(r, _)| r.kind == "MultiNicNodeConfig"));
     if !served {
-        return check(
+        return Check::new(
             "CRD",
             Verdict::Fail,
             "the API server does not serve multinicnodeconfigs.multinic.io/v1alpha1: install the chart \
@@ -166,8 +166,8 @@ async fn crd(client: &Client) -> Check {
         );
     }
     match cluster::crd_outdated(client).await {
-        Some(outdated) => check("CRD", Verdict::Warn, outdated),
-        None => check("CRD", Verdict::Ok, "multinicnodeconfigs.multinic.io/v1alpha1 served"),
+        Some(outdated) => Check::new("CRD", Verdict::Warn, outdated),
+        None => Check::new("CRD", Verdict::Ok, "multinicnodeconfigs.multinic.io/v1alpha1 served"),
     }
 }
 
@@ -194,9 +194,9 @@ async fn rbac(s: &Settings, client: &Client) -> Check {
     let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
     match bounded(reviews.create(&Default::default(), &review)).await {
         Ok(r) if r.status.as_ref().is_some_and(|st| st.allowed) => {
-            check("RBAC", Verdict::Ok, format!("may patch multinicnodeconfigs/status in {}", s.namespace))
+            Check::new("RBAC", Verdict::Ok, format!("may patch multinicnodeconfigs/status in {}", s.namespace))
         }
-        Ok(_) => check(
+        Ok(_) => Check::new(
             "RBAC",
             Verdict::Fail,
             format!(
@@ -205,7 +205,7 @@ async fn rbac(s: &Settings, client: &Client) -> Check {
                 s.namespace
             ),
         ),
-        Err(e) => check("RBAC", Verdict::Warn, format!("cannot ask the API server: {e}")),
+        Err(e) => Check::new("RBAC", Verdict::Warn, format!("cannot ask the API server: {e}")),
     }
 }
 
@@ -215,14 +215,16 @@ async fn policy(s: &Settings, api: &Api<MultiNicNodeConfig>) -> Check {
     let patch = serde_json::json!({ "spec": { "interfaces": [] } });
     match bounded(api.patch(&s.node_name, &params, &Patch::Merge(&patch))).await {
         Err(kube::Error::Api(e)) if e.message.contains("multinic-node-scope") => {
-            check("admission policy", Verdict::Ok, "multinic-node-scope keeps this node from changing a spec")
+            Check::new("admission policy", Verdict::Ok, "multinic-node-scope keeps this node from changing a spec")
         }
-        Ok(_) => check(
+        Ok(_) => Check::new(
             "admission policy",
             Verdict::Fail,
             "a dry-run change of this node's own spec was allowed: the ValidatingAdmissionPolicy multinic-node-scope \
              is missing or not bound; install the chart",
         ),
-        Err(e) => check("admission policy", Verdict::Warn, format!("the dry-run probe was refused otherwise: {e}")),
+        Err(e) => {
+            Check::new("admission policy", Verdict::Warn, format!("the dry-run probe was refused otherwise: {e}"))
+        }
     }
 }

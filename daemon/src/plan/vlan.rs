@@ -277,6 +277,13 @@ mod tests {
     }
 
     /// VLAN 100 of MAC 01 at 10.100.0.5/24, as its manager reads it back.
+    /// The host after `p` applied, with `multinic0.100` on its NIC and owned.
+    fn applied_with_vlan(p: &crate::plan::Plan, config_hash: &str) -> (Vec<Link>, Vec<crate::plan::Owned>, OwnedVlan) {
+        let (mut links, owned) = apply_sim(p, host(), vec![]);
+        links.push(vlan_link(9, "multinic0.100", 3, "10.100.0.5/24"));
+        (links, owned, owned_100(config_hash))
+    }
+
     fn owned_100(config_hash: &str) -> OwnedVlan {
         OwnedVlan {
             parent: mac(1),
@@ -308,9 +315,7 @@ mod tests {
         let v = plan(&p.interfaces[0], &on(&host()), &[], 32000);
         assert_eq!((v[0].name.as_deref(), &v[0].step), (Some("multinic0.100"), &VlanStep::Create));
         // Applied: the parent renamed and configured, the VLAN link on it, owned.
-        let (mut links, owned) = apply_sim(&p, host(), vec![]);
-        links.push(vlan_link(9, "multinic0.100", 3, "10.100.0.5/24"));
-        let owned_vlan = owned_100(&v[0].config_hash);
+        let (mut links, owned, owned_vlan) = applied_with_vlan(&p, &v[0].config_hash);
         let cx = super::super::Context {
             owned: &owned,
             keep: &[],
@@ -405,9 +410,7 @@ mod tests {
         assert!(crate::observe::is_source_table(10100) && crate::observe::is_source_table(104094));
         assert!(!crate::observe::is_source_table(10000) && !crate::observe::is_source_table(110_100));
         // Applied: the link, and what the manager put in the kernel.
-        let (mut links, owned) = apply_sim(&p, host(), vec![]);
-        links.push(vlan_link(9, "multinic0.100", 3, "10.100.0.5/24"));
-        let owned_vlan = owned_100(&p.interfaces[0].vlans[0].config_hash);
+        let (links, owned, owned_vlan) = applied_with_vlan(&p, &p.interfaces[0].vlans[0].config_hash);
         let mut host = on(&links);
         host.policy = super::super::source::expected(&v.ip, sr, 9);
         let cx = super::super::Context {

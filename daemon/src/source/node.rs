@@ -58,12 +58,22 @@ pub async fn remove_taint(client: &Client, name: &str, key: &str) -> Result<Node
 pub struct NodeReport {
     /// The condition as last written (or found to have no Node to go on).
     written: std::sync::Mutex<Option<Readiness>>,
-    /// The taint is gone (or there is no Node).
-    untainted: std::sync::atomic::AtomicBool,
-    /// Why the taint could not be removed, as last logged.
-    taint_error: std::sync::Mutex<Option<String>>,
+    taint: std::sync::Mutex<TaintRemoval>,
     /// That there is no Node was said.
     no_node_said: std::sync::atomic::AtomicBool,
+}
+
+/// Where removing the taint stands.
+#[derive(Default, PartialEq, Eq)]
+enum TaintRemoval {
+    /// Not tried yet.
+    #[default]
+    Pending,
+    /// Tried and failed: the failure, as logged.
+    Failing(String),
+    /// Removed, or nothing to remove it from (no Node), or never removable by this
+    /// identity (NodeRestriction): not tried again.
+    Settled,
 }
 
 impl NodeReport {
@@ -85,33 +95,39 @@ impl NodeReport {
                 }
             }
         }
-        let Some(key) = taint.filter(|_| ready && !self.untainted.load(Ordering::SeqCst)) else { return };
-        match remove_taint(client, name, key).await {
+        let settled = *self.taint.lock().expect("not poisoned") == TaintRemoval::Settled;
+        let Some(key) = taint.filter(|_| ready && !settled) else { return };
+        let next = match remove_taint(client, name, key).await {
             Ok(write) => {
                 if write == NodeWrite::Done {
                     tracing::info!(node = name, taint = key, "the node is configured: its taint {key} is removed");
                 }
-                self.untainted.store(true, Ordering::SeqCst);
+                TaintRemoval::Settled
             }
             Err(e) => {
-                let message = taint_error(&e, name, key);
-                let mut last = self.taint_error.lock().expect("not poisoned");
-                if last.as_deref() != Some(message.as_str()) {
+                let (message, for_good) = taint_error(&e, name, key);
+                let last = self.taint.lock().expect("not poisoned");
+                if *last != TaintRemoval::Failing(message.clone()) {
                     tracing::warn!(node = name, taint = key, "{message}");
-                    *last = Some(message);
                 }
+                if for_good { TaintRemoval::Settled } else { TaintRemoval::Failing(message) }
             }
-        }
+        };
+        *self.taint.lock().expect("not poisoned") = next;
     }
 }
 
-/// What to tell the operator when the taint stays.
-fn taint_error(e: &kube::Error, name: &str, key: &str) -> String {
+/// What to tell the operator when the taint stays, and whether trying again is
+/// pointless (this identity may never change taints).
+fn taint_error(e: &kube::Error, name: &str, key: &str) -> (String, bool) {
     match e {
-        kube::Error::Api(s) if s.code == 403 && s.message.contains("not allowed to modify taints") => format!(
-            "cannot remove the taint {key} from Node {name}: NodeRestriction lets no node identity change taints; \
-             give multinicd an identity of its own (README, \"Readiness gating\") or remove the taint by hand"
+        kube::Error::Api(s) if s.code == 403 && s.message.contains("not allowed to modify taints") => (
+            format!(
+                "cannot remove the taint {key} from Node {name}: NodeRestriction lets no node identity change taints; \
+                 give multinicd an identity of its own (README, \"Readiness gating\") or remove the taint by hand"
+            ),
+            true,
         ),
-        _ => format!("cannot remove the taint {key} from Node {name}: {e}; trying again at the next pass"),
+        _ => (format!("cannot remove the taint {key} from Node {name}: {e}; trying again at the next pass"), false),
     }
 }
