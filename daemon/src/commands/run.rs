@@ -561,7 +561,7 @@ async fn apply<B: Backend, K: Kernel>(
     if drifting && prepared.gate.is_none() {
         notify(&["STATUS=repairing drift"]);
         let mut discovered = report::discovered(&prepared.host, &prepared.plan, &prepared.owned, &s.policy);
-        ctx.mem.ports.annotate(&s.openstack_metadata, &mut discovered).await;
+        ctx.mem.ports.known(&mut discovered).await;
         let status =
             pass::status(&current, &valid, &prepared, &pass::planned(&prepared.plan), backend.name(), discovered);
         // Showing the drift is worth a write, but the repair must not wait for the

@@ -180,9 +180,20 @@ impl Cache {
                 }
             }
         }
-        for d in discovered {
-            d.port = read_.ports.iter().find(|(m, _)| Some(*m) == mac(d)).map(|(_, p)| p.clone());
-        }
+        fill(&read_.ports, discovered);
+    }
+
+    /// Give each discovered NIC its port as last read, reading nothing: for a status
+    /// written before a repair, which must not wait for the metadata service.
+    pub async fn known(&self, discovered: &mut [multinic_api::DiscoveredNic]) {
+        fill(&self.inner.lock().await.ports, discovered);
+    }
+}
+
+fn fill(ports: &[(MacAddr, OpenStackPort)], discovered: &mut [multinic_api::DiscoveredNic]) {
+    for d in discovered {
+        let mac = d.mac_address.parse::<MacAddr>().ok();
+        d.port = ports.iter().find(|(m, _)| Some(*m) == mac).map(|(_, p)| p.clone());
     }
 }
 
