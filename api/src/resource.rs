@@ -108,6 +108,27 @@ pub struct InterfaceSpec {
     pub vlans: Vec<VlanSpec>,
 }
 
+impl InterfaceSpec {
+    /// An interface given by its MAC, address and subnet only, everything else unset.
+    pub fn new(mac_address: impl Into<String>, address: impl Into<String>, cidr: impl Into<String>) -> Self {
+        InterfaceSpec {
+            id: None,
+            port_id: None,
+            mac_address: mac_address.into(),
+            address: address.into(),
+            cidr: cidr.into(),
+            mtu: None,
+            name: None,
+            routes: Vec::new(),
+            dns: Vec::new(),
+            gateway: None,
+            source_routing: false,
+            ipv6: None,
+            vlans: Vec::new(),
+        }
+    }
+}
+
 /// A VLAN sub-interface of a secondary NIC.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

@@ -13,23 +13,58 @@ use multinic_api::{MultiNicNodeConfig, MultiNicNodeConfigSpec, validate};
 use crate::client::{Connection, Failure, explain, system_uuid};
 use crate::{DryRun, Output, nic, print};
 
-pub(crate) async fn create(
-    conn: &Connection,
-    node: Option<String>,
-    nics: Vec<String>,
-    file: Option<std::path::PathBuf>,
-    dry_run: Option<DryRun>,
-    no_node_check: bool,
-    output: Option<Output>,
-) -> Result<Option<String>, Failure> {
-    let mut cr: MultiNicNodeConfig = match (&file, &node) {
+/// `kubectl multinic create`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct CreateArgs {
+    /// The node (the CR is named after it).
+    pub node: Option<String>,
+    /// One interface: mac=…,address=…,cidr=…[,mtu=…][,name=multinicN][,id=…]; repeatable.
+    #[arg(long = "nic", value_name = "SPEC")]
+    pub nics: Vec<String>,
+    /// A MultiNicNodeConfig YAML file instead of flags.
+    #[arg(short, long, conflicts_with_all = ["nics", "empty", "from_discovered"])]
+    pub file: Option<std::path::PathBuf>,
+    /// No interfaces yet: the node's daemon then reports the NICs it finds in
+    /// status.discovered (see describe, and --from-discovered).
+    #[arg(long, conflicts_with_all = ["nics", "from_discovered"], requires = "node")]
+    pub empty: bool,
+    /// Add to the node's existing MultiNicNodeConfig every discovered NIC whose OpenStack
+    /// port gives its fixed IPv4 address; shows the result unless --apply.
+    #[arg(long, conflicts_with_all = ["nics", "dry_run", "no_node_check"], requires = "node")]
+    pub from_discovered: bool,
+    /// With --from-discovered: write it.
+    #[arg(long, requires = "from_discovered")]
+    pub apply: bool,
+    /// Validate only: on the client, or by the API server without storing.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "client", require_equals = true)]
+    pub dry_run: Option<DryRun>,
+    /// Do not require the Node to exist (and leave instanceId unset).
+    #[arg(long)]
+    pub no_node_check: bool,
+    /// Output format of the created object.
+    #[arg(short, long, value_enum)]
+    pub output: Option<Output>,
+    /// Wait until the node's daemon has applied it; exit 0 only when Configured.
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds to wait with --wait.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
+pub(crate) async fn create(conn: &Connection, args: &CreateArgs) -> Result<Option<String>, Failure> {
+    let CreateArgs { node, nics, file, empty, dry_run, no_node_check, output, .. } = args;
+    let (dry_run, no_node_check, output) = (*dry_run, *no_node_check, *output);
+    let mut cr: MultiNicNodeConfig = match (file, node) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
             serde_yaml::from_str(&text).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?
         }
         (None, Some(node)) => {
-            if nics.is_empty() {
-                return Err(Failure::usage("give at least one --nic mac=…,address=…,cidr=… (or -f FILE)"));
+            if nics.is_empty() && !empty {
+                return Err(Failure::usage(
+                    "give at least one --nic mac=…,address=…,cidr=… (or -f FILE, --empty, --from-discovered)",
+                ));
             }
             let interfaces =
                 nics.iter().map(|n| nic::parse(n)).collect::<Result<Vec<_>, _>>().map_err(Failure::usage)?;

@@ -15,14 +15,12 @@ use multinic_api::table::{self, Layout};
 /// The `--nic` value for a discovered NIC: complete when its OpenStack port gives
 /// the fixed IP and prefix, placeholders otherwise.
 fn nic_flag(d: &multinic_api::DiscoveredNic) -> String {
-    let port = d.port.as_ref();
-    let v4 = port.and_then(|p| Some((p.fixed_ip.as_deref()?.parse::<std::net::Ipv4Addr>().ok()?, p.prefix?)));
-    match v4.and_then(|(ip, prefix)| Some((ip, ipnet::Ipv4Net::new(ip, prefix).ok()?.trunc()))) {
-        Some((ip, net)) => {
-            let mtu = port.and_then(|p| p.mtu).map(|m| format!(",mtu={m}")).unwrap_or_default();
-            format!("mac={},address={ip},cidr={net}{mtu}", d.mac_address)
+    match crate::discovered::interface(d) {
+        Ok(i) => {
+            let mtu = i.mtu.map(|m| format!(",mtu={m}")).unwrap_or_default();
+            format!("mac={},address={},cidr={}{mtu}", i.mac_address, i.address, i.cidr)
         }
-        None => format!("mac={},address=ADDRESS,cidr=CIDR", d.mac_address),
+        Err(_) => format!("mac={},address=ADDRESS,cidr=CIDR", d.mac_address),
     }
 }
 

@@ -6,6 +6,7 @@ mod change;
 mod cleanup;
 mod client;
 mod describe;
+mod discovered;
 mod doctor;
 mod import;
 mod nic;
@@ -54,35 +55,15 @@ enum DryRun {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the MultiNicNodeConfig of a node, from --nic flags or a file.
-    #[command(
-        after_help = "Examples:\n  kubectl multinic create worker-1 --nic mac=fa:16:3e:1c:1a:6e,address=11.11.11.37,cidr=11.11.11.0/24\n  kubectl multinic create -f worker-1.yaml"
-    )]
-    Create {
-        /// The node (the CR is named after it).
-        node: Option<String>,
-        /// One interface: mac=…,address=…,cidr=…[,mtu=…][,name=multinicN][,id=…]; repeatable.
-        #[arg(long = "nic", value_name = "SPEC")]
-        nics: Vec<String>,
-        /// A MultiNicNodeConfig YAML file instead of flags.
-        #[arg(short, long, conflicts_with = "nics")]
-        file: Option<std::path::PathBuf>,
-        /// Validate only: on the client, or by the API server without storing.
-        #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "client", require_equals = true)]
-        dry_run: Option<DryRun>,
-        /// Do not require the Node to exist (and leave instanceId unset).
-        #[arg(long)]
-        no_node_check: bool,
-        /// Output format of the created object.
-        #[arg(short, long, value_enum)]
-        output: Option<Output>,
-        /// Wait until the node's daemon has applied it; exit 0 only when Configured.
-        #[arg(long)]
-        wait: bool,
-        /// Seconds to wait with --wait.
-        #[arg(long, default_value_t = 120)]
-        timeout: u64,
-    },
+    /// Create the MultiNicNodeConfig of a node: from --nic flags, a file, or the NICs its
+    /// daemon discovered and OpenStack describes (--from-discovered).
+    #[command(after_help = "Examples:\n  \
+kubectl multinic create worker-1 --nic mac=fa:16:3e:1c:1a:6e,address=11.11.11.37,cidr=11.11.11.0/24\n  \
+kubectl multinic create -f worker-1.yaml\n  \
+kubectl multinic create worker-1 --empty               # no NICs yet: its daemon reports what it discovers\n  \
+kubectl multinic create worker-1 --from-discovered     # show the spec OpenStack's ports describe\n  \
+kubectl multinic create worker-1 --from-discovered --apply --wait")]
+    Create(change::CreateArgs),
     /// Add one interface to a node's MultiNicNodeConfig.
     #[command(
         after_help = "Examples:\n  kubectl multinic add-nic worker-1 --nic mac=fa:16:3e:9d:de:e0,address=11.11.11.38,cidr=11.11.11.0/24"
@@ -215,10 +196,16 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             let code = show::status(&cli.conn, &nodes, all_namespaces, output, no_headers).await?;
             if watch { show::watch_status(&cli.conn, nodes, all_namespaces, output).await } else { Ok(code) }
         }
-        Command::Create { node, nics, file, dry_run, no_node_check, output, wait, timeout } => {
-            let name = change::create(&cli.conn, node, nics, file, dry_run, no_node_check, output).await?;
-            match (wait, name) {
-                (true, Some(name)) => change::wait_applied(&cli.conn, &name, timeout).await,
+        Command::Create(args) => {
+            let name = match &args.node {
+                Some(node) if args.from_discovered => {
+                    discovered::create(&cli.conn, node, args.apply, args.output).await?;
+                    args.apply.then(|| node.clone())
+                }
+                _ => change::create(&cli.conn, &args).await?,
+            };
+            match (args.wait, name) {
+                (true, Some(name)) => change::wait_applied(&cli.conn, &name, args.timeout).await,
                 _ => Ok(0),
             }
         }

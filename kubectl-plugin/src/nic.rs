@@ -7,21 +7,7 @@ use multinic_api::{InterfaceSpec, VlanSpec};
 
 /// Parse one `--nic` value. The error names the key and says what to write.
 pub fn parse(value: &str) -> Result<InterfaceSpec, String> {
-    let mut spec = InterfaceSpec {
-        id: None,
-        port_id: None,
-        mac_address: String::new(),
-        address: String::new(),
-        cidr: String::new(),
-        mtu: None,
-        name: None,
-        routes: Vec::new(),
-        dns: Vec::new(),
-        gateway: None,
-        source_routing: false,
-        ipv6: None,
-        vlans: Vec::new(),
-    };
+    let mut spec = InterfaceSpec::new("", "", "");
     for part in value.split(',').filter(|p| !p.is_empty()) {
         let (key, val) = part.split_once('=').ok_or_else(|| format!("--nic {value:?}: {part:?} is not key=value"))?;
         match key {

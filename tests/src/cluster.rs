@@ -68,13 +68,19 @@ pub fn kubectl_multinic(kubeconfig: &Path, args: &[&str], env: &[(&str, &str)]) 
 }
 
 impl Cluster {
-    /// Create a Node object with this system UUID, as a kubelet would register it.
+    /// Create a Node object with this system UUID, as a kubelet would register it
+    /// (or take over one of that name).
     pub async fn create_node(&self, name: &str, uuid: &str) {
         use k8s_openapi::api::core::v1::Node;
         use kube::api::PostParams;
         let n: Node = serde_json::from_value(serde_json::json!({ "metadata": { "name": name } })).unwrap();
         let nodes: Api<Node> = Api::all(self.admin.clone());
-        nodes.create(&PostParams::default(), &n).await.unwrap();
+        match nodes.create(&PostParams::default(), &n).await {
+            // Left by an earlier run against the same API server: take it over.
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => panic!("create Node {name}: {e}"),
+        }
         let status = serde_json::json!({ "status": { "nodeInfo": {
             "systemUUID": uuid, "machineID": "m", "bootID": "b", "kernelVersion": "k", "osImage": "o",
             "containerRuntimeVersion": "c", "kubeletVersion": "v", "kubeProxyVersion": "p",

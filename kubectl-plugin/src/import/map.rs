@@ -193,18 +193,10 @@ fn map_row(row: &Row, macs: &Owners, options: Options) -> Result<InterfaceSpec, 
     let p = parse(row, macs, options)?;
     Ok(InterfaceSpec {
         id: Some(row.id),
-        port_id: None,
-        mac_address: p.mac.to_string(),
-        address: p.address.to_string(),
-        cidr: p.cidr,
         mtu: options.mtu,
-        name: None,
         routes: p.routes,
         dns: p.dns,
-        gateway: None,
-        source_routing: false,
-        ipv6: None,
-        vlans: Vec::new(),
+        ..InterfaceSpec::new(p.mac.to_string(), p.address.to_string(), p.cidr)
     })
 }
 
