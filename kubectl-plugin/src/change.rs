@@ -100,11 +100,7 @@ pub(crate) async fn create(conn: &Connection, args: &CreateArgs) -> Result<Optio
             }
         }
     }
-    let valid = validate(&cr);
-    if !valid.errors.is_empty() {
-        let lines: Vec<String> = valid.errors.iter().map(|e| format!("  {e}")).collect();
-        return Err(Failure::usage(format!("the MultiNicNodeConfig is not valid:\n{}", lines.join("\n"))));
-    }
+    refuse_invalid(&cr, "the MultiNicNodeConfig is not valid")?;
     if dry_run == Some(DryRun::Client) {
         print(&cr, output.unwrap_or(Output::Yaml));
         return Ok(None);
@@ -128,6 +124,17 @@ pub(crate) async fn create(conn: &Connection, args: &CreateArgs) -> Result<Optio
     Ok((!params.dry_run).then_some(name))
 }
 
+/// Refuse, before anything is sent, what the daemon's own rules refuse: `what`,
+/// then every error with its path.
+pub(crate) fn refuse_invalid(cr: &MultiNicNodeConfig, what: &str) -> Result<(), Failure> {
+    let errors = validate(cr).errors;
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+    Err(Failure::usage(format!("{what}:\n{}", lines.join("\n"))))
+}
+
 /// Read-modify-write of one CR's spec, validated before it is sent; retried on a
 /// conflict with a concurrent writer.
 pub(crate) async fn edit(
@@ -141,14 +148,7 @@ pub(crate) async fn edit(
     for _ in 0..5 {
         let mut cr = api.get(node).await.map_err(|e| explain(e, &format!("read the MultiNicNodeConfig of {node}")))?;
         change(&mut cr)?;
-        let valid = validate(&cr);
-        if !valid.errors.is_empty() {
-            let lines: Vec<String> = valid.errors.iter().map(|e| format!("  {e}")).collect();
-            return Err(Failure::usage(format!(
-                "the change would make {node}'s MultiNicNodeConfig invalid:\n{}",
-                lines.join("\n")
-            )));
-        }
+        refuse_invalid(&cr, &format!("the change would make {node}'s MultiNicNodeConfig invalid"))?;
         cr.status = None;
         match api
             .replace(node, &PostParams { dry_run: false, field_manager: Some("kubectl-multinic".into()) }, &cr)

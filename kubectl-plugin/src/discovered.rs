@@ -8,7 +8,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use kube::{Api, ResourceExt};
-use multinic_api::{DiscoveredNic, InterfaceSpec, MultiNicNodeConfig, validate};
+use multinic_api::{DiscoveredNic, InterfaceSpec, MultiNicNodeConfig};
 
 use crate::client::{Connection, Failure, explain};
 use crate::{Output, print};
@@ -109,14 +109,8 @@ pub async fn create(conn: &Connection, node: &str, apply: bool, output: Option<O
             code: 1,
         });
     }
-    let valid = validate(&cr);
-    if !valid.errors.is_empty() {
-        let lines: Vec<String> = valid.errors.iter().map(|e| format!("  {e}")).collect();
-        return Err(Failure::usage(format!(
-            "{node}'s MultiNicNodeConfig with its discovered NICs would not be valid:\n{}",
-            lines.join("\n")
-        )));
-    }
+    let what = format!("{node}'s MultiNicNodeConfig with its discovered NICs would not be valid");
+    crate::change::refuse_invalid(&cr, &what)?;
     if !apply {
         let mut shown = MultiNicNodeConfig::new(node, cr.spec.clone());
         shown.metadata.namespace = cr.namespace();
@@ -140,6 +134,8 @@ pub async fn create(conn: &Connection, node: &str, apply: bool, output: Option<O
 #[cfg(test)]
 mod tests {
     use multinic_api::{MultiNicNodeConfigSpec, MultiNicNodeConfigStatus, OpenStackPort};
+
+    use multinic_api::validate;
 
     use super::*;
 
