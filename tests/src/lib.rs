@@ -302,6 +302,7 @@ impl Lab {
     /// is stopped, a new one reads its configuration; returns once it is on the bus.
     pub fn restart_networkd(&self) {
         let script = "kill $(pidof systemd-networkd) && while pidof systemd-networkd >/dev/null; do sleep 0.05; done; \
+                      while busctl --system --acquired list 2>/dev/null | grep -q '^org.freedesktop.network1 '; do sleep 0.05; done; \
                       setsid /lib/systemd/systemd-networkd </dev/null >>/run/networkd-restarted.log 2>&1 & \
                       for i in $(seq 200); do busctl --system --acquired list 2>/dev/null | grep -q '^org.freedesktop.network1 ' && exit 0; sleep 0.05; done; exit 1";
         let out = self.run("sh", &["-c", script]);
@@ -317,10 +318,19 @@ impl Lab {
     /// Restart the lab's NetworkManager (as `systemctl restart` would); returns once
     /// it is back on the bus and done starting.
     pub fn restart_nm(&self) {
-        let script = "pid=$(pidof NetworkManager); [ -n \"$pid\" ] && kill $pid; while pidof NetworkManager >/dev/null; do sleep 0.05; done; \
-                      setsid NetworkManager --no-daemon </dev/null >>/run/nm-restarted.log 2>&1 & \
-                      nm-online -s -q -t 30 || { echo \"NetworkManager not started within 30 s; its log:\"; tail -n 40 /run/nm-restarted.log; exit 1; } >&2";
-        let out = self.run("sh", &["-c", script]);
+        // The new one is started once the bus has let the old one's name go: the
+        // process is gone before dbus-daemon has read its hang-up, and a new
+        // NetworkManager that finds its name taken exits. Its log goes to the state
+        // dir, which is kept when a test fails.
+        let log = self.dir.join("nm-restarted.log");
+        let script = format!(
+            "pid=$(pidof NetworkManager); [ -n \"$pid\" ] && kill $pid; while pidof NetworkManager >/dev/null; do sleep 0.05; done; \
+             while busctl --system --acquired list 2>/dev/null | grep -q '^org.freedesktop.NetworkManager '; do sleep 0.05; done; \
+             setsid NetworkManager --no-daemon --debug --log-level=INFO </dev/null >>{log} 2>&1 & \
+             nm-online -s -q -t 30 || {{ echo \"NetworkManager not started within 30 s; its log:\"; tail -n 60 {log}; exit 1; }} >&2",
+            log = log.display()
+        );
+        let out = self.run("sh", &["-c", &script]);
         assert!(out.status.success(), "restarting NetworkManager: {}", String::from_utf8_lossy(&out.stderr));
     }
 
