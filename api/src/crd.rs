@@ -11,7 +11,7 @@ use crate::MultiNicNodeConfig;
 
 /// The schema revision of this build; raised whenever the CRD's schema changes.
 /// CRDs of releases before the annotation existed count as revision 1.
-pub const SCHEMA_REVISION: u32 = 3;
+pub const SCHEMA_REVISION: u32 = 4;
 /// The annotation carrying [`SCHEMA_REVISION`] on the CRD.
 pub const REVISION_ANNOTATION: &str = "multinic.io/schema-revision";
 /// The CRD's name.

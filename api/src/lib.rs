@@ -27,8 +27,8 @@ pub use status::{
     MultiNicNodeConfigStatus, NodeState, OpenStackPort, fold,
 };
 pub use validate::{
-    FieldError, ValidInterface, ValidIp4, ValidIpv6, ValidRoute, ValidRoute6, ValidSpec, ValidVlan, is_multinic_name,
-    multinic_index, source_table, validate, validate_with, vlan_source_table,
+    FieldError, ValidInterface, ValidIp4, ValidIpv6, ValidRoute, ValidRoute6, ValidSpec, ValidVlan, is_dns_subdomain,
+    is_multinic_name, multinic_index, prefix_len, source_table, validate, validate_with, vlan_source_table,
 };
 
 /// The API group of the resource.

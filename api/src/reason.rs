@@ -112,6 +112,8 @@ reasons! {
     Starting,
     /// There is no MultiNicNodeConfig for the node.
     NoConfig,
+    /// The node's MultiNicNodeConfig lists no interfaces.
+    NoInterfaces,
 
     // Events only.
     /// An interface was refused by a safety rule.

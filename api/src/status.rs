@@ -178,6 +178,10 @@ pub struct OpenStackPort {
     /// The MTU of its network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
+    /// Its IPv4 subnet runs DHCP, so the metadata leaves its address out
+    /// (`openstack port show ID -c fixed_ips` has it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dhcp: bool,
 }
 
 /// Status of a `MultiNicNodeConfig`, written by the node's daemon only.

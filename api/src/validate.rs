@@ -549,7 +549,19 @@ pub fn vlan_source_table(nic: &str, id: u16) -> Option<u32> {
     multinic_index(nic).map(|n| crate::rules::VLAN_TABLE_STEP * (n + 1) + u32::from(id))
 }
 
-fn is_dns_subdomain(s: &str) -> bool {
+/// `255.255.255.0`, `/24` or `24` → 24; `None` for a non-contiguous mask and for
+/// /0, which would make a NIC's subnet the whole Internet.
+pub fn prefix_len(mask: &str) -> Option<u8> {
+    let digits = mask.strip_prefix('/').unwrap_or(mask);
+    let prefix = match digits.parse::<u8>() {
+        Ok(p) => p,
+        Err(_) => ipnet::ipv4_mask_to_prefix(mask.parse().ok()?).ok()?,
+    };
+    (1..=32).contains(&prefix).then_some(prefix)
+}
+
+/// A DNS subdomain (RFC 1123) as Kubernetes takes it for names and prefixes.
+pub fn is_dns_subdomain(s: &str) -> bool {
     s.len() <= 253
         && s.split('.').all(|label| {
             !label.is_empty()

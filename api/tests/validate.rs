@@ -198,3 +198,16 @@ fn a_vlan_has_no_default_route_and_no_mtu_above_its_nics() {
         "{p:?}"
     );
 }
+
+#[test]
+fn masks() {
+    use multinic_api::prefix_len;
+    assert_eq!(prefix_len("255.255.255.0"), Some(24));
+    assert_eq!(prefix_len("255.255.255.255"), Some(32));
+    assert_eq!(prefix_len("255.255.240.0"), Some(20));
+    assert_eq!(prefix_len("/16"), Some(16));
+    assert_eq!(prefix_len("0.0.0.0"), None);
+    assert_eq!(prefix_len("255.0.255.0"), None);
+    assert_eq!(prefix_len("33"), None);
+    assert_eq!(prefix_len("banana"), None);
+}

@@ -414,15 +414,18 @@ fn check_taint_key(key: &str) -> Result<(), String> {
     };
     let name_ok =
         name.len() <= 63 && ends(name) && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    let label_ok = |l: &str| {
-        l.len() <= 63 && ends(l) && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    };
-    let prefix_ok = prefix.is_none_or(|p| p.len() <= 253 && p.split('.').all(label_ok));
-    if name_ok && prefix_ok {
-        Ok(())
-    } else {
-        Err(format!("{key:?} is not a taint key; write e.g. multinic.io/not-ready"))
+    if !name_ok || !prefix.is_none_or(multinic_api::is_dns_subdomain) {
+        return Err(format!("{key:?} is not a taint key; write e.g. multinic.io/not-ready"));
     }
+    // Kubernetes' own taints (not-ready, unreachable, uninitialized, …) say
+    // something about the node that a configured NIC does not change.
+    let reserved = |domain: &str| prefix.is_some_and(|p| p == domain || p.ends_with(&format!(".{domain}")));
+    if reserved("kubernetes.io") || reserved("k8s.io") {
+        return Err(format!(
+            "{key:?} is a taint of Kubernetes' own, never multinicd's to remove; use a key of your own, e.g. multinic.io/not-ready"
+        ));
+    }
+    Ok(())
 }
 
 /// `500ms`, `30s`, `5m`, `1h`.
@@ -556,6 +559,14 @@ mod tests {
         }
         for bad in ["", "multinic.io/", "/not-ready", "Multinic.io/x", "a/b/c", "not ready", "-x", &"x".repeat(64)] {
             assert!(check_taint_key(bad).unwrap_err().contains("is not a taint key"), "{bad}");
+        }
+        for kubernetes in [
+            "node.kubernetes.io/not-ready",
+            "node.cloudprovider.kubernetes.io/uninitialized",
+            "kubernetes.io/x",
+            "x.k8s.io/y",
+        ] {
+            assert!(check_taint_key(kubernetes).unwrap_err().contains("Kubernetes' own"), "{kubernetes}");
         }
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("multinicd.yaml");

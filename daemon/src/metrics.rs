@@ -78,17 +78,26 @@ impl Metrics {
     /// and what waits to be retried.
     pub fn pass(&self, took: Duration, status: &MultiNicNodeConfigStatus, records: &[Record], retries: &[Reason]) {
         self.pass_seconds.observe(took.as_secs_f64());
-        for state in InterfaceState::ALL {
-            let n = status.interface_statuses.values().filter(|i| i.state == state).count();
-            self.interfaces
-                .get_or_create(&StateLabel { state: state.as_str() })
-                .set(i64::try_from(n).unwrap_or(i64::MAX));
-        }
+        self.interfaces(status);
         for r in records.iter().filter(|r| r.outcome.action.as_ref().is_some_and(|(a, _)| *a == Action::RolledBack)) {
             self.rollbacks.get_or_create(&ReasonLabel { reason: r.outcome.reason.to_string() }).inc();
         }
         for reason in retries {
             self.retries.get_or_create(&ReasonLabel { reason: reason.to_string() }).inc();
+        }
+    }
+
+    /// The node's configuration was removed: no interfaces in any state.
+    pub fn cleaned(&self) {
+        self.interfaces(&MultiNicNodeConfigStatus::default());
+    }
+
+    fn interfaces(&self, status: &MultiNicNodeConfigStatus) {
+        for state in InterfaceState::ALL {
+            let n = status.interface_statuses.values().filter(|i| i.state == state).count();
+            self.interfaces
+                .get_or_create(&StateLabel { state: state.as_str() })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 

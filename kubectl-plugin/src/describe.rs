@@ -181,7 +181,14 @@ pub fn render(cr: &MultiNicNodeConfig, events: &[Event], now: Timestamp) -> Stri
     for d in discovered {
         let _ = writeln!(out, "  {}  {}  {}  {}", d.name, d.mac_address, d.state, d.driver.as_deref().unwrap_or("-"));
         if let Some(port) = &d.port {
-            let _ = writeln!(out, "    OpenStack port {}", port.id.as_deref().unwrap_or("(no id)"));
+            let id = port.id.as_deref().unwrap_or("(no id)");
+            let _ = writeln!(out, "    OpenStack port {id}");
+            if port.dhcp {
+                let _ = writeln!(
+                    out,
+                    "    its subnet runs DHCP: the address is not in the metadata; openstack port show {id} -c fixed_ips"
+                );
+            }
         }
         let _ = writeln!(out, "    add it: kubectl multinic add-nic {} --nic {}", cr.name_any(), nic_flag(d));
     }

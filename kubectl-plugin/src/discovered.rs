@@ -18,6 +18,8 @@ use crate::{Output, print};
 pub enum Skip {
     /// The instance's metadata has no port with its MAC (or it is not on OpenStack).
     NoPort,
+    /// Its port's subnet runs DHCP: the metadata leaves its address out.
+    Dhcp,
     /// Its port has no fixed IPv4 address with a prefix.
     NoFixedIpv4,
     /// The spec already has an interface with its MAC.
@@ -28,6 +30,7 @@ impl fmt::Display for Skip {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Skip::NoPort => "no OpenStack port with this MAC in the instance's metadata",
+            Skip::Dhcp => "its subnet has DHCP enabled, so the instance's metadata leaves its address out",
             Skip::NoFixedIpv4 => "its OpenStack port has no fixed IPv4 address with a prefix",
             Skip::InSpec => "the spec already has an interface with this MAC",
         })
@@ -38,6 +41,9 @@ impl fmt::Display for Skip {
 /// address, the subnet from the prefix, the network's MTU and the port id.
 pub fn interface(d: &DiscoveredNic) -> Result<InterfaceSpec, Skip> {
     let port = d.port.as_ref().ok_or(Skip::NoPort)?;
+    if port.dhcp {
+        return Err(Skip::Dhcp);
+    }
     let ip: Ipv4Addr = port.fixed_ip.as_deref().and_then(|a| a.parse().ok()).ok_or(Skip::NoFixedIpv4)?;
     let net = port.prefix.and_then(|p| ipnet::Ipv4Net::new(ip, p).ok()).ok_or(Skip::NoFixedIpv4)?.trunc();
     Ok(InterfaceSpec {
@@ -98,7 +104,7 @@ pub async fn create(conn: &Connection, node: &str, apply: bool, output: Option<O
     }
     let proposal = propose(&mut cr);
     for (mac, name, why) in &proposal.skipped {
-        eprintln!("left out {mac} ({name}): {why}");
+        eprintln!("left out {mac} ({name}): {why}{}", port_hint(&cr, mac, *why));
     }
     if proposal.added.is_empty() {
         return Err(Failure {
@@ -131,6 +137,16 @@ pub async fn create(conn: &Connection, node: &str, apply: bool, output: Option<O
     .await
 }
 
+/// Where the address of a port on a DHCP subnet can be read instead.
+pub fn port_hint(cr: &MultiNicNodeConfig, mac: &str, why: Skip) -> String {
+    let discovered = cr.status.as_ref().map(|s| s.discovered.as_slice()).unwrap_or_default();
+    let id = discovered.iter().find(|d| d.mac_address == mac).and_then(|d| d.port.as_ref()?.id.clone());
+    match (why, id) {
+        (Skip::Dhcp, Some(id)) => format!(" (openstack port show {id} -c fixed_ips has it)"),
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use multinic_api::{MultiNicNodeConfigSpec, MultiNicNodeConfigStatus, OpenStackPort};
@@ -151,6 +167,7 @@ mod tests {
                 fixed_ip: (!ip.is_empty()).then(|| ip.into()),
                 prefix: Some(prefix),
                 mtu,
+                dhcp: false,
             }),
         }
     }
@@ -175,6 +192,8 @@ mod tests {
 
     #[test]
     fn nics_without_a_complete_port_are_left_out_with_their_reason() {
+        let mut dhcp = nic("fa:16:3e:00:00:06", "ens9", Some(("", 24, None)));
+        dhcp.port.as_mut().unwrap().dhcp = true;
         let mut cr = node(
             vec![InterfaceSpec::new("fa:16:3e:00:00:01", "11.11.11.37", "11.11.11.0/24")],
             vec![
@@ -183,6 +202,7 @@ mod tests {
                 nic("fa:16:3e:00:00:03", "ens6", None),
                 nic("fa:16:3e:00:00:04", "ens7", Some(("", 24, None))),
                 nic("fa:16:3e:00:00:05", "ens8", Some(("not-an-ip", 24, None))),
+                dhcp,
             ],
         );
         let proposal = propose(&mut cr);
@@ -194,7 +214,12 @@ mod tests {
                 ("fa:16:3e:00:00:03", Skip::NoPort),
                 ("fa:16:3e:00:00:04", Skip::NoFixedIpv4),
                 ("fa:16:3e:00:00:05", Skip::NoFixedIpv4),
+                ("fa:16:3e:00:00:06", Skip::Dhcp),
             ]
+        );
+        assert_eq!(
+            port_hint(&cr, "fa:16:3e:00:00:06", Skip::Dhcp),
+            " (openstack port show port-ens9 -c fixed_ips has it)"
         );
         let macs: Vec<&str> = cr.spec.interfaces.iter().map(|i| i.mac_address.as_str()).collect();
         assert_eq!(macs, vec!["fa:16:3e:00:00:01", "fa:16:3e:00:00:02"], "the existing interface stays first");

@@ -101,6 +101,9 @@ async fn cluster_checks(s: &Settings, client: &Client) -> Vec<Check> {
     checks.push(clock(client).await);
     checks.push(crd(client).await);
     checks.push(rbac(s, client).await);
+    if let Some(key) = &s.remove_taint {
+        checks.push(taint(s, client, &who, key).await);
+    }
     let api: Api<MultiNicNodeConfig> = Api::namespaced(client.clone(), &s.namespace);
     match bounded(api.get_opt(&s.node_name)).await {
         Ok(Some(cr)) => {
@@ -153,7 +156,7 @@ async fn clock(client: &Client) -> Check {
 
 /// The resource served in the version this daemon speaks, and its schema not older.
 async fn crd(client: &Client) -> Check {
-    let served = kube::discovery::group(client, "multinic.io")
+    let served = bounded(kube::discovery::group(client, "multinic.io"))
         .await
         .ok()
         .is_some_and(|g| g.versioned_resources("v1alpha1").iter().any(|(r, _)| r.kind == "MultiNicNodeConfig"));
@@ -171,32 +174,36 @@ async fn crd(client: &Client) -> Check {
     }
 }
 
-/// RBAC lets this identity write its CR's status.
-async fn rbac(s: &Settings, client: &Client) -> Check {
-    use k8s_openapi::api::authorization::v1::{
-        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-    };
+/// Whether this identity may do what `attributes` say (a SelfSubjectAccessReview).
+async fn allowed(
+    client: &Client,
+    attributes: k8s_openapi::api::authorization::v1::ResourceAttributes,
+) -> Result<bool, kube::Error> {
+    use k8s_openapi::api::authorization::v1::{SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
     let review = SelfSubjectAccessReview {
-        spec: SelfSubjectAccessReviewSpec {
-            resource_attributes: Some(ResourceAttributes {
-                group: Some("multinic.io".into()),
-                resource: Some("multinicnodeconfigs".into()),
-                subresource: Some("status".into()),
-                verb: Some("patch".into()),
-                namespace: Some(s.namespace.clone()),
-                name: Some(s.node_name.clone()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
+        spec: SelfSubjectAccessReviewSpec { resource_attributes: Some(attributes), ..Default::default() },
         ..Default::default()
     };
     let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    match bounded(reviews.create(&Default::default(), &review)).await {
-        Ok(r) if r.status.as_ref().is_some_and(|st| st.allowed) => {
-            Check::new("RBAC", Verdict::Ok, format!("may patch multinicnodeconfigs/status in {}", s.namespace))
-        }
-        Ok(_) => Check::new(
+    let answer = bounded(reviews.create(&Default::default(), &review)).await?;
+    Ok(answer.status.is_some_and(|st| st.allowed))
+}
+
+/// RBAC lets this identity write its CR's status.
+async fn rbac(s: &Settings, client: &Client) -> Check {
+    use k8s_openapi::api::authorization::v1::ResourceAttributes;
+    let attributes = ResourceAttributes {
+        group: Some("multinic.io".into()),
+        resource: Some("multinicnodeconfigs".into()),
+        subresource: Some("status".into()),
+        verb: Some("patch".into()),
+        namespace: Some(s.namespace.clone()),
+        name: Some(s.node_name.clone()),
+        ..Default::default()
+    };
+    match allowed(client, attributes).await {
+        Ok(true) => Check::new("RBAC", Verdict::Ok, format!("may patch multinicnodeconfigs/status in {}", s.namespace)),
+        Ok(false) => Check::new(
             "RBAC",
             Verdict::Fail,
             format!(
@@ -206,6 +213,40 @@ async fn rbac(s: &Settings, client: &Client) -> Check {
             ),
         ),
         Err(e) => Check::new("RBAC", Verdict::Warn, format!("cannot ask the API server: {e}")),
+    }
+}
+
+/// `removeTaint` can work: not with a kubelet's identity (NodeRestriction), and
+/// RBAC lets this one patch its Node.
+async fn taint(s: &Settings, client: &Client, who: &str, key: &str) -> Check {
+    use k8s_openapi::api::authorization::v1::ResourceAttributes;
+    if who.starts_with("system:node:") {
+        return Check::new(
+            "startup taint",
+            Verdict::Fail,
+            format!(
+                "removeTaint: {key} can never be removed by {who}: NodeRestriction lets no node identity change \
+                 taints; give multinicd an identity of its own (README, \"Readiness gating\") or drop removeTaint"
+            ),
+        );
+    }
+    let attributes = ResourceAttributes {
+        resource: Some("nodes".into()),
+        verb: Some("patch".into()),
+        name: Some(s.node_name.clone()),
+        ..Default::default()
+    };
+    match allowed(client, attributes).await {
+        Ok(true) => Check::new("startup taint", Verdict::Ok, format!("may remove {key} from Node {}", s.node_name)),
+        Ok(false) => Check::new(
+            "startup taint",
+            Verdict::Fail,
+            format!(
+                "{who} may not patch Node {}: install the chart with nodeUserPrefix, nodesGroup and removeTaint={key}",
+                s.node_name
+            ),
+        ),
+        Err(e) => Check::new("startup taint", Verdict::Warn, format!("cannot ask the API server: {e}")),
     }
 }
 

@@ -34,7 +34,6 @@ use crate::plan::{Change, Hold, Step};
 use crate::report;
 use crate::report::node::Readiness;
 use crate::source::cluster;
-use crate::source::node::NodeReport;
 use crate::watch::{self, Watch};
 
 /// A failed reconcile (retried with backoff).
@@ -123,8 +122,8 @@ struct Memory {
     /// When the running pass started, and the time its transactions may take on
     /// top of the watchdog's half interval: the watchdog is fed only while passes end.
     pass_started: Mutex<Option<(Instant, Duration)>>,
-    /// The Node's condition and taint.
-    node: NodeReport,
+    /// The readiness the passes last said, for the Node's condition and taint.
+    readiness: tokio::sync::watch::Sender<Readiness>,
     /// The instance's OpenStack ports, for `status.discovered`.
     ports: crate::observe::openstack::Cache,
     metrics: Arc<Metrics>,
@@ -352,19 +351,23 @@ async fn serve<B: Backend, K: Kernel>(
     // Without a CR there is no first pass: be READY once we know that, or once we
     // know the API server cannot be reached (we keep retrying).
     match cluster::bounded(ctx.api.get_opt(&node)).await {
-        Ok(Some(_)) => {
-            notify(&["STATUS=reconciling"]);
-            report_node(&ctx, Readiness::starting()).await;
-        }
+        Ok(Some(_)) => notify(&["STATUS=reconciling"]),
         Ok(None) => {
             mark_ready(&ctx.mem, &format!("waiting: no MultiNicNodeConfig {}/{node} yet", ctx.settings.namespace));
-            report_node(&ctx, Readiness::no_config(&ctx.settings.namespace, &node)).await;
+            report_node(&ctx, Readiness::no_config(&ctx.settings.namespace, &node));
         }
         Err(e) => {
             warn!(error = %e, "cannot reach the API server; retrying with backoff");
             mark_ready(&ctx.mem, &format!("cannot reach the API server ({e}); retrying"));
         }
     }
+    let _node = AbortOnDrop(tokio::spawn(crate::source::node::keep(
+        ctx.client.clone(),
+        node.clone(),
+        ctx.settings.remove_taint.clone(),
+        ctx.mem.readiness.subscribe(),
+        ctx.mem.metrics.clone(),
+    )));
     let busy = {
         let mem = ctx.mem.clone();
         move || mem.pass_started.lock().expect("not poisoned").is_some()
@@ -607,7 +610,7 @@ async fn apply<B: Backend, K: Kernel>(
     }
     let notices = report::events::transitions(current.status.as_ref(), &status, &done.records);
     cluster::publish(&ctx.recorder, cr, &notices).await;
-    report_node(ctx, Readiness::of(&status)).await;
+    report_node(ctx, Readiness::of(&status));
     let state = status.state.unwrap_or_default();
     info!(node = %cr.name_any(), generation, backend = backend.name(), state = %state, wrote_status = wrote, "pass done");
     let crd = ctx.mem.crd.lock().expect("not poisoned").outdated.clone().map(|m| format!(" ({m})")).unwrap_or_default();
@@ -672,17 +675,29 @@ async fn report_unavailable<B: Backend, K: Kernel>(
             warn!(error = %err, "cannot report that the backend is unavailable");
         }
     }
-    report_node(ctx, Readiness::of(&status)).await;
+    report_node(ctx, Readiness::of(&status));
     if was != Some(e.reason()) {
         let notice = report::events::Notice { normal: false, reason: e.reason(), note: e.to_string() };
         cluster::publish(&ctx.recorder, cr, &[notice]).await;
     }
 }
 
-/// Tell the Node (its condition, and its taint once configured).
-async fn report_node<B, K>(ctx: &Ctx<B, K>, readiness: Readiness) {
-    let s = &ctx.settings;
-    ctx.mem.node.report(&ctx.client, &s.node_name, readiness, s.remove_taint.as_deref()).await;
+/// Tell the Node's keeper (its condition, and its taint once configured).
+fn report_node<B, K>(ctx: &Ctx<B, K>, readiness: Readiness) {
+    ctx.mem.readiness.send_if_modified(|said| {
+        let changed = *said != readiness;
+        *said = readiness;
+        changed
+    });
+}
+
+/// A task that ends with the connection it serves.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The status as last written: the watch may not show our own write yet.
@@ -724,7 +739,8 @@ async fn cleanup<B: Backend, K: Kernel>(
     cluster::publish(&ctx.recorder, cr, &[report::events::Notice { normal: true, reason: Reason::CleanedUp, note }])
         .await;
     ctx.mem.watch.clear();
-    report_node(ctx, Readiness::no_config(&ctx.settings.namespace, &ctx.settings.node_name)).await;
+    ctx.mem.metrics.cleaned();
+    report_node(ctx, Readiness::no_config(&ctx.settings.namespace, &ctx.settings.node_name));
     mark_ready(&ctx.mem, "cleaned up; waiting for a MultiNicNodeConfig");
     Ok(Action::await_change())
 }

@@ -61,16 +61,19 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// What `source` resolves to on this host: `None` when there is nothing to read.
-/// `root` is `/` (tests give another).
-pub fn resolve(source: &Source, root: &Path) -> Option<Source> {
+/// Where to read on this host, in order: nothing for `off` or off OpenStack; for
+/// `auto` the mounted config drive (written at boot: it lacks the ports attached
+/// since) and then the metadata service. `root` is `/` (tests give another).
+pub fn resolve(source: &Source, root: &Path) -> Vec<Source> {
     match source {
-        Source::Off => None,
-        Source::Auto if !on_openstack(root) => None,
-        Source::Auto => {
-            Some(config_drive(root).map_or_else(|| Source::Service(METADATA_SERVICE.into()), Source::Drive))
-        }
-        explicit => Some(explicit.clone()),
+        Source::Off => Vec::new(),
+        Source::Auto if !on_openstack(root) => Vec::new(),
+        Source::Auto => config_drive(root)
+            .map(Source::Drive)
+            .into_iter()
+            .chain([Source::Service(METADATA_SERVICE.into())])
+            .collect(),
+        explicit => vec![explicit.clone()],
     }
 }
 
@@ -82,15 +85,17 @@ fn on_openstack(root: &Path) -> bool {
         || read("chassis_asset_tag").trim() == "OpenStack Nova"
 }
 
-/// Where the config drive is mounted, if it is: the mount of the device
-/// `/dev/disk/by-label/config-2` points at.
+/// Where the config drive is mounted, if it is: a mounted ISO 9660 or FAT
+/// filesystem with `network_data.json` on it. (By its content, not by
+/// `/dev/disk/by-label/config-2`: the service sees no /dev of the host's.)
 fn config_drive(root: &Path) -> Option<PathBuf> {
-    let device = std::fs::canonicalize(root.join("dev/disk/by-label/config-2")).ok()?;
     let mounts = std::fs::read_to_string(root.join("proc/self/mounts")).ok()?;
     mounts.lines().find_map(|l| {
         let mut fields = l.split_whitespace();
-        let (source, target) = (fields.next()?, fields.next()?);
-        (Path::new(source) == device).then(|| PathBuf::from(target.replace("\\040", " ")))
+        let (_, target, kind) = (fields.next()?, fields.next()?, fields.next()?);
+        let target = PathBuf::from(target.replace("\\040", " "));
+        let holds = root.join(target.strip_prefix("/").ok()?).join(NETWORK_DATA).is_file();
+        (["iso9660", "vfat"].contains(&kind) && holds).then_some(target)
     })
 }
 
@@ -137,6 +142,8 @@ async fn get(url: &str) -> Result<String, String> {
 
 /// How soon the metadata is read again for a NIC it lacks (a port attached since).
 const AGAIN: Duration = Duration::from_secs(30);
+/// How soon it is read again anyway (a port's address or its network's MTU changed).
+const REFRESH: Duration = Duration::from_secs(300);
 
 /// The ports as last read, kept across passes.
 #[derive(Default)]
@@ -153,34 +160,51 @@ struct Read {
 
 impl Cache {
     /// Give each discovered NIC its port. The metadata is read when a NIC lacks one,
-    /// at most every [`AGAIN`]; a failed read keeps the ports of the last good one
-    /// and is logged once.
+    /// at most every [`AGAIN`], and every [`REFRESH`] anyway; the sources in order,
+    /// until every NIC has its port, a later one's word winning (the service is
+    /// current, the drive is not). What cannot be read keeps the ports of the last
+    /// good read and is logged once.
     pub async fn annotate(&self, source: &Source, discovered: &mut [multinic_api::DiscoveredNic]) {
         if discovered.is_empty() {
             return;
         }
-        let mac = |d: &multinic_api::DiscoveredNic| d.mac_address.parse::<MacAddr>().ok();
-        let mut read_ = self.inner.lock().await;
-        let lacking = discovered.iter().any(|d| !read_.ports.iter().any(|(m, _)| Some(*m) == mac(d)));
-        if lacking
-            && read_.at.is_none_or(|at| at.elapsed() >= AGAIN)
-            && let Some(resolved) = resolve(source, Path::new("/"))
-        {
-            read_.at = Some(std::time::Instant::now());
-            match read(&resolved).await {
-                Ok(ports) => {
-                    read_.ports = ports;
-                    read_.error = None;
-                }
-                Err(e) => {
-                    if read_.error.as_deref() != Some(e.as_str()) {
-                        tracing::warn!(source = %resolved, "cannot read the OpenStack metadata: {e}");
+        let lacking = |ports: &[(MacAddr, OpenStackPort)]| {
+            discovered.iter().any(|d| !ports.iter().any(|(m, _)| Some(*m) == d.mac_address.parse().ok()))
+        };
+        let mut last = self.inner.lock().await;
+        let due = match last.at {
+            None => true,
+            Some(at) => at.elapsed() >= REFRESH || (lacking(&last.ports) && at.elapsed() >= AGAIN),
+        };
+        let sources = if due { resolve(source, Path::new("/")) } else { Vec::new() };
+        if !sources.is_empty() {
+            last.at = Some(std::time::Instant::now());
+            let (mut ports, mut errors, mut any) = (Vec::new(), Vec::new(), false);
+            for source in &sources {
+                match read(source).await {
+                    Ok(read) => {
+                        any = true;
+                        ports.retain(|(m, _)| !read.iter().any(|(r, _)| r == m));
+                        ports.extend(read);
                     }
-                    read_.error = Some(e);
+                    Err(e) => errors.push(e),
+                }
+                if !lacking(&ports) {
+                    break;
                 }
             }
+            if any {
+                last.ports = ports;
+            }
+            let error = (!errors.is_empty()).then(|| errors.join("; "));
+            if let Some(e) = &error
+                && last.error.as_ref() != Some(e)
+            {
+                tracing::warn!("cannot read the OpenStack metadata: {e}");
+            }
+            last.error = error;
         }
-        fill(&read_.ports, discovered);
+        fill(&last.ports, discovered);
     }
 
     /// Give each discovered NIC its port as last read, reading nothing: for a status
@@ -228,30 +252,34 @@ struct NetworkEntry {
 }
 
 /// The ports of a `network_data.json`, by MAC: each link with its port id and MTU,
-/// and the first static IPv4 network on it.
+/// and the first static IPv4 network on it, or that its subnet runs DHCP (Nova
+/// then writes no address). A bond's members carry its MAC: the link with the
+/// network is the port.
 pub fn ports(json: &str) -> Result<Vec<(MacAddr, OpenStackPort)>, String> {
     let data: NetworkData = serde_json::from_str(json).map_err(|e| format!("network_data.json: {e}"))?;
-    Ok(data
-        .links
-        .iter()
-        .filter_map(|l| {
-            let mac: MacAddr = l.ethernet_mac_address.as_deref()?.parse().ok()?;
-            let v4 = data.networks.iter().filter(|n| n.link == l.id && n.kind == "ipv4").find_map(|n| {
-                let ip: Ipv4Addr = n.ip_address.as_deref()?.parse().ok()?;
-                let mask: Ipv4Addr = n.netmask.as_deref()?.parse().ok()?;
-                let bits = u32::from(mask);
-                // A netmask is ones then zeros.
-                (bits.leading_ones() + bits.trailing_zeros() == 32).then(|| (ip, bits.leading_ones() as u8))
-            });
-            let port = OpenStackPort {
-                id: l.vif_id.clone(),
-                fixed_ip: v4.map(|(ip, _)| ip.to_string()),
-                prefix: v4.map(|(_, p)| p),
-                mtu: l.mtu,
-            };
-            Some((mac, port))
-        })
-        .collect())
+    let mut found: Vec<(MacAddr, OpenStackPort)> = Vec::new();
+    for link in &data.links {
+        let Some(mac) = link.ethernet_mac_address.as_deref().and_then(|m| m.parse::<MacAddr>().ok()) else { continue };
+        let networks = || data.networks.iter().filter(|n| n.link == link.id);
+        let fixed = networks().filter(|n| n.kind == "ipv4").find_map(|n| {
+            let ip: Ipv4Addr = n.ip_address.as_deref()?.parse().ok()?;
+            Some((ip, multinic_api::prefix_len(n.netmask.as_deref()?)?))
+        });
+        let port = OpenStackPort {
+            id: link.vif_id.clone(),
+            fixed_ip: fixed.map(|(ip, _)| ip.to_string()),
+            prefix: fixed.map(|(_, p)| p),
+            mtu: link.mtu,
+            dhcp: fixed.is_none() && networks().any(|n| n.kind == "ipv4_dhcp"),
+        };
+        let carries = |p: &OpenStackPort| p.fixed_ip.is_some() || p.dhcp;
+        match found.iter_mut().find(|(m, _)| *m == mac) {
+            Some((_, known)) if !carries(known) && carries(&port) => *known = port,
+            Some(_) => {}
+            None => found.push((mac, port)),
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -273,10 +301,15 @@ mod tests {
                 fixed_ip: Some("198.51.100.5".into()),
                 prefix: Some(24),
                 mtu: Some(1450),
+                dhcp: false,
             })
         );
         let dhcp = port("fa:16:3e:00:0e:03").unwrap();
-        assert_eq!((dhcp.fixed_ip, dhcp.prefix, dhcp.mtu), (None, None, Some(1500)), "ipv4_dhcp has no fixed address");
+        assert_eq!(
+            (dhcp.fixed_ip, dhcp.prefix, dhcp.mtu, dhcp.dhcp),
+            (None, None, Some(1500), true),
+            "ipv4_dhcp has no fixed address"
+        );
         assert!(super::ports("{").unwrap_err().starts_with("network_data.json:"));
     }
 
@@ -289,19 +322,41 @@ mod tests {
 
         let root = tempfile::tempdir().unwrap();
         let r = root.path();
-        assert_eq!(resolve(&Source::Auto, r), None, "not OpenStack: nothing");
+        assert_eq!(resolve(&Source::Auto, r), vec![], "not OpenStack: nothing");
         std::fs::create_dir_all(r.join("sys/class/dmi/id")).unwrap();
         std::fs::write(r.join("sys/class/dmi/id/sys_vendor"), "OpenStack Foundation\n").unwrap();
-        assert_eq!(resolve(&Source::Auto, r), Some(Source::Service(METADATA_SERVICE.into())));
-        std::fs::create_dir_all(r.join("dev/disk/by-label")).unwrap();
+        let service = Source::Service(METADATA_SERVICE.into());
+        assert_eq!(resolve(&Source::Auto, r), vec![service.clone()]);
         std::fs::create_dir_all(r.join("proc/self")).unwrap();
-        std::fs::write(r.join("dev/sr0"), "").unwrap();
-        std::os::unix::fs::symlink("../../sr0", r.join("dev/disk/by-label/config-2")).unwrap();
-        let device = r.join("dev/sr0");
-        std::fs::write(r.join("proc/self/mounts"), format!("{} /mnt/config iso9660 ro 0 0\n", device.display()))
-            .unwrap();
-        assert_eq!(resolve(&Source::Auto, r), Some(Source::Drive("/mnt/config".into())), "the mounted drive first");
-        assert_eq!(resolve(&Source::Off, r), None);
+        std::fs::create_dir_all(r.join("mnt/config/openstack/latest")).unwrap();
+        std::fs::create_dir_all(r.join("media/cdrom")).unwrap();
+        std::fs::write(r.join("mnt/config/openstack/latest/network_data.json"), "{}").unwrap();
+        let mounts = "/dev/sr1 /media/cdrom iso9660 ro 0 0\nproc /mnt/config proc rw 0 0\n";
+        std::fs::write(r.join("proc/self/mounts"), mounts).unwrap();
+        assert_eq!(resolve(&Source::Auto, r), vec![service.clone()], "no drive: an empty CD, a proc");
+        std::fs::write(r.join("proc/self/mounts"), format!("{mounts}/dev/sr0 /mnt/config iso9660 ro 0 0\n")).unwrap();
+        let drive = Source::Drive("/mnt/config".into());
+        assert_eq!(resolve(&Source::Auto, r), vec![drive, service], "the mounted drive, then the service");
+        assert_eq!(resolve(&Source::Off, r), vec![]);
+    }
+
+    #[test]
+    fn a_bonds_member_gives_way_to_the_bond_and_a_zero_mask_is_no_prefix() {
+        let json = r#"{"links": [
+            {"id": "eth0", "type": "phy", "ethernet_mac_address": "fa:16:3e:00:00:0a", "mtu": 9000, "vif_id": "p0"},
+            {"id": "bond0", "type": "bond", "ethernet_mac_address": "FA:16:3E:00:00:0A", "mtu": 9000, "vif_id": "p1"},
+            {"id": "eth2", "type": "phy", "ethernet_mac_address": "fa:16:3e:00:00:0b", "vif_id": "p2"}],
+          "networks": [
+            {"id": "n0", "type": "ipv4", "link": "bond0", "ip_address": "10.1.0.5", "netmask": "255.255.0.0"},
+            {"id": "n1", "type": "ipv4", "link": "eth2", "ip_address": "10.2.0.5", "netmask": "0.0.0.0"}]}"#;
+        let ports = ports(json).unwrap();
+        assert_eq!(ports.len(), 2);
+        let bond = &ports[0].1;
+        assert_eq!(
+            (bond.id.as_deref(), bond.fixed_ip.as_deref(), bond.prefix),
+            (Some("p1"), Some("10.1.0.5"), Some(16))
+        );
+        assert_eq!((ports[1].1.fixed_ip.as_deref(), ports[1].1.prefix), (None, None), "/0 is no subnet");
     }
 }
 

@@ -44,6 +44,13 @@ impl Status {
     }
 }
 
+/// Before the first pass.
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness::starting()
+    }
+}
+
 impl Readiness {
     /// Before the first pass.
     pub fn starting() -> Self {
@@ -59,13 +66,29 @@ impl Readiness {
         }
     }
 
-    /// What the CR's status says.
+    /// What the CR's status says. A CR without interfaces is `Configured` but not
+    /// ready: the workloads the gate waits for need a NIC, and an empty CR is how a
+    /// node is onboarded (its daemon then reports the NICs it discovers).
     pub fn of(status: &MultiNicNodeConfigStatus) -> Self {
         let state = status.state.unwrap_or_default();
+        if state == NodeState::Configured && status.interface_statuses.is_empty() {
+            return Readiness {
+                status: Status::False,
+                reason: Reason::NoInterfaces,
+                message: "the MultiNicNodeConfig lists no interfaces: add them (kubectl multinic create NODE \
+                          --from-discovered, or kubectl multinic add-nic)"
+                    .into(),
+            };
+        }
         let reason = status.reason.clone().unwrap_or_else(|| Reason::from(state.to_string().as_str()));
         let message = status.message.clone().unwrap_or_else(|| state.to_string());
         let status = if state == NodeState::Configured { Status::True } else { Status::False };
         Readiness { status, reason, message }
+    }
+
+    /// The message as the Node carries it (the API caps a condition's message).
+    pub fn message_on_node(&self) -> String {
+        self.message.chars().take(1000).collect()
     }
 
     /// The condition to write at `now`, given the one the Node carries: its
@@ -77,7 +100,7 @@ impl Readiness {
             type_: CONDITION.into(),
             status: status.into(),
             reason: Some(self.reason.to_string()),
-            message: Some(self.message.chars().take(1000).collect()),
+            message: Some(self.message_on_node()),
             last_heartbeat_time: Some(now.clone()),
             last_transition_time: Some(since.unwrap_or_else(|| now.clone())),
         }
@@ -93,11 +116,23 @@ mod tests {
     }
 
     fn status(state: NodeState, reason: Option<Reason>, message: &str) -> MultiNicNodeConfigStatus {
-        MultiNicNodeConfigStatus { state: Some(state), reason, message: Some(message.into()), ..Default::default() }
+        let mut s = MultiNicNodeConfigStatus {
+            state: Some(state),
+            reason,
+            message: Some(message.into()),
+            ..Default::default()
+        };
+        let one = serde_json::json!({ "macAddress": "fa:16:3e:00:00:01", "state": "Configured" });
+        s.interface_statuses.insert("multinic0".into(), serde_json::from_value(one).unwrap());
+        s
     }
 
     #[test]
     fn follows_the_state_of_the_cr() {
+        let mut empty = status(NodeState::Configured, None, "0/0 interfaces configured");
+        empty.interface_statuses.clear();
+        let r = Readiness::of(&empty);
+        assert_eq!((r.status, r.reason), (Status::False, Reason::NoInterfaces), "no interfaces: not ready");
         let r = Readiness::of(&status(NodeState::Configured, None, "2 interfaces configured"));
         assert_eq!(
             (r.status, r.reason, r.message.as_str()),

@@ -301,7 +301,7 @@ fn parse(row: &Row, macs: &Owners, options: Options) -> Result<Parsed, Vec<Probl
             bad("subnet_mask", "is empty; write the mask such as 255.255.255.0".into());
             None
         }
-        Some(m) => match prefix_len(&m) {
+        Some(m) => match multinic_api::prefix_len(&m) {
             Some(p) => Some(p),
             None => {
                 bad(
@@ -332,17 +332,6 @@ fn parse(row: &Row, macs: &Owners, options: Options) -> Result<Parsed, Vec<Probl
         }
         _ => Err(problems),
     }
-}
-
-/// `255.255.255.0`, `/24` or `24` → 24; `None` for a non-contiguous mask and for
-/// /0, which would make the NIC's subnet the whole Internet.
-fn prefix_len(mask: &str) -> Option<u8> {
-    let digits = mask.strip_prefix('/').unwrap_or(mask);
-    let prefix = match digits.parse::<u8>() {
-        Ok(p) => p,
-        Err(_) => ipnet::ipv4_mask_to_prefix(mask.parse().ok()?).ok()?,
-    };
-    (1..=32).contains(&prefix).then_some(prefix)
 }
 
 fn problem(row: &Row, field: &str, message: String) -> Problem {

@@ -81,5 +81,13 @@ async fn metrics_count_what_happened() {
     for state in InterfaceState::ALL.iter().filter(|s| **s != InterfaceState::Configured) {
         assert_eq!(value(&text, &format!("multinic_interfaces{{state=\"{state}\"}}")), 0.0, "{text}");
     }
+
+    // Deleted and cleaned up: no interfaces left to count.
+    node.api.delete(&node.name, &Default::default()).await.unwrap();
+    eventually(WAIT, "no interfaces once cleaned up", || async {
+        let text = get(&node, &[URL]).1;
+        (value(&text, "multinic_interfaces{state=\"Configured\"}") == 0.0).then_some(())
+    })
+    .await;
     drop(daemon);
 }

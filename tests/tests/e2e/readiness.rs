@@ -45,24 +45,24 @@ async fn until_condition(nodes: &Api<K8sNode>, name: &str, status: &str, reason:
 }
 
 /// The condition follows the CR through Configured → Failed → Configured, its
-/// transition time moving with its status; the Node's other conditions stay. As the
+/// transition time moving with its status, also when the Node is registered after
+/// the node was configured; the Node's other conditions stay. As the
 /// node identity the daemon cannot remove the startup taint (NodeRestriction) and
 /// says so, naming the fix; the taint stays. Another node's identity cannot write
 /// this Node's condition.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_condition_follows_the_cr() {
     let Some(node) = Node::new("ready", &[("ens4", A)]).await else { return };
+    let config = std::fs::read_to_string(&node.config).unwrap();
+    std::fs::write(&node.config, format!("{config}removeTaint: {TAINT}\n")).unwrap();
+    // Configured before its kubelet registers the Node: the condition waits for it.
+    let daemon = node.daemon();
+    let created = node.create(&[one(A, "198.51.100.4", "")]).await;
+    let cr = node.until_configured(created.metadata.generation.unwrap()).await;
     let nodes = register(&node).await;
     let kubelets =
         json!({ "status": { "conditions": [{ "type": "Ready", "status": "True", "reason": "KubeletReady" }] } });
     nodes.patch_status(&node.name, &PatchParams::default(), &Patch::Strategic(&kubelets)).await.unwrap();
-    let config = std::fs::read_to_string(&node.config).unwrap();
-    std::fs::write(&node.config, format!("{config}removeTaint: {TAINT}\n")).unwrap();
-    let daemon = node.daemon();
-    until_condition(&nodes, &node.name, "False", "NoConfig").await;
-
-    let created = node.create(&[one(A, "198.51.100.4", "")]).await;
-    let cr = node.until_configured(created.metadata.generation.unwrap()).await;
     let ready = until_condition(&nodes, &node.name, "True", "Configured").await;
     assert_eq!(ready.message, cr.status.as_ref().unwrap().message);
 
@@ -91,6 +91,9 @@ async fn the_node_condition_follows_the_cr() {
     })
     .await;
     assert_eq!(taint_keys(&nodes.get(&node.name).await.unwrap()), vec![TAINT, "example.com/other"]);
+    let (code, report) = super::doctor::doctor(&node.lab, &node.config);
+    let (verdict, said) = super::doctor::line(&report, "startup taint");
+    assert!(code == 1 && verdict == "FAIL" && said.contains("NodeRestriction"), "{report}");
 
     // Another node may not write this Node's condition.
     let other: Api<K8sNode> = Api::all(client(&node.cluster.node_kubeconfig(&format!("{}-b", node.name))).await);
@@ -142,17 +145,24 @@ async fn an_own_identity_removes_the_startup_taint_once_configured() {
     let nodes = register(&node).await;
     let daemon = node.daemon();
 
-    // Not configured yet: the condition says so, the taint stays.
+    // Not configured yet: the condition says so, the taint stays; an empty CR (how a
+    // node is onboarded) is no readiness either.
     until_condition(&nodes, name, "False", "NoConfig").await;
     assert_eq!(taint_keys(&nodes.get(name).await.unwrap()), vec![TAINT, "example.com/other"]);
-    let created = node.create(&[one(A, "198.51.100.4", "")]).await;
+    let created = node.create(&[]).await;
     node.until_configured(created.metadata.generation.unwrap()).await;
+    until_condition(&nodes, name, "False", "NoInterfaces").await;
+    assert_eq!(taint_keys(&nodes.get(name).await.unwrap()), vec![TAINT, "example.com/other"]);
+    node.set_interfaces(&[one(A, "198.51.100.4", "")]).await;
+    node.until_configured(created.metadata.generation.unwrap() + 1).await;
     until_condition(&nodes, name, "True", "Configured").await;
     eventually(WAIT, "the startup taint removed", || async {
         (taint_keys(&nodes.get(name).await.unwrap()) == ["example.com/other"]).then_some(())
     })
     .await;
     assert!(daemon.log().contains(&format!("its taint {TAINT} is removed")), "{}", daemon.log());
+    let (_, report) = super::doctor::doctor(&node.lab, &node.config);
+    assert_eq!(super::doctor::line(&report, "startup taint").0, "ok", "{report}");
 
     // What the chart's policy refuses that identity.
     let as_daemon: Api<K8sNode> = Api::all(client(&kubeconfig).await);
@@ -172,6 +182,11 @@ async fn an_own_identity_removes_the_startup_taint_once_configured() {
         as_daemon.patch_status("node-taint-b", &PatchParams::default(), &Patch::Strategic(&condition)).await,
         "wrote another Node's condition",
     );
+    // The policy leaves the kubelets alone: node-taint-b's kubelet updates its Node.
+    let kubelet: Api<K8sNode> = Api::all(client(&node.cluster.node_kubeconfig("node-taint-b")).await);
+    let ready =
+        json!({ "status": { "conditions": [{ "type": "Ready", "status": "True", "reason": "KubeletReady" }] } });
+    kubelet.patch_status("node-taint-b", &PatchParams::default(), &Patch::Strategic(&ready)).await.unwrap();
     drop(daemon);
 }
 
@@ -186,4 +201,27 @@ fn the_chart_refuses_remove_taint_for_node_identities() {
         .expect("run charts/render.py");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("NodeRestriction lets no node identity"), "{stderr}");
+}
+
+/// The chart refuses values that would let its policy on Nodes stand in every
+/// kubelet's way (an own user prefix with the kubelets' group), and a taint of
+/// Kubernetes' own.
+#[test]
+fn the_chart_refuses_the_kubelets_group_and_kubernetes_taints() {
+    let render = |sets: &[&str]| {
+        let mut command = std::process::Command::new(multinic_lab::cluster::python());
+        command.arg(multinic_lab::repo_root().join("charts/render.py"));
+        for set in sets {
+            command.args(["--set", set]);
+        }
+        let out = command.output().expect("run charts/render.py");
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (ok, stderr) = render(&["nodeUserPrefix=multinic:node:"]);
+    assert!(!ok && stderr.contains("nodesGroup is still system:nodes"), "{stderr}");
+    let own = ["nodeUserPrefix=multinic:node:", "nodesGroup=multinic:nodes"];
+    let (ok, stderr) = render(&[own[0], own[1], "removeTaint=node.kubernetes.io/not-ready"]);
+    assert!(!ok && stderr.contains("a taint of Kubernetes' own"), "{stderr}");
+    let (ok, stderr) = render(&[own[0], own[1], &format!("removeTaint={TAINT}")]);
+    assert!(ok, "{stderr}");
 }

@@ -102,7 +102,8 @@ struct Node {
 fn node(cr: &serde_json::Value) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("multinicd.yaml");
-    std::fs::write(&config, "nodeName: worker-1\nnamespace: multinic-system\nrollbackTimeout: 2s\n").unwrap();
+    let text = "nodeName: worker-1\nnamespace: multinic-system\nrollbackTimeout: 2s\nopenstackMetadata: off\n";
+    std::fs::write(&config, text).unwrap();
     let settings = Settings::load(Some(&config)).unwrap();
     let kernel = FakeKernel::of(on(&host()));
     let backend = FakeBackend::on(&kernel);

@@ -196,18 +196,6 @@ fn api_rules_apply_too_with_the_row_named() {
 }
 
 #[test]
-fn masks() {
-    assert_eq!(prefix_len("255.255.255.0"), Some(24));
-    assert_eq!(prefix_len("255.255.255.255"), Some(32));
-    assert_eq!(prefix_len("255.255.240.0"), Some(20));
-    assert_eq!(prefix_len("/16"), Some(16));
-    assert_eq!(prefix_len("0.0.0.0"), None);
-    assert_eq!(prefix_len("255.0.255.0"), None);
-    assert_eq!(prefix_len("33"), None);
-    assert_eq!(prefix_len("banana"), None);
-}
-
-#[test]
 fn bad_gateway_is_reported() {
     let mut r = row(1, "n", "fa:16:3e:00:00:01", "10.0.0.5", "255.255.255.0");
     r.gateway = Some("10.0.0".into());
