@@ -256,10 +256,11 @@ pub async fn cleanup<B: Backend, K: Kernel>(
     Ok(Cleaned { removals: plan.removals.into_iter().zip(errors).collect(), vlans })
 }
 
-/// Whether the host, as the pass left it, needs a change that nothing holds back:
-/// it changed while the pass ran (a drift, a NIC that appeared, a carrier back),
-/// and the events of that were taken for the pass's own. Interfaces waiting for an
-/// operator's step on the host have their own recheck.
+/// Whether the host, as the pass left it, needs a change that nothing holds back,
+/// or no longer is what the pass reports: it changed while the pass ran (a drift,
+/// a NIC that appeared or was detached, a carrier back), and the events of that
+/// were taken for the pass's own. Interfaces waiting for an operator's step on the
+/// host have their own recheck.
 pub fn unsettled(settings: &Settings, prepared: &Prepared, valid: &ValidSpec, done: &Done, holds: &[Hold]) -> bool {
     let Done { records, host, owned, vlans, .. } = done;
     if prepared.gate.is_some() || valid.spec_errors().next().is_some() {
@@ -268,8 +269,16 @@ pub fn unsettled(settings: &Settings, prepared: &Prepared, valid: &ValidSpec, do
     let waiting: Vec<MacAddr> = records.iter().filter(|r| r.outcome.retry == Retry::Soon).map(|r| r.plan.mac).collect();
     let keep = valid.keep(owned.iter().map(|o| o.mac));
     let cx = plan::Context { owned, keep: &keep, holds, policy: &settings.policy, vlans };
+    let planned = |mac: MacAddr| records.iter().find(|r| r.plan.mac == mac).map(|r| &r.plan.step);
     plan::plan(&valid.interfaces, host, cx).interfaces.iter().any(|ip| {
-        !waiting.contains(&ip.mac) && matches!(ip.step, plan::Step::Create { .. } | plan::Step::Update { .. })
+        !waiting.contains(&ip.mac)
+            && match &ip.step {
+                plan::Step::Create { .. } | plan::Step::Update { .. } => true,
+                // Gone or refused since the pass looked: its status says otherwise.
+                plan::Step::NotFound => !matches!(planned(ip.mac), Some(plan::Step::NotFound)),
+                plan::Step::Blocked(_) => !matches!(planned(ip.mac), Some(plan::Step::Blocked(_))),
+                plan::Step::Nothing | plan::Step::Held(_) => false,
+            }
     })
 }
 

@@ -176,6 +176,9 @@ pub enum Fault {
     TakesApiRoute,
     /// `configure` configures the link but puts no source-routing rule in place.
     NoRule,
+    /// The NIC is detached right after its transaction is committed, while the
+    /// pass still runs.
+    UnpluggedAfterCommit,
 }
 
 /// A network manager in memory, configuring the links of a [`FakeKernel`].
@@ -448,6 +451,9 @@ impl Backend for FakeBackend {
 
     async fn commit(&self, txn: FakeTxn) -> Result<(), BackendError> {
         self.record("commit", txn.mac);
+        if self.lock().faults.get(&txn.mac) == Some(&Fault::UnpluggedAfterCommit) {
+            self.kernel.unplug(txn.index);
+        }
         Ok(())
     }
 

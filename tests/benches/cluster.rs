@@ -56,6 +56,8 @@ async fn main() {
         .expect("the benchmark needs MULTINIC_E2E_KUBECONFIG and a lab");
     let config = std::fs::read_to_string(&node.config).unwrap();
     std::fs::write(&node.config, format!("{config}metrics: 127.0.0.1:9483\n")).unwrap();
+    // Its Node, as the kubelet registers it: the daemon watches it for the condition.
+    node.cluster.create_node(&node.name, "4c4c4544-0042-3510-8052-b4c04f384e32").await;
     let daemon = node.daemon();
     let spec = |mtu: u32| vec![nic(1, MAC, "198.51.100.4", "198.51.100.0/24", &format!(", mtu: {mtu}"))];
     let created = node.create(&spec(1500)).await;

@@ -195,6 +195,27 @@ async fn a_rolled_back_nic_is_reported_retried_later_and_warned_about_once() {
     assert_eq!(n.api.events().iter().filter(|e| e.0 == "Warning").count(), 1);
 }
 
+/// A NIC detached while the pass runs, after its transaction: the status says
+/// what the pass saw (Configured), the netlink trigger took the detach for the
+/// pass's own doing, and so the pass itself asks to look again soon; the next pass
+/// reports the NIC NotFound, not the resync minutes later.
+#[tokio::test]
+async fn a_nic_detached_during_the_pass_is_looked_at_again_soon() {
+    let cr = cr("worker-1", nics());
+    let n = node(&cr);
+    n.backend.fail(mac(1), Fault::UnpluggedAfterCommit);
+    let action = pass(&n, &cr).await;
+    let again = requeue_after(&action);
+    assert!(again <= std::time::Duration::from_millis(2400), "{again:?}");
+    let s = n.api.statuses().pop().unwrap();
+    assert_eq!(s.interface_statuses["multinic0"].state, InterfaceState::Configured);
+
+    pass(&n, &cr).await;
+    let s = n.api.statuses().pop().unwrap();
+    assert_eq!(s.interface_statuses["multinic0"].state, InterfaceState::NotFound);
+    assert_eq!(s.interface_statuses["multinic1"].state, InterfaceState::Configured);
+}
+
 #[tokio::test]
 async fn a_spec_for_another_node_is_refused_and_nothing_is_touched() {
     let cr = cr("worker-2", nics());
