@@ -58,8 +58,8 @@ pub fn interface(d: &DiscoveredNic) -> Result<InterfaceSpec, Skip> {
 pub struct Proposal {
     /// MACs of the interfaces added.
     pub added: Vec<String>,
-    /// Discovered NICs not added: MAC, kernel name, why.
-    pub skipped: Vec<(String, String, Skip)>,
+    /// Discovered NICs not added, and why.
+    pub skipped: Vec<(DiscoveredNic, Skip)>,
 }
 
 /// Add to `cr`'s spec every NIC of its status' `discovered` that its port describes.
@@ -73,7 +73,7 @@ pub fn propose(cr: &mut MultiNicNodeConfig) -> Proposal {
                 proposal.added.push(i.mac_address.clone());
                 cr.spec.interfaces.push(i);
             }
-            Err(why) => proposal.skipped.push((d.mac_address.clone(), d.name.clone(), why)),
+            Err(why) => proposal.skipped.push((d.clone(), why)),
         }
     }
     proposal
@@ -103,8 +103,8 @@ pub async fn create(conn: &Connection, node: &str, apply: bool, output: Option<O
         });
     }
     let proposal = propose(&mut cr);
-    for (mac, name, why) in &proposal.skipped {
-        eprintln!("left out {mac} ({name}): {why}{}", port_hint(&cr, mac, *why));
+    for (d, why) in &proposal.skipped {
+        eprintln!("left out {} ({}): {why}{}", d.mac_address, d.name, port_hint(d, *why));
     }
     if proposal.added.is_empty() {
         return Err(Failure {
@@ -138,10 +138,8 @@ pub async fn create(conn: &Connection, node: &str, apply: bool, output: Option<O
 }
 
 /// Where the address of a port on a DHCP subnet can be read instead.
-pub fn port_hint(cr: &MultiNicNodeConfig, mac: &str, why: Skip) -> String {
-    let discovered = cr.status.as_ref().map(|s| s.discovered.as_slice()).unwrap_or_default();
-    let id = discovered.iter().find(|d| d.mac_address == mac).and_then(|d| d.port.as_ref()?.id.clone());
-    match (why, id) {
+pub fn port_hint(d: &DiscoveredNic, why: Skip) -> String {
+    match (why, d.port.as_ref().and_then(|p| p.id.as_deref())) {
         (Skip::Dhcp, Some(id)) => format!(" (openstack port show {id} -c fixed_ips has it)"),
         _ => String::new(),
     }
@@ -208,7 +206,7 @@ mod tests {
         let proposal = propose(&mut cr);
         assert_eq!(proposal.added, vec!["fa:16:3e:00:00:02"]);
         assert_eq!(
-            proposal.skipped.iter().map(|(mac, _, why)| (mac.as_str(), *why)).collect::<Vec<_>>(),
+            proposal.skipped.iter().map(|(d, why)| (d.mac_address.as_str(), *why)).collect::<Vec<_>>(),
             vec![
                 ("fa:16:3e:00:00:01", Skip::InSpec),
                 ("fa:16:3e:00:00:03", Skip::NoPort),
@@ -218,7 +216,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            port_hint(&cr, "fa:16:3e:00:00:06", Skip::Dhcp),
+            port_hint(&proposal.skipped[4].0, Skip::Dhcp),
             " (openstack port show port-ens9 -c fixed_ips has it)"
         );
         let macs: Vec<&str> = cr.spec.interfaces.iter().map(|i| i.mac_address.as_str()).collect();

@@ -361,7 +361,8 @@ async fn serve<B: Backend, K: Kernel>(
             mark_ready(&ctx.mem, &format!("cannot reach the API server ({e}); retrying"));
         }
     }
-    let _node = AbortOnDrop(tokio::spawn(crate::source::node::keep(
+    // The Node's keeper ends with this connection.
+    let _node = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(crate::source::node::keep(
         ctx.client.clone(),
         node.clone(),
         ctx.settings.remove_taint.clone(),
@@ -689,15 +690,6 @@ fn report_node<B, K>(ctx: &Ctx<B, K>, readiness: Readiness) {
         *said = readiness;
         changed
     });
-}
-
-/// A task that ends with the connection it serves.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// The status as last written: the watch may not show our own write yet.

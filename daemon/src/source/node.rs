@@ -102,18 +102,19 @@ pub async fn keep(
             continue;
         };
         let want = readiness.borrow().clone();
-        let key = taint.as_deref().filter(|_| !taint_refused).unwrap_or_default();
-        let Some(change) = needed(current, &want, Some(key).filter(|k| !k.is_empty())) else {
+        let key = taint.as_deref().filter(|_| !taint_refused);
+        let Some(change) = needed(current, &want, key) else {
             (retry, in_a_row) = (None, 0);
             continue;
         };
         let result = match change {
             Change::Condition => set_condition(&nodes, current, &want).await,
-            Change::Taint => remove_taint(&nodes, current, key).await,
+            Change::Taint => remove_taint(&nodes, current, key.unwrap_or_default()).await,
         };
         match result {
             Ok(updated) => {
                 if change == Change::Taint {
+                    let key = key.unwrap_or_default();
                     tracing::info!(node = %name, taint = key, "the node is configured: its taint {key} is removed");
                 }
                 // The watch brings it too; taking it now saves waiting for it. What
@@ -130,7 +131,7 @@ pub async fn keep(
             }
             Err(e) => {
                 metrics.api_error();
-                let (message, for_good) = explain(&e, &name, key);
+                let (message, for_good) = explain(&e, &name, key.unwrap_or_default());
                 said.warn(message);
                 taint_refused |= for_good;
                 retry = Some(later(retry));
