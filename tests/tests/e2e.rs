@@ -537,7 +537,10 @@ async fn api_server_outage_is_survived() {
         api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.ok()
     })
     .await;
-    eventually(Duration::from_secs(90), "caught up after the outage", || async {
+    // The restarted API server first refuses the watch (403 until its RBAC is
+    // loaded), then expires its resource version: each failure adds up to 30 s of
+    // the watch's backoff before the relist that brings the edit.
+    eventually(Duration::from_secs(180), "caught up after the outage", || async {
         (lab.ipv4("multinic0") == ["198.51.100.44/24"]).then_some(())
     })
     .await;
